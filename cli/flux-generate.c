@@ -1,0 +1,2 @@
+/* flux-generate.c — not written yet. */
+int main(void) { return 1; }

@@ -1,0 +1,1 @@
+/* clip.c — not written yet. */

@@ -1,0 +1,38 @@
+/* config.h — reading diffusers/transformers config.json files with json-glib.
+ *
+ * Every getter validates type and range and fails with a GError naming the file and key,
+ * so a hostile or foreign config can never produce a silly dimension. */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+typedef struct CfgJson CfgJson;
+
+/* Parses `path` (must hold a JSON object). Caller owns: cfg_free (NULL-safe). */
+CfgJson *cfg_load(const char *path, GError **error);
+void cfg_free(CfgJson *c);
+const char *cfg_path(const CfgJson *c);
+gboolean cfg_has(const CfgJson *c, const char *key); /* present and not null */
+
+/* Required integer in [min, max]. */
+gboolean cfg_int(const CfgJson *c, const char *key, int64_t min, int64_t max, int64_t *out,
+                 GError **error);
+/* Optional integer: `def` when absent or null. */
+gboolean cfg_int_or(const CfgJson *c, const char *key, int64_t def, int64_t min, int64_t max,
+                    int64_t *out, GError **error);
+gboolean cfg_double(const CfgJson *c, const char *key, double min, double max, double *out,
+                    GError **error);
+gboolean cfg_double_or(const CfgJson *c, const char *key, double def, double min, double max,
+                       double *out, GError **error);
+gboolean cfg_bool_or(const CfgJson *c, const char *key, gboolean def, gboolean *out,
+                     GError **error);
+/* Optional string; *out = def when absent or null. Result owned by the config (or def). */
+gboolean cfg_string_or(const CfgJson *c, const char *key, const char *def, const char **out,
+                       GError **error);
+/* Integer array of 1..max_n elements, each in [min, max]; absent/null → *n = 0. */
+gboolean cfg_int_array(const CfgJson *c, const char *key, int64_t min, int64_t max,
+                       int64_t *out, gsize max_n, gsize *n, GError **error);
+/* For model_index.json: the two strings of `"key": ["library", "ClassName"]` (owned by c). */
+gboolean cfg_pair(const CfgJson *c, const char *key, const char **lib, const char **cls,
+                  GError **error);

@@ -1,0 +1,1 @@
+/* conv.c — not written yet. */

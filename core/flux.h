@@ -1,0 +1,112 @@
+/* flux.h — the public API of libflux: FLUX.1 text-to-image in C.
+ *
+ * The CLI (cli/flux-generate.c) and the GIMP plug-in are thin clients of this header.
+ *
+ *   GError *err = NULL;
+ *   FluxModel *m = flux_model_load("/models/FLUX.1-schnell", &err);  // a diffusers folder
+ *   if (!m) { g_printerr("%s\n", err->message); ... }
+ *   FluxGenerateParams p;
+ *   flux_generate_params_init(&p, m);                 // FluxPipeline's defaults for this model
+ *   p.prompt = "a photo of a cat";
+ *   p.width = p.height = 512;
+ *   int w, h;
+ *   flux_output_size(&p, &w, &h);                     // sizes are floored to multiples of 16
+ *   guint8 *rgb = g_malloc((gsize)w * h * 3);          // caller allocates the pixels
+ *   if (!flux_generate(m, &p, rgb, &err)) ...
+ *   flux_model_free(m);
+ *
+ * Errors: every fallible call takes a GError** (domain FLUX_ERROR); messages name the file,
+ * tensor or value and what was expected. The library never exits or prints on its own.
+ * Threads: a FluxModel is immutable after loading; one flux_generate at a time per model.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+#define FLUX_ERROR (flux_error_quark())
+GQuark flux_error_quark(void);
+
+typedef enum {
+    FLUX_ERROR_IO,          /* a file is missing or unreadable, an output cannot be written */
+    FLUX_ERROR_FORMAT,      /* a file is malformed (header, JSON, offsets, dtype) */
+    FLUX_ERROR_MODEL,       /* a model folder or tensor disagrees with its config */
+    FLUX_ERROR_ARGUMENT,    /* an out-of-range argument (size, steps, guidance, ...) */
+    FLUX_ERROR_CANCELLED,   /* the progress callback asked to stop */
+    FLUX_ERROR_NO_MEMORY,   /* the request needs more memory than is available */
+    FLUX_ERROR_UNSUPPORTED, /* a valid file using a feature this build does not have */
+} FluxError;
+
+/* Element types handed to trace hooks. */
+typedef enum { FLUX_DTYPE_F32, FLUX_DTYPE_I64, FLUX_DTYPE_U8 } FluxDtype;
+
+/* Largest width/height accepted (pixels). 4096² needs a 65,536-token image sequence. */
+#define FLUX_MAX_SIZE 4096
+#define FLUX_MAX_STEPS 1000
+#define FLUX_MAX_SEQUENCE_LENGTH 512
+
+typedef struct FluxModel FluxModel;
+
+/* Loads a diffusers-layout FLUX.1 folder (model_index.json, scheduler/, text_encoder/,
+ * text_encoder_2/, tokenizer/, tokenizer_2/, transformer/, vae/). Weights are mapped, not
+ * copied. Returns NULL with `error` set. Caller owns the model: flux_model_free (NULL-safe). */
+FluxModel *flux_model_load(const char *dir, GError **error);
+void flux_model_free(FluxModel *model);
+
+/* TRUE for dev-type models (transformer has a guidance embedder), FALSE for schnell-type. */
+gboolean flux_model_uses_guidance(const FluxModel *model);
+/* Number of checkpoint tensors no loader used (e.g. the VAE encoder); names via g_strfreev'd
+ * array when `names` is non-NULL. */
+gsize flux_model_unused_tensors(const FluxModel *model, char ***names);
+
+/* Called with every named intermediate tensor of a run (see README "Tensor names").
+ * `data` is only valid during the call. */
+typedef void (*FluxTraceFunc)(const char *name, FluxDtype dtype, int ndim, const int64_t *shape,
+                              const void *data, void *user_data);
+
+/* Called once per finished denoising step (step counts from 1). Return FALSE to cancel:
+ * flux_generate then fails with FLUX_ERROR_CANCELLED before the next step starts. */
+typedef gboolean (*FluxProgressFunc)(int step, int total, double elapsed_s, void *user_data);
+
+/* Called after each step with the current packed latents [1, seq, 64] (read-only). */
+typedef void (*FluxPreviewFunc)(int step, const float *latents, int latent_h, int latent_w,
+                                void *user_data);
+
+typedef struct {
+    const char *prompt;          /* UTF-8; NULL means "" */
+    const char *negative_prompt; /* true CFG when non-NULL and true_cfg_scale > 1 */
+    float true_cfg_scale;        /* 1.0 = off */
+    int width, height;           /* pixels; floored to multiples of 16 (as the reference) */
+    int steps;                   /* denoising steps */
+    float guidance;              /* distilled guidance scale (dev-type models only) */
+    guint64 seed;                /* torch.Generator("cpu").manual_seed(seed) equivalent */
+    int max_sequence_length;     /* T5 tokens, 1..512 */
+    FluxProgressFunc progress;
+    FluxPreviewFunc preview;
+    FluxTraceFunc trace;
+    void *user_data; /* passed to progress, preview and trace */
+} FluxGenerateParams;
+
+/* FluxPipeline's defaults: 1024×1024, 28 steps (4 for schnell-type when model is given),
+ * guidance 3.5, max sequence length 512, seed 0, no callbacks. `model` may be NULL. */
+void flux_generate_params_init(FluxGenerateParams *params, const FluxModel *model);
+
+/* Size of the produced image: width and height floored to multiples of 16. */
+void flux_output_size(const FluxGenerateParams *params, int *width, int *height);
+
+/* Checks every argument against the model and the limits; the message names the value. */
+gboolean flux_generate_params_validate(const FluxModel *model, const FluxGenerateParams *params,
+                                       GError **error);
+
+/* Runs the pipeline and writes the image into `rgb` (caller-allocated, w*h*3 bytes, rows top
+ * to bottom, w/h from flux_output_size). On failure `rgb` may hold partial data. */
+gboolean flux_generate(FluxModel *model, const FluxGenerateParams *params, guint8 *rgb,
+                       GError **error);
+
+/* Text encoding only: emits clip_input_ids [1,77], t5_input_ids [1,L] (I64),
+ * pooled_prompt_embeds [1,D_clip] and prompt_embeds [1,L,D_t5] (F32) through params->trace. */
+gboolean flux_encode_prompt(FluxModel *model, const FluxGenerateParams *params, GError **error);
+
+G_END_DECLS

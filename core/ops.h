@@ -1,0 +1,78 @@
+/* ops.h — CPU tensor operations on OpenBLAS, shared by every model.
+ *
+ * Activations are plain contiguous float32 arrays in PyTorch dimension order (row-major);
+ * weights are checkpoint tensors (F32/F16/BF16, mapped) converted to float32 in tiles as
+ * the GEMM consumes them, never the whole model at once.
+ *
+ * Each fast op has a naive twin (`*_naive`, ops_naive.c): the algorithmic reference the
+ * unit tests compare against. Shapes are given as [rows, cols] in the comments.
+ */
+#pragma once
+
+#include "safetensors.h"
+#include <stddef.h>
+
+/* ---- threading ---------------------------------------------------------------------- */
+
+/* Number of worker threads the ops use (default: the CPU count; FLUX_THREADS overrides). */
+int ops_n_threads(void);
+/* Runs fn(ctx, begin, end) over [0, n) split into contiguous chunks, one per thread. */
+void ops_parallel_for(size_t n, void (*fn)(void *ctx, size_t begin, size_t end), void *ctx);
+
+/* ---- linear algebra ----------------------------------------------------------------- */
+
+/* y[M,N] = x[M,K] · w[N,K]ᵀ + b[N]   (torch.nn.Linear). b may be NULL. */
+void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int M, int K, int N);
+void ops_linear_naive(float *y, const float *x, const StTensor *w, const float *b, int M, int K,
+                      int N);
+
+/* C[M,N] = A[M,K] · B[K,N] (+ C if accumulate), all float32 row-major with leading dims. */
+void ops_matmul(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int M, int K,
+                int N, int accumulate);
+
+/* ---- normalisation ------------------------------------------------------------------ */
+
+/* LayerNorm over the last dim: y[M,N] = (x - mean) / sqrt(var + eps) * g + b; g, b may be NULL
+ * (elementwise_affine=False). y may equal x. */
+void ops_layernorm(float *y, const float *x, const float *g, const float *b, int M, int N,
+                   float eps);
+void ops_layernorm_naive(float *y, const float *x, const float *g, const float *b, int M, int N,
+                         float eps);
+
+/* RMSNorm (T5LayerNorm, FLUX's QK norm): y = x / sqrt(mean(x²) + eps) * g. g may be NULL. */
+void ops_rmsnorm(float *y, const float *x, const float *g, int M, int N, float eps);
+void ops_rmsnorm_naive(float *y, const float *x, const float *g, int M, int N, float eps);
+
+/* ---- activations, in place over n elements ----------------------------------------- */
+
+void ops_gelu_tanh(float *x, size_t n); /* GELU(approximate="tanh"), gelu_pytorch_tanh */
+void ops_gelu_erf(float *x, size_t n);  /* exact GELU */
+void ops_quick_gelu(float *x, size_t n); /* x · sigmoid(1.702 x) (CLIP) */
+void ops_silu(float *x, size_t n);      /* x · sigmoid(x) */
+void ops_gelu_tanh_naive(float *x, size_t n);
+void ops_gelu_erf_naive(float *x, size_t n);
+void ops_quick_gelu_naive(float *x, size_t n);
+void ops_silu_naive(float *x, size_t n);
+
+/* ---- attention ---------------------------------------------------------------------- */
+
+/* Multi-head attention, heads interleaved in the feature dim:
+ *   q [Tq, ldq] holds head h at columns h*HD .. h*HD+HD-1 (same for k [Tk, ldk], v, out).
+ *   out_h = softmax(scale · q_h k_hᵀ + bias_h) v_h
+ * rel_bias (may be NULL): [NH, Tq + Tk - 1], the bias of query i and key j is
+ *   rel_bias[h, (j - i) + (Tq - 1)]  (T5's relative position bias, no T×T matrix needed).
+ * causal: key j > query i is masked out.
+ * Flash style: tiles of queries against tiles of keys with an online softmax; the full T×T
+ * score matrix is never materialised. */
+typedef struct {
+    int Tq, Tk, NH, HD;
+    int ldq, ldk, ldv, ldo;
+    float scale;
+    const float *rel_bias;
+    int causal;
+} OpsAttnShape;
+
+void ops_attention(float *out, const float *q, const float *k, const float *v,
+                   const OpsAttnShape *s);
+void ops_attention_naive(float *out, const float *q, const float *k, const float *v,
+                         const OpsAttnShape *s);

@@ -1,0 +1,692 @@
+/* safetensors.c — see safetensors.h. Validation follows the format's own rules
+ * (huggingface/safetensors): header length within the file, JSON object, known dtype,
+ * offsets inside the data section, byte size = numel × dtype size, no overlaps. */
+#include "safetensors.h"
+#include "flux.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <string.h>
+
+/* A header larger than this is not a real checkpoint header (the 57-block FLUX
+ * transformer's is ~100 KiB); refuse before allocating. */
+#define ST_MAX_HEADER (100u * 1024u * 1024u)
+
+struct StFile {
+    char *path;
+    GMappedFile *map;
+    StTensor *tensors; /* sorted by data offset */
+    gsize n_tensors;
+    GHashTable *by_name; /* name -> StTensor* */
+    GHashTable *metadata; /* key -> value */
+    GStringChunk *strings;
+};
+
+struct StArchive {
+    char *path;
+    GPtrArray *files; /* StFile* */
+    GPtrArray *order; /* StTensor*, in file then offset order */
+    GHashTable *by_name;
+    GPtrArray *f32_copies;
+};
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtype_info[ST_N_DTYPES] = {
+    [ST_F64] = {"F64", 8},         [ST_F32] = {"F32", 4},   [ST_F16] = {"F16", 2},
+    [ST_BF16] = {"BF16", 2},       [ST_I64] = {"I64", 8},   [ST_I32] = {"I32", 4},
+    [ST_I16] = {"I16", 2},         [ST_I8] = {"I8", 1},     [ST_U8] = {"U8", 1},
+    [ST_BOOL] = {"BOOL", 1},       [ST_F8_E4M3] = {"F8_E4M3", 1},
+    [ST_F8_E5M2] = {"F8_E5M2", 1},
+};
+
+size_t st_dtype_size(StDtype dt) { return (unsigned)dt < ST_N_DTYPES ? dtype_info[dt].size : 0; }
+
+const char *st_dtype_name(StDtype dt)
+{
+    return (unsigned)dt < ST_N_DTYPES ? dtype_info[dt].name : "?";
+}
+
+gboolean st_dtype_is_float(StDtype dt)
+{
+    return dt == ST_F32 || dt == ST_F16 || dt == ST_BF16 || dt == ST_F64 || dt == ST_F8_E4M3 ||
+           dt == ST_F8_E5M2;
+}
+
+static gboolean dtype_from_name(const char *s, StDtype *out)
+{
+    for (int i = 0; i < ST_N_DTYPES; i++)
+        if (strcmp(s, dtype_info[i].name) == 0) {
+            *out = (StDtype)i;
+            return TRUE;
+        }
+    return FALSE;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Header parsing                                                                        */
+
+static gboolean fail(GError **error, const char *path, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+static gboolean fail(GError **error, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: %s", path, msg);
+    g_free(msg);
+    return FALSE;
+}
+
+/* Reads a JSON number that must be a non-negative integer (JSON ints may arrive as doubles). */
+static gboolean json_uint(JsonNode *n, int64_t *out)
+{
+    if (!n || !JSON_NODE_HOLDS_VALUE(n)) return FALSE;
+    GType t = json_node_get_value_type(n);
+    if (t == G_TYPE_INT64) {
+        int64_t v = json_node_get_int(n);
+        if (v < 0) return FALSE;
+        *out = v;
+        return TRUE;
+    }
+    if (t == G_TYPE_DOUBLE) {
+        double d = json_node_get_double(n);
+        if (!(d >= 0 && d <= 9007199254740992.0) || d != floor(d)) return FALSE;
+        *out = (int64_t)d;
+        return TRUE;
+    }
+    return FALSE;
+}
+
+static gboolean parse_entry(StFile *f, const char *name, JsonNode *node, size_t data_size,
+                            StTensor *t, GError **error)
+{
+    if (!JSON_NODE_HOLDS_OBJECT(node))
+        return fail(error, f->path, "tensor '%s': header entry is not an object", name);
+    JsonObject *o = json_node_get_object(node);
+    JsonNode *dn = json_object_get_member(o, "dtype");
+    JsonNode *sn = json_object_get_member(o, "shape");
+    JsonNode *on = json_object_get_member(o, "data_offsets");
+    if (!dn || json_node_get_value_type(dn) != G_TYPE_STRING)
+        return fail(error, f->path, "tensor '%s': missing or invalid \"dtype\"", name);
+    if (!sn || !JSON_NODE_HOLDS_ARRAY(sn))
+        return fail(error, f->path, "tensor '%s': missing or invalid \"shape\"", name);
+    if (!on || !JSON_NODE_HOLDS_ARRAY(on) || json_array_get_length(json_node_get_array(on)) != 2)
+        return fail(error, f->path, "tensor '%s': missing or invalid \"data_offsets\"", name);
+
+    t->name = g_string_chunk_insert(f->strings, name);
+    t->file = f->path;
+    const char *dts = json_node_get_string(dn);
+    if (!dtype_from_name(dts, &t->dtype))
+        return fail(error, f->path, "tensor '%s': unknown dtype \"%s\"", name, dts);
+
+    JsonArray *sa = json_node_get_array(sn);
+    guint nd = json_array_get_length(sa);
+    if (nd > ST_MAX_DIMS)
+        return fail(error, f->path, "tensor '%s': %u dimensions (at most %d supported)", name, nd,
+                    ST_MAX_DIMS);
+    t->ndim = (int)nd;
+    /* numel is bounded by the data size, so an overflow can only come from a lie */
+    uint64_t numel = 1;
+    for (guint i = 0; i < nd; i++) {
+        int64_t d;
+        if (!json_uint(json_array_get_element(sa, i), &d))
+            return fail(error, f->path, "tensor '%s': shape[%u] is not a non-negative integer",
+                        name, i);
+        t->shape[i] = d;
+        if (d != 0 && numel > UINT64_MAX / (uint64_t)d)
+            return fail(error, f->path, "tensor '%s': shape overflows", name);
+        numel *= (uint64_t)d;
+    }
+    t->numel = (int64_t)numel;
+
+    int64_t b, e;
+    JsonArray *oa = json_node_get_array(on);
+    if (!json_uint(json_array_get_element(oa, 0), &b) || !json_uint(json_array_get_element(oa, 1), &e))
+        return fail(error, f->path, "tensor '%s': data_offsets are not non-negative integers",
+                    name);
+    if (b > e || (uint64_t)e > data_size)
+        return fail(error, f->path,
+                    "tensor '%s': data_offsets [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                    "] outside the data section of %zu bytes",
+                    name, b, e, data_size);
+    size_t es = st_dtype_size(t->dtype);
+    if (numel > (uint64_t)(e - b) || numel * es != (uint64_t)(e - b))
+        return fail(error, f->path,
+                    "tensor '%s': %" G_GINT64_FORMAT " bytes for %" G_GUINT64_FORMAT
+                    " elements of %s (expected %" G_GUINT64_FORMAT ")",
+                    name, e - b, numel, dts, numel * es);
+    t->nbytes = (size_t)(e - b);
+    t->data = (const void *)(uintptr_t)b; /* an offset until the base is known */
+    return TRUE;
+}
+
+static gint cmp_offset(gconstpointer a, gconstpointer b)
+{
+    const StTensor *x = a, *y = b;
+    uintptr_t ox = (uintptr_t)x->data, oy = (uintptr_t)y->data;
+    if (ox != oy) return ox < oy ? -1 : 1;
+    return x->nbytes < y->nbytes ? -1 : x->nbytes > y->nbytes;
+}
+
+static gboolean parse_metadata(StFile *f, JsonNode *node, GError **error)
+{
+    if (!JSON_NODE_HOLDS_OBJECT(node))
+        return fail(error, f->path, "\"__metadata__\" is not an object");
+    JsonObject *o = json_node_get_object(node);
+    GList *keys = json_object_get_members(o);
+    for (GList *l = keys; l; l = l->next) {
+        JsonNode *v = json_object_get_member(o, l->data);
+        if (JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_STRING)
+            g_hash_table_insert(f->metadata, g_strdup(l->data), g_strdup(json_node_get_string(v)));
+    }
+    g_list_free(keys);
+    return TRUE;
+}
+
+static gboolean parse_header(StFile *f, const char *json, size_t len, size_t data_size,
+                             GError **error)
+{
+    g_autoptr(JsonParser) parser = json_parser_new_immutable();
+    GError *jerr = NULL;
+    if (!g_utf8_validate(json, (gssize)len, NULL))
+        return fail(error, f->path, "header is not valid UTF-8");
+    if (!json_parser_load_from_data(parser, json, (gssize)len, &jerr)) {
+        fail(error, f->path, "header is not valid JSON (%s)", jerr->message);
+        g_error_free(jerr);
+        return FALSE;
+    }
+    JsonNode *root = json_parser_get_root(parser);
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root))
+        return fail(error, f->path, "header is not a JSON object");
+    JsonObject *o = json_node_get_object(root);
+    GList *names = json_object_get_members(o);
+    f->tensors = g_new0(StTensor, json_object_get_size(o));
+    gboolean ok = TRUE;
+    for (GList *l = names; l && ok; l = l->next) {
+        const char *name = l->data;
+        JsonNode *n = json_object_get_member(o, name);
+        if (strcmp(name, "__metadata__") == 0)
+            ok = parse_metadata(f, n, error);
+        else
+            ok = parse_entry(f, name, n, data_size, &f->tensors[f->n_tensors++], error);
+    }
+    g_list_free(names);
+    return ok;
+}
+
+/* Tensors sorted by offset must tile without overlap (gaps are allowed). */
+static gboolean check_overlaps(StFile *f, GError **error)
+{
+    qsort(f->tensors, f->n_tensors, sizeof(StTensor),
+          (int (*)(const void *, const void *))cmp_offset);
+    for (gsize i = 1; i < f->n_tensors; i++) {
+        const StTensor *p = &f->tensors[i - 1], *t = &f->tensors[i];
+        uintptr_t pend = (uintptr_t)p->data + p->nbytes;
+        if (t->nbytes && p->nbytes && (uintptr_t)t->data < pend)
+            return fail(error, f->path, "tensor '%s' overlaps tensor '%s' in the data section",
+                        t->name, p->name);
+    }
+    return TRUE;
+}
+
+StFile *st_file_open(const char *path, GError **error)
+{
+    StFile *f = g_new0(StFile, 1);
+    f->path = g_strdup(path);
+    f->strings = g_string_chunk_new(4096);
+    f->by_name = g_hash_table_new(g_str_hash, g_str_equal);
+    f->metadata = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+    GError *merr = NULL;
+    f->map = g_mapped_file_new(path, FALSE, &merr);
+    if (!f->map) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s: cannot open (%s)", path,
+                    merr->message);
+        g_error_free(merr);
+        st_file_free(f);
+        return NULL;
+    }
+    const guint8 *base = (const guint8 *)g_mapped_file_get_contents(f->map);
+    size_t size = g_mapped_file_get_length(f->map);
+    if (size < 8) {
+        fail(error, path, "file is %zu bytes, too short for a safetensors header", size);
+        st_file_free(f);
+        return NULL;
+    }
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | base[i];
+    if (hlen > size - 8 || hlen > ST_MAX_HEADER || hlen < 2) {
+        fail(error, path,
+             "header length %" G_GUINT64_FORMAT " is invalid for a file of %zu bytes "
+             "(truncated or not a safetensors file)",
+             hlen, size);
+        st_file_free(f);
+        return NULL;
+    }
+    const guint8 *data = base + 8 + hlen;
+    size_t data_size = size - 8 - hlen;
+    if (!parse_header(f, (const char *)base + 8, hlen, data_size, error) ||
+        !check_overlaps(f, error)) {
+        st_file_free(f);
+        return NULL;
+    }
+    for (gsize i = 0; i < f->n_tensors; i++) {
+        StTensor *t = &f->tensors[i];
+        t->data = data + (uintptr_t)t->data;
+        g_hash_table_insert(f->by_name, (gpointer)t->name, t);
+    }
+    return f;
+}
+
+void st_file_free(StFile *f)
+{
+    if (!f) return;
+    for (gsize i = 0; i < f->n_tensors; i++) g_free(f->tensors[i].f32);
+    g_free(f->tensors);
+    if (f->map) g_mapped_file_unref(f->map);
+    g_hash_table_destroy(f->by_name);
+    g_hash_table_destroy(f->metadata);
+    g_string_chunk_free(f->strings);
+    g_free(f->path);
+    g_free(f);
+}
+
+gsize st_file_n_tensors(const StFile *f) { return f->n_tensors; }
+StTensor *st_file_tensor(StFile *f, gsize i) { return i < f->n_tensors ? &f->tensors[i] : NULL; }
+StTensor *st_file_find(StFile *f, const char *name) { return g_hash_table_lookup(f->by_name, name); }
+const char *st_file_path(const StFile *f) { return f->path; }
+const char *st_file_metadata(const StFile *f, const char *key)
+{
+    return g_hash_table_lookup(f->metadata, key);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Archives: one file, or the shards named by an index                                   */
+
+static StArchive *archive_new(const char *path)
+{
+    StArchive *a = g_new0(StArchive, 1);
+    a->path = g_strdup(path);
+    a->files = g_ptr_array_new_with_free_func((GDestroyNotify)st_file_free);
+    a->order = g_ptr_array_new();
+    a->by_name = g_hash_table_new(g_str_hash, g_str_equal);
+    return a;
+}
+
+static gboolean archive_add_file(StArchive *a, StFile *f, GError **error)
+{
+    g_ptr_array_add(a->files, f);
+    for (gsize i = 0; i < f->n_tensors; i++) {
+        StTensor *t = &f->tensors[i];
+        StTensor *prev = g_hash_table_lookup(a->by_name, t->name);
+        if (prev)
+            return fail(error, f->path, "tensor '%s' is also in %s", t->name, prev->file);
+        g_hash_table_insert(a->by_name, (gpointer)t->name, t);
+        g_ptr_array_add(a->order, t);
+    }
+    return TRUE;
+}
+
+/* A shard name from an index must be a plain file name beside the index. */
+static gboolean shard_name_ok(const char *s)
+{
+    return *s && !strchr(s, '/') && !strchr(s, '\\') && strcmp(s, ".") && strcmp(s, "..");
+}
+
+static gboolean open_index(StArchive *a, const char *path, GError **error)
+{
+    g_autoptr(JsonParser) parser = json_parser_new_immutable();
+    GError *jerr = NULL;
+    if (!json_parser_load_from_mapped_file(parser, path, &jerr)) {
+        gboolean io = g_error_matches(jerr, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+        g_set_error(error, FLUX_ERROR, io ? FLUX_ERROR_IO : FLUX_ERROR_FORMAT,
+                    "%s: cannot read shard index (%s)", path, jerr->message);
+        g_error_free(jerr);
+        return FALSE;
+    }
+    JsonNode *root = json_parser_get_root(parser);
+    JsonObject *wm = NULL;
+    if (root && JSON_NODE_HOLDS_OBJECT(root)) {
+        JsonNode *n = json_object_get_member(json_node_get_object(root), "weight_map");
+        if (n && JSON_NODE_HOLDS_OBJECT(n)) wm = json_node_get_object(n);
+    }
+    if (!wm) return fail(error, path, "shard index has no \"weight_map\" object");
+
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autoptr(GHashTable) shards = g_hash_table_new(g_str_hash, g_str_equal);
+    GList *names = json_object_get_members(wm);
+    gboolean ok = TRUE;
+    /* Open each shard once, in the order first named. */
+    for (GList *l = names; l && ok; l = l->next) {
+        JsonNode *v = json_object_get_member(wm, l->data);
+        if (!JSON_NODE_HOLDS_VALUE(v) || json_node_get_value_type(v) != G_TYPE_STRING ||
+            !shard_name_ok(json_node_get_string(v))) {
+            ok = fail(error, path, "tensor '%s': invalid shard file name", (char *)l->data);
+            break;
+        }
+        const char *shard = json_node_get_string(v);
+        if (g_hash_table_contains(shards, shard)) continue;
+        g_hash_table_add(shards, (gpointer)shard);
+        g_autofree char *sp = g_build_filename(dir, shard, NULL);
+        StFile *f = st_file_open(sp, error);
+        ok = f && archive_add_file(a, f, error);
+    }
+    /* Every tensor the index names must be in the shard it names. */
+    for (GList *l = names; l && ok; l = l->next) {
+        const char *shard = json_node_get_string(json_object_get_member(wm, l->data));
+        StTensor *t = g_hash_table_lookup(a->by_name, l->data);
+        if (!t || !g_str_has_suffix(t->file, shard))
+            ok = fail(error, path, "tensor '%s' is not in its shard %s", (char *)l->data, shard);
+    }
+    g_list_free(names);
+    return ok;
+}
+
+StArchive *st_archive_open(const char *path, GError **error)
+{
+    StArchive *a = archive_new(path);
+    gboolean ok;
+    if (g_str_has_suffix(path, ".json")) {
+        ok = open_index(a, path, error);
+    } else {
+        StFile *f = st_file_open(path, error);
+        ok = f && archive_add_file(a, f, error);
+    }
+    if (!ok) {
+        st_archive_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+StArchive *st_archive_open_dir(const char *dir, const char *stem, GError **error)
+{
+    g_autofree char *idx = g_strdup_printf("%s/%s.safetensors.index.json", dir, stem);
+    if (g_file_test(idx, G_FILE_TEST_EXISTS)) return st_archive_open(idx, error);
+    g_autofree char *one = g_strdup_printf("%s/%s.safetensors", dir, stem);
+    if (!g_file_test(one, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO,
+                    "%s: no weights (neither %s.safetensors nor %s.safetensors.index.json)",
+                    dir, stem, stem);
+        return NULL;
+    }
+    return st_archive_open(one, error);
+}
+
+void st_archive_free(StArchive *a)
+{
+    if (!a) return;
+    g_ptr_array_free(a->files, TRUE);
+    g_ptr_array_free(a->order, TRUE);
+    g_hash_table_destroy(a->by_name);
+    g_free(a->path);
+    g_free(a);
+}
+
+StTensor *st_archive_find(StArchive *a, const char *name)
+{
+    return g_hash_table_lookup(a->by_name, name);
+}
+gsize st_archive_n_tensors(const StArchive *a) { return a->order->len; }
+StTensor *st_archive_tensor(StArchive *a, gsize i)
+{
+    return i < a->order->len ? g_ptr_array_index(a->order, i) : NULL;
+}
+const char *st_archive_path(const StArchive *a) { return a->path; }
+
+gsize st_archive_unused(const StArchive *a, char ***names)
+{
+    GPtrArray *out = g_ptr_array_new();
+    for (guint i = 0; i < a->order->len; i++) {
+        const StTensor *t = g_ptr_array_index(a->order, i);
+        if (!t->used) g_ptr_array_add(out, g_strdup(t->name));
+    }
+    gsize n = out->len;
+    g_ptr_array_add(out, NULL);
+    if (names)
+        *names = (char **)g_ptr_array_free(out, FALSE);
+    else
+        g_strfreev((char **)g_ptr_array_free(out, FALSE));
+    return n;
+}
+
+const float *st_archive_f32(StArchive *a, StTensor *t)
+{
+    (void)a; /* the copy lives in the tensor, freed with its file */
+    if (!t->f32) {
+        t->f32 = g_new(float, t->numel ? t->numel : 1);
+        st_to_f32(t->f32, t, 0, t->numel);
+    }
+    return t->f32;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Conversion                                                                            */
+
+static inline float bf16_to_f32(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline float f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+    if (exp == 0) {
+        if (man == 0) {
+            u = sign;
+        } else { /* subnormal: renormalise */
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) {
+                man <<= 1;
+                exp--;
+            }
+            u = sign | (exp << 23) | ((man & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        u = sign | 0x7f800000u | (man << 13);
+    } else {
+        u = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* FP8 e4m3fn: bias 7, no infinities, S.1111.111 is NaN. */
+static inline float f8e4m3_to_f32(uint8_t v)
+{
+    int s = v >> 7, e = (v >> 3) & 15, m = v & 7;
+    float r;
+    if (e == 15 && m == 7)
+        r = NAN;
+    else if (e == 0)
+        r = ldexpf((float)m, -9);
+    else
+        r = ldexpf(1.0f + m / 8.0f, e - 7);
+    return s ? -r : r;
+}
+
+static inline float f8e5m2_to_f32(uint8_t v) { return f16_to_f32((uint16_t)v << 8); }
+
+void st_to_f32(float *dst, const StTensor *t, int64_t first, int64_t n)
+{
+    g_assert(first >= 0 && n >= 0 && first + n <= t->numel);
+    const guint8 *p = (const guint8 *)t->data + (size_t)first * st_dtype_size(t->dtype);
+    switch (t->dtype) {
+    case ST_F32:
+        memcpy(dst, p, (size_t)n * 4);
+        break;
+    case ST_F64:
+        for (int64_t i = 0; i < n; i++) {
+            double d;
+            memcpy(&d, p + 8 * i, 8);
+            dst[i] = (float)d;
+        }
+        break;
+    case ST_BF16:
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            dst[i] = bf16_to_f32(h);
+        }
+        break;
+    case ST_F16:
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            dst[i] = f16_to_f32(h);
+        }
+        break;
+    case ST_F8_E4M3:
+        for (int64_t i = 0; i < n; i++) dst[i] = f8e4m3_to_f32(p[i]);
+        break;
+    case ST_F8_E5M2:
+        for (int64_t i = 0; i < n; i++) dst[i] = f8e5m2_to_f32(p[i]);
+        break;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Writer                                                                                */
+
+typedef struct {
+    char *name;
+    StDtype dtype;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    GBytes *bytes;
+} WEntry;
+
+struct StWriter {
+    GPtrArray *entries;
+    GHashTable *names;
+};
+
+static void wentry_free(WEntry *e)
+{
+    g_free(e->name);
+    g_bytes_unref(e->bytes);
+    g_free(e);
+}
+
+StWriter *st_writer_new(void)
+{
+    StWriter *w = g_new0(StWriter, 1);
+    w->entries = g_ptr_array_new_with_free_func((GDestroyNotify)wentry_free);
+    w->names = g_hash_table_new(g_str_hash, g_str_equal);
+    return w;
+}
+
+void st_writer_free(StWriter *w)
+{
+    if (!w) return;
+    g_hash_table_destroy(w->names);
+    g_ptr_array_free(w->entries, TRUE);
+    g_free(w);
+}
+
+void st_writer_add(StWriter *w, const char *name, StDtype dtype, int ndim, const int64_t *shape,
+                   const void *data)
+{
+    g_assert(ndim >= 0 && ndim <= ST_MAX_DIMS);
+    g_assert(!g_hash_table_contains(w->names, name));
+    WEntry *e = g_new0(WEntry, 1);
+    e->name = g_strdup(name);
+    e->dtype = dtype;
+    e->ndim = ndim;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        e->shape[i] = shape[i];
+        n *= (size_t)shape[i];
+    }
+    e->bytes = g_bytes_new(data, n * st_dtype_size(dtype));
+    g_ptr_array_add(w->entries, e);
+    g_hash_table_add(w->names, e->name);
+}
+
+static char *writer_header(StWriter *w)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "__metadata__");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "format");
+    json_builder_add_string_value(b, "pt");
+    json_builder_end_object(b);
+    size_t off = 0;
+    for (guint i = 0; i < w->entries->len; i++) {
+        WEntry *e = g_ptr_array_index(w->entries, i);
+        json_builder_set_member_name(b, e->name);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "dtype");
+        json_builder_add_string_value(b, st_dtype_name(e->dtype));
+        json_builder_set_member_name(b, "shape");
+        json_builder_begin_array(b);
+        for (int d = 0; d < e->ndim; d++) json_builder_add_int_value(b, e->shape[d]);
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "data_offsets");
+        json_builder_begin_array(b);
+        json_builder_add_int_value(b, (gint64)off);
+        off += g_bytes_get_size(e->bytes);
+        json_builder_add_int_value(b, (gint64)off);
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+    }
+    json_builder_end_object(b);
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    JsonNode *root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    char *s = json_generator_to_data(gen, NULL);
+    json_node_unref(root);
+    return s;
+}
+
+gboolean st_writer_save(StWriter *w, const char *path, GError **error)
+{
+    g_autofree char *json = writer_header(w);
+    size_t hlen = strlen(json);
+    size_t padded = (hlen + 7) & ~(size_t)7; /* keeps the data section 8-byte aligned */
+    GString *head = g_string_sized_new(8 + padded);
+    for (int i = 0; i < 8; i++) g_string_append_c(head, (char)((uint64_t)padded >> (8 * i)));
+    g_string_append(head, json);
+    while (head->len < 8 + padded) g_string_append_c(head, ' ');
+
+    g_autofree char *tmp = g_strdup_printf("%s.tmp-XXXXXX", path);
+    int fd = g_mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s: cannot create (%s)", path,
+                    g_strerror(e));
+        g_string_free(head, TRUE);
+        return FALSE;
+    }
+    FILE *fp = fdopen(fd, "wb");
+    gboolean ok = fwrite(head->str, 1, head->len, fp) == head->len;
+    for (guint i = 0; ok && i < w->entries->len; i++) {
+        WEntry *e = g_ptr_array_index(w->entries, i);
+        size_t n;
+        const void *d = g_bytes_get_data(e->bytes, &n);
+        ok = n == 0 || fwrite(d, 1, n, fp) == n;
+    }
+    ok = (fclose(fp) == 0) && ok;
+    g_string_free(head, TRUE);
+    if (!ok || g_rename(tmp, path) != 0) {
+        int e = errno;
+        g_unlink(tmp);
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s: cannot write (%s)", path,
+                    g_strerror(e));
+        return FALSE;
+    }
+    return TRUE;
+}

@@ -1,0 +1,1 @@
+/* t5.c — not written yet. */

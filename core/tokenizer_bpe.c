@@ -1,0 +1,1 @@
+/* tokenizer_bpe.c — not written yet. */

@@ -1,0 +1,1 @@
+/* tokenizer_unigram.c — not written yet. */

@@ -1,0 +1,145 @@
+/* testutil.c — see testutil.h. */
+#include "testutil.h"
+
+#include <glib/gstdio.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static GHashTable *golden_cache;
+static GPtrArray *temp_paths;
+
+const char *tu_ref_dir(void)
+{
+    const char *d = g_getenv("FLUX_REFERENCE_DIR");
+    if (!d) d = "../shared/reference";
+    return d;
+}
+
+char *tu_model_path(const char *sub)
+{
+    return sub ? g_build_filename(tu_ref_dir(), "tiny-flux-dev", sub, NULL)
+               : g_build_filename(tu_ref_dir(), "tiny-flux-dev", NULL);
+}
+
+StFile *tu_golden(const char *file)
+{
+    if (!golden_cache) golden_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    StFile *f = g_hash_table_lookup(golden_cache, file);
+    if (f) return f;
+    g_autofree char *p = g_build_filename(tu_ref_dir(), "tiny-flux-dev", "golden", file, NULL);
+    GError *err = NULL;
+    f = st_file_open(p, &err);
+    g_assert_no_error(err);
+    g_hash_table_insert(golden_cache, g_strdup(file), f);
+    return f;
+}
+
+StTensor *tu_golden_tensor(const char *file, const char *name)
+{
+    StTensor *t = st_file_find(tu_golden(file), name);
+    if (!t) g_error("golden %s has no tensor '%s'", file, name);
+    return t;
+}
+
+float *tu_f32(const StTensor *t)
+{
+    float *x = g_new(float, t->numel ? t->numel : 1);
+    st_to_f32(x, t, 0, t->numel);
+    return x;
+}
+
+double tu_assert_close(const char *what, const float *got, const float *ref, size_t n, double tol)
+{
+    double maxref = 0, maxdiff = 0;
+    size_t worst = 0;
+    for (size_t i = 0; i < n; i++) maxref = fmax(maxref, fabs(ref[i]));
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - ref[i]);
+        if (isnan(got[i]) != isnan(ref[i])) d = INFINITY;
+        if (d > maxdiff || (isnan(d))) {
+            maxdiff = isnan(d) ? INFINITY : d;
+            worst = i;
+        }
+    }
+    double rel = maxdiff / fmax(1.0, maxref);
+    if (g_test_verbose() || !(rel <= tol)) {
+        g_test_message("%s: %zu values, max|ref| %.4g, max diff %.3g at %zu (got %.7g ref %.7g), "
+                       "relative %.3g (tolerance %.1g)",
+                       what, n, maxref, maxdiff, worst, n ? got[worst] : 0.0,
+                       n ? ref[worst] : 0.0, rel, tol);
+        for (size_t i = 0; i < n && i < 6; i++)
+            g_test_message("  [%zu] got %.7g ref %.7g", i, got[i], ref[i]);
+    }
+    if (!(rel <= tol)) {
+        g_test_fail_printf("%s: relative max diff %.3g exceeds %.1g", what, rel, tol);
+    }
+    return rel;
+}
+
+double tu_assert_close_t(const char *what, const float *got, const StTensor *ref, double tol)
+{
+    g_autofree float *r = tu_f32(ref);
+    return tu_assert_close(what, got, r, (size_t)ref->numel, tol);
+}
+
+static void cleanup_temps(void)
+{
+    if (!temp_paths) return;
+    for (guint i = temp_paths->len; i-- > 0;) {
+        const char *p = g_ptr_array_index(temp_paths, i);
+        if (g_file_test(p, G_FILE_TEST_IS_DIR)) {
+            g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", p);
+            if (system(cmd) != 0) g_printerr("cannot remove %s\n", p);
+        } else {
+            g_unlink(p);
+        }
+    }
+    g_ptr_array_free(temp_paths, TRUE);
+    temp_paths = NULL;
+}
+
+static void remember_temp(const char *p)
+{
+    if (!temp_paths) {
+        temp_paths = g_ptr_array_new_with_free_func(g_free);
+        atexit(cleanup_temps);
+    }
+    g_ptr_array_add(temp_paths, g_strdup(p));
+}
+
+char *tu_temp_file(const char *suffix, const void *data, size_t len)
+{
+    g_autofree char *tmpl = g_strdup_printf("flux-test-XXXXXX%s", suffix ? suffix : "");
+    char *path = NULL;
+    GError *err = NULL;
+    int fd = g_file_open_tmp(tmpl, &path, &err);
+    g_assert_no_error(err);
+    close(fd);
+    g_file_set_contents(path, data, (gssize)len, &err);
+    g_assert_no_error(err);
+    remember_temp(path);
+    return path;
+}
+
+char *tu_temp_dir(void)
+{
+    GError *err = NULL;
+    char *d = g_dir_make_tmp("flux-test-XXXXXX", &err);
+    g_assert_no_error(err);
+    remember_temp(d);
+    return d;
+}
+
+void tu_fill_random(float *x, size_t n, guint32 seed)
+{
+    guint32 s = seed ? seed : 1;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        x[i] = (float)((s >> 8) * (1.0 / 8388608.0) - 1.0);
+    }
+}

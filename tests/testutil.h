@@ -1,0 +1,31 @@
+/* testutil.h — helpers shared by the test programs: the reference pack and comparisons. */
+#pragma once
+
+#include "safetensors.h"
+#include <glib.h>
+
+/* The reference pack (env FLUX_REFERENCE_DIR, set by meson). */
+const char *tu_ref_dir(void);
+/* <ref>/tiny-flux-dev[/sub...] — newly allocated. */
+char *tu_model_path(const char *sub);
+/* Opens <model>/golden/<file>; aborts the test when missing. Cached for the process. */
+StFile *tu_golden(const char *file);
+/* A tensor of a golden file; aborts the test when missing. */
+StTensor *tu_golden_tensor(const char *file, const char *name);
+/* Float32 copy of any float tensor (caller frees with g_free). */
+float *tu_f32(const StTensor *t);
+
+/* max |got - ref| / max(1, max |ref|) over n values; on failure prints the first values,
+ * the worst index and the ratio, and fails the test. Returns the max relative diff. */
+double tu_assert_close(const char *what, const float *got, const float *ref, size_t n, double tol);
+/* Same against a golden tensor (checks numel too). */
+double tu_assert_close_t(const char *what, const float *got, const StTensor *ref, double tol);
+
+/* Writes `len` bytes to a new temporary file and returns its path (caller frees; removed
+ * at exit). */
+char *tu_temp_file(const char *suffix, const void *data, size_t len);
+/* A fresh temporary directory (removed recursively at exit). */
+char *tu_temp_dir(void);
+
+/* Deterministic pseudo-random floats in [-1, 1) (xorshift; independent of the project RNG). */
+void tu_fill_random(float *x, size_t n, guint32 seed);
