@@ -1,0 +1,179 @@
+/* test_ops.c — every fast op against its naive reference (ops_naive.c) on random data,
+ * with sizes that exercise the tiles' edges, and against closed-form values. */
+#include "ops.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+/* float32 → bf16 / f16 by truncation is fine here: both paths read the same bits. */
+static guint16 to_bf16(float f)
+{
+    guint32 u;
+    memcpy(&u, &f, 4);
+    return (guint16)(u >> 16);
+}
+
+static guint16 to_f16(float f)
+{
+    /* values in [-1, 1): normal or zero f16, mantissa truncated */
+    guint32 u;
+    memcpy(&u, &f, 4);
+    guint32 sign = (u >> 16) & 0x8000;
+    int e = (int)((u >> 23) & 0xff) - 127 + 15;
+    if (e <= 0) return (guint16)sign;
+    return (guint16)(sign | ((guint32)e << 10) | ((u >> 13) & 0x3ff));
+}
+
+static void check_linear(StDtype dt, int M, int K, int N)
+{
+    float *x = g_new(float, (size_t)M * K), *wf = g_new(float, (size_t)N * K);
+    float *b = g_new(float, N), *y1 = g_new(float, (size_t)M * N), *y2 = g_new(float, (size_t)M * N);
+    tu_fill_random(x, (size_t)M * K, 1);
+    tu_fill_random(wf, (size_t)N * K, 2);
+    tu_fill_random(b, N, 3);
+    void *wdata = wf;
+    guint16 *h = NULL;
+    if (dt != ST_F32) {
+        h = g_new(guint16, (size_t)N * K);
+        for (size_t i = 0; i < (size_t)N * K; i++) h[i] = dt == ST_BF16 ? to_bf16(wf[i]) : to_f16(wf[i]);
+        wdata = h;
+    }
+    StTensor w = {.name = "w", .dtype = dt, .ndim = 2, .shape = {N, K}, .numel = (int64_t)N * K, .data = wdata};
+    ops_linear(y1, x, &w, b, M, K, N);
+    ops_linear_naive(y2, x, &w, b, M, K, N);
+    g_autofree char *what = g_strdup_printf("linear %s %dx%dx%d", st_dtype_name(dt), M, K, N);
+    /* float32 accumulation over K terms of size <= 1: error ~ K·2^-24 */
+    tu_assert_close(what, y1, y2, (size_t)M * N, 1e-5);
+    g_free(x), g_free(wf), g_free(b), g_free(y1), g_free(y2), g_free(h);
+}
+
+static void test_linear(void)
+{
+    check_linear(ST_F32, 7, 33, 19);
+    check_linear(ST_BF16, 5, 64, 300);
+    check_linear(ST_F16, 3, 17, 9);
+    /* several conversion tiles: 8 MiB / (4·K) rows per tile */
+    check_linear(ST_BF16, 2, 4096, 1100);
+}
+
+static void test_linear_unaligned(void)
+{
+    /* a float32 weight at an odd address takes the converting path and gives the same result */
+    int M = 3, K = 8, N = 5;
+    float x[24], wf[40], y1[15], y2[15];
+    tu_fill_random(x, 24, 4);
+    tu_fill_random(wf, 40, 5);
+    guint8 *raw = g_malloc(sizeof wf + 1);
+    memcpy(raw + 1, wf, sizeof wf);
+    StTensor w = {.dtype = ST_F32, .ndim = 2, .shape = {N, K}, .numel = N * K, .data = raw + 1};
+    ops_linear(y1, x, &w, NULL, M, K, N);
+    w.data = wf;
+    ops_linear(y2, x, &w, NULL, M, K, N);
+    g_assert_cmpmem(y1, sizeof y1, y2, sizeof y2);
+    g_free(raw);
+}
+
+static void test_norms(void)
+{
+    int M = 5, N = 77;
+    float *x = g_new(float, M * N), *g = g_new(float, N), *b = g_new(float, N);
+    float *y1 = g_new(float, M * N), *y2 = g_new(float, M * N);
+    tu_fill_random(x, M * N, 6);
+    for (int i = 0; i < M * N; i++) x[i] = x[i] * 3 + 5; /* non-zero mean */
+    tu_fill_random(g, N, 7);
+    tu_fill_random(b, N, 8);
+    ops_layernorm(y1, x, g, b, M, N, 1e-6f);
+    ops_layernorm_naive(y2, x, g, b, M, N, 1e-6f);
+    tu_assert_close("layernorm", y1, y2, M * N, 1e-6);
+    ops_layernorm(y1, x, NULL, NULL, M, N, 1e-6f);
+    /* no affine: each row has mean 0 and variance 1 */
+    for (int m = 0; m < M; m++) {
+        double s = 0, ss = 0;
+        for (int n = 0; n < N; n++) s += y1[m * N + n], ss += (double)y1[m * N + n] * y1[m * N + n];
+        g_assert_cmpfloat_with_epsilon(s / N, 0.0, 1e-5);
+        g_assert_cmpfloat_with_epsilon(ss / N, 1.0, 1e-4);
+    }
+    ops_rmsnorm(y1, x, g, M, N, 1e-6f);
+    ops_rmsnorm_naive(y2, x, g, M, N, 1e-6f);
+    tu_assert_close("rmsnorm", y1, y2, M * N, 1e-6);
+    /* in place */
+    memcpy(y1, x, sizeof(float) * M * N);
+    ops_rmsnorm(y1, y1, g, M, N, 1e-6f);
+    tu_assert_close("rmsnorm in place", y1, y2, M * N, 1e-6);
+    g_free(x), g_free(g), g_free(b), g_free(y1), g_free(y2);
+}
+
+static void test_activations(void)
+{
+    enum { n = 1001 };
+    float a[n], b[n];
+    for (int i = 0; i < n; i++) a[i] = -8.0f + 16.0f * i / (n - 1);
+    struct {
+        const char *name;
+        void (*fast)(float *, size_t), (*naive)(float *, size_t);
+    } acts[] = {{"gelu_tanh", ops_gelu_tanh, ops_gelu_tanh_naive},
+                {"gelu_erf", ops_gelu_erf, ops_gelu_erf_naive},
+                {"quick_gelu", ops_quick_gelu, ops_quick_gelu_naive},
+                {"silu", ops_silu, ops_silu_naive}};
+    for (guint k = 0; k < G_N_ELEMENTS(acts); k++) {
+        float x1[n], x2[n];
+        memcpy(x1, a, sizeof a);
+        memcpy(x2, a, sizeof a);
+        acts[k].fast(x1, n);
+        acts[k].naive(x2, n);
+        tu_assert_close(acts[k].name, x1, x2, n, 1e-6);
+    }
+    /* closed forms: silu(1) = 1/(1+e^-1), gelu_erf(1) = Φ(1) */
+    b[0] = 1.0f;
+    ops_silu(b, 1);
+    g_assert_cmpfloat_with_epsilon(b[0], 0.7310585786, 1e-6);
+    b[0] = 1.0f;
+    ops_gelu_erf(b, 1);
+    g_assert_cmpfloat_with_epsilon(b[0], 0.8413447461, 1e-6);
+    b[0] = 1.0f;
+    ops_gelu_tanh(b, 1);
+    g_assert_cmpfloat_with_epsilon(b[0], 0.8411919906, 1e-6);
+}
+
+static void check_attention(int Tq, int Tk, int NH, int HD, int causal, int bias)
+{
+    int ld = NH * HD + 3; /* a leading dim wider than the heads, as in fused buffers */
+    float *q = g_new(float, (size_t)Tq * ld), *k = g_new(float, (size_t)Tk * ld);
+    float *v = g_new(float, (size_t)Tk * ld);
+    float *o1 = g_new0(float, (size_t)Tq * NH * HD), *o2 = g_new0(float, (size_t)Tq * NH * HD);
+    float *rb = bias ? g_new(float, (size_t)NH * (Tq + Tk - 1)) : NULL;
+    tu_fill_random(q, (size_t)Tq * ld, 11);
+    tu_fill_random(k, (size_t)Tk * ld, 12);
+    tu_fill_random(v, (size_t)Tk * ld, 13);
+    for (size_t i = 0; i < (size_t)Tq * ld; i++) q[i] *= 4; /* peaked softmax */
+    if (rb) tu_fill_random(rb, (size_t)NH * (Tq + Tk - 1), 14);
+    OpsAttnShape s = {Tq, Tk, NH, HD, ld, ld, ld, NH * HD, 1.0f / sqrtf((float)HD), rb, causal};
+    ops_attention(o1, q, k, v, &s);
+    ops_attention_naive(o2, q, k, v, &s);
+    g_autofree char *what = g_strdup_printf("attention Tq=%d Tk=%d NH=%d HD=%d causal=%d bias=%d",
+                                            Tq, Tk, NH, HD, causal, bias);
+    tu_assert_close(what, o1, o2, (size_t)Tq * NH * HD, 1e-5);
+    g_free(q), g_free(k), g_free(v), g_free(o1), g_free(o2), g_free(rb);
+}
+
+static void test_attention(void)
+{
+    check_attention(16, 16, 2, 16, 0, 0);
+    check_attention(150, 600, 3, 8, 0, 0); /* several query and key tiles, ragged ends */
+    check_attention(77, 77, 4, 8, 1, 0);   /* CLIP: causal */
+    check_attention(130, 130, 2, 8, 1, 0); /* causal across tiles */
+    check_attention(300, 300, 4, 8, 0, 1); /* T5: relative bias, no scaling tested via scale */
+    check_attention(5, 270, 1, 32, 0, 1);  /* Tq != Tk */
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/ops/linear", test_linear);
+    g_test_add_func("/ops/linear-unaligned-f32", test_linear_unaligned);
+    g_test_add_func("/ops/norms", test_norms);
+    g_test_add_func("/ops/activations", test_activations);
+    g_test_add_func("/ops/attention", test_attention);
+    return g_test_run();
+}
