@@ -1,2 +1,252 @@
-/* flux-generate.c — not written yet. */
-int main(void) { return 1; }
+/* flux-generate — the command-line client of libflux: prompt in, PNG out.
+ *
+ *   flux-generate --model DIR --prompt TEXT [--width W] [--height H] [--steps N]
+ *                 [--guidance G] [--seed S] [--max-sequence-length L] --output OUT.png
+ *                 [--save-tensors FILE.safetensors] [--trace] [--quiet]
+ *   flux-generate --model DIR --prompt TEXT --encode-only --save-tensors OUT.safetensors
+ *
+ * Exit status: 0 success, 1 a run failed (the message names the file or value), 2 bad usage,
+ * 130 interrupted. Outputs are written atomically and only when the run succeeds.
+ */
+#include "flux.h"
+#include "png_out.h"
+#include "safetensors.h"
+
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *model, *prompt, *negative_prompt, *output, *save_tensors, *seed;
+    int width, height, steps, max_seq;
+    double guidance, true_cfg;
+    gboolean encode_only, quiet, trace, verbose;
+} Options;
+
+typedef struct {
+    const Options *opt;
+    StWriter *tensors; /* --save-tensors */
+    gint64 t0;
+} RunState;
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Callbacks                                                                             */
+
+static StDtype st_dtype_of(FluxDtype dt)
+{
+    return dt == FLUX_DTYPE_F32 ? ST_F32 : dt == FLUX_DTYPE_I64 ? ST_I64 : ST_U8;
+}
+
+static void on_trace(const char *name, FluxDtype dtype, int ndim, const int64_t *shape,
+                     const void *data, void *user_data)
+{
+    RunState *rs = user_data;
+    if (rs->opt->trace) {
+        GString *s = g_string_new(NULL);
+        for (int i = 0; i < ndim; i++)
+            g_string_append_printf(s, "%s%" G_GINT64_FORMAT, i ? ", " : "", shape[i]);
+        printf("%-32s [%s] %s\n", name, s->str,
+               dtype == FLUX_DTYPE_F32   ? "f32"
+               : dtype == FLUX_DTYPE_I64 ? "i64"
+                                         : "u8");
+        fflush(stdout);
+        g_string_free(s, TRUE);
+    }
+    if (rs->tensors) st_writer_add(rs->tensors, name, st_dtype_of(dtype), ndim, shape, data);
+}
+
+static gboolean on_progress(int step, int total, double elapsed, void *user_data)
+{
+    RunState *rs = user_data;
+    if (!rs->opt->quiet) {
+        double per = elapsed / step;
+        fprintf(stderr, "step %d/%d  %.2f s/step  ETA %.0f s\n", step, total, per,
+                per * (total - step));
+    }
+    return !interrupted;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Options                                                                               */
+
+static gboolean parse_options(int *argc, char ***argv, Options *o, GError **error)
+{
+    o->width = o->height = 1024;
+    o->steps = G_MININT; /* the model's default */
+    o->guidance = 3.5;
+    o->true_cfg = 1.0;
+    o->max_seq = 512;
+    GOptionEntry entries[] = {
+        /* prompts are taken as raw bytes (no locale conversion) and checked for UTF-8 */
+        {"model", 'm', 0, G_OPTION_ARG_FILENAME, &o->model,
+         "FLUX.1 model folder (diffusers layout)", "DIR"},
+        {"prompt", 'p', 0, G_OPTION_ARG_FILENAME, &o->prompt, "Text prompt", "TEXT"},
+        {"negative-prompt", 0, 0, G_OPTION_ARG_FILENAME, &o->negative_prompt,
+         "Negative prompt (true CFG, with --true-cfg-scale > 1)", "TEXT"},
+        {"true-cfg-scale", 0, 0, G_OPTION_ARG_DOUBLE, &o->true_cfg,
+         "True classifier-free guidance scale (default 1 = off)", "S"},
+        {"width", 'W', 0, G_OPTION_ARG_INT, &o->width,
+         "Image width, floored to a multiple of 16 (default 1024)", "W"},
+        {"height", 'H', 0, G_OPTION_ARG_INT, &o->height,
+         "Image height, floored to a multiple of 16 (default 1024)", "H"},
+        {"steps", 's', 0, G_OPTION_ARG_INT, &o->steps,
+         "Denoising steps (default 28 for dev-type, 4 for schnell-type)", "N"},
+        {"guidance", 'g', 0, G_OPTION_ARG_DOUBLE, &o->guidance,
+         "Guidance scale, dev-type models (default 3.5)", "G"},
+        {"seed", 0, 0, G_OPTION_ARG_STRING, &o->seed,
+         "Random seed 0..2^64-1 (default: random, printed)", "S"},
+        {"max-sequence-length", 0, 0, G_OPTION_ARG_INT, &o->max_seq,
+         "T5 tokens, 1..512 (default 512)", "L"},
+        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &o->output, "Output PNG", "OUT.png"},
+        {"save-tensors", 0, 0, G_OPTION_ARG_FILENAME, &o->save_tensors,
+         "Save the run's named tensors", "FILE.safetensors"},
+        {"encode-only", 0, 0, G_OPTION_ARG_NONE, &o->encode_only,
+         "Only tokenize and encode the prompt (with --save-tensors)", NULL},
+        {"trace", 0, 0, G_OPTION_ARG_NONE, &o->trace,
+         "Print each stage of the run with its tensor shape", NULL},
+        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, "No progress lines", NULL},
+        {"verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose,
+         "List checkpoint tensors the model does not use", NULL},
+        {NULL, 0, 0, 0, NULL, NULL, NULL}};
+    GOptionContext *ctx = g_option_context_new("- FLUX.1 text-to-image");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    gboolean ok = g_option_context_parse(ctx, argc, argv, error);
+    g_option_context_free(ctx);
+    if (!ok) return FALSE;
+    if (*argc > 1) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "unexpected argument '%s'",
+                    (*argv)[1]);
+        return FALSE;
+    }
+    if (!o->model) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "--model DIR is required");
+        return FALSE;
+    }
+    if (!o->encode_only && !o->output) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "--output OUT.png is required");
+        return FALSE;
+    }
+    if (o->encode_only && !o->save_tensors && !o->trace) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    "--encode-only needs --save-tensors FILE or --trace");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean parse_seed(const char *s, guint64 *seed, GError **error)
+{
+    if (!s) {
+        *seed = g_random_int();
+        return TRUE;
+    }
+    GError *e = NULL;
+    if (!g_ascii_string_to_unsigned(s, 10, 0, G_MAXUINT64, seed, &e)) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
+                    "seed '%s' is not an integer in 0..18446744073709551615", s);
+        g_error_free(e);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Main                                                                                  */
+
+static void report_unused(const FluxModel *m)
+{
+    char **names = NULL;
+    gsize n = flux_model_unused_tensors(m, &names);
+    fprintf(stderr, "%zu checkpoint tensors unused\n", (size_t)n);
+    for (gsize i = 0; i < n; i++) fprintf(stderr, "  unused: %s\n", names[i]);
+    g_strfreev(names);
+}
+
+static gboolean run(const Options *o, GError **error)
+{
+    FluxGenerateParams p;
+    flux_generate_params_init(&p, NULL);
+    p.prompt = o->prompt ? o->prompt : "";
+    p.negative_prompt = o->negative_prompt;
+    p.true_cfg_scale = (float)o->true_cfg;
+    p.width = o->width;
+    p.height = o->height;
+    p.guidance = (float)o->guidance;
+    p.max_sequence_length = o->max_seq;
+    if (!parse_seed(o->seed, &p.seed, error)) return FALSE;
+
+    RunState rs = {o, o->save_tensors ? st_writer_new() : NULL, 0};
+    p.trace = (o->trace || o->save_tensors) ? on_trace : NULL;
+    p.progress = on_progress;
+    p.user_data = &rs;
+
+    /* Check the arguments that need no model first, and claim the output early. */
+    PngOut *png = NULL;
+    int w, h;
+    flux_output_size(&p, &w, &h);
+    gboolean ok = TRUE;
+    if (!o->encode_only) {
+        p.steps = o->steps == G_MININT ? 28 : o->steps;
+        ok = flux_generate_params_validate(NULL, &p, error);
+        ok = ok && (png = png_out_open(o->output, error)) != NULL;
+    }
+    FluxModel *m = ok ? flux_model_load(o->model, error) : NULL;
+    ok = m != NULL;
+    if (ok && o->verbose) report_unused(m);
+    if (ok && o->encode_only) {
+        ok = flux_encode_prompt(m, &p, error);
+    } else if (ok) {
+        if (o->steps == G_MININT) p.steps = flux_model_uses_guidance(m) ? 28 : 4;
+        if (!o->quiet)
+            fprintf(stderr, "seed %" G_GUINT64_FORMAT ", %d×%d, %d steps\n", p.seed, w, h, p.steps);
+        guint8 *rgb = g_try_malloc((gsize)w * h * 3);
+        if (!rgb) {
+            g_set_error(error, FLUX_ERROR, FLUX_ERROR_NO_MEMORY, "no memory for a %d×%d image", w,
+                        h);
+            ok = FALSE;
+        }
+        ok = ok && flux_generate(m, &p, rgb, error);
+        ok = ok && png_out_commit(png, rgb, w, h, error);
+        if (ok) png = NULL;
+        g_free(rgb);
+    }
+    png_out_abort(png);
+    if (ok && rs.tensors) ok = st_writer_save(rs.tensors, o->save_tensors, error);
+    st_writer_free(rs.tensors);
+    flux_model_free(m);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    setlocale(LC_ALL, "");
+    Options o = {0};
+    GError *err = NULL;
+    if (!parse_options(&argc, &argv, &o, &err)) {
+        fprintf(stderr, "flux-generate: %s (see --help)\n", err->message);
+        g_error_free(err);
+        return 2;
+    }
+    signal(SIGINT, on_sigint);
+    int status = 0;
+    if (!run(&o, &err)) {
+        fprintf(stderr, "flux-generate: %s\n", err->message);
+        status = g_error_matches(err, FLUX_ERROR, FLUX_ERROR_CANCELLED) ? 130 : 1;
+        g_error_free(err);
+    }
+    g_free(o.model), g_free(o.prompt), g_free(o.negative_prompt), g_free(o.output);
+    g_free(o.save_tensors), g_free(o.seed);
+    return status;
+}

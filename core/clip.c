@@ -1,1 +1,302 @@
-/* clip.c — not written yet. */
+/* clip.c — CLIP text encoder, following transformers 4.46 `CLIPTextModel` (modeling_clip.py:
+ * CLIPTextEmbeddings, CLIPEncoderLayer, CLIPTextTransformer), float32 activations.
+ *
+ *   x = token_embedding[ids] + position_embedding[0..n-1]            [n, D]
+ *   per layer (pre-LN):  x += out_proj(causal_attn(layer_norm1(x)))
+ *                        x += fc2(act(fc1(layer_norm2(x))))
+ *   last = final_layer_norm(x);   pooled = last[pool_position(ids)]  [D]
+ *
+ * Legend: n = tokens (77 for FLUX), D = hidden_size (768), NH = num_attention_heads (12),
+ * HD = D / NH (64), F = intermediate_size (3072), V = vocab_size (49408),
+ * P = max_position_embeddings (77), N = num_hidden_layers (12).
+ */
+#include "clip.h"
+
+#include "config.h"
+#include "flux.h"
+#include "ops.h"
+#include "weights.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+typedef enum { CLIP_ACT_QUICK_GELU, CLIP_ACT_GELU, CLIP_ACT_GELU_TANH, CLIP_ACT_RELU } ClipAct;
+
+typedef struct {
+    const StTensor *ln1_w, *ln1_b;           /* [D] */
+    const StTensor *q_w, *k_w, *v_w, *o_w;   /* [D, D] */
+    const StTensor *q_b, *k_b, *v_b, *o_b;   /* [D] */
+    const StTensor *ln2_w, *ln2_b;           /* [D] */
+    const StTensor *fc1_w, *fc1_b;           /* [F, D], [F] */
+    const StTensor *fc2_w, *fc2_b;           /* [D, F], [D] */
+} ClipLayer;
+
+struct ClipModel {
+    StArchive *archive; /* owns the mapped weights every StTensor below points into */
+    int D, F, NH, HD, N, V, P;
+    float eps;
+    int64_t eos_token_id;
+    ClipAct act;
+    const StTensor *tok_emb;         /* [V, D] */
+    const StTensor *pos_emb;         /* [P, D] */
+    const StTensor *fin_w, *fin_b;   /* [D] */
+    ClipLayer *layers;               /* [N] */
+};
+
+/* Indices into the `dims` array handed to wt_bind. */
+enum { DIM_D, DIM_F, DIM_V, DIM_P, N_DIMS };
+
+#define L_(field) offsetof(ClipLayer, field)
+static const WtSpec clip_layer_spec[] = {
+    {"layer_norm1.weight", L_(ln1_w), 1, {WT_D(DIM_D)}, WT_F32},
+    {"layer_norm1.bias", L_(ln1_b), 1, {WT_D(DIM_D)}, WT_F32},
+    {"self_attn.q_proj.weight", L_(q_w), 2, {WT_D(DIM_D), WT_D(DIM_D)}, 0},
+    {"self_attn.q_proj.bias", L_(q_b), 1, {WT_D(DIM_D)}, WT_F32},
+    {"self_attn.k_proj.weight", L_(k_w), 2, {WT_D(DIM_D), WT_D(DIM_D)}, 0},
+    {"self_attn.k_proj.bias", L_(k_b), 1, {WT_D(DIM_D)}, WT_F32},
+    {"self_attn.v_proj.weight", L_(v_w), 2, {WT_D(DIM_D), WT_D(DIM_D)}, 0},
+    {"self_attn.v_proj.bias", L_(v_b), 1, {WT_D(DIM_D)}, WT_F32},
+    {"self_attn.out_proj.weight", L_(o_w), 2, {WT_D(DIM_D), WT_D(DIM_D)}, 0},
+    {"self_attn.out_proj.bias", L_(o_b), 1, {WT_D(DIM_D)}, WT_F32},
+    {"layer_norm2.weight", L_(ln2_w), 1, {WT_D(DIM_D)}, WT_F32},
+    {"layer_norm2.bias", L_(ln2_b), 1, {WT_D(DIM_D)}, WT_F32},
+    {"mlp.fc1.weight", L_(fc1_w), 2, {WT_D(DIM_F), WT_D(DIM_D)}, 0},
+    {"mlp.fc1.bias", L_(fc1_b), 1, {WT_D(DIM_F)}, WT_F32},
+    {"mlp.fc2.weight", L_(fc2_w), 2, {WT_D(DIM_D), WT_D(DIM_F)}, 0},
+    {"mlp.fc2.bias", L_(fc2_b), 1, {WT_D(DIM_D)}, WT_F32},
+};
+#undef L_
+
+#define M_(field) offsetof(ClipModel, field)
+static const WtSpec clip_model_spec[] = {
+    {"embeddings.token_embedding.weight", M_(tok_emb), 2, {WT_D(DIM_V), WT_D(DIM_D)}, 0},
+    {"embeddings.position_embedding.weight", M_(pos_emb), 2, {WT_D(DIM_P), WT_D(DIM_D)}, 0},
+    {"final_layer_norm.weight", M_(fin_w), 1, {WT_D(DIM_D)}, WT_F32},
+    {"final_layer_norm.bias", M_(fin_b), 1, {WT_D(DIM_D)}, WT_F32},
+};
+#undef M_
+
+/* ------------------------------------------------------------------------------------- */
+/* Loading                                                                               */
+
+/* transformers' ACT2FN names that CLIP configs use; FLUX.1 (openai ViT-L/14) is quick_gelu. */
+static gboolean clip_parse_act(const CfgJson *c, ClipAct *act, GError **error)
+{
+    const char *name;
+    if (!cfg_string_or(c, "hidden_act", "quick_gelu", &name, error)) return FALSE;
+    if (!strcmp(name, "quick_gelu")) *act = CLIP_ACT_QUICK_GELU;
+    else if (!strcmp(name, "gelu")) *act = CLIP_ACT_GELU;
+    else if (!strcmp(name, "gelu_new") || !strcmp(name, "gelu_pytorch_tanh")) *act = CLIP_ACT_GELU_TANH;
+    else if (!strcmp(name, "relu")) *act = CLIP_ACT_RELU;
+    else {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_UNSUPPORTED,
+                    "%s: \"hidden_act\" is \"%s\", expected quick_gelu, gelu, gelu_new, "
+                    "gelu_pytorch_tanh or relu", cfg_path(c), name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Reads the hyper-parameters; defaults are CLIPTextConfig's. */
+static gboolean clip_parse_config(ClipModel *m, const CfgJson *c, GError **error)
+{
+    int64_t D, F, NH, N, V, P, eos;
+    double eps;
+    if (!cfg_int(c, "hidden_size", 1, 1 << 16, &D, error) ||
+        !cfg_int(c, "intermediate_size", 1, 1 << 20, &F, error) ||
+        !cfg_int(c, "num_attention_heads", 1, 1 << 12, &NH, error) ||
+        !cfg_int(c, "num_hidden_layers", 1, 1 << 10, &N, error) ||
+        !cfg_int(c, "vocab_size", 1, G_MAXINT32, &V, error) ||
+        !cfg_int_or(c, "max_position_embeddings", 77, 1, 1 << 16, &P, error) ||
+        !cfg_double_or(c, "layer_norm_eps", 1e-5, 0.0, 1.0, &eps, error) ||
+        !cfg_int_or(c, "eos_token_id", 49407, G_MININT32, G_MAXINT32, &eos, error) ||
+        !clip_parse_act(c, &m->act, error))
+        return FALSE;
+    if (D % NH) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
+                    "%s: \"hidden_size\" %" G_GINT64_FORMAT " is not a multiple of "
+                    "\"num_attention_heads\" %" G_GINT64_FORMAT, cfg_path(c), D, NH);
+        return FALSE;
+    }
+    m->D = (int)D, m->F = (int)F, m->NH = (int)NH, m->HD = (int)(D / NH), m->N = (int)N;
+    m->V = (int)V, m->P = (int)P, m->eps = (float)eps, m->eos_token_id = eos;
+    return TRUE;
+}
+
+static gboolean clip_bind(ClipModel *m, GError **error)
+{
+    const int64_t dims[N_DIMS] = {[DIM_D] = m->D, [DIM_F] = m->F, [DIM_V] = m->V, [DIM_P] = m->P};
+    if (!wt_bind(m->archive, "text_model.", clip_model_spec, G_N_ELEMENTS(clip_model_spec), dims,
+                 m, error))
+        return FALSE;
+    m->layers = g_new0(ClipLayer, m->N);
+    for (int i = 0; i < m->N; i++) {
+        g_autofree char *prefix = g_strdup_printf("text_model.encoder.layers.%d.", i);
+        if (!wt_bind(m->archive, prefix, clip_layer_spec, G_N_ELEMENTS(clip_layer_spec), dims,
+                     &m->layers[i], error))
+            return FALSE;
+    }
+    /* Older checkpoints store the position_ids buffer (int64 arange); it is implied. */
+    StTensor *pid = st_archive_find(m->archive, "text_model.embeddings.position_ids");
+    if (pid) pid->used = TRUE;
+    return TRUE;
+}
+
+ClipModel *clip_load(const char *dir, GError **error)
+{
+    g_autofree char *cfg_file = g_build_filename(dir, "config.json", NULL);
+    CfgJson *cfg = cfg_load(cfg_file, error);
+    if (!cfg) return NULL;
+    ClipModel *m = g_new0(ClipModel, 1);
+    gboolean ok = clip_parse_config(m, cfg, error);
+    cfg_free(cfg);
+    if (ok) m->archive = st_archive_open_dir(dir, "model", error);
+    if (!ok || !m->archive || !clip_bind(m, error)) {
+        clip_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void clip_free(ClipModel *m)
+{
+    if (!m) return;
+    g_free(m->layers);
+    st_archive_free(m->archive);
+    g_free(m);
+}
+
+int clip_hidden_size(const ClipModel *m) { return m->D; }
+int clip_max_positions(const ClipModel *m) { return m->P; }
+
+gsize clip_unused_tensors(const ClipModel *m, char ***names)
+{
+    return st_archive_unused(m->archive, names);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Forward                                                                               */
+
+/* Scratch for one forward pass, reused by every layer. */
+typedef struct {
+    float *h;          /* [n, D] normed input of a sub-block */
+    float *q, *k, *v;  /* [n, D] heads interleaved: head h at columns h*HD.. */
+    float *a;          /* [n, D] attention output */
+    float *f;          /* [n, F] MLP hidden */
+} ClipScratch;
+
+static void clip_activation(ClipAct act, float *x, size_t n)
+{
+    switch (act) {
+    case CLIP_ACT_QUICK_GELU: ops_quick_gelu(x, n); break;
+    case CLIP_ACT_GELU: ops_gelu_erf(x, n); break;
+    case CLIP_ACT_GELU_TANH: ops_gelu_tanh(x, n); break;
+    case CLIP_ACT_RELU:
+        for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    }
+}
+
+/* x [n, D] = token_embedding[ids] + position_embedding[0..n-1]; rows converted one at a time
+ * so that a bf16 [V, D] table is never expanded. tmp [D]. */
+static void clip_embed(const ClipModel *m, const int64_t *ids, int n, float *x, float *tmp)
+{
+    int D = m->D;
+    for (int t = 0; t < n; t++) {
+        float *row = x + (size_t)t * D;
+        st_to_f32(row, m->tok_emb, ids[t] * D, D);
+        st_to_f32(tmp, m->pos_emb, (int64_t)t * D, D);
+        for (int d = 0; d < D; d++) row[d] += tmp[d];
+    }
+}
+
+/* x [n, D] += out_proj(causal self-attention(layer_norm1(x))), CLIPAttention. */
+static void clip_attention_block(const ClipModel *m, const ClipLayer *l, float *x, int n,
+                                 ClipScratch *s)
+{
+    int D = m->D;
+    ops_layernorm(s->h, x, wt_f32(l->ln1_w), wt_f32(l->ln1_b), n, D, m->eps);
+    ops_linear(s->q, s->h, l->q_w, wt_f32(l->q_b), n, D, D);
+    ops_linear(s->k, s->h, l->k_w, wt_f32(l->k_b), n, D, D);
+    ops_linear(s->v, s->h, l->v_w, wt_f32(l->v_b), n, D, D);
+    OpsAttnShape shape = {
+        .Tq = n, .Tk = n, .NH = m->NH, .HD = m->HD, .ldq = D, .ldk = D, .ldv = D, .ldo = D,
+        .scale = (float)(1.0 / sqrt((double)m->HD)), /* head_dim ** -0.5 */
+        .rel_bias = NULL,
+        .causal = 1, /* CLIP's text model always applies its causal mask */
+    };
+    ops_attention(s->a, s->q, s->k, s->v, &shape);
+    ops_linear(s->h, s->a, l->o_w, wt_f32(l->o_b), n, D, D);
+    for (size_t i = 0; i < (size_t)n * D; i++) x[i] += s->h[i];
+}
+
+/* x [n, D] += fc2(act(fc1(layer_norm2(x)))), CLIPMLP. */
+static void clip_mlp_block(const ClipModel *m, const ClipLayer *l, float *x, int n, ClipScratch *s)
+{
+    int D = m->D, F = m->F;
+    ops_layernorm(s->h, x, wt_f32(l->ln2_w), wt_f32(l->ln2_b), n, D, m->eps);
+    ops_linear(s->f, s->h, l->fc1_w, wt_f32(l->fc1_b), n, D, F);
+    clip_activation(m->act, s->f, (size_t)n * F);
+    ops_linear(s->h, s->f, l->fc2_w, wt_f32(l->fc2_b), n, F, D);
+    for (size_t i = 0; i < (size_t)n * D; i++) x[i] += s->h[i];
+}
+
+/* CLIPTextTransformer's pooling rule. Configs with eos_token_id == 2 (openai's, kept by FLUX)
+ * predate transformers PR #24773 and take the first position of the largest id (EOS 49407 is
+ * the largest id the tokenizer emits); others take the first position holding eos_token_id,
+ * or 0 when there is none (argmax of an all-zero mask). */
+static int clip_pool_position(const ClipModel *m, const int64_t *ids, int n)
+{
+    int best = 0;
+    if (m->eos_token_id == 2) {
+        for (int t = 1; t < n; t++)
+            if (ids[t] > ids[best]) best = t;
+        return best;
+    }
+    for (int t = 0; t < n; t++)
+        if (ids[t] == m->eos_token_id) return t;
+    return 0;
+}
+
+static gboolean clip_check_ids(const ClipModel *m, const int64_t *ids, int n, GError **error)
+{
+    if (n < 1 || n > m->P) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
+                    "CLIP: %d tokens, expected 1..%d (max_position_embeddings)", n, m->P);
+        return FALSE;
+    }
+    for (int t = 0; t < n; t++)
+        if (ids[t] < 0 || ids[t] >= m->V) {
+            g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
+                        "CLIP: token id %" G_GINT64_FORMAT " at position %d is outside the "
+                        "vocabulary (0..%d)", ids[t], t, m->V - 1);
+            return FALSE;
+        }
+    return TRUE;
+}
+
+gboolean clip_encode(const ClipModel *m, const int64_t *ids, int n, float *pooled,
+                     const FluxTrace *trace, GError **error)
+{
+    if (!clip_check_ids(m, ids, n, error)) return FALSE;
+    size_t nD = (size_t)n * m->D;
+    float *x = g_new(float, nD); /* [n, D] residual stream */
+    float *buf = g_new(float, 5 * nD + (size_t)n * m->F);
+    ClipScratch s = {buf, buf + nD, buf + 2 * nD, buf + 3 * nD, buf + 4 * nD, buf + 5 * nD};
+    const int64_t shape[3] = {1, n, m->D};
+
+    clip_embed(m, ids, n, x, s.h);
+    trace_f32(trace, x, 3, shape, "clip.hidden_states.0");
+    for (int i = 0; i < m->N; i++) {
+        clip_attention_block(m, &m->layers[i], x, n, &s);
+        clip_mlp_block(m, &m->layers[i], x, n, &s);
+        trace_f32(trace, x, 3, shape, "clip.hidden_states.%d", i + 1);
+    }
+    ops_layernorm(x, x, wt_f32(m->fin_w), wt_f32(m->fin_b), n, m->D, m->eps);
+    trace_f32(trace, x, 3, shape, "clip.last_hidden_state");
+    memcpy(pooled, x + (size_t)clip_pool_position(m, ids, n) * m->D, sizeof(float) * m->D);
+    g_free(buf);
+    g_free(x);
+    return TRUE;
+}

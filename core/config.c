@@ -49,7 +49,10 @@ void cfg_free(CfgJson *c)
     g_free(c);
 }
 
-const char *cfg_path(const CfgJson *c) { return c->path; }
+const char *cfg_path(const CfgJson *c)
+{
+    return c->path;
+}
 
 static JsonNode *member(const CfgJson *c, const char *key)
 {
@@ -57,7 +60,10 @@ static JsonNode *member(const CfgJson *c, const char *key)
     return (n && !JSON_NODE_HOLDS_NULL(n)) ? n : NULL;
 }
 
-gboolean cfg_has(const CfgJson *c, const char *key) { return member(c, key) != NULL; }
+gboolean cfg_has(const CfgJson *c, const char *key)
+{
+    return member(c, key) != NULL;
+}
 
 static gboolean node_int(JsonNode *n, int64_t *out)
 {
@@ -76,8 +82,8 @@ static gboolean node_int(JsonNode *n, int64_t *out)
     return FALSE;
 }
 
-static gboolean check_int(const CfgJson *c, const char *key, JsonNode *n, int64_t min,
-                          int64_t max, int64_t *out, GError **error)
+static gboolean check_int(const CfgJson *c, const char *key, JsonNode *n, int64_t min, int64_t max,
+                          int64_t *out, GError **error)
 {
     int64_t v;
     if (!node_int(n, &v)) return bad(c, error, key, "is not an integer");
@@ -111,8 +117,8 @@ gboolean cfg_int_or(const CfgJson *c, const char *key, int64_t def, int64_t min,
     return check_int(c, key, n, min, max, out, error);
 }
 
-static gboolean check_double(const CfgJson *c, const char *key, JsonNode *n, double min,
-                             double max, double *out, GError **error)
+static gboolean check_double(const CfgJson *c, const char *key, JsonNode *n, double min, double max,
+                             double *out, GError **error)
 {
     if (!JSON_NODE_HOLDS_VALUE(n)) return bad(c, error, key, "is not a number");
     GType t = json_node_get_value_type(n);
@@ -151,8 +157,7 @@ gboolean cfg_double_or(const CfgJson *c, const char *key, double def, double min
     return check_double(c, key, n, min, max, out, error);
 }
 
-gboolean cfg_bool_or(const CfgJson *c, const char *key, gboolean def, gboolean *out,
-                     GError **error)
+gboolean cfg_bool_or(const CfgJson *c, const char *key, gboolean def, gboolean *out, GError **error)
 {
     JsonNode *n = member(c, key);
     if (!n) {
@@ -179,8 +184,8 @@ gboolean cfg_string_or(const CfgJson *c, const char *key, const char *def, const
     return TRUE;
 }
 
-gboolean cfg_int_array(const CfgJson *c, const char *key, int64_t min, int64_t max,
-                       int64_t *out, gsize max_n, gsize *n, GError **error)
+gboolean cfg_int_array(const CfgJson *c, const char *key, int64_t min, int64_t max, int64_t *out,
+                       gsize max_n, gsize *n, GError **error)
 {
     JsonNode *node = member(c, key);
     *n = 0;

@@ -31,8 +31,8 @@ gboolean cfg_bool_or(const CfgJson *c, const char *key, gboolean def, gboolean *
 gboolean cfg_string_or(const CfgJson *c, const char *key, const char *def, const char **out,
                        GError **error);
 /* Integer array of 1..max_n elements, each in [min, max]; absent/null → *n = 0. */
-gboolean cfg_int_array(const CfgJson *c, const char *key, int64_t min, int64_t max,
-                       int64_t *out, gsize max_n, gsize *n, GError **error);
+gboolean cfg_int_array(const CfgJson *c, const char *key, int64_t min, int64_t max, int64_t *out,
+                       gsize max_n, gsize *n, GError **error);
 /* For model_index.json: the two strings of `"key": ["library", "ClassName"]` (owned by c). */
 gboolean cfg_pair(const CfgJson *c, const char *key, const char **lib, const char **cls,
                   GError **error);

@@ -43,8 +43,8 @@ typedef enum {
 typedef enum { FLUX_DTYPE_F32, FLUX_DTYPE_I64, FLUX_DTYPE_U8 } FluxDtype;
 
 /* Largest width/height accepted (pixels). 4096² needs a 65,536-token image sequence. */
-#define FLUX_MAX_SIZE 4096
-#define FLUX_MAX_STEPS 1000
+#define FLUX_MAX_SIZE            4096
+#define FLUX_MAX_STEPS           1000
 #define FLUX_MAX_SEQUENCE_LENGTH 512
 
 typedef struct FluxModel FluxModel;
@@ -61,6 +61,23 @@ gboolean flux_model_uses_guidance(const FluxModel *model);
  * array when `names` is non-NULL. */
 gsize flux_model_unused_tensors(const FluxModel *model, char ***names);
 
+/* What the configs of a model folder say, read without mapping any weights (fast enough
+ * for a dialog). Fails like flux_model_load when the folder is not a FLUX.1 model. */
+typedef struct {
+    gboolean uses_guidance; /* dev-type (TRUE) or schnell-type */
+    int default_steps;      /* 28 dev-type, 4 schnell-type */
+    guint64 weight_bytes;   /* all weight files together */
+    guint64 transformer_params;
+    int inner_dim, num_heads, num_layers, num_single_layers, t5_d_model, vae_channels;
+} FluxModelInfo;
+
+gboolean flux_model_probe(const char *dir, FluxModelInfo *info, GError **error);
+/* Working memory in bytes that a run of this size needs besides the mapped weights. */
+guint64 flux_estimate_memory(const FluxModelInfo *info, int width, int height, int max_seq);
+/* Arithmetic of a run (transformer steps, T5, VAE), in floating-point operations. */
+double flux_estimate_flops(const FluxModelInfo *info, int width, int height, int max_seq,
+                           int steps);
+
 /* Called with every named intermediate tensor of a run (see README "Tensor names").
  * `data` is only valid during the call. */
 typedef void (*FluxTraceFunc)(const char *name, FluxDtype dtype, int ndim, const int64_t *shape,
@@ -69,6 +86,14 @@ typedef void (*FluxTraceFunc)(const char *name, FluxDtype dtype, int ndim, const
 /* Called once per finished denoising step (step counts from 1). Return FALSE to cancel:
  * flux_generate then fails with FLUX_ERROR_CANCELLED before the next step starts. */
 typedef gboolean (*FluxProgressFunc)(int step, int total, double elapsed_s, void *user_data);
+
+/* Phases of a run, reported as each begins (for a progress text). */
+typedef enum {
+    FLUX_PHASE_ENCODING,  /* tokenizing, CLIP and T5 */
+    FLUX_PHASE_DENOISING, /* the transformer steps (then FluxProgressFunc per step) */
+    FLUX_PHASE_DECODING,  /* the VAE decoder */
+} FluxPhase;
+typedef void (*FluxPhaseFunc)(FluxPhase phase, void *user_data);
 
 /* Called after each step with the current packed latents [1, seq, 64] (read-only). */
 typedef void (*FluxPreviewFunc)(int step, const float *latents, int latent_h, int latent_w,
@@ -86,7 +111,8 @@ typedef struct {
     FluxProgressFunc progress;
     FluxPreviewFunc preview;
     FluxTraceFunc trace;
-    void *user_data; /* passed to progress, preview and trace */
+    FluxPhaseFunc phase;
+    void *user_data; /* passed to progress, preview, trace and phase */
 } FluxGenerateParams;
 
 /* FluxPipeline's defaults: 1024×1024, 28 steps (4 for schnell-type when model is given),

@@ -45,8 +45,7 @@ void ops_parallel_for(size_t n, void (*fn)(void *ctx, size_t begin, size_t end),
     Chunk chunks[64];
     GThread *threads[64];
     if (nt > 64) nt = 64;
-    for (size_t t = 0; t < nt; t++)
-        chunks[t] = (Chunk){fn, ctx, n * t / nt, n * (t + 1) / nt};
+    for (size_t t = 0; t < nt; t++) chunks[t] = (Chunk){fn, ctx, n * t / nt, n * (t + 1) / nt};
     for (size_t t = 1; t < nt; t++) threads[t] = g_thread_new("flux-op", run_chunk, &chunks[t]);
     run_chunk(&chunks[0]);
     for (size_t t = 1; t < nt; t++) g_thread_join(threads[t]);
@@ -84,7 +83,7 @@ void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int
         int rows = (int)(LINEAR_TILE_BYTES / (sizeof(float) * (size_t)(K ? K : 1)));
         if (rows < 16) rows = 16;
         if (rows > N) rows = N;
-        float *tile = g_new(float, (size_t)rows * K);
+        float *tile = g_new(float, (size_t)rows *K);
         for (int n0 = 0; n0 < N; n0 += rows) {
             int nr = N - n0 < rows ? N - n0 : rows;
             st_to_f32(tile, w, (int64_t)n0 * K, (int64_t)nr * K);
@@ -228,8 +227,8 @@ static void attn_worker(void *ctx, size_t begin, size_t end)
 {
     const AttnJob *J = ctx;
     int HD = J->s->HD;
-    float *S = g_new(float, (size_t)ATT_BQ * ATT_BK);
-    float *O = g_new(float, (size_t)ATT_BQ * HD);
+    float *S = g_new(float, (size_t)ATT_BQ *ATT_BK);
+    float *O = g_new(float, (size_t)ATT_BQ *HD);
     float m[ATT_BQ], l[ATT_BQ];
     for (size_t t = begin; t < end; t++)
         attn_tile(J, (int)(t / J->n_qtiles), (int)(t % J->n_qtiles) * ATT_BQ, S, O, m, l);

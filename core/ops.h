@@ -45,10 +45,10 @@ void ops_rmsnorm_naive(float *y, const float *x, const float *g, int M, int N, f
 
 /* ---- activations, in place over n elements ----------------------------------------- */
 
-void ops_gelu_tanh(float *x, size_t n); /* GELU(approximate="tanh"), gelu_pytorch_tanh */
-void ops_gelu_erf(float *x, size_t n);  /* exact GELU */
+void ops_gelu_tanh(float *x, size_t n);  /* GELU(approximate="tanh"), gelu_pytorch_tanh */
+void ops_gelu_erf(float *x, size_t n);   /* exact GELU */
 void ops_quick_gelu(float *x, size_t n); /* x · sigmoid(1.702 x) (CLIP) */
-void ops_silu(float *x, size_t n);      /* x · sigmoid(x) */
+void ops_silu(float *x, size_t n);       /* x · sigmoid(x) */
 void ops_gelu_tanh_naive(float *x, size_t n);
 void ops_gelu_erf_naive(float *x, size_t n);
 void ops_quick_gelu_naive(float *x, size_t n);

@@ -85,7 +85,8 @@ void ops_attention_naive(float *out, const float *q, const float *k, const float
                     d += (double)q[(size_t)i * s->ldq + h * s->HD + e] *
                          k[(size_t)j * s->ldk + h * s->HD + e];
                 d *= s->scale;
-                if (s->rel_bias) d += s->rel_bias[(size_t)h * (s->Tq + s->Tk - 1) + (j - i) + (s->Tq - 1)];
+                if (s->rel_bias)
+                    d += s->rel_bias[(size_t)h * (s->Tq + s->Tk - 1) + (j - i) + (s->Tq - 1)];
                 if (s->causal && j > i) d = -INFINITY;
                 p[j] = d;
                 if (d > mx) mx = d;

@@ -19,7 +19,7 @@ struct StFile {
     GMappedFile *map;
     StTensor *tensors; /* sorted by data offset */
     gsize n_tensors;
-    GHashTable *by_name; /* name -> StTensor* */
+    GHashTable *by_name;  /* name -> StTensor* */
     GHashTable *metadata; /* key -> value */
     GStringChunk *strings;
 };
@@ -36,14 +36,16 @@ static const struct {
     const char *name;
     size_t size;
 } dtype_info[ST_N_DTYPES] = {
-    [ST_F64] = {"F64", 8},         [ST_F32] = {"F32", 4},   [ST_F16] = {"F16", 2},
-    [ST_BF16] = {"BF16", 2},       [ST_I64] = {"I64", 8},   [ST_I32] = {"I32", 4},
-    [ST_I16] = {"I16", 2},         [ST_I8] = {"I8", 1},     [ST_U8] = {"U8", 1},
-    [ST_BOOL] = {"BOOL", 1},       [ST_F8_E4M3] = {"F8_E4M3", 1},
-    [ST_F8_E5M2] = {"F8_E5M2", 1},
+    [ST_F64] = {"F64", 8},   [ST_F32] = {"F32", 4},         [ST_F16] = {"F16", 2},
+    [ST_BF16] = {"BF16", 2}, [ST_I64] = {"I64", 8},         [ST_I32] = {"I32", 4},
+    [ST_I16] = {"I16", 2},   [ST_I8] = {"I8", 1},           [ST_U8] = {"U8", 1},
+    [ST_BOOL] = {"BOOL", 1}, [ST_F8_E4M3] = {"F8_E4M3", 1}, [ST_F8_E5M2] = {"F8_E5M2", 1},
 };
 
-size_t st_dtype_size(StDtype dt) { return (unsigned)dt < ST_N_DTYPES ? dtype_info[dt].size : 0; }
+size_t st_dtype_size(StDtype dt)
+{
+    return (unsigned)dt < ST_N_DTYPES ? dtype_info[dt].size : 0;
+}
 
 const char *st_dtype_name(StDtype dt)
 {
@@ -146,7 +148,8 @@ static gboolean parse_entry(StFile *f, const char *name, JsonNode *node, size_t 
 
     int64_t b, e;
     JsonArray *oa = json_node_get_array(on);
-    if (!json_uint(json_array_get_element(oa, 0), &b) || !json_uint(json_array_get_element(oa, 1), &e))
+    if (!json_uint(json_array_get_element(oa, 0), &b) ||
+        !json_uint(json_array_get_element(oa, 1), &e))
         return fail(error, f->path, "tensor '%s': data_offsets are not non-negative integers",
                     name);
     if (b > e || (uint64_t)e > data_size)
@@ -245,8 +248,7 @@ StFile *st_file_open(const char *path, GError **error)
     GError *merr = NULL;
     f->map = g_mapped_file_new(path, FALSE, &merr);
     if (!f->map) {
-        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s: cannot open (%s)", path,
-                    merr->message);
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s: cannot open (%s)", path, merr->message);
         g_error_free(merr);
         st_file_free(f);
         return NULL;
@@ -296,10 +298,22 @@ void st_file_free(StFile *f)
     g_free(f);
 }
 
-gsize st_file_n_tensors(const StFile *f) { return f->n_tensors; }
-StTensor *st_file_tensor(StFile *f, gsize i) { return i < f->n_tensors ? &f->tensors[i] : NULL; }
-StTensor *st_file_find(StFile *f, const char *name) { return g_hash_table_lookup(f->by_name, name); }
-const char *st_file_path(const StFile *f) { return f->path; }
+gsize st_file_n_tensors(const StFile *f)
+{
+    return f->n_tensors;
+}
+StTensor *st_file_tensor(StFile *f, gsize i)
+{
+    return i < f->n_tensors ? &f->tensors[i] : NULL;
+}
+StTensor *st_file_find(StFile *f, const char *name)
+{
+    return g_hash_table_lookup(f->by_name, name);
+}
+const char *st_file_path(const StFile *f)
+{
+    return f->path;
+}
 const char *st_file_metadata(const StFile *f, const char *key)
 {
     return g_hash_table_lookup(f->metadata, key);
@@ -324,8 +338,7 @@ static gboolean archive_add_file(StArchive *a, StFile *f, GError **error)
     for (gsize i = 0; i < f->n_tensors; i++) {
         StTensor *t = &f->tensors[i];
         StTensor *prev = g_hash_table_lookup(a->by_name, t->name);
-        if (prev)
-            return fail(error, f->path, "tensor '%s' is also in %s", t->name, prev->file);
+        if (prev) return fail(error, f->path, "tensor '%s' is also in %s", t->name, prev->file);
         g_hash_table_insert(a->by_name, (gpointer)t->name, t);
         g_ptr_array_add(a->order, t);
     }
@@ -411,8 +424,8 @@ StArchive *st_archive_open_dir(const char *dir, const char *stem, GError **error
     g_autofree char *one = g_strdup_printf("%s/%s.safetensors", dir, stem);
     if (!g_file_test(one, G_FILE_TEST_EXISTS)) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO,
-                    "%s: no weights (neither %s.safetensors nor %s.safetensors.index.json)",
-                    dir, stem, stem);
+                    "%s: no weights (neither %s.safetensors nor %s.safetensors.index.json)", dir,
+                    stem, stem);
         return NULL;
     }
     return st_archive_open(one, error);
@@ -432,12 +445,18 @@ StTensor *st_archive_find(StArchive *a, const char *name)
 {
     return g_hash_table_lookup(a->by_name, name);
 }
-gsize st_archive_n_tensors(const StArchive *a) { return a->order->len; }
+gsize st_archive_n_tensors(const StArchive *a)
+{
+    return a->order->len;
+}
 StTensor *st_archive_tensor(StArchive *a, gsize i)
 {
     return i < a->order->len ? g_ptr_array_index(a->order, i) : NULL;
 }
-const char *st_archive_path(const StArchive *a) { return a->path; }
+const char *st_archive_path(const StArchive *a)
+{
+    return a->path;
+}
 
 gsize st_archive_unused(const StArchive *a, char ***names)
 {
@@ -515,7 +534,10 @@ static inline float f8e4m3_to_f32(uint8_t v)
     return s ? -r : r;
 }
 
-static inline float f8e5m2_to_f32(uint8_t v) { return f16_to_f32((uint16_t)v << 8); }
+static inline float f8e5m2_to_f32(uint8_t v)
+{
+    return f16_to_f32((uint16_t)v << 8);
+}
 
 void st_to_f32(float *dst, const StTensor *t, int64_t first, int64_t n)
 {
@@ -684,8 +706,7 @@ gboolean st_writer_save(StWriter *w, const char *path, GError **error)
     if (!ok || g_rename(tmp, path) != 0) {
         int e = errno;
         g_unlink(tmp);
-        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s: cannot write (%s)", path,
-                    g_strerror(e));
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s: cannot write (%s)", path, g_strerror(e));
         return FALSE;
     }
     return TRUE;

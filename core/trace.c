@@ -3,10 +3,10 @@
 
 #include <stdarg.h>
 
-G_DEFINE_QUARK(flux-error-quark, flux_error)
+G_DEFINE_QUARK(flux - error - quark, flux_error)
 
-static void emit(const FluxTrace *t, FluxDtype dt, const void *data, int ndim,
-                 const int64_t *shape, const char *fmt, va_list ap)
+static void emit(const FluxTrace *t, FluxDtype dt, const void *data, int ndim, const int64_t *shape,
+                 const char *fmt, va_list ap)
 {
     char *name = g_strdup_vprintf(fmt, ap);
     t->fn(name, dt, ndim, shape, data, t->user_data);

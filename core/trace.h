@@ -11,7 +11,10 @@ typedef struct {
     void *user_data;
 } FluxTrace;
 
-static inline gboolean trace_on(const FluxTrace *t) { return t && t->fn; }
+static inline gboolean trace_on(const FluxTrace *t)
+{
+    return t && t->fn;
+}
 
 /* Emits `data` (float32, `ndim` dims of `shape`) under a printf-formatted name. */
 void trace_f32(const FluxTrace *t, const float *data, int ndim, const int64_t *shape,

@@ -45,13 +45,14 @@ StTensor *wt_get(StArchive *a, const char *name, int ndim, const int64_t *shape,
     return t;
 }
 
-gboolean wt_bind(StArchive *a, const char *prefix, const WtSpec *spec, gsize n,
-                 const int64_t *dims, void *base, GError **error)
+gboolean wt_bind(StArchive *a, const char *prefix, const WtSpec *spec, gsize n, const int64_t *dims,
+                 void *base, GError **error)
 {
     for (gsize i = 0; i < n; i++) {
         const WtSpec *s = &spec[i];
         int64_t shape[4];
-        for (int d = 0; d < s->ndim; d++) shape[d] = s->dims[d] >= 0 ? s->dims[d] : dims[-1 - s->dims[d]];
+        for (int d = 0; d < s->ndim; d++)
+            shape[d] = s->dims[d] >= 0 ? s->dims[d] : dims[-1 - s->dims[d]];
         g_autofree char *name = g_strconcat(prefix, s->name, NULL);
         GError *err = NULL;
         StTensor *t = wt_get(a, name, s->ndim, shape, s->flags, &err);

@@ -27,8 +27,8 @@ typedef struct {
 
 /* Binds every entry of `spec` (n entries) with names `<prefix><spec.name>` into the struct at
  * `base`. Fails with a message naming the file, tensor, and expected vs found shape/dtype. */
-gboolean wt_bind(StArchive *a, const char *prefix, const WtSpec *spec, gsize n,
-                 const int64_t *dims, void *base, GError **error);
+gboolean wt_bind(StArchive *a, const char *prefix, const WtSpec *spec, gsize n, const int64_t *dims,
+                 void *base, GError **error);
 
 /* One tensor: `name`, `ndim` dims from `shape`. NULL on error (or when absent and
  * WT_OPTIONAL, with no error). */
@@ -36,4 +36,7 @@ StTensor *wt_get(StArchive *a, const char *name, int ndim, const int64_t *shape,
                  GError **error);
 
 /* Float32 view of a small bound tensor (requires WT_F32 at bind time). */
-static inline const float *wt_f32(const StTensor *t) { return t ? t->f32 : NULL; }
+static inline const float *wt_f32(const StTensor *t)
+{
+    return t ? t->f32 : NULL;
+}

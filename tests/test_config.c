@@ -25,7 +25,7 @@ static void test_getters(void)
     const char *s, *s2;
     GError *err = NULL;
     g_assert_true(cfg_int(c, "a", 1, 10, &v, &err) && v == 3);
-    g_assert_true(cfg_int(c, "i", 1, 10, &v, &err) && v == 4); /* 4.0 is an integer */
+    g_assert_true(cfg_int(c, "i", 1, 10, &v, &err) && v == 4);       /* 4.0 is an integer */
     g_assert_true(cfg_int_or(c, "n", 7, 1, 10, &v, &err) && v == 7); /* null → default */
     g_assert_true(cfg_int_or(c, "missing", 8, 1, 10, &v, &err) && v == 8);
     g_assert_true(cfg_double(c, "f", 0, 10, &d, &err) && d == 2.5);

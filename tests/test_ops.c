@@ -27,8 +27,8 @@ static guint16 to_f16(float f)
 
 static void check_linear(StDtype dt, int M, int K, int N)
 {
-    float *x = g_new(float, (size_t)M * K), *wf = g_new(float, (size_t)N * K);
-    float *b = g_new(float, N), *y1 = g_new(float, (size_t)M * N), *y2 = g_new(float, (size_t)M * N);
+    float *x = g_new(float, (size_t)M *K), *wf = g_new(float, (size_t)N *K);
+    float *b = g_new(float, N), *y1 = g_new(float, (size_t)M *N), *y2 = g_new(float, (size_t)M *N);
     tu_fill_random(x, (size_t)M * K, 1);
     tu_fill_random(wf, (size_t)N * K, 2);
     tu_fill_random(b, N, 3);
@@ -36,10 +36,16 @@ static void check_linear(StDtype dt, int M, int K, int N)
     guint16 *h = NULL;
     if (dt != ST_F32) {
         h = g_new(guint16, (size_t)N * K);
-        for (size_t i = 0; i < (size_t)N * K; i++) h[i] = dt == ST_BF16 ? to_bf16(wf[i]) : to_f16(wf[i]);
+        for (size_t i = 0; i < (size_t)N * K; i++)
+            h[i] = dt == ST_BF16 ? to_bf16(wf[i]) : to_f16(wf[i]);
         wdata = h;
     }
-    StTensor w = {.name = "w", .dtype = dt, .ndim = 2, .shape = {N, K}, .numel = (int64_t)N * K, .data = wdata};
+    StTensor w = {.name = "w",
+                  .dtype = dt,
+                  .ndim = 2,
+                  .shape = {N, K},
+                  .numel = (int64_t)N * K,
+                  .data = wdata};
     ops_linear(y1, x, &w, b, M, K, N);
     ops_linear_naive(y2, x, &w, b, M, K, N);
     g_autofree char *what = g_strdup_printf("linear %s %dx%dx%d", st_dtype_name(dt), M, K, N);
@@ -77,8 +83,8 @@ static void test_linear_unaligned(void)
 static void test_norms(void)
 {
     int M = 5, N = 77;
-    float *x = g_new(float, M * N), *g = g_new(float, N), *b = g_new(float, N);
-    float *y1 = g_new(float, M * N), *y2 = g_new(float, M * N);
+    float *x = g_new(float, M *N), *g = g_new(float, N), *b = g_new(float, N);
+    float *y1 = g_new(float, M *N), *y2 = g_new(float, M *N);
     tu_fill_random(x, M * N, 6);
     for (int i = 0; i < M * N; i++) x[i] = x[i] * 3 + 5; /* non-zero mean */
     tu_fill_random(g, N, 7);
@@ -139,10 +145,10 @@ static void test_activations(void)
 static void check_attention(int Tq, int Tk, int NH, int HD, int causal, int bias)
 {
     int ld = NH * HD + 3; /* a leading dim wider than the heads, as in fused buffers */
-    float *q = g_new(float, (size_t)Tq * ld), *k = g_new(float, (size_t)Tk * ld);
-    float *v = g_new(float, (size_t)Tk * ld);
-    float *o1 = g_new0(float, (size_t)Tq * NH * HD), *o2 = g_new0(float, (size_t)Tq * NH * HD);
-    float *rb = bias ? g_new(float, (size_t)NH * (Tq + Tk - 1)) : NULL;
+    float *q = g_new(float, (size_t)Tq *ld), *k = g_new(float, (size_t)Tk *ld);
+    float *v = g_new(float, (size_t)Tk *ld);
+    float *o1 = g_new0(float, (size_t)Tq *NH *HD), *o2 = g_new0(float, (size_t)Tq *NH *HD);
+    float *rb = bias ? g_new(float, (size_t)NH *(Tq + Tk - 1)) : NULL;
     tu_fill_random(q, (size_t)Tq * ld, 11);
     tu_fill_random(k, (size_t)Tk * ld, 12);
     tu_fill_random(v, (size_t)Tk * ld, 13);

@@ -41,10 +41,11 @@ static void expect_error(const char *header, size_t data_len, const char *needle
 
 static void test_valid(void)
 {
-    g_autofree char *p = make_file("{\"__metadata__\":{\"format\":\"pt\"},"
-                                   "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]},"
-                                   "\"a\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,8]}}",
-                                   16);
+    g_autofree char *p =
+        make_file("{\"__metadata__\":{\"format\":\"pt\"},"
+                  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]},"
+                  "\"a\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,8]}}",
+                  16);
     GError *err = NULL;
     StFile *f = st_file_open(p, &err);
     g_assert_no_error(err);
@@ -64,9 +65,10 @@ static void test_valid(void)
 
 static void test_scalar_and_empty(void)
 {
-    g_autofree char *p = make_file("{\"s\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
-                                   "\"e\":{\"dtype\":\"F16\",\"shape\":[0,3],\"data_offsets\":[4,4]}}",
-                                   4);
+    g_autofree char *p =
+        make_file("{\"s\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
+                  "\"e\":{\"dtype\":\"F16\",\"shape\":[0,3],\"data_offsets\":[4,4]}}",
+                  4);
     GError *err = NULL;
     StFile *f = st_file_open(p, &err);
     g_assert_no_error(err);
@@ -119,8 +121,8 @@ static void test_bad_lengths(void)
     g_assert_nonnull(strstr(err->message, "header length"));
     g_clear_error(&err);
     /* a real file truncated in its data section */
-    g_autofree char *good = make_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
-                                      16);
+    g_autofree char *good =
+        make_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16);
     gchar *contents;
     gsize len;
     g_assert_true(g_file_get_contents(good, &contents, &len, NULL));
@@ -220,8 +222,9 @@ static void test_sharded(void)
     g_autofree char *dir = tu_temp_dir();
     write_shard(dir, "m-1.safetensors", "a", 1.0f);
     write_shard(dir, "m-2.safetensors", "b", 2.0f);
-    write_text(dir, "model.safetensors.index.json",
-               "{\"metadata\":{},\"weight_map\":{\"a\":\"m-1.safetensors\",\"b\":\"m-2.safetensors\"}}");
+    write_text(
+        dir, "model.safetensors.index.json",
+        "{\"metadata\":{},\"weight_map\":{\"a\":\"m-1.safetensors\",\"b\":\"m-2.safetensors\"}}");
     GError *err = NULL;
     StArchive *a = st_archive_open_dir(dir, "model", &err);
     g_assert_no_error(err);
@@ -250,7 +253,8 @@ static void test_sharded(void)
     g_assert_nonnull(strstr(err->message, "'z'"));
     g_clear_error(&err);
     /* a shard path that escapes the folder */
-    write_text(dir, "model.safetensors.index.json", "{\"weight_map\":{\"a\":\"../m-1.safetensors\"}}");
+    write_text(dir, "model.safetensors.index.json",
+               "{\"weight_map\":{\"a\":\"../m-1.safetensors\"}}");
     g_assert_null(st_archive_open_dir(dir, "model", &err));
     g_assert_nonnull(strstr(err->message, "invalid shard"));
     g_clear_error(&err);

@@ -68,8 +68,8 @@ double tu_assert_close(const char *what, const float *got, const float *ref, siz
     if (g_test_verbose() || !(rel <= tol)) {
         g_test_message("%s: %zu values, max|ref| %.4g, max diff %.3g at %zu (got %.7g ref %.7g), "
                        "relative %.3g (tolerance %.1g)",
-                       what, n, maxref, maxdiff, worst, n ? got[worst] : 0.0,
-                       n ? ref[worst] : 0.0, rel, tol);
+                       what, n, maxref, maxdiff, worst, n ? got[worst] : 0.0, n ? ref[worst] : 0.0,
+                       rel, tol);
         for (size_t i = 0; i < n && i < 6; i++)
             g_test_message("  [%zu] got %.7g ref %.7g", i, got[i], ref[i]);
     }

@@ -1,0 +1,37 @@
+/* clip.h — the CLIP text encoder of FLUX.1 (transformers CLIPTextModel, `text_encoder/`).
+ *
+ *   GError *err = NULL;
+ *   ClipModel *clip = clip_load("/models/FLUX.1-dev/text_encoder", &err);
+ *   float *pooled = g_new(float, clip_hidden_size(clip));
+ *   clip_encode(clip, ids, clip_max_positions(clip), pooled, NULL, &err);  // ids from the BPE tokenizer
+ *   clip_free(clip);
+ *
+ * FLUX uses only the pooled output (no text projection). The model is immutable after loading;
+ * weights stay mapped (F32/F16/BF16) inside the model.
+ */
+#pragma once
+
+#include "trace.h"
+#include <glib.h>
+#include <stdint.h>
+
+typedef struct ClipModel ClipModel;
+
+/* Loads `<dir>/config.json` and `<dir>/model.safetensors` (or its sharded index), checking every
+ * tensor against the config. Returns NULL with `error` set. Caller owns: clip_free (NULL-safe). */
+ClipModel *clip_load(const char *dir, GError **error);
+void clip_free(ClipModel *m);
+
+int clip_hidden_size(const ClipModel *m);   /* D: config hidden_size (768 for FLUX.1) */
+int clip_max_positions(const ClipModel *m); /* config max_position_embeddings (77) */
+
+/* ids [n] (1 <= n <= max positions; FluxPipeline always passes 77) → pooled [D].
+ * trace (may be NULL) receives "clip.hidden_states.<i>" [1,n,D] (i = 0: embeddings, i >= 1:
+ * after layer i-1, before the final norm) and "clip.last_hidden_state" [1,n,D].
+ * Fails (FLUX_ERROR_ARGUMENT) for n out of range or an id outside the vocabulary. */
+gboolean clip_encode(const ClipModel *m, const int64_t *ids, int n, float *pooled,
+                     const FluxTrace *trace, GError **error);
+
+/* Checkpoint tensors the model did not bind; names (if non-NULL) gets a NULL-terminated array
+ * the caller frees with g_strfreev. */
+gsize clip_unused_tensors(const ClipModel *m, char ***names);

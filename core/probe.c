@@ -1,0 +1,176 @@
+/* probe.c — what a model folder is, read from its JSON files alone (no weights mapped),
+ * and the size of a run: working memory and arithmetic, for the CLI and the dialog to
+ * refuse or warn before a long run.
+ *
+ * Legend: D = transformer inner dim (3072), S = image tokens, L = T5 tokens, T = S + L,
+ * NB = double + single blocks (57). FLUX.1 at 1024²: S = 4096, T = 4608. */
+#include "config.h"
+#include "flux.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+/* model_index.json entries and the classes this implementation understands. */
+static const struct {
+    const char *key, *cls;
+} components[] = {
+    {"scheduler", "FlowMatchEulerDiscreteScheduler"},
+    {"text_encoder", "CLIPTextModel"},
+    {"text_encoder_2", "T5EncoderModel"},
+    {"transformer", "FluxTransformer2DModel"},
+    {"vae", "AutoencoderKL"},
+};
+
+static gboolean check_index(const char *dir, GError **error)
+{
+    g_autofree char *path = g_build_filename(dir, "model_index.json", NULL);
+    if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s: not a folder", dir);
+        return FALSE;
+    }
+    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
+                    "%s: not a FLUX model folder (no model_index.json)", dir);
+        return FALSE;
+    }
+    CfgJson *c = cfg_load(path, error);
+    if (!c) return FALSE;
+    const char *name = NULL, *lib, *cls;
+    gboolean ok = cfg_string_or(c, "_class_name", "", &name, error);
+    if (ok && !g_str_has_prefix(name, "Flux")) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
+                    "%s: \"_class_name\" is \"%s\", not a FLUX.1 pipeline", path, name);
+        ok = FALSE;
+    }
+    for (guint i = 0; ok && i < G_N_ELEMENTS(components); i++) {
+        ok = cfg_pair(c, components[i].key, &lib, &cls, error);
+        if (ok && strcmp(cls, components[i].cls) != 0) {
+            g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL, "%s: \"%s\" is %s, expected %s", path,
+                        components[i].key, cls, components[i].cls);
+            ok = FALSE;
+        }
+    }
+    cfg_free(c);
+    return ok;
+}
+
+/* Total size of the *.safetensors files of one component folder. */
+static guint64 folder_weight_bytes(const char *dir)
+{
+    guint64 total = 0;
+    GDir *d = g_dir_open(dir, 0, NULL);
+    for (const char *e; d && (e = g_dir_read_name(d));) {
+        if (!g_str_has_suffix(e, ".safetensors")) continue;
+        g_autofree char *p = g_build_filename(dir, e, NULL);
+        GStatBuf st;
+        if (g_stat(p, &st) == 0) total += (guint64)st.st_size;
+    }
+    if (d) g_dir_close(d);
+    return total;
+}
+
+static gboolean read_transformer(const char *dir, FluxModelInfo *info, GError **error)
+{
+    g_autofree char *path = g_build_filename(dir, "transformer", "config.json", NULL);
+    CfgJson *c = cfg_load(path, error);
+    if (!c) return FALSE;
+    int64_t heads, hd, nl, ns, in, joint, pooled;
+    gboolean ok = cfg_int(c, "num_attention_heads", 1, 1024, &heads, error) &&
+                  cfg_int(c, "attention_head_dim", 1, 4096, &hd, error) &&
+                  cfg_int(c, "num_layers", 0, 1024, &nl, error) &&
+                  cfg_int(c, "num_single_layers", 0, 1024, &ns, error) &&
+                  cfg_int_or(c, "in_channels", 64, 1, 4096, &in, error) &&
+                  cfg_int_or(c, "joint_attention_dim", 4096, 1, 65536, &joint, error) &&
+                  cfg_int_or(c, "pooled_projection_dim", 768, 1, 65536, &pooled, error) &&
+                  cfg_bool_or(c, "guidance_embeds", FALSE, &info->uses_guidance, error);
+    cfg_free(c);
+    if (!ok) return FALSE;
+    guint64 D = (guint64)(heads * hd);
+    info->inner_dim = (int)D;
+    info->num_heads = (int)heads;
+    info->num_layers = (int)nl;
+    info->num_single_layers = (int)ns;
+    /* per double block: AdaLN 2·6D², q/k/v/out for both streams 8D², two MLPs 16D²;
+     * per single block: AdaLN 3D², q/k/v 3D², MLP in 4D², out 5D² */
+    guint64 emb = (guint64)(in + joint + pooled + 256 * (info->uses_guidance ? 2 : 1)) * D +
+                  (info->uses_guidance ? 3 : 2) * D * D;
+    info->transformer_params =
+        (guint64)nl * 36 * D * D + (guint64)ns * 15 * D * D + emb + 2 * D * D + D * (guint64)in;
+    return TRUE;
+}
+
+static gboolean read_encoders(const char *dir, FluxModelInfo *info, GError **error)
+{
+    g_autofree char *t5 = g_build_filename(dir, "text_encoder_2", "config.json", NULL);
+    g_autofree char *vae = g_build_filename(dir, "vae", "config.json", NULL);
+    CfgJson *c = cfg_load(t5, error);
+    int64_t d = 0, ch[8] = {0};
+    gsize n = 0;
+    gboolean ok = c && cfg_int(c, "d_model", 1, 65536, &d, error);
+    cfg_free(c);
+    c = ok ? cfg_load(vae, error) : NULL;
+    ok = c && cfg_int_array(c, "block_out_channels", 1, 4096, ch, 8, &n, error);
+    cfg_free(c);
+    if (ok && n == 0) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL, "%s: \"block_out_channels\" is missing",
+                    vae);
+        ok = FALSE;
+    }
+    info->t5_d_model = (int)d;
+    /* the widest full-resolution activation: the last up block (ch[0]) and the upsampler
+     * of the one before it, which still has ch[1] channels */
+    info->vae_channels = (int)(n > 1 ? MAX(ch[0], ch[1]) : ch[0]);
+    return ok;
+}
+
+gboolean flux_model_probe(const char *dir, FluxModelInfo *info, GError **error)
+{
+    memset(info, 0, sizeof *info);
+    if (!check_index(dir, error) || !read_transformer(dir, info, error) ||
+        !read_encoders(dir, info, error))
+        return FALSE;
+    info->default_steps = info->uses_guidance ? 28 : 4;
+    const char *subs[] = {"text_encoder", "text_encoder_2", "transformer", "vae"};
+    for (guint i = 0; i < G_N_ELEMENTS(subs); i++) {
+        g_autofree char *p = g_build_filename(dir, subs[i], NULL);
+        info->weight_bytes += folder_weight_bytes(p);
+    }
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Estimates                                                                             */
+
+guint64 flux_estimate_memory(const FluxModelInfo *info, int width, int height, int max_seq)
+{
+    guint64 S = (guint64)(height / 16) * (guint64)(width / 16), L = (guint64)max_seq;
+    guint64 T = S + L, D = (guint64)info->inner_dim, f = sizeof(float);
+    /* transformer: the two streams, their norms, q/k/v, attention output, MLP (4D) and
+     * the single blocks' [attn, mlp] concat (5D): ~16 T·D floats, plus 8 MiB weight tiles */
+    guint64 dit = 16 * T * D * f + (8u << 20);
+    /* T5: hidden, normed, q/k/v/attn (4·inner ≈ 4d), gated MLP (2·2.5d) */
+    guint64 t5 = 12 * L * (guint64)info->t5_d_model * f + (8u << 20);
+    /* VAE: at full size the last block has C channels: input, output, norm scratch and one
+     * im2col row tile; at each level the same at a quarter of the pixels before it */
+    guint64 px = (guint64)(height / 16 * 16) * (guint64)(width / 16 * 16);
+    guint64 vae = 4 * (guint64)info->vae_channels * px * f;
+    guint64 peak = MAX(dit, MAX(t5, vae));
+    /* latents, noise prediction, text embeddings and the output pixels live throughout */
+    return peak + 4 * S * 64 * f + L * (guint64)info->t5_d_model * f + px * 3 * (1 + f);
+}
+
+double flux_estimate_flops(const FluxModelInfo *info, int width, int height, int max_seq, int steps)
+{
+    double S = (double)(height / 16) * (width / 16), L = max_seq, T = S + L;
+    double D = info->inner_dim, NB = info->num_layers + info->num_single_layers;
+    /* per token and block, both block kinds multiply 12 D² weights (qkv 3, out/MLP 9); the
+     * attention adds Q·Kᵀ and P·V, 2·2·T·D per token */
+    double step = NB * (2.0 * 12.0 * D * D * T + 4.0 * T * T * D);
+    double d = info->t5_d_model;
+    /* T5-XXL-like: 24 layers of 4 d² attention + 3·2.5 d² gated MLP per token */
+    double t5 = 24.0 * 2.0 * (4.0 * d * d + 7.5 * d * d) * L;
+    /* VAE decoder: ~ 2·9·C² per output pixel over ~6 full-size 3×3 convolutions */
+    double px = (double)(height / 16 * 16) * (width / 16 * 16), c = info->vae_channels;
+    double vae = 6.0 * 2.0 * 9.0 * (c / 2) * (c / 2) * px * 1.5;
+    return steps * step + t5 + vae;
+}

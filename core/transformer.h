@@ -1,0 +1,69 @@
+/* transformer.h — the FLUX denoiser: diffusers FluxTransformer2DModel (transformer/ folder).
+ *
+ *   DitModel *m = dit_load("/models/FLUX.1-dev/transformer", &err);     // weights stay mapped
+ *   DitContext *c = dit_context_new(m, 1, T_img, T_txt, &err);           // scratch, once
+ *   for (each step)
+ *       dit_forward(c, latents, prompt_embeds, pooled, &sigma, &guidance, img_ids, txt_ids,
+ *                   noise_pred, NULL, &err);
+ *   dit_context_free(c);
+ *   dit_free(m);
+ *
+ * The model (immutable after loading) is split from the run state (a context per batch size
+ * and sequence lengths), so several contexts may share one model, one forward at a time each.
+ *
+ * Dimensions: B batch, T_img image tokens, T_txt text tokens, D = num_attention_heads ·
+ * attention_head_dim (3072 for FLUX.1), in/out channels 64, joint_attention_dim 4096,
+ * pooled_projection_dim 768.
+ */
+#pragma once
+
+#include "trace.h"
+
+#include <glib.h>
+
+typedef struct DitModel DitModel;
+
+/* Everything read from config.json (diffusers' defaults where a key is absent). */
+typedef struct {
+    int in_channels, out_channels, inner_dim, num_heads, head_dim, num_layers, num_single_layers,
+        joint_attention_dim, pooled_projection_dim;
+    gboolean guidance_embeds;
+    int axes_dims_rope[3];
+} DitConfig;
+
+/* Loads `dir` (config.json + diffusion_pytorch_model[.safetensors.index.json|.safetensors]),
+ * checking every tensor's presence, dtype and shape against the config. NULL with `error` set.
+ * Caller owns the model: dit_free (NULL-safe). */
+DitModel *dit_load(const char *dir, GError **error);
+void dit_free(DitModel *m);
+const DitConfig *dit_config(const DitModel *m);
+/* Checkpoint tensors the model does not use (e.g. a guidance embedder when guidance_embeds is
+ * false); names as a g_strfreev'd array when `names` is non-NULL. */
+gsize dit_unused_tensors(const DitModel *m, char ***names);
+
+/* Scratch for one (B, T_img, T_txt): allocated once as one arena, reused by every step (nothing
+ * is allocated in dit_forward). NULL + FLUX_ERROR_ARGUMENT for out-of-range sizes,
+ * FLUX_ERROR_NO_MEMORY when the arena cannot be allocated. Caller owns: dit_context_free
+ * (NULL-safe). The context keeps a pointer to `m`, which must outlive it. */
+typedef struct DitContext DitContext;
+DitContext *dit_context_new(const DitModel *m, int B, int T_img, int T_txt, GError **error);
+void dit_context_free(DitContext *c);
+/* Bytes the arena of dit_context_new(m, B, T_img, T_txt) takes (0 when the sizes are out of
+ * range), so that a caller can refuse a size before starting. */
+guint64 dit_context_bytes(const DitModel *m, int B, int T_img, int T_txt);
+
+/* One forward pass of FluxTransformer2DModel:
+ *   hidden [B, T_img, in_channels]            packed latents
+ *   encoder_hidden [B, T_txt, joint_dim]      T5 embeddings
+ *   pooled [B, pooled_dim]                    CLIP pooled embedding
+ *   timestep [B]                              sigma = t/1000, as FluxPipeline passes it
+ *   guidance [B]                              guidance scale; may be NULL when !guidance_embeds
+ *                                             (then ignored)
+ *   img_ids [T_img, 3], txt_ids [T_txt, 3]   rope positions (float, as diffusers)
+ *   → out [B, T_img, out_channels]            (caller-allocated)
+ * `trace` (may be NULL) receives the intermediates under the names of the golden debug tensors
+ * (x_embedder, temb, rope_cos, double_block.<i>.hidden_states, single_block.<i>, norm_out ...). */
+gboolean dit_forward(DitContext *c, const float *hidden, const float *encoder_hidden,
+                     const float *pooled, const float *timestep, const float *guidance,
+                     const float *img_ids, const float *txt_ids, float *out,
+                     const FluxTrace *trace, GError **error);

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, the release build's tests, then the same
+# tests again under AddressSanitizer + UndefinedBehaviorSanitizer (leaks count as failures).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== clang-format check"
+git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+
+echo "== build and test (release)"
+[ -d build-test ] || meson setup build-test
+ninja -C build-test
+meson test -C build-test --print-errorlogs --num-processes 2
+
+echo "== build and test (ASan + UBSan)"
+[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dbuildtype=debugoptimized
+ninja -C build-asan
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_odr_violation=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
+meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3

@@ -1,0 +1,463 @@
+/* test_cli.c — flux-generate from the outside, as a user runs it: every golden prompt
+ * through --encode-only, every golden pipeline run end to end (tensors and PNG), and bad
+ * input giving one clear message, a non-zero status and no output file. */
+#include "flux.h"
+#include "safetensors.h"
+#include "testutil.h"
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <math.h>
+#include <png.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------- */
+/* Running the CLI                                                                       */
+
+typedef struct {
+    int status;
+    char *out, *err;
+} CliResult;
+
+static void cli_result_clear(CliResult *r)
+{
+    g_free(r->out);
+    g_free(r->err);
+}
+
+/* Runs flux-generate with a NULL-terminated argument list. */
+static CliResult run_cli(const char *first, ...)
+{
+    GPtrArray *argv = g_ptr_array_new();
+    const char *exe = g_getenv("FLUX_GENERATE");
+    g_assert_nonnull(exe);
+    g_ptr_array_add(argv, (gpointer)exe);
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a; a = va_arg(ap, const char *)) g_ptr_array_add(argv, (gpointer)a);
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    CliResult r = {0};
+    GError *err = NULL;
+    int wait = 0;
+    g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &r.out, &r.err,
+                 &wait, &err);
+    g_assert_no_error(err);
+    r.status = WIFEXITED(wait) ? WEXITSTATUS(wait) : 128 + WTERMSIG(wait);
+    g_ptr_array_free(argv, TRUE);
+    if (g_test_verbose()) g_test_message("status %d\nstderr: %s", r.status, r.err);
+    return r;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Comparing outputs with the goldens                                                    */
+
+/* Reference README: 1e-4 · max(1, max|ref|) for embeddings, latents and decoded images
+ * (10–100× the measured float32 noise); ids, timesteps and sigmas exact; u8 within ±1. */
+#define TOL 1e-4
+
+static void compare_tensor(const char *what, const StTensor *got, const StTensor *ref)
+{
+    g_autofree char *label = g_strdup_printf("%s %s", what, ref->name);
+    if (got->numel != ref->numel) {
+        g_test_fail_printf("%s: %" G_GINT64_FORMAT " elements, expected %" G_GINT64_FORMAT, label,
+                           got->numel, ref->numel);
+        return;
+    }
+    if (ref->dtype == ST_I64) {
+        if (got->dtype != ST_I64 || memcmp(got->data, ref->data, ref->nbytes) != 0)
+            g_test_fail_printf("%s: ids differ", label);
+    } else if (ref->dtype == ST_U8) {
+        const guint8 *a = got->data, *b = ref->data;
+        int worst = 0;
+        for (int64_t i = 0; i < ref->numel; i++) worst = MAX(worst, abs((int)a[i] - (int)b[i]));
+        if (worst > 1) g_test_fail_printf("%s: a pixel differs by %d", label, worst);
+    } else {
+        g_autofree float *g = tu_f32(got);
+        gboolean exact = g_str_has_suffix(ref->name, "timesteps") ||
+                         g_str_has_suffix(ref->name, "sigmas") ||
+                         g_str_has_suffix(ref->name, "_ids");
+        tu_assert_close_t(label, g, ref, exact ? 0.0 : TOL);
+    }
+}
+
+/* Every tensor of `golden` that is not in `skip` must be in `out` and match. */
+static void compare_files(const char *what, const char *out_path, StFile *golden,
+                          const char *const *skip)
+{
+    GError *err = NULL;
+    StFile *out = st_file_open(out_path, &err);
+    g_assert_no_error(err);
+    for (gsize i = 0; i < st_file_n_tensors(golden); i++) {
+        StTensor *ref = st_file_tensor(golden, i);
+        if (skip && g_strv_contains(skip, ref->name)) continue;
+        StTensor *got = st_file_find(out, ref->name);
+        if (!got) {
+            g_test_fail_printf("%s: output has no '%s'", what, ref->name);
+            continue;
+        }
+        compare_tensor(what, got, ref);
+    }
+    st_file_free(out);
+}
+
+static guint8 *read_png(const char *path, int *w, int *h)
+{
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&img, path)) {
+        g_test_fail_printf("%s: %s", path, img.message);
+        return NULL;
+    }
+    img.format = PNG_FORMAT_RGB;
+    guint8 *px = g_malloc(PNG_IMAGE_SIZE(img));
+    g_assert_true(png_image_finish_read(&img, NULL, px, 0, NULL));
+    *w = (int)img.width;
+    *h = (int)img.height;
+    return px;
+}
+
+static void compare_png(const char *got_path, const char *ref_path)
+{
+    int w1, h1, w2, h2;
+    g_autofree guint8 *a = read_png(got_path, &w1, &h1);
+    g_autofree guint8 *b = read_png(ref_path, &w2, &h2);
+    g_assert_nonnull(a);
+    g_assert_cmpint(w1, ==, w2);
+    g_assert_cmpint(h1, ==, h2);
+    int worst = 0;
+    for (int i = 0; i < w1 * h1 * 3; i++) worst = MAX(worst, abs((int)a[i] - (int)b[i]));
+    g_assert_cmpint(worst, <=, 1);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* The manifest                                                                          */
+
+static JsonObject *manifest_files(JsonParser **keep)
+{
+    g_autofree char *p = tu_model_path("golden/manifest.json");
+    JsonParser *parser = json_parser_new();
+    GError *err = NULL;
+    g_assert_true(json_parser_load_from_file(parser, p, &err));
+    *keep = parser;
+    return json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)),
+                                         "files");
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Tests                                                                                 */
+
+static void test_encode_only(void)
+{
+    JsonParser *parser;
+    JsonObject *files = manifest_files(&parser);
+    JsonObject *prompts = json_object_get_object_member(
+        json_object_get_object_member(files, "tokenizers.safetensors"), "prompts");
+    g_autofree char *model = tu_model_path(NULL);
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *out = g_build_filename(dir, "enc.safetensors", NULL);
+    GList *names = json_object_get_members(prompts);
+    for (GList *l = names; l; l = l->next) {
+        const char *key = l->data, *text = json_object_get_string_member(prompts, key);
+        CliResult r = run_cli("--model", model, "--prompt", text, "--encode-only", "--save-tensors",
+                              out, NULL);
+        g_assert_cmpint(r.status, ==, 0);
+        cli_result_clear(&r);
+        StFile *f = st_file_open(out, NULL);
+        g_assert_nonnull(f);
+        struct {
+            const char *ours, *file, *fmt;
+        } pairs[] = {{"clip_input_ids", "tokenizers.safetensors", "clip_input_ids.%s"},
+                     {"t5_input_ids", "tokenizers.safetensors", "t5_input_ids.%s"},
+                     {"pooled_prompt_embeds", "text_encoders.safetensors", "clip_pooled.%s"},
+                     {"prompt_embeds", "text_encoders.safetensors", "t5_embeds.%s"}};
+        for (guint i = 0; i < G_N_ELEMENTS(pairs); i++) {
+            g_autofree char *gname = g_strdup_printf(pairs[i].fmt, key);
+            StTensor *got = st_file_find(f, pairs[i].ours);
+            g_assert_nonnull(got);
+            compare_tensor(key, got, tu_golden_tensor(pairs[i].file, gname));
+        }
+        st_file_free(f);
+    }
+    g_list_free(names);
+    g_object_unref(parser);
+}
+
+static void test_encode_short_sequence(void)
+{
+    /* --max-sequence-length 77: the golden 512-token ids cut to 76 + EOS when longer */
+    g_autofree char *model = tu_model_path(NULL);
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *out = g_build_filename(dir, "enc.safetensors", NULL);
+    CliResult r = run_cli("--model", model, "--prompt", "a photo of a cat", "--encode-only",
+                          "--max-sequence-length", "77", "--save-tensors", out, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    cli_result_clear(&r);
+    StFile *f = st_file_open(out, NULL);
+    StTensor *ids = st_file_find(f, "t5_input_ids"), *emb = st_file_find(f, "prompt_embeds");
+    g_assert_cmpint(ids->shape[1], ==, 77);
+    g_assert_cmpint(emb->shape[1], ==, 77);
+    StTensor *ref = tu_golden_tensor("tokenizers.safetensors", "t5_input_ids.plain");
+    g_assert_cmpmem(ids->data, 77 * 8, ref->data, 77 * 8); /* short prompt: same prefix */
+    st_file_free(f);
+}
+
+typedef struct {
+    const char *name;
+    const char *const *extra; /* extra CLI arguments */
+} PipelineCase;
+
+static void test_pipeline_case(gconstpointer data)
+{
+    const char *name = data;
+    JsonParser *parser;
+    JsonObject *files = manifest_files(&parser);
+    g_autofree char *file = g_strdup_printf("pipeline_%s.safetensors", name);
+    JsonObject *set =
+        json_object_get_object_member(json_object_get_object_member(files, file), "setting");
+    g_autofree char *model = tu_model_path(NULL);
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *png = g_build_filename(dir, "out.png", NULL);
+    g_autofree char *st = g_build_filename(dir, "out.safetensors", NULL);
+    g_autofree char *w =
+        g_strdup_printf("%" G_GINT64_FORMAT, json_object_get_int_member(set, "width"));
+    g_autofree char *h =
+        g_strdup_printf("%" G_GINT64_FORMAT, json_object_get_int_member(set, "height"));
+    g_autofree char *n = g_strdup_printf("%" G_GINT64_FORMAT,
+                                         json_object_get_int_member(set, "num_inference_steps"));
+    g_autofree char *g =
+        g_strdup_printf("%.9g", json_object_get_double_member(set, "guidance_scale"));
+    g_autofree char *s =
+        g_strdup_printf("%" G_GINT64_FORMAT, json_object_get_int_member(set, "seed"));
+    g_autofree char *l = g_strdup_printf("%" G_GINT64_FORMAT,
+                                         json_object_get_int_member(set, "max_sequence_length"));
+    const char *neg = json_object_has_member(set, "negative_prompt")
+                          ? json_object_get_string_member(set, "negative_prompt")
+                          : NULL;
+    g_autofree char *cfg =
+        json_object_has_member(set, "true_cfg_scale")
+            ? g_strdup_printf("%.9g", json_object_get_double_member(set, "true_cfg_scale"))
+            : NULL;
+    CliResult r =
+        run_cli("--model", model, "--prompt", json_object_get_string_member(set, "prompt_text"),
+                "--width", w, "--height", h, "--steps", n, "--guidance", g, "--seed", s,
+                "--max-sequence-length", l, "--output", png, "--save-tensors", st, "--quiet",
+                neg ? "--negative-prompt" : NULL, neg, "--true-cfg-scale", cfg, NULL);
+    if (r.status != 0) g_test_message("stderr: %s", r.err);
+    g_assert_cmpint(r.status, ==, 0);
+    cli_result_clear(&r);
+    compare_files(name, st, tu_golden(file), NULL);
+    g_autofree char *ref_png = g_strdup_printf(
+        "%s/golden/%s", model,
+        json_object_get_string_member(json_object_get_object_member(files, file), "png"));
+    compare_png(png, ref_png);
+    g_object_unref(parser);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Bad input                                                                             */
+
+/* A run that must fail: non-zero status, one line on stderr containing `needle`, and no
+ * file at `out` (or the file unchanged when it existed before). */
+static void expect_failure(const char *needle, const char *out, const char *first, ...)
+{
+    GPtrArray *argv = g_ptr_array_new();
+    g_ptr_array_add(argv, (gpointer)g_getenv("FLUX_GENERATE"));
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a; a = va_arg(ap, const char *)) g_ptr_array_add(argv, (gpointer)a);
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    gchar *before = NULL;
+    gsize before_len = 0;
+    gboolean existed = out && g_file_get_contents(out, &before, &before_len, NULL);
+    CliResult r = {0};
+    int wait;
+    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                               &r.out, &r.err, &wait, NULL));
+    g_ptr_array_free(argv, TRUE);
+    g_assert_true(WIFEXITED(wait));
+    g_assert_cmpint(WEXITSTATUS(wait), !=, 0);
+    if (!strstr(r.err, needle))
+        g_test_fail_printf("stderr '%s' does not mention '%s'", r.err, needle);
+    /* one line: the message */
+    char *nl = strchr(r.err, '\n');
+    if (!nl || nl[1] != '\0') g_test_fail_printf("stderr is not one line: '%s'", r.err);
+    if (out) {
+        gchar *after = NULL;
+        gsize after_len = 0;
+        gboolean exists = g_file_get_contents(out, &after, &after_len, NULL);
+        g_assert_true(exists == existed);
+        if (existed) g_assert_cmpmem(before, before_len, after, after_len);
+        g_free(after);
+        /* and no temporary file left beside it */
+        g_autofree char *dir = g_path_get_dirname(out);
+        GDir *d = g_dir_open(dir, 0, NULL);
+        for (const char *e; d && (e = g_dir_read_name(d));)
+            if (strstr(e, ".part-")) g_test_fail_printf("temporary file %s left behind", e);
+        if (d) g_dir_close(d);
+    }
+    g_free(before);
+    cli_result_clear(&r);
+}
+
+/* A private copy of the tiny model: symlinks to every file, so a test can replace one. */
+static char *model_copy(void)
+{
+    g_autofree char *src = tu_model_path(NULL);
+    char *dst = tu_temp_dir();
+    g_autofree char *cmd = g_strdup_printf("cp -rs '%s/.' '%s/'", src, dst);
+    g_assert_cmpint(system(cmd), ==, 0);
+    return dst;
+}
+
+static void replace_file(const char *model, const char *rel, const void *data, gssize len)
+{
+    g_autofree char *p = g_build_filename(model, rel, NULL);
+    g_unlink(p);
+    g_assert_true(g_file_set_contents(p, data, len, NULL));
+}
+
+static void test_bad_arguments(void)
+{
+    g_autofree char *model = tu_model_path(NULL);
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *out = g_build_filename(dir, "out.png", NULL);
+    const char *m = model;
+    expect_failure("width 0", out, "--model", m, "--prompt", "x", "--width", "0", "--output", out,
+                   NULL);
+    expect_failure("width -64", out, "--model", m, "--prompt", "x", "--width", "-64", "--output",
+                   out, NULL);
+    expect_failure("height 100000", out, "--model", m, "--prompt", "x", "--height", "100000",
+                   "--output", out, NULL);
+    expect_failure("steps 0", out, "--model", m, "--prompt", "x", "--steps", "0", "--output", out,
+                   NULL);
+    expect_failure("steps -3", out, "--model", m, "--prompt", "x", "--steps", "-3", "--output", out,
+                   NULL);
+    expect_failure("guidance nan", out, "--model", m, "--prompt", "x", "--guidance", "nan",
+                   "--output", out, NULL);
+    expect_failure("guidance inf", out, "--model", m, "--prompt", "x", "--guidance", "inf",
+                   "--output", out, NULL);
+    expect_failure("seed '-1'", out, "--model", m, "--prompt", "x", "--seed", "-1", "--output", out,
+                   NULL);
+    expect_failure("seed '18446744073709551616'", out, "--model", m, "--prompt", "x", "--seed",
+                   "18446744073709551616", "--output", out, NULL);
+    expect_failure("max sequence length 513", out, "--model", m, "--prompt", "x",
+                   "--max-sequence-length", "513", "--output", out, NULL);
+    expect_failure("not valid UTF-8", out, "--model", m, "--prompt", "caf\xe9", "--width", "32",
+                   "--height", "32", "--steps", "1", "--output", out, NULL);
+    expect_failure("--output", NULL, "--model", m, "--prompt", "x", NULL);
+    expect_failure("--model", out, "--prompt", "x", "--output", out, NULL);
+    expect_failure("unexpected argument", out, "--model", m, "stray", "--output", out, NULL);
+}
+
+static void test_bad_outputs(void)
+{
+    g_autofree char *model = tu_model_path(NULL);
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *missing = g_build_filename(dir, "no-such-dir", "out.png", NULL);
+    expect_failure("no-such-dir/out.png", NULL, "--model", model, "--prompt", "x", "--width", "32",
+                   "--height", "32", "--steps", "1", "--output", missing, NULL);
+    /* an existing output survives a failed run untouched */
+    g_autofree char *out = g_build_filename(dir, "keep.png", NULL);
+    g_assert_true(g_file_set_contents(out, "precious", -1, NULL));
+    expect_failure("steps 0", out, "--model", model, "--prompt", "x", "--steps", "0", "--output",
+                   out, NULL);
+    g_autofree char *nomodel = g_build_filename(dir, "nothing", NULL);
+    expect_failure("nothing", out, "--model", nomodel, "--prompt", "x", "--width", "32", "--height",
+                   "32", "--steps", "1", "--output", out, NULL);
+}
+
+static void test_bad_models(void)
+{
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *out = g_build_filename(dir, "out.png", NULL);
+    /* a folder that is not a model */
+    expect_failure("model_index.json", out, "--model", dir, "--prompt", "x", "--width", "32",
+                   "--height", "32", "--steps", "1", "--output", out, NULL);
+    /* a model of another type */
+    g_autofree char *other = model_copy();
+    replace_file(other, "model_index.json",
+                 "{\"_class_name\": \"StableDiffusionPipeline\", \"vae\": [\"diffusers\", "
+                 "\"AutoencoderKL\"]}",
+                 -1);
+    expect_failure("not a FLUX.1 pipeline", out, "--model", other, "--prompt", "x", "--width", "32",
+                   "--height", "32", "--steps", "1", "--output", out, NULL);
+    /* a truncated transformer checkpoint */
+    g_autofree char *trunc = model_copy();
+    g_autofree char *src = tu_model_path("transformer/diffusion_pytorch_model.safetensors");
+    gchar *bytes;
+    gsize len;
+    g_assert_true(g_file_get_contents(src, &bytes, &len, NULL));
+    replace_file(trunc, "transformer/diffusion_pytorch_model.safetensors", bytes,
+                 (gssize)(len / 2));
+    g_free(bytes);
+    expect_failure("diffusion_pytorch_model.safetensors", out, "--model", trunc, "--prompt", "x",
+                   "--width", "32", "--height", "32", "--steps", "1", "--output", out, NULL);
+    /* garbage in place of the VAE */
+    g_autofree char *garbage = model_copy();
+    replace_file(garbage, "vae/diffusion_pytorch_model.safetensors",
+                 "\x10\x00\x00\x00\x00\x00\x00\x00not json at all!", 24);
+    expect_failure("vae/diffusion_pytorch_model.safetensors", out, "--model", garbage, "--prompt",
+                   "x", "--width", "32", "--height", "32", "--steps", "1", "--output", out, NULL);
+    /* a config that disagrees with the tensors */
+    g_autofree char *shape = model_copy();
+    g_autofree char *cfgp = tu_model_path("transformer/config.json");
+    gchar *cfg;
+    g_assert_true(g_file_get_contents(cfgp, &cfg, NULL, NULL));
+    g_autofree char *cfg2 =
+        g_strjoinv("\"num_layers\": 3,", g_strsplit(cfg, "\"num_layers\": 2,", 2));
+    g_free(cfg);
+    replace_file(shape, "transformer/config.json", cfg2, -1);
+    expect_failure("transformer_blocks.2", out, "--model", shape, "--prompt", "x", "--width", "32",
+                   "--height", "32", "--steps", "1", "--output", out, NULL);
+    /* missing tokenizer file */
+    g_autofree char *notok = model_copy();
+    g_autofree char *vocab = g_build_filename(notok, "tokenizer", "vocab.json", NULL);
+    g_unlink(vocab);
+    expect_failure("vocab.json", out, "--model", notok, "--prompt", "x", "--width", "32",
+                   "--height", "32", "--steps", "1", "--output", out, NULL);
+}
+
+static void test_trace_and_defaults(void)
+{
+    /* --trace lists the pipeline stages with their real shapes; no seed → one is printed */
+    g_autofree char *model = tu_model_path(NULL);
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *out = g_build_filename(dir, "t.png", NULL);
+    CliResult r =
+        run_cli("--model", model, "--prompt", "a cat", "--width", "48", "--height", "32", "--steps",
+                "2", "--max-sequence-length", "16", "--output", out, "--trace", NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_nonnull(strstr(r.out, "prompt_embeds"));
+    g_assert_nonnull(strstr(r.out, "[1, 16, 32]"));    /* prompt_embeds [1, L, D_t5] */
+    g_assert_nonnull(strstr(r.out, "[1, 6, 64]"));     /* packed latents [1, S, P] */
+    g_assert_nonnull(strstr(r.out, "[1, 3, 32, 48]")); /* vae_decoded */
+    g_assert_nonnull(strstr(r.err, "seed "));
+    g_assert_nonnull(strstr(r.err, "step 2/2"));
+    int w, h;
+    g_autofree guint8 *px = read_png(out, &w, &h);
+    g_assert_cmpint(w, ==, 48);
+    g_assert_cmpint(h, ==, 32);
+    cli_result_clear(&r);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/cli/encode-only", test_encode_only);
+    g_test_add_func("/cli/encode-short-sequence", test_encode_short_sequence);
+    static const char *cases[] = {"p64x64_s4", "p48x80_s3", "p56x72_s2_msl77", "p32x48_s2_truecfg"};
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *path = g_strdup_printf("/cli/pipeline/%s", cases[i]);
+        g_test_add_data_func(path, cases[i], test_pipeline_case);
+    }
+    g_test_add_func("/cli/trace-and-defaults", test_trace_and_defaults);
+    g_test_add_func("/cli/bad-arguments", test_bad_arguments);
+    g_test_add_func("/cli/bad-outputs", test_bad_outputs);
+    g_test_add_func("/cli/bad-models", test_bad_models);
+    return g_test_run();
+}
