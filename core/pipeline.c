@@ -251,17 +251,18 @@ static gboolean denoise(FluxModel *m, Run *r, const FluxGenerateParams *p, const
         if (use_guidance) trace_f32(trace, &guidance, 1, s1, "step.%d.transformer_guidance", i);
         if (!predict(r, &r->pos, ts, use_guidance ? &guidance : NULL, r->noise_pred, debug, error))
             return FALSE;
+        /* the reference records the conditional prediction, before true CFG combines */
+        trace_f32(trace, r->noise_pred, 3, s_lat, "step.%d.noise_pred", i);
         if (r->true_cfg) {
             if (!predict(r, &r->neg, ts, use_guidance ? &guidance : NULL, r->neg_pred, debug,
                          error))
                 return FALSE;
             trace_f32(trace, r->neg_pred, 3, s_lat, "step.%d.neg_noise_pred", i);
-            /* noise_pred = neg + scale · (pos − neg) */
+            /* noise_pred = neg + scale · (pos − neg), in float32 before the Euler step */
             for (size_t k = 0; k < n; k++)
                 r->noise_pred[k] =
                     r->neg_pred[k] + p->true_cfg_scale * (r->noise_pred[k] - r->neg_pred[k]);
         }
-        trace_f32(trace, r->noise_pred, 3, s_lat, "step.%d.noise_pred", i);
         sched_step(r->latents, r->noise_pred, n, r->sigmas[i], r->sigmas[i + 1]);
         trace_f32(trace, r->latents, 3, s_lat, "step.%d.latents", i);
         if (p->preview) p->preview(i + 1, r->latents, r->h, r->w, p->user_data);

@@ -106,11 +106,12 @@ static void test_pipeline_schedules(void)
         const char *file;
         int n, len;
         double mu;
+        float true_cfg; /* 0: no negative prompt */
     } runs[] = {
-        { "pipeline_p64x64_s4.safetensors", 4, 16, 0.459375 },
-        { "pipeline_p48x80_s3.safetensors", 3, 15, 0.4592057291666667 },
-        { "pipeline_p56x72_s2_msl77.safetensors", 2, 12, 0.45869791666666665 },
-        { "pipeline_p32x48_s2_truecfg.safetensors", 2, 6, 0.4576822916666667 },
+        { "pipeline_p64x64_s4.safetensors", 4, 16, 0.459375, 0 },
+        { "pipeline_p48x80_s3.safetensors", 3, 15, 0.4592057291666667, 0 },
+        { "pipeline_p56x72_s2_msl77.safetensors", 2, 12, 0.45869791666666665, 0 },
+        { "pipeline_p32x48_s2_truecfg.safetensors", 2, 6, 0.4576822916666667, 2.0f },
     };
     SchedConfig sc;
     load_tiny(&sc);
@@ -127,6 +128,26 @@ static void test_pipeline_schedules(void)
         g_autofree float *sw = tu_f32(sref);
         assert_bits(runs[i].file, t, tw, (size_t)n);
         assert_bits(runs[i].file, s, sw, (size_t)n + 1);
+        /* and the denoising loop's updates: latents_init → step.<k>.latents, driven by the
+         * recorded noise_pred of each step (true CFG combines it with the negative one as
+         * neg + scale·(cond - neg) in float32 first) */
+        StTensor *init = tu_golden_tensor(runs[i].file, "latents_init");
+        g_autofree float *lat = tu_f32(init);
+        for (int k = 0; k < n; k++) {
+            g_autofree char *np = g_strdup_printf("step.%d.noise_pred", k);
+            g_autofree char *ln = g_strdup_printf("step.%d.latents", k);
+            g_autofree float *pred = tu_f32(tu_golden_tensor(runs[i].file, np));
+            if (runs[i].true_cfg > 0) {
+                g_autofree char *nn = g_strdup_printf("step.%d.neg_noise_pred", k);
+                g_autofree float *neg = tu_f32(tu_golden_tensor(runs[i].file, nn));
+                for (gint64 j = 0; j < init->numel; j++)
+                    pred[j] = neg[j] + runs[i].true_cfg * (pred[j] - neg[j]);
+            }
+            sched_step(lat, pred, (size_t)init->numel, s[k], s[k + 1]);
+            g_autofree float *want = tu_f32(tu_golden_tensor(runs[i].file, ln));
+            g_autofree char *what = g_strdup_printf("%s %s", runs[i].file, ln);
+            assert_bits(what, lat, want, (size_t)init->numel);
+        }
     }
 }
 
