@@ -122,7 +122,9 @@ void flux_generate_params_init(FluxGenerateParams *params, const FluxModel *mode
 /* Size of the produced image: width and height floored to multiples of 16. */
 void flux_output_size(const FluxGenerateParams *params, int *width, int *height);
 
-/* Checks every argument against the model and the limits; the message names the value. */
+/* Checks every argument against the limits; the message names the value. With a model, also
+ * refuses (FLUX_ERROR_NO_MEMORY) a size whose working memory exceeds what the system has
+ * available (MemAvailable, or the FLUX_MEMORY_LIMIT environment variable in bytes). */
 gboolean flux_generate_params_validate(const FluxModel *model, const FluxGenerateParams *params,
                                        GError **error);
 

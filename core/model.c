@@ -33,6 +33,7 @@ FluxModel *flux_model_load(const char *dir, GError **error)
     FluxModelInfo info;
     if (!flux_model_probe(dir, &info, error)) return NULL;
     FluxModel *m = g_new0(FluxModel, 1);
+    m->info = info;
     m->dir = g_strdup(dir);
     g_autofree char *tok = g_build_filename(dir, "tokenizer", NULL);
     g_autofree char *tok2 = g_build_filename(dir, "tokenizer_2", NULL);

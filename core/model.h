@@ -20,4 +20,5 @@ struct FluxModel {
     DitModel *dit;          /* transformer/ */
     VaeModel *vae;          /* vae/ */
     SchedConfig sched;      /* scheduler/ */
+    FluxModelInfo info;     /* what the configs say (flux_model_probe) */
 };

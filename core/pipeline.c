@@ -49,10 +49,35 @@ static gboolean arg_error(GError **error, const char *fmt, ...)
     return FALSE;
 }
 
+/* Memory the system can give us now: FLUX_MEMORY_LIMIT (bytes) when set, else MemAvailable
+ * from /proc/meminfo; 0 when unknown (then nothing is refused). */
+static guint64 available_memory(void)
+{
+    const char *env = g_getenv("FLUX_MEMORY_LIMIT");
+    if (env) return g_ascii_strtoull(env, NULL, 10);
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents("/proc/meminfo", &text, NULL, NULL)) return 0;
+    const char *line = strstr(text, "MemAvailable:");
+    return line ? g_ascii_strtoull(line + strlen("MemAvailable:"), NULL, 10) * 1024 : 0;
+}
+
+static gboolean check_memory(const FluxModel *m, const FluxGenerateParams *p, GError **error)
+{
+    guint64 need = flux_estimate_memory(&m->info, p->width, p->height, p->max_sequence_length);
+    guint64 have = available_memory();
+    if (have && need > have) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_NO_MEMORY,
+                    "a %d×%d image needs about %.1f GiB of working memory besides the weights, "
+                    "but only %.1f GiB is available",
+                    p->width / 16 * 16, p->height / 16 * 16, need / 1073741824.0, have / 1073741824.0);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean flux_generate_params_validate(const FluxModel *model, const FluxGenerateParams *p,
                                        GError **error)
 {
-    (void)model;
     if (p->width < 16 || p->width > FLUX_MAX_SIZE)
         return arg_error(error, "width %d is out of range (16..%d)", p->width, FLUX_MAX_SIZE);
     if (p->height < 16 || p->height > FLUX_MAX_SIZE)
