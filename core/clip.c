@@ -24,12 +24,12 @@
 typedef enum { CLIP_ACT_QUICK_GELU, CLIP_ACT_GELU, CLIP_ACT_GELU_TANH, CLIP_ACT_RELU } ClipAct;
 
 typedef struct {
-    const StTensor *ln1_w, *ln1_b;           /* [D] */
-    const StTensor *q_w, *k_w, *v_w, *o_w;   /* [D, D] */
-    const StTensor *q_b, *k_b, *v_b, *o_b;   /* [D] */
-    const StTensor *ln2_w, *ln2_b;           /* [D] */
-    const StTensor *fc1_w, *fc1_b;           /* [F, D], [F] */
-    const StTensor *fc2_w, *fc2_b;           /* [D, F], [D] */
+    const StTensor *ln1_w, *ln1_b;         /* [D] */
+    const StTensor *q_w, *k_w, *v_w, *o_w; /* [D, D] */
+    const StTensor *q_b, *k_b, *v_b, *o_b; /* [D] */
+    const StTensor *ln2_w, *ln2_b;         /* [D] */
+    const StTensor *fc1_w, *fc1_b;         /* [F, D], [F] */
+    const StTensor *fc2_w, *fc2_b;         /* [D, F], [D] */
 } ClipLayer;
 
 struct ClipModel {
@@ -38,10 +38,10 @@ struct ClipModel {
     float eps;
     int64_t eos_token_id;
     ClipAct act;
-    const StTensor *tok_emb;         /* [V, D] */
-    const StTensor *pos_emb;         /* [P, D] */
-    const StTensor *fin_w, *fin_b;   /* [D] */
-    ClipLayer *layers;               /* [N] */
+    const StTensor *tok_emb;       /* [V, D] */
+    const StTensor *pos_emb;       /* [P, D] */
+    const StTensor *fin_w, *fin_b; /* [D] */
+    ClipLayer *layers;             /* [N] */
 };
 
 /* Indices into the `dims` array handed to wt_bind. */
@@ -85,14 +85,19 @@ static gboolean clip_parse_act(const CfgJson *c, ClipAct *act, GError **error)
 {
     const char *name;
     if (!cfg_string_or(c, "hidden_act", "quick_gelu", &name, error)) return FALSE;
-    if (!strcmp(name, "quick_gelu")) *act = CLIP_ACT_QUICK_GELU;
-    else if (!strcmp(name, "gelu")) *act = CLIP_ACT_GELU;
-    else if (!strcmp(name, "gelu_new") || !strcmp(name, "gelu_pytorch_tanh")) *act = CLIP_ACT_GELU_TANH;
-    else if (!strcmp(name, "relu")) *act = CLIP_ACT_RELU;
+    if (!strcmp(name, "quick_gelu"))
+        *act = CLIP_ACT_QUICK_GELU;
+    else if (!strcmp(name, "gelu"))
+        *act = CLIP_ACT_GELU;
+    else if (!strcmp(name, "gelu_new") || !strcmp(name, "gelu_pytorch_tanh"))
+        *act = CLIP_ACT_GELU_TANH;
+    else if (!strcmp(name, "relu"))
+        *act = CLIP_ACT_RELU;
     else {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_UNSUPPORTED,
                     "%s: \"hidden_act\" is \"%s\", expected quick_gelu, gelu, gelu_new, "
-                    "gelu_pytorch_tanh or relu", cfg_path(c), name);
+                    "gelu_pytorch_tanh or relu",
+                    cfg_path(c), name);
         return FALSE;
     }
     return TRUE;
@@ -116,7 +121,8 @@ static gboolean clip_parse_config(ClipModel *m, const CfgJson *c, GError **error
     if (D % NH) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
                     "%s: \"hidden_size\" %" G_GINT64_FORMAT " is not a multiple of "
-                    "\"num_attention_heads\" %" G_GINT64_FORMAT, cfg_path(c), D, NH);
+                    "\"num_attention_heads\" %" G_GINT64_FORMAT,
+                    cfg_path(c), D, NH);
         return FALSE;
     }
     m->D = (int)D, m->F = (int)F, m->NH = (int)NH, m->HD = (int)(D / NH), m->N = (int)N;
@@ -127,8 +133,8 @@ static gboolean clip_parse_config(ClipModel *m, const CfgJson *c, GError **error
 static gboolean clip_bind(ClipModel *m, GError **error)
 {
     const int64_t dims[N_DIMS] = {[DIM_D] = m->D, [DIM_F] = m->F, [DIM_V] = m->V, [DIM_P] = m->P};
-    if (!wt_bind(m->archive, "text_model.", clip_model_spec, G_N_ELEMENTS(clip_model_spec), dims,
-                 m, error))
+    if (!wt_bind(m->archive, "text_model.", clip_model_spec, G_N_ELEMENTS(clip_model_spec), dims, m,
+                 error))
         return FALSE;
     m->layers = g_new0(ClipLayer, m->N);
     for (int i = 0; i < m->N; i++) {
@@ -167,8 +173,14 @@ void clip_free(ClipModel *m)
     g_free(m);
 }
 
-int clip_hidden_size(const ClipModel *m) { return m->D; }
-int clip_max_positions(const ClipModel *m) { return m->P; }
+int clip_hidden_size(const ClipModel *m)
+{
+    return m->D;
+}
+int clip_max_positions(const ClipModel *m)
+{
+    return m->P;
+}
 
 gsize clip_unused_tensors(const ClipModel *m, char ***names)
 {
@@ -180,18 +192,24 @@ gsize clip_unused_tensors(const ClipModel *m, char ***names)
 
 /* Scratch for one forward pass, reused by every layer. */
 typedef struct {
-    float *h;          /* [n, D] normed input of a sub-block */
-    float *q, *k, *v;  /* [n, D] heads interleaved: head h at columns h*HD.. */
-    float *a;          /* [n, D] attention output */
-    float *f;          /* [n, F] MLP hidden */
+    float *h;         /* [n, D] normed input of a sub-block */
+    float *q, *k, *v; /* [n, D] heads interleaved: head h at columns h*HD.. */
+    float *a;         /* [n, D] attention output */
+    float *f;         /* [n, F] MLP hidden */
 } ClipScratch;
 
 static void clip_activation(ClipAct act, float *x, size_t n)
 {
     switch (act) {
-    case CLIP_ACT_QUICK_GELU: ops_quick_gelu(x, n); break;
-    case CLIP_ACT_GELU: ops_gelu_erf(x, n); break;
-    case CLIP_ACT_GELU_TANH: ops_gelu_tanh(x, n); break;
+    case CLIP_ACT_QUICK_GELU:
+        ops_quick_gelu(x, n);
+        break;
+    case CLIP_ACT_GELU:
+        ops_gelu_erf(x, n);
+        break;
+    case CLIP_ACT_GELU_TANH:
+        ops_gelu_tanh(x, n);
+        break;
     case CLIP_ACT_RELU:
         for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
@@ -221,7 +239,14 @@ static void clip_attention_block(const ClipModel *m, const ClipLayer *l, float *
     ops_linear(s->k, s->h, l->k_w, wt_f32(l->k_b), n, D, D);
     ops_linear(s->v, s->h, l->v_w, wt_f32(l->v_b), n, D, D);
     OpsAttnShape shape = {
-        .Tq = n, .Tk = n, .NH = m->NH, .HD = m->HD, .ldq = D, .ldk = D, .ldv = D, .ldo = D,
+        .Tq = n,
+        .Tk = n,
+        .NH = m->NH,
+        .HD = m->HD,
+        .ldq = D,
+        .ldk = D,
+        .ldv = D,
+        .ldo = D,
         .scale = (float)(1.0 / sqrt((double)m->HD)), /* head_dim ** -0.5 */
         .rel_bias = NULL,
         .causal = 1, /* CLIP's text model always applies its causal mask */
@@ -270,7 +295,8 @@ static gboolean clip_check_ids(const ClipModel *m, const int64_t *ids, int n, GE
         if (ids[t] < 0 || ids[t] >= m->V) {
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
                         "CLIP: token id %" G_GINT64_FORMAT " at position %d is outside the "
-                        "vocabulary (0..%d)", ids[t], t, m->V - 1);
+                        "vocabulary (0..%d)",
+                        ids[t], t, m->V - 1);
             return FALSE;
         }
     return TRUE;

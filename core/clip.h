@@ -3,7 +3,8 @@
  *   GError *err = NULL;
  *   ClipModel *clip = clip_load("/models/FLUX.1-dev/text_encoder", &err);
  *   float *pooled = g_new(float, clip_hidden_size(clip));
- *   clip_encode(clip, ids, clip_max_positions(clip), pooled, NULL, &err);  // ids from the BPE tokenizer
+ *   // ids [77] from the BPE tokenizer
+ *   clip_encode(clip, ids, clip_max_positions(clip), pooled, NULL, &err);
  *   clip_free(clip);
  *
  * FLUX uses only the pooled output (no text projection). The model is immutable after loading;

@@ -30,13 +30,13 @@
 typedef enum { T5_ACT_RELU, T5_ACT_GELU, T5_ACT_GELU_TANH, T5_ACT_SILU } T5Act;
 
 typedef struct {
-    const StTensor *ln_attn;        /* [D] layer.0.layer_norm */
-    const StTensor *q, *k, *v;      /* [I, D] */
-    const StTensor *o;              /* [D, I] */
-    const StTensor *ln_ff;          /* [D] layer.1.layer_norm */
-    const StTensor *wi_0, *wi_1;    /* [F, D] gated FF (T5DenseGatedActDense) */
-    const StTensor *wi;             /* [F, D] plain FF (T5DenseActDense) */
-    const StTensor *wo;             /* [D, F] */
+    const StTensor *ln_attn;     /* [D] layer.0.layer_norm */
+    const StTensor *q, *k, *v;   /* [I, D] */
+    const StTensor *o;           /* [D, I] */
+    const StTensor *ln_ff;       /* [D] layer.1.layer_norm */
+    const StTensor *wi_0, *wi_1; /* [F, D] gated FF (T5DenseGatedActDense) */
+    const StTensor *wi;          /* [F, D] plain FF (T5DenseActDense) */
+    const StTensor *wo;          /* [D, F] */
 } T5Block;
 
 struct T5Model {
@@ -74,9 +74,11 @@ static const WtSpec t5_plain_ff_spec[] = {
 #undef B_
 
 #define M_(field) offsetof(T5Model, field)
-static const WtSpec t5_tail_spec[] = {
-    {"encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", M_(rel_bias), 2,
-     {WT_D(DIM_NB), WT_D(DIM_NH)}, WT_F32},
+/* under "encoder.block.0.layer.0.SelfAttention.": the only block with a bias table */
+static const WtSpec t5_rel_bias_spec[] = {
+    {"relative_attention_bias.weight", M_(rel_bias), 2, {WT_D(DIM_NB), WT_D(DIM_NH)}, WT_F32},
+};
+static const WtSpec t5_final_spec[] = {
     {"encoder.final_layer_norm.weight", M_(fin), 1, {WT_D(DIM_D)}, WT_F32},
 };
 #undef M_
@@ -89,14 +91,19 @@ static const WtSpec t5_tail_spec[] = {
 static gboolean t5_act_from_name(const CfgJson *c, const char *key, const char *name, T5Act *act,
                                  GError **error)
 {
-    if (!strcmp(name, "relu")) *act = T5_ACT_RELU;
-    else if (!strcmp(name, "gelu")) *act = T5_ACT_GELU;
-    else if (!strcmp(name, "gelu_new") || !strcmp(name, "gelu_pytorch_tanh")) *act = T5_ACT_GELU_TANH;
-    else if (!strcmp(name, "silu") || !strcmp(name, "swish")) *act = T5_ACT_SILU;
+    if (!strcmp(name, "relu"))
+        *act = T5_ACT_RELU;
+    else if (!strcmp(name, "gelu"))
+        *act = T5_ACT_GELU;
+    else if (!strcmp(name, "gelu_new") || !strcmp(name, "gelu_pytorch_tanh"))
+        *act = T5_ACT_GELU_TANH;
+    else if (!strcmp(name, "silu") || !strcmp(name, "swish"))
+        *act = T5_ACT_SILU;
     else {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_UNSUPPORTED,
                     "%s: \"%s\" names activation \"%s\", expected relu, gelu, gelu_new, "
-                    "gelu_pytorch_tanh, silu or swish", cfg_path(c), key, name);
+                    "gelu_pytorch_tanh, silu or swish",
+                    cfg_path(c), key, name);
         return FALSE;
     }
     return TRUE;
@@ -132,15 +139,13 @@ static gboolean t5_parse_config(T5Model *m, const CfgJson *c, GError **error)
     int64_t D, HD, F, N, NH, V, NB, maxd;
     double eps;
     if (!cfg_int(c, "d_model", 1, 1 << 16, &D, error) ||
-        !cfg_int(c, "d_kv", 1, 1 << 12, &HD, error) ||
-        !cfg_int(c, "d_ff", 1, 1 << 20, &F, error) ||
+        !cfg_int(c, "d_kv", 1, 1 << 12, &HD, error) || !cfg_int(c, "d_ff", 1, 1 << 20, &F, error) ||
         !cfg_int(c, "num_layers", 1, 1 << 10, &N, error) ||
         !cfg_int(c, "num_heads", 1, 1 << 10, &NH, error) ||
         !cfg_int(c, "vocab_size", 1, G_MAXINT32, &V, error) ||
         /* bidirectional buckets: NB/2 per direction, half of them exact → NB >= 4 */
         !cfg_int_or(c, "relative_attention_num_buckets", 32, 4, 1 << 12, &NB, error) ||
-        !cfg_int_or(c, "relative_attention_max_distance", 128, NB / 4 + 1, 1 << 20, &maxd,
-                    error) ||
+        !cfg_int_or(c, "relative_attention_max_distance", 128, NB / 4 + 1, 1 << 20, &maxd, error) ||
         !cfg_double_or(c, "layer_norm_epsilon", 1e-6, 0.0, 1.0, &eps, error) ||
         !t5_parse_ff(m, c, error))
         return FALSE;
@@ -184,7 +189,7 @@ static gboolean t5_bind_embedding(T5Model *m, GError **error)
 
 static gboolean t5_bind(T5Model *m, GError **error)
 {
-    const int64_t dims[N_DIMS] = {[DIM_D] = m->D, [DIM_I] = m->I, [DIM_F] = m->F,
+    const int64_t dims[N_DIMS] = {[DIM_D] = m->D, [DIM_I] = m->I,   [DIM_F] = m->F,
                                   [DIM_V] = m->V, [DIM_NB] = m->NB, [DIM_NH] = m->NH};
     if (!t5_bind_embedding(m, error)) return FALSE;
     m->blocks = g_new0(T5Block, m->N);
@@ -199,7 +204,9 @@ static gboolean t5_bind(T5Model *m, GError **error)
                                 G_N_ELEMENTS(t5_plain_ff_spec), dims, b, error));
         if (!ok) return FALSE;
     }
-    return wt_bind(m->archive, "", t5_tail_spec, G_N_ELEMENTS(t5_tail_spec), dims, m, error);
+    return wt_bind(m->archive, "encoder.block.0.layer.0.SelfAttention.", t5_rel_bias_spec,
+                   G_N_ELEMENTS(t5_rel_bias_spec), dims, m, error) &&
+           wt_bind(m->archive, "", t5_final_spec, G_N_ELEMENTS(t5_final_spec), dims, m, error);
 }
 
 T5Model *t5_load(const char *dir, GError **error)
@@ -226,7 +233,10 @@ void t5_free(T5Model *m)
     g_free(m);
 }
 
-int t5_d_model(const T5Model *m) { return m->D; }
+int t5_d_model(const T5Model *m)
+{
+    return m->D;
+}
 
 gsize t5_unused_tensors(const T5Model *m, char ***names)
 {
@@ -258,7 +268,7 @@ static float *t5_position_bias(const T5Model *m, int L)
 {
     int W = 2 * L - 1;
     const float *table = wt_f32(m->rel_bias); /* [NB, NH] */
-    float *bias = g_new(float, (size_t)m->NH * W);
+    float *bias = g_new(float, (size_t)W * m->NH);
     for (int r = -(L - 1); r <= L - 1; r++) {
         int b = t5_bucket(r, m->NB, m->max_distance);
         for (int h = 0; h < m->NH; h++) bias[(size_t)h * W + r + L - 1] = table[b * m->NH + h];
@@ -271,11 +281,11 @@ static float *t5_position_bias(const T5Model *m, int L)
 
 /* Scratch for one forward pass, reused by every block. */
 typedef struct {
-    float *h;          /* [L, D] normed input of a sub-block, then its output */
-    float *q, *k, *v;  /* [L, I] heads interleaved: head h at columns h*HD.. */
-    float *a;          /* [L, I] attention output */
-    float *f0, *f1;    /* [L, F] FF hidden (gate and linear halves) */
-    float *bias;       /* [NH, 2L-1] */
+    float *h;         /* [L, D] normed input of a sub-block, then its output */
+    float *q, *k, *v; /* [L, I] heads interleaved: head h at columns h*HD.. */
+    float *a;         /* [L, I] attention output */
+    float *f0, *f1;   /* [L, F] FF hidden (gate and linear halves) */
+    float *bias;      /* [NH, 2L-1] */
 } T5Scratch;
 
 static void t5_activation(T5Act act, float *x, size_t n)
@@ -284,9 +294,15 @@ static void t5_activation(T5Act act, float *x, size_t n)
     case T5_ACT_RELU:
         for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
-    case T5_ACT_GELU: ops_gelu_erf(x, n); break;
-    case T5_ACT_GELU_TANH: ops_gelu_tanh(x, n); break;
-    case T5_ACT_SILU: ops_silu(x, n); break;
+    case T5_ACT_GELU:
+        ops_gelu_erf(x, n);
+        break;
+    case T5_ACT_GELU_TANH:
+        ops_gelu_tanh(x, n);
+        break;
+    case T5_ACT_SILU:
+        ops_silu(x, n);
+        break;
     }
 }
 
@@ -299,7 +315,14 @@ static void t5_attention_block(const T5Model *m, const T5Block *b, float *x, int
     ops_linear(s->k, s->h, b->k, NULL, L, D, I);
     ops_linear(s->v, s->h, b->v, NULL, L, D, I);
     OpsAttnShape shape = {
-        .Tq = L, .Tk = L, .NH = m->NH, .HD = m->HD, .ldq = I, .ldk = I, .ldv = I, .ldo = I,
+        .Tq = L,
+        .Tk = L,
+        .NH = m->NH,
+        .HD = m->HD,
+        .ldq = I,
+        .ldk = I,
+        .ldv = I,
+        .ldo = I,
         .scale = 1.0f, /* T5 does not scale scores */
         .rel_bias = s->bias,
         .causal = 0,
@@ -336,20 +359,27 @@ static gboolean t5_check_ids(const T5Model *m, const int64_t *ids, int L, GError
         if (ids[t] < 0 || ids[t] >= m->V) {
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
                         "T5: token id %" G_GINT64_FORMAT " at position %d is outside the "
-                        "vocabulary (0..%d)", ids[t], t, m->V - 1);
+                        "vocabulary (0..%d)",
+                        ids[t], t, m->V - 1);
             return FALSE;
         }
     return TRUE;
 }
 
-gboolean t5_encode(const T5Model *m, const int64_t *ids, int L, float *out,
-                   const FluxTrace *trace, GError **error)
+gboolean t5_encode(const T5Model *m, const int64_t *ids, int L, float *out, const FluxTrace *trace,
+                   GError **error)
 {
     if (!t5_check_ids(m, ids, L, error)) return FALSE;
     size_t nD = (size_t)L * m->D, nI = (size_t)L * m->I, nF = (size_t)L * m->F;
     float *buf = g_new(float, nD + 4 * nI + 2 * nF);
-    T5Scratch s = {buf, buf + nD, buf + nD + nI, buf + nD + 2 * nI, buf + nD + 3 * nI,
-                   buf + nD + 4 * nI, buf + nD + 4 * nI + nF, t5_position_bias(m, L)};
+    T5Scratch s = {buf,
+                   buf + nD,
+                   buf + nD + nI,
+                   buf + nD + 2 * nI,
+                   buf + nD + 3 * nI,
+                   buf + nD + 4 * nI,
+                   buf + nD + 4 * nI + nF,
+                   t5_position_bias(m, L)};
     const int64_t shape[3] = {1, L, m->D};
 
     /* out doubles as the residual stream x [L, D]; rows converted one at a time so that a

@@ -33,8 +33,8 @@ int t5_d_model(const T5Model *m); /* D: config d_model (4096 for T5-XXL) */
  * trace (may be NULL) receives "t5.hidden_states.<i>" [1,L,D]: 0 = token embeddings,
  * i = 1..N-1 after block i-1, N = after final_layer_norm (transformers' hidden_states).
  * Fails (FLUX_ERROR_ARGUMENT) for L out of range or an id outside the vocabulary. */
-gboolean t5_encode(const T5Model *m, const int64_t *ids, int L, float *out,
-                   const FluxTrace *trace, GError **error);
+gboolean t5_encode(const T5Model *m, const int64_t *ids, int L, float *out, const FluxTrace *trace,
+                   GError **error);
 
 /* Checkpoint tensors the model did not bind (names: NULL-terminated, g_strfreev). */
 gsize t5_unused_tensors(const T5Model *m, char ***names);

@@ -14,10 +14,13 @@
 /* README §3: max|diff| <= 1e-4 · max(1, max|ref|); the measured float32 noise is ~3e-7. */
 #define TOL 1e-4
 
-static const char *const prompts[] = {"plain", "spaces", "punct", "numbers", "accents",
-                                      "chinese", "emoji", "mixed_case_html", "empty", "long"};
+static const char *const prompts[] = {"plain",   "spaces", "punct",           "numbers", "accents",
+                                      "chinese", "emoji",  "mixed_case_html", "empty",   "long"};
 
-static char *te_dir(void) { return tu_model_path("text_encoder"); }
+static char *te_dir(void)
+{
+    return tu_model_path("text_encoder");
+}
 
 static ClipModel *load_ok(const char *dir)
 {
@@ -103,7 +106,8 @@ static void check_trace(const char *name, FluxDtype dtype, int ndim, const int64
     g_assert_cmpint(ndim, ==, 3);
     g_autofree char *ref = NULL;
     if (g_str_has_prefix(name, "clip.hidden_states."))
-        ref = g_strdup_printf("debug.clip_hidden_states.plain.%s", name + strlen("clip.hidden_states."));
+        ref = g_strdup_printf("debug.clip_hidden_states.plain.%s",
+                              name + strlen("clip.hidden_states."));
     else if (!strcmp(name, "clip.last_hidden_state"))
         ref = g_strdup("debug.clip_last_hidden_state.plain");
     g_assert_nonnull(ref);
@@ -208,7 +212,8 @@ static void test_load_errors(void)
     expect_load_error(d3, FLUX_ERROR_MODEL,
                       (const char *const[]){"num_attention_heads", "32", "5", NULL});
     g_autofree char *d4 = variant_dir(abs_src, "hidden_act", string_node("mish"), TRUE);
-    expect_load_error(d4, FLUX_ERROR_UNSUPPORTED, (const char *const[]){"hidden_act", "mish", NULL});
+    expect_load_error(d4, FLUX_ERROR_UNSUPPORTED,
+                      (const char *const[]){"hidden_act", "mish", NULL});
     g_autofree char *d5 = variant_dir(abs_src, "num_hidden_layers", int_node(3), TRUE);
     expect_load_error(d5, FLUX_ERROR_MODEL,
                       (const char *const[]){"text_model.encoder.layers.2.", "missing", NULL});
@@ -306,7 +311,8 @@ static void test_short_sequence(void)
     FluxTrace trace = {capture_last, last};
     float pooled[32];
     g_assert_true(clip_encode(m, ids, s, pooled, &trace, NULL));
-    StTensor *ref = tu_golden_tensor("text_encoders.safetensors", "debug.clip_last_hidden_state.plain");
+    StTensor *ref =
+        tu_golden_tensor("text_encoders.safetensors", "debug.clip_last_hidden_state.plain");
     g_autofree float *r = tu_f32(ref);
     tu_assert_close("clip n=10 vs first rows of n=77", last, r, (size_t)s * 32, TOL);
     clip_free(m);
@@ -392,7 +398,8 @@ static void test_bf16(void)
          * 2e-3 per weight); measured 6.3e-3 relative (worst prompt) after 2 layers with these
          * random weights, so 5e-2 catches a wrong conversion (truncation, byte order, a
          * swapped tensor) while leaving room for rounding */
-        double d = tu_assert_close_t(ref, p16, tu_golden_tensor("text_encoders.safetensors", ref), 5e-2);
+        double d =
+            tu_assert_close_t(ref, p16, tu_golden_tensor("text_encoders.safetensors", ref), 5e-2);
         worst = fmax(worst, d);
     }
     g_test_message("bf16 CLIP vs float32 golden: worst relative max diff %.3g", worst);
@@ -407,11 +414,11 @@ static void test_bf16(void)
 static void test_gelu_variant(void)
 {
     static const float ref[32] = {
-        -0.75636989f, 0.98823178f, -0.34685549f, 0.81030363f, -0.19536568f, 0.71276623f,
-        -1.075858f,   -1.2784899f, -0.85485178f, -0.9079631f, 1.4007995f,   -0.58151853f,
-        0.99664891f,  -1.6367267f, 0.73278427f,  0.062679343f, -1.1610358f, 1.7355515f,
-        0.61518413f,  0.94386721f, 1.1604061f,   -0.45999667f, 1.6644229f,  -0.082976297f,
-        0.98248702f,  -0.15341695f, -0.43430161f, -1.0752336f, -0.57804084f, 0.99960536f,
+        -0.75636989f, 0.98823178f,  -0.34685549f, 0.81030363f,  -0.19536568f, 0.71276623f,
+        -1.075858f,   -1.2784899f,  -0.85485178f, -0.9079631f,  1.4007995f,   -0.58151853f,
+        0.99664891f,  -1.6367267f,  0.73278427f,  0.062679343f, -1.1610358f,  1.7355515f,
+        0.61518413f,  0.94386721f,  1.1604061f,   -0.45999667f, 1.6644229f,   -0.082976297f,
+        0.98248702f,  -0.15341695f, -0.43430161f, -1.0752336f,  -0.57804084f, 0.99960536f,
         -0.66980815f, -1.0038532f};
     g_autofree char *src = te_dir();
     g_autofree char *abs_src = g_canonicalize_filename(src, NULL);
