@@ -1,7 +1,8 @@
 /* transformer.c — the FLUX denoiser, following diffusers 0.32.2 FluxTransformer2DModel
  * (models/transformers/transformer_flux.py) with its parts: CombinedTimestep[Guidance]TextProj-
  * Embeddings, FluxPosEmbed + apply_rotary_emb, FluxTransformerBlock (double stream),
- * FluxSingleTransformerBlock, FluxAttnProcessor2_0, AdaLayerNormZero[Single], AdaLayerNormContinuous.
+ * FluxSingleTransformerBlock, FluxAttnProcessor2_0, AdaLayerNormZero[Single],
+ * AdaLayerNormContinuous.
  *
  * Dimensions:
  *   B      batch
@@ -30,8 +31,8 @@
 
 /* Timesteps(num_channels=256) in CombinedTimestep*Embeddings: fixed by the architecture. */
 #define DIT_TIME_CHANNELS 256
-#define DIT_ROPE_THETA 10000.0
-#define DIT_NORM_EPS 1e-6f /* every LayerNorm and the QK RMSNorms */
+#define DIT_ROPE_THETA    10000.0
+#define DIT_NORM_EPS      1e-6f /* every LayerNorm and the QK RMSNorms */
 /* Sizes accepted by dit_context_new (FLUX_MAX_SIZE 4096 gives 65,536 image tokens). */
 #define DIT_MAX_BATCH 1024
 #define DIT_MAX_T_IMG (1 << 20)
@@ -56,7 +57,7 @@ typedef struct {
  * text stream (norm1_context, attn.add_*_proj, to_add_out, ff_context) have the same
  * structure under different names, so one struct and two spec tables describe them. */
 typedef struct {
-    DitLinear norm1;    /* AdaLayerNormZero linear [6D, D] */
+    DitLinear norm1; /* AdaLayerNormZero linear [6D, D] */
     DitAttn attn;
     DitLinear to_out;   /* [D, D] */
     DitLinear ff1, ff2; /* FeedForward net.0.proj [F, D], net.2 [D, F] */
@@ -67,8 +68,8 @@ typedef struct {
 } DitDoubleBlock;
 
 typedef struct {
-    DitLinear norm; /* AdaLayerNormZeroSingle linear [3D, D] */
-    DitAttn attn;   /* no output projection: proj_out mixes attention and MLP */
+    DitLinear norm;     /* AdaLayerNormZeroSingle linear [3D, D] */
+    DitAttn attn;       /* no output projection: proj_out mixes attention and MLP */
     DitLinear proj_mlp; /* [F, D] */
     DitLinear proj_out; /* [D, D + F] */
 } DitSingleBlock;
@@ -91,24 +92,25 @@ struct DitModel {
 
 /* Spec dimensions, resolved from the config by bind_weights. */
 enum { DIM_D, DIM_IN, DIM_OUT, DIM_J, DIM_P, DIM_HD, DIM_F, DIM_DF, DIM_6D, DIM_3D, DIM_2D, DIM_N };
-#define S_D WT_D(DIM_D)
-#define S_IN WT_D(DIM_IN)
+#define S_D   WT_D(DIM_D)
+#define S_IN  WT_D(DIM_IN)
 #define S_OUT WT_D(DIM_OUT)
-#define S_J WT_D(DIM_J)
-#define S_P WT_D(DIM_P)
-#define S_HD WT_D(DIM_HD)
-#define S_F WT_D(DIM_F)
-#define S_DF WT_D(DIM_DF)
-#define S_6D WT_D(DIM_6D)
-#define S_3D WT_D(DIM_3D)
-#define S_2D WT_D(DIM_2D)
+#define S_J   WT_D(DIM_J)
+#define S_P   WT_D(DIM_P)
+#define S_HD  WT_D(DIM_HD)
+#define S_F   WT_D(DIM_F)
+#define S_DF  WT_D(DIM_DF)
+#define S_6D  WT_D(DIM_6D)
+#define S_3D  WT_D(DIM_3D)
+#define S_2D  WT_D(DIM_2D)
 
-#define LINEAR(S, name, field, n_out, n_in)                                                   \
-    {name ".weight", offsetof(S, field.w), 2, {n_out, n_in}, 0},                              \
-    {                                                                                         \
-        name ".bias", offsetof(S, field.b), 1, {n_out}, WT_F32                                \
-    }
+/* A spec entry per tensor: nn.Linear gives two (weight mapped, bias as float32). */
+/* clang-format off */
+#define LINEAR(S, name, field, n_out, n_in)                        \
+    {name ".weight", offsetof(S, field.w), 2, {n_out, n_in}, 0},   \
+    {name ".bias", offsetof(S, field.b), 1, {n_out}, WT_F32}
 #define SCALE(S, name, field, n) {name ".weight", offsetof(S, field), 1, {n}, WT_F32}
+/* clang-format on */
 
 static const WtSpec top_spec[] = {
     LINEAR(DitModel, "x_embedder", x_embedder, S_D, S_IN),
@@ -184,7 +186,8 @@ static gboolean read_axes(CfgJson *j, DitConfig *cfg, GError **error)
     for (int a = 0; a < 3; a++) {
         if (axes[a] % 2) {
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
-                        "%s: \"axes_dims_rope\"[%d] is %" G_GINT64_FORMAT ", expected an even number",
+                        "%s: \"axes_dims_rope\"[%d] is %" G_GINT64_FORMAT
+                        ", expected an even number",
                         cfg_path(j), a, axes[a]);
             return FALSE;
         }
@@ -227,8 +230,9 @@ static gboolean read_config(const char *dir, DitConfig *cfg, GError **error)
     }
     if (ok && nh * hd > 65536) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
-                    "%s: num_attention_heads %" G_GINT64_FORMAT " × attention_head_dim %" G_GINT64_FORMAT
-                    " is %" G_GINT64_FORMAT ", expected at most 65536",
+                    "%s: num_attention_heads %" G_GINT64_FORMAT
+                    " × attention_head_dim %" G_GINT64_FORMAT " is %" G_GINT64_FORMAT
+                    ", expected at most 65536",
                     path, nh, hd, nh * hd);
         ok = FALSE;
     }
@@ -253,10 +257,17 @@ static gboolean bind_weights(DitModel *m, GError **error)
     const DitConfig *cfg = &m->cfg;
     int64_t D = cfg->inner_dim, F = m->mlp_dim;
     int64_t dims[DIM_N] = {
-        [DIM_D] = D, [DIM_IN] = cfg->in_channels, [DIM_OUT] = cfg->out_channels,
-        [DIM_J] = cfg->joint_attention_dim, [DIM_P] = cfg->pooled_projection_dim,
-        [DIM_HD] = cfg->head_dim, [DIM_F] = F, [DIM_DF] = D + F,
-        [DIM_6D] = 6 * D, [DIM_3D] = 3 * D, [DIM_2D] = 2 * D,
+        [DIM_D] = D,
+        [DIM_IN] = cfg->in_channels,
+        [DIM_OUT] = cfg->out_channels,
+        [DIM_J] = cfg->joint_attention_dim,
+        [DIM_P] = cfg->pooled_projection_dim,
+        [DIM_HD] = cfg->head_dim,
+        [DIM_F] = F,
+        [DIM_DF] = D + F,
+        [DIM_6D] = 6 * D,
+        [DIM_3D] = 3 * D,
+        [DIM_2D] = 2 * D,
     };
     StArchive *a = m->archive;
     if (!wt_bind(a, "", top_spec, G_N_ELEMENTS(top_spec), dims, m, error)) return FALSE;
@@ -321,7 +332,10 @@ void dit_free(DitModel *m)
     g_free(m);
 }
 
-const DitConfig *dit_config(const DitModel *m) { return &m->cfg; }
+const DitConfig *dit_config(const DitModel *m)
+{
+    return &m->cfg;
+}
 
 gsize dit_unused_tensors(const DitModel *m, char ***names)
 {
@@ -357,7 +371,7 @@ struct DitContext {
 };
 
 /* The size table: assigns the buffers inside `base` (when non-NULL) and returns the number of
- * floats; each buffer starts on a 64-byte boundary. */
+ * floats; buffer offsets are multiples of 16 floats (64 bytes). */
 static guint64 context_layout(DitContext *c, float *base)
 {
     const DitConfig *cfg = &c->m->cfg;
@@ -366,12 +380,23 @@ static guint64 context_layout(DitContext *c, float *base)
         float **p;
         guint64 n;
     } slots[] = {
-        {&c->x, B * T * D},       {&c->n, B * T * D},       {&c->temb, B * D},
-        {&c->temb_act, B * D},    {&c->tproj, B * DIT_TIME_CHANNELS},
-        {&c->emb_hid, B * D},     {&c->emb_out, B * D},     {&c->mod_img, B * 6 * D},
-        {&c->mod_txt, B * 6 * D}, {&c->rope_cos, T * HD},   {&c->rope_sin, T * HD},
-        {&c->q, T * D},           {&c->k, T * D},           {&c->v, T * D},
-        {&c->attn, T * D},        {&c->mlp, T * F},         {&c->cat, T * (D + F)},
+        {&c->x, B * T * D},
+        {&c->n, B * T * D},
+        {&c->temb, B * D},
+        {&c->temb_act, B * D},
+        {&c->tproj, B * DIT_TIME_CHANNELS},
+        {&c->emb_hid, B * D},
+        {&c->emb_out, B * D},
+        {&c->mod_img, B * 6 * D},
+        {&c->mod_txt, B * 6 * D},
+        {&c->rope_cos, T * HD},
+        {&c->rope_sin, T * HD},
+        {&c->q, T * D},
+        {&c->k, T * D},
+        {&c->v, T * D},
+        {&c->attn, T * D},
+        {&c->mlp, T * F},
+        {&c->cat, T * (D + F)},
         {&c->proj, T * D},
     };
     guint64 off = 0;
@@ -386,9 +411,12 @@ static gboolean check_sizes(int B, int T_img, int T_txt, GError **error)
 {
     const char *what = NULL;
     int v = 0, max = 0;
-    if (B < 1 || B > DIT_MAX_BATCH) what = "batch size", v = B, max = DIT_MAX_BATCH;
-    else if (T_img < 1 || T_img > DIT_MAX_T_IMG) what = "image tokens", v = T_img, max = DIT_MAX_T_IMG;
-    else if (T_txt < 1 || T_txt > DIT_MAX_T_TXT) what = "text tokens", v = T_txt, max = DIT_MAX_T_TXT;
+    if (B < 1 || B > DIT_MAX_BATCH)
+        what = "batch size", v = B, max = DIT_MAX_BATCH;
+    else if (T_img < 1 || T_img > DIT_MAX_T_IMG)
+        what = "image tokens", v = T_img, max = DIT_MAX_T_IMG;
+    else if (T_txt < 1 || T_txt > DIT_MAX_T_TXT)
+        what = "text tokens", v = T_txt, max = DIT_MAX_T_TXT;
     if (!what) return TRUE;
     g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT, "transformer: %s is %d, expected 1..%d",
                 what, v, max);
@@ -443,26 +471,58 @@ static void add(float *x, const float *y, size_t n)
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+/* Elementwise work over [n, D] rows is split over the ops threads once it is big enough
+ * (at FLUX.1 sizes a modulation touches 4608 × 3072 values, ~60 times per step). */
+#define DIT_PAR_MIN (1u << 16)
+
+typedef struct {
+    float *y;
+    const float *x, *a, *b; /* modulate: a = shift, b = scale; gated_add: a = gate */
+    int D;
+} DitRowJob;
+
+static void par_rows(size_t n, size_t width, void (*fn)(void *, size_t, size_t), DitRowJob *job)
+{
+    if (n * width < DIT_PAR_MIN)
+        fn(job, 0, n);
+    else
+        ops_parallel_for(n, fn, job);
+}
+
+static void modulate_rows(void *ctx, size_t begin, size_t end)
+{
+    const DitRowJob *j = ctx;
+    const int D = j->D;
+    float *y = j->y + begin * D;
+    ops_layernorm(y, j->x + begin * D, NULL, NULL, (int)(end - begin), D, DIT_NORM_EPS);
+    for (size_t r = begin; r < end; r++, y += D)
+        for (int d = 0; d < D; d++) y[d] = y[d] * (1.0f + j->b[d]) + j->a[d];
+}
+
 /* y [n, D] = LayerNorm(x)·(1 + scale) + shift — the modulation of every AdaLN here
  * (LayerNorm eps 1e-6 without affine; scale, shift [D] from temb). y may equal x. */
-static void modulate(float *y, const float *x, int n, int D, const float *shift,
-                     const float *scale)
+static void modulate(float *y, const float *x, int n, int D, const float *shift, const float *scale)
 {
-    ops_layernorm(y, x, NULL, NULL, n, D, DIT_NORM_EPS);
-    for (int r = 0; r < n; r++) {
-        float *yr = y + (size_t)r * D;
-        for (int d = 0; d < D; d++) yr[d] = yr[d] * (1.0f + scale[d]) + shift[d];
+    DitRowJob job = {.y = y, .x = x, .a = shift, .b = scale, .D = D};
+    par_rows((size_t)n, (size_t)D, modulate_rows, &job);
+}
+
+static void gated_add_rows(void *ctx, size_t begin, size_t end)
+{
+    const DitRowJob *j = ctx;
+    const int D = j->D;
+    for (size_t r = begin; r < end; r++) {
+        float *xr = j->y + r * D;
+        const float *yr = j->x + r * D;
+        for (int d = 0; d < D; d++) xr[d] += j->a[d] * yr[d];
     }
 }
 
 /* x [n, D] += gate [D] · y [n, D] — the gated residual of every block */
 static void gated_add(float *x, const float *y, const float *gate, int n, int D)
 {
-    for (int r = 0; r < n; r++) {
-        float *xr = x + (size_t)r * D;
-        const float *yr = y + (size_t)r * D;
-        for (int d = 0; d < D; d++) xr[d] += gate[d] * yr[d];
-    }
+    DitRowJob job = {.y = x, .x = y, .a = gate, .D = D};
+    par_rows((size_t)n, (size_t)D, gated_add_rows, &job);
 }
 
 static void gelu_chunk(void *ctx, size_t begin, size_t end)
@@ -471,10 +531,10 @@ static void gelu_chunk(void *ctx, size_t begin, size_t end)
 }
 
 /* GELU(approximate="tanh") in place. T × F values per block make it the largest elementwise
- * op of the model, so big arrays are split over the ops threads. */
+ * op of the model. */
 static void gelu(float *x, size_t n)
 {
-    if (n < (1u << 16))
+    if (n < DIT_PAR_MIN)
         ops_gelu_tanh(x, n);
     else
         ops_parallel_for(n, gelu_chunk, x);
@@ -492,8 +552,8 @@ static void copy_columns(float *dst, int ldd, const float *src, int w, int n)
 
 /* Emits rows [r0, r0 + n) of every sample of buf [B, rows, w] as [B, n, w] (ndim 3) or, for
  * n = 1, [B, w] (ndim 2). Copies when those rows are not contiguous (B > 1, partial range). */
-static void G_GNUC_PRINTF(8, 9) trace_rows(const DitContext *c, const float *buf, int rows,
-                                           int r0, int n, int w, int ndim, const char *fmt, ...)
+static void G_GNUC_PRINTF(8, 9) trace_rows(const DitContext *c, const float *buf, int rows, int r0,
+                                           int n, int w, int ndim, const char *fmt, ...)
 {
     if (!trace_on(c->trace)) return;
     va_list ap;
@@ -504,7 +564,7 @@ static void G_GNUC_PRINTF(8, 9) trace_rows(const DitContext *c, const float *buf
     const float *data = buf + (size_t)r0 * w;
     g_autofree float *tmp = NULL;
     if (c->B > 1 && per != stride) {
-        tmp = g_new(float, (size_t)c->B * per);
+        tmp = g_new(float, (size_t)c->B *per);
         for (int b = 0; b < c->B; b++)
             memcpy(tmp + b * per, data + b * stride, sizeof(float) * per);
         data = tmp;
@@ -518,7 +578,11 @@ static void G_GNUC_PRINTF(8, 9) trace_rows(const DitContext *c, const float *buf
 
 /* Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=0) of s·1000 (FluxTransformer2D-
  * Model.forward scales sigma and guidance by 1000): out [B, 256] = [cos(a_j) | sin(a_j)],
- * a_j = s·1000·exp(-ln(10000)·j/128). Float32 step by step, as get_timestep_embedding. */
+ * a_j = s·1000·exp(-ln(10000)·j/128). Float32 step by step, as get_timestep_embedding.
+ * The arguments reach guidance·1000 (3500 rad and more), where one ulp of a frequency moves
+ * sin/cos by ~1e-4: torch's exp/sin (MKL VML or SLEEF, CPU-dependent) and libm differ at that
+ * level, which is why temb, and through it every output, differs from the golden by ~1e-5
+ * (5e-6 relative) while the rest of the model agrees to ~5e-7 given the same temb. */
 static void timestep_proj(float *out, const float *s, int B)
 {
     const int half = DIT_TIME_CHANNELS / 2;
@@ -574,7 +638,8 @@ static void pos_embed(DitContext *c, const float *txt_ids, const float *img_ids)
     const DitConfig *cfg = &c->m->cfg;
     const int HD = cfg->head_dim;
     for (int t = 0; t < c->T; t++) {
-        const float *id = t < c->T_txt ? txt_ids + (size_t)t * 3 : img_ids + (size_t)(t - c->T_txt) * 3;
+        const float *id =
+            t < c->T_txt ? txt_ids + (size_t)t * 3 : img_ids + (size_t)(t - c->T_txt) * 3;
         float *cr = c->rope_cos + (size_t)t * HD, *sr = c->rope_sin + (size_t)t * HD;
         int p = 0;
         for (int a = 0; a < 3; a++)
@@ -639,8 +704,15 @@ static void attention(DitContext *c, const DitAttn *txt, const DitAttn *img, con
     apply_rope(c->q, c->rope_cos, c->rope_sin, T, NH, HD);
     apply_rope(c->k, c->rope_cos, c->rope_sin, T, NH, HD);
     /* 5. softmax(q kᵀ / √HD) v per head, flash style: no [T, T] matrix */
-    OpsAttnShape shape = {.Tq = T, .Tk = T, .NH = NH, .HD = HD, .ldq = D, .ldk = D, .ldv = D,
-                          .ldo = ldo, .scale = (float)(1.0 / sqrt((double)HD))};
+    OpsAttnShape shape = {.Tq = T,
+                          .Tk = T,
+                          .NH = NH,
+                          .HD = HD,
+                          .ldq = D,
+                          .ldk = D,
+                          .ldv = D,
+                          .ldo = ldo,
+                          .scale = (float)(1.0 / sqrt((double)HD))};
     ops_attention(out, c->q, c->k, c->v, &shape);
     /* 6. merge heads: out [T, NH·HD] is already in that layout */
 }
@@ -663,8 +735,8 @@ static void feed_forward(DitContext *c, float *y, const float *x, const DitStrea
  *   x += gate_mlp · ff(norm2(x)·(1 + scale_mlp) + shift_mlp)
  * mod [6D] holds this stream's AdaLayerNormZero chunks; h [n, D] is free scratch (the rows of
  * norm1's output, consumed by the attention). */
-static void stream_update(DitContext *c, const DitStream *w, float *x, float *h,
-                          const float *attn, const float *mod, int n)
+static void stream_update(DitContext *c, const DitStream *w, float *x, float *h, const float *attn,
+                          const float *mod, int n)
 {
     const int D = c->m->cfg.inner_dim;
     const float *gate_msa = mod + 2 * D, *shift_mlp = mod + 3 * D, *scale_mlp = mod + 4 * D,
@@ -693,9 +765,10 @@ static void double_block(DitContext *c, const DitDoubleBlock *blk, int index)
         modulate(c->n + s, c->x + s, T_txt, D, mt, mt + D);                     /* [T_txt, D] */
     }
     trace_rows(c, c->n, T, T_txt, T_img, D, 3, "double_block.%d.norm1.norm_x", index);
-    static const char *const chunk[6] = {NULL, NULL, "gate_msa", "shift_mlp", "scale_mlp", "gate_mlp"};
-    for (int k = 2; k < 6; k++)
-        trace_rows(c, c->mod_img, 6, k, 1, D, 2, "double_block.%d.norm1.%s", index, chunk[k]);
+    static const char *const returned[4] = {"gate_msa", "shift_mlp", "scale_mlp", "gate_mlp"};
+    for (int k = 0; k < 4; k++) /* chunks 2..5 of mod [B, 6, D] */
+        trace_rows(c, c->mod_img, 6, 2 + k, 1, D, 2, "double_block.%d.norm1.%s", index,
+                   returned[k]);
 
     for (int b = 0; b < c->B; b++) {
         float *x = c->x + (size_t)b * T * D, *n = c->n + (size_t)b * T * D;
@@ -725,7 +798,7 @@ static void single_block(DitContext *c, const DitSingleBlock *blk, int index)
         modulate(n, x, T, D, shift, scale);
         /* 2. attention and MLP side by side, both into cat [T, D + F] */
         attention(c, NULL, &blk->attn, n, c->cat, D + F); /* cat[:, :D] [T, D] */
-        linear(c->mlp, n, &blk->proj_mlp, T);              /* [T, F] */
+        linear(c->mlp, n, &blk->proj_mlp, T);             /* [T, F] */
         gelu(c->mlp, (size_t)T * F);
         /* 3. concat + projection: proj [T, D] */
         copy_columns(c->cat + D, D + F, c->mlp, F, T); /* cat[:, D:] = mlp */
@@ -772,12 +845,12 @@ static gboolean check_inputs(const DitContext *c, const float *hidden, const flo
 
 gboolean dit_forward(DitContext *c, const float *hidden, const float *encoder_hidden,
                      const float *pooled, const float *timestep, const float *guidance,
-                     const float *img_ids, const float *txt_ids, float *out,
-                     const FluxTrace *trace, GError **error)
+                     const float *img_ids, const float *txt_ids, float *out, const FluxTrace *trace,
+                     GError **error)
 {
     g_return_val_if_fail(c != NULL, FALSE);
-    if (!check_inputs(c, hidden, encoder_hidden, pooled, timestep, guidance, img_ids, txt_ids,
-                      out, error))
+    if (!check_inputs(c, hidden, encoder_hidden, pooled, timestep, guidance, img_ids, txt_ids, out,
+                      error))
         return FALSE;
     const DitModel *m = c->m;
     const DitConfig *cfg = &m->cfg;

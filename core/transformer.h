@@ -65,5 +65,5 @@ guint64 dit_context_bytes(const DitModel *m, int B, int T_img, int T_txt);
  * (x_embedder, temb, rope_cos, double_block.<i>.hidden_states, single_block.<i>, norm_out ...). */
 gboolean dit_forward(DitContext *c, const float *hidden, const float *encoder_hidden,
                      const float *pooled, const float *timestep, const float *guidance,
-                     const float *img_ids, const float *txt_ids, float *out,
-                     const FluxTrace *trace, GError **error);
+                     const float *img_ids, const float *txt_ids, float *out, const FluxTrace *trace,
+                     GError **error);

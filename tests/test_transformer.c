@@ -1,0 +1,426 @@
+/* test_transformer.c — FluxTransformer2DModel (core/transformer.c) against the golden forward
+ * passes of golden/transformer.safetensors, its debug intermediates through the trace hook,
+ * a guidance-free variant, bf16 weights, and the loader's error paths.
+ *
+ * Tolerance: max|diff| <= 1e-4 · max(1, max|ref|) (reference README §3: float32 vs float64
+ * differ by <= 4e-7 relative on these outputs, so this leaves ~100× room for a different but
+ * valid summation order, and is far below what any real bug gives with random weights).
+ * Measured: 4e-6 … 7.5e-6 relative, nearly all of it from the float32 sinusoidal projection of
+ * guidance·1000 (see timestep_proj in transformer.c: torch's exp/sin differ from libm by an ulp
+ * there); with the golden temb injected the output agrees to 4.8e-7. */
+#include "transformer.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#define GOLDEN "transformer.safetensors"
+#define TOL    1e-4
+
+/* ------------------------------------------------------------------------------------- */
+/* Helpers                                                                               */
+
+typedef struct {
+    int B, T_img, T_txt;
+    float *hidden, *encoder_hidden, *pooled, *timestep, *guidance, *img_ids, *txt_ids;
+} Case;
+
+static float *golden_f32(const char *cname, const char *what)
+{
+    g_autofree char *name = g_strdup_printf("%s.%s", cname, what);
+    return tu_f32(tu_golden_tensor(GOLDEN, name));
+}
+
+static Case case_load(const char *cname)
+{
+    g_autofree char *hname = g_strdup_printf("%s.hidden_states", cname);
+    g_autofree char *ename = g_strdup_printf("%s.encoder_hidden_states", cname);
+    const StTensor *h = tu_golden_tensor(GOLDEN, hname), *e = tu_golden_tensor(GOLDEN, ename);
+    Case k = {.B = (int)h->shape[0], .T_img = (int)h->shape[1], .T_txt = (int)e->shape[1]};
+    k.hidden = tu_f32(h);
+    k.encoder_hidden = tu_f32(e);
+    k.pooled = golden_f32(cname, "pooled_projections");
+    k.timestep = golden_f32(cname, "timestep");
+    k.guidance = golden_f32(cname, "guidance");
+    k.img_ids = golden_f32(cname, "img_ids");
+    k.txt_ids = golden_f32(cname, "txt_ids");
+    return k;
+}
+
+static void case_free(Case *k)
+{
+    g_free(k->hidden), g_free(k->encoder_hidden), g_free(k->pooled), g_free(k->timestep);
+    g_free(k->guidance), g_free(k->img_ids), g_free(k->txt_ids);
+}
+
+static DitModel *load_ok(const char *dir)
+{
+    GError *err = NULL;
+    DitModel *m = dit_load(dir, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(m);
+    return m;
+}
+
+static DitModel *load_tiny(void)
+{
+    g_autofree char *dir = tu_model_path("transformer");
+    return load_ok(dir);
+}
+
+/* Runs one forward; `guidance` overrides the case's (NULL allowed). Caller frees. */
+static float *run(DitModel *m, const Case *k, const float *guidance, const FluxTrace *trace)
+{
+    GError *err = NULL;
+    DitContext *c = dit_context_new(m, k->B, k->T_img, k->T_txt, &err);
+    g_assert_no_error(err);
+    float *out = g_new(float, (size_t)k->B * k->T_img * dit_config(m)->out_channels);
+    gboolean ok = dit_forward(c, k->hidden, k->encoder_hidden, k->pooled, k->timestep, guidance,
+                              k->img_ids, k->txt_ids, out, trace, &err);
+    g_assert_no_error(err);
+    g_assert_true(ok);
+    dit_context_free(c);
+    return out;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double d = 0;
+    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
+    return d;
+}
+
+/* A model folder in a temporary directory: config.json from the arguments (the tiny model's
+ * values otherwise) and the weights either symlinked or written by the caller. */
+static char *model_dir(int heads, int head_dim, const char *axes, gboolean guidance, int patch,
+                       gboolean link_weights)
+{
+    char *dir = tu_temp_dir();
+    g_autofree char *json = g_strdup_printf(
+        "{\"_class_name\": \"FluxTransformer2DModel\", \"attention_head_dim\": %d, "
+        "\"axes_dims_rope\": %s, \"guidance_embeds\": %s, \"in_channels\": 64, "
+        "\"joint_attention_dim\": 32, \"num_attention_heads\": %d, \"num_layers\": 2, "
+        "\"num_single_layers\": 2, \"out_channels\": null, \"patch_size\": %d, "
+        "\"pooled_projection_dim\": 32}",
+        head_dim, axes, guidance ? "true" : "false", heads, patch);
+    g_autofree char *cfg = g_build_filename(dir, "config.json", NULL);
+    g_assert_true(g_file_set_contents(cfg, json, -1, NULL));
+    if (link_weights) {
+        g_autofree char *src = tu_model_path("transformer/diffusion_pytorch_model.safetensors");
+        g_autofree char *dst = g_build_filename(dir, "diffusion_pytorch_model.safetensors", NULL);
+        g_assert_cmpint(symlink(src, dst), ==, 0);
+    }
+    return dir;
+}
+
+static char *tiny_dir(gboolean guidance, gboolean link_weights)
+{
+    return model_dir(2, 16, "[4, 6, 6]", guidance, 1, link_weights);
+}
+
+typedef enum { W_COPY, W_BF16, W_BF16_AS_F32 } WeightMode;
+
+static guint16 bf16_round(float f)
+{
+    guint32 u;
+    memcpy(&u, &f, 4);
+    return (guint16)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16); /* nearest even; no NaNs here */
+}
+
+/* Writes <dir>/diffusion_pytorch_model.safetensors from the tiny weights: converted per `mode`,
+ * without tensor `drop`, and with tensors whose name contains `zero` set to 0. */
+static void write_weights(const char *dir, WeightMode mode, const char *drop, const char *zero)
+{
+    g_autofree char *src = tu_model_path("transformer/diffusion_pytorch_model.safetensors");
+    GError *err = NULL;
+    StFile *f = st_file_open(src, &err);
+    g_assert_no_error(err);
+    StWriter *w = st_writer_new();
+    for (gsize i = 0; i < st_file_n_tensors(f); i++) {
+        const StTensor *t = st_file_tensor(f, i);
+        if (drop && strcmp(t->name, drop) == 0) continue;
+        g_autofree float *x = tu_f32(t);
+        if (zero && strstr(t->name, zero)) memset(x, 0, sizeof(float) * t->numel);
+        g_autofree guint16 *h = g_new(guint16, t->numel ? t->numel : 1);
+        for (int64_t j = 0; j < t->numel; j++) h[j] = bf16_round(x[j]);
+        if (mode == W_BF16_AS_F32)
+            for (int64_t j = 0; j < t->numel; j++) {
+                guint32 u = (guint32)h[j] << 16;
+                memcpy(&x[j], &u, 4);
+            }
+        if (mode == W_BF16)
+            st_writer_add(w, t->name, ST_BF16, t->ndim, t->shape, h);
+        else
+            st_writer_add(w, t->name, ST_F32, t->ndim, t->shape, x);
+    }
+    g_autofree char *dst = g_build_filename(dir, "diffusion_pytorch_model.safetensors", NULL);
+    g_assert_true(st_writer_save(w, dst, &err));
+    g_assert_no_error(err);
+    st_writer_free(w);
+    st_file_free(f);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Golden forward passes                                                                 */
+
+static void check_case(gconstpointer data)
+{
+    const char *cname = data;
+    DitModel *m = load_tiny();
+    g_assert_cmpuint(dit_unused_tensors(m, NULL), ==, 0);
+    Case k = case_load(cname);
+    float *out = run(m, &k, k.guidance, NULL);
+    g_autofree char *oname = g_strdup_printf("%s.output", cname);
+    g_autofree char *fname = g_strdup_printf("%s.output_f64", cname);
+    const StTensor *ref = tu_golden_tensor(GOLDEN, oname);
+    g_autofree float *r32 = tu_f32(ref);
+    g_autofree float *r64 = tu_f32(tu_golden_tensor(GOLDEN, fname));
+    double rel = tu_assert_close_t(oname, out, ref, TOL);
+    g_test_message("%s [%d, %d, 64]: max|diff| vs float32 golden %.3g (relative %.3g), "
+                   "vs float64 run %.3g",
+                   cname, k.B, k.T_img, max_abs_diff(out, r32, ref->numel), rel,
+                   max_abs_diff(out, r64, ref->numel));
+    g_free(out);
+    case_free(&k);
+    dit_free(m);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Debug intermediates through the trace hook                                            */
+
+typedef struct {
+    GHashTable *seen;
+    double worst;
+} TraceCheck;
+
+static void on_trace(const char *name, FluxDtype dtype, int ndim, const int64_t *shape,
+                     const void *data, void *user_data)
+{
+    TraceCheck *tc = user_data;
+    g_autofree char *gname = g_strdup_printf("tf_64x64.debug.%s", name);
+    const StTensor *ref = st_file_find(tu_golden(GOLDEN), gname);
+    if (!ref) {
+        g_test_fail_printf("trace emitted '%s', which the golden file does not have", name);
+        return;
+    }
+    g_assert_cmpint(dtype, ==, FLUX_DTYPE_F32);
+    g_assert_cmpint(ndim, ==, ref->ndim);
+    for (int i = 0; i < ndim; i++) g_assert_cmpint(shape[i], ==, ref->shape[i]);
+    double rel = tu_assert_close_t(gname, data, ref, TOL);
+    tc->worst = fmax(tc->worst, rel);
+    g_assert_false(g_hash_table_contains(tc->seen, name));
+    g_hash_table_add(tc->seen, g_strdup(name));
+}
+
+static void test_trace(void)
+{
+    DitModel *m = load_tiny();
+    Case k = case_load("tf_64x64");
+    TraceCheck tc = {g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL), 0};
+    FluxTrace trace = {on_trace, &tc};
+    g_free(run(m, &k, k.guidance, &trace));
+    /* every debug tensor of the golden file was emitted */
+    StFile *g = tu_golden(GOLDEN);
+    const char *prefix = "tf_64x64.debug.";
+    guint n = 0;
+    for (gsize i = 0; i < st_file_n_tensors(g); i++) {
+        const char *name = st_file_tensor(g, i)->name;
+        if (!g_str_has_prefix(name, prefix)) continue;
+        n++;
+        if (!g_hash_table_contains(tc.seen, name + strlen(prefix)))
+            g_test_fail_printf("trace never emitted '%s'", name + strlen(prefix));
+    }
+    g_assert_cmpuint(n, ==, g_hash_table_size(tc.seen));
+    g_test_message("%u debug tensors, worst relative diff %.3g", n, tc.worst);
+    g_hash_table_unref(tc.seen);
+    case_free(&k);
+    dit_free(m);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Without guidance embedder                                                             */
+
+static void test_no_guidance(void)
+{
+    /* a dev checkpoint read with guidance_embeds false: the guidance embedder is left unused */
+    g_autofree char *dir = tiny_dir(FALSE, TRUE);
+    DitModel *m = load_ok(dir);
+    g_assert_false(dit_config(m)->guidance_embeds);
+    char **names = NULL;
+    g_assert_cmpuint(dit_unused_tensors(m, &names), ==, 4);
+    for (char **p = names; *p; p++)
+        g_assert_true(g_str_has_prefix(*p, "time_text_embed.guidance_embedder."));
+    g_strfreev(names);
+
+    Case k = case_load("tf_64x64");
+    float *out = run(m, &k, NULL, NULL); /* guidance may be NULL */
+    const StTensor *ref = tu_golden_tensor(GOLDEN, "tf_64x64.output");
+    g_autofree float *r = tu_f32(ref);
+    for (int64_t i = 0; i < ref->numel; i++) g_assert_true(isfinite(out[i]));
+    double d = max_abs_diff(out, r, ref->numel);
+    g_assert_cmpfloat(d, >, 1e-2); /* the guidance term is gone */
+
+    /* ...and a given guidance is ignored */
+    float *out2 = run(m, &k, k.guidance, NULL);
+    g_assert_cmpmem(out, sizeof(float) * ref->numel, out2, sizeof(float) * ref->numel);
+
+    /* Exact cross-check: a guidance model whose guidance_embedder.linear_2 is all zeros adds
+     * exactly 0 to temb, so it must give the guidance-free model's result bit for bit. */
+    g_autofree char *zdir = tiny_dir(TRUE, FALSE);
+    write_weights(zdir, W_COPY, NULL, "guidance_embedder.linear_2");
+    DitModel *mz = load_ok(zdir);
+    float *outz = run(mz, &k, k.guidance, NULL);
+    tu_assert_close("zero guidance embedder vs no guidance embedder", outz, out, (size_t)ref->numel,
+                    0.0);
+    g_test_message("without guidance embedder: max|diff| to the guidance golden %.3g", d);
+    g_free(out), g_free(out2), g_free(outz);
+    case_free(&k);
+    dit_free(m);
+    dit_free(mz);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* bf16 weights                                                                          */
+
+static void test_bf16(void)
+{
+    g_autofree char *bdir = tiny_dir(TRUE, FALSE), *fdir = tiny_dir(TRUE, FALSE);
+    write_weights(bdir, W_BF16, NULL, NULL);
+    write_weights(fdir, W_BF16_AS_F32, NULL, NULL);
+    DitModel *mb = load_ok(bdir), *mf = load_ok(fdir);
+    Case k = case_load("tf_64x64");
+    float *ob = run(mb, &k, k.guidance, NULL), *of = run(mf, &k, k.guidance, NULL);
+    const StTensor *ref = tu_golden_tensor(GOLDEN, "tf_64x64.output");
+    /* bf16 tiles converted by ops_linear = the same values stored as float32: only the GEMM
+     * path differs (converted tile vs mapped matrix), so float32 rounding noise only */
+    double same = tu_assert_close("bf16 vs bf16-rounded float32", ob, of, (size_t)ref->numel, 1e-5);
+    /* against the float32 golden: bf16 keeps 8 significant bits (relative rounding 2^-9 ≈ 2e-3
+     * per weight); through 4 blocks of random weights the output moves by ~1e-2 of its scale
+     * (measured 4e-3 relative); 3e-2 leaves room and still catches a mis-read bf16 (which gives
+     * O(1) errors). */
+    double rel = tu_assert_close_t("bf16 weights vs float32 golden", ob, ref, 3e-2);
+    g_test_message("bf16: vs bf16-as-float32 %.3g, vs float32 golden %.3g (relative)", same, rel);
+    g_free(ob), g_free(of);
+    case_free(&k);
+    dit_free(mb);
+    dit_free(mf);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Errors                                                                                */
+
+static void expect_load_error(const char *dir, int code, const char *const *parts)
+{
+    GError *err = NULL;
+    DitModel *m = dit_load(dir, &err);
+    g_assert_null(m);
+    g_assert_error(err, FLUX_ERROR, code);
+    for (const char *const *p = parts; *p; p++)
+        if (!strstr(err->message, *p))
+            g_test_fail_printf("error '%s' does not mention '%s'", err->message, *p);
+    g_test_message("expected error: %s", err->message);
+    g_error_free(err);
+}
+
+static void test_shape_mismatch(void)
+{
+    /* 3 heads × 16 = 48 ≠ 32: the first tensor with D in its shape reports it */
+    g_autofree char *d1 = model_dir(3, 16, "[4, 6, 6]", TRUE, 1, TRUE);
+    expect_load_error(d1, FLUX_ERROR_MODEL,
+                      (const char *const[]){"'x_embedder.weight'", "[32, 64]", "expected [48, 64]",
+                                            "diffusion_pytorch_model.safetensors", NULL});
+    /* 4 heads × 8 = 32 keeps D, but the QK norms are [head_dim] */
+    g_autofree char *d2 = model_dir(4, 8, "[4, 2, 2]", TRUE, 1, TRUE);
+    expect_load_error(d2, FLUX_ERROR_MODEL,
+                      (const char *const[]){"'transformer_blocks.0.attn.norm_q.weight'",
+                                            "shape [16]", "expected [8]", NULL});
+}
+
+static void test_missing_tensor(void)
+{
+    g_autofree char *dir = tiny_dir(TRUE, FALSE);
+    write_weights(dir, W_COPY, "single_transformer_blocks.1.proj_out.bias", NULL);
+    expect_load_error(
+        dir, FLUX_ERROR_MODEL,
+        (const char *const[]){"'single_transformer_blocks.1.proj_out.bias'", "missing", NULL});
+    /* a guidance model needs its guidance embedder */
+    g_autofree char *gdir = tiny_dir(TRUE, FALSE);
+    write_weights(gdir, W_COPY, "time_text_embed.guidance_embedder.linear_1.weight", NULL);
+    expect_load_error(gdir, FLUX_ERROR_MODEL,
+                      (const char *const[]){"guidance_embedder.linear_1.weight", "missing", NULL});
+}
+
+static void test_bad_config(void)
+{
+    g_autofree char *d1 = model_dir(2, 16, "[4, 6, 4]", TRUE, 1, TRUE);
+    expect_load_error(d1, FLUX_ERROR_MODEL,
+                      (const char *const[]){"config.json", "axes_dims_rope", "(4, 6, 4)",
+                                            "sums to 14", "attention_head_dim 16", NULL});
+    g_autofree char *d2 = model_dir(2, 16, "[8, 8]", TRUE, 1, TRUE);
+    expect_load_error(d2, FLUX_ERROR_MODEL,
+                      (const char *const[]){"axes_dims_rope", "2 elements", "expected 3", NULL});
+    g_autofree char *d3 = model_dir(2, 16, "[5, 5, 6]", TRUE, 1, TRUE);
+    expect_load_error(d3, FLUX_ERROR_MODEL, (const char *const[]){"axes_dims_rope", "even", NULL});
+    g_autofree char *d4 = model_dir(2, 16, "[4, 6, 6]", TRUE, 2, TRUE);
+    expect_load_error(d4, FLUX_ERROR_UNSUPPORTED, (const char *const[]){"patch_size", NULL});
+    /* absent axes_dims_rope means diffusers' (16, 56, 56), which does not fit head dim 16 */
+    g_autofree char *d5 = model_dir(2, 16, "null", TRUE, 1, TRUE);
+    expect_load_error(d5, FLUX_ERROR_MODEL, (const char *const[]){"(16, 56, 56)", NULL});
+    g_autofree char *empty = tu_temp_dir();
+    expect_load_error(empty, FLUX_ERROR_IO, (const char *const[]){"config.json", NULL});
+}
+
+static void test_bad_arguments(void)
+{
+    DitModel *m = load_tiny();
+    GError *err = NULL;
+    g_assert_null(dit_context_new(m, 0, 16, 512, &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_ARGUMENT);
+    g_clear_error(&err);
+    g_assert_null(dit_context_new(m, 1, 16, 0, &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_ARGUMENT);
+    g_clear_error(&err);
+    g_assert_cmpuint(dit_context_bytes(m, 0, 16, 16), ==, 0);
+    g_assert_cmpuint(dit_context_bytes(m, 1, 16, 512), >, 528 * 32 * 4);
+
+    Case k = case_load("tf_64x64");
+    DitContext *c = dit_context_new(m, k.B, k.T_img, k.T_txt, &err);
+    g_assert_no_error(err);
+    float out[16 * 64];
+    /* this model embeds guidance: it must be given */
+    g_assert_false(dit_forward(c, k.hidden, k.encoder_hidden, k.pooled, k.timestep, NULL, k.img_ids,
+                               k.txt_ids, out, NULL, &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_ARGUMENT);
+    g_assert_nonnull(strstr(err->message, "guidance"));
+    g_clear_error(&err);
+    float nan_t = NAN;
+    g_assert_false(dit_forward(c, k.hidden, k.encoder_hidden, k.pooled, &nan_t, k.guidance,
+                               k.img_ids, k.txt_ids, out, NULL, &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_ARGUMENT);
+    g_assert_nonnull(strstr(err->message, "timestep"));
+    g_clear_error(&err);
+    dit_context_free(c);
+    dit_context_free(NULL);
+    dit_free(NULL);
+    case_free(&k);
+    dit_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    static const char *const cases[] = {"tf_64x64", "tf_48x80", "tf_b2_32x32", "tf_256x192"};
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *path = g_strdup_printf("/transformer/golden/%s", cases[i]);
+        g_test_add_data_func(path, cases[i], check_case);
+    }
+    g_test_add_func("/transformer/trace", test_trace);
+    g_test_add_func("/transformer/no-guidance", test_no_guidance);
+    g_test_add_func("/transformer/bf16", test_bf16);
+    g_test_add_func("/transformer/error/shape-mismatch", test_shape_mismatch);
+    g_test_add_func("/transformer/error/missing-tensor", test_missing_tensor);
+    g_test_add_func("/transformer/error/config", test_bad_config);
+    g_test_add_func("/transformer/error/arguments", test_bad_arguments);
+    return g_test_run();
+}
