@@ -1,1 +1,1147 @@
-/* tokenizer_unigram.c — not written yet. */
+/* tokenizer_unigram.c — see tokenizer_unigram.h. Follows the Rust `tokenizers` 0.20 pipeline
+ * behind transformers' T5TokenizerFast (AddedVocabulary → normalizers::Sequence[Precompiled,
+ * Strip, Replace] → pre_tokenizers::Metaspace → models::Unigram (encode_optimized, fuse_unk)
+ * → TemplateProcessing), which for FLUX.1's tokenizer_2 is what the golden ids come from.
+ *
+ * Legend: byte offsets into UTF-8 strings are `size_t`; a "piece" is a vocabulary entry
+ * (UTF-8 bytes, score = log-probability); a "pre-token" is a stretch between "▁" splits;
+ * V = number of pieces (32100 for FLUX.1); P = longest piece in bytes (bounds the Viterbi's
+ * look-ahead). */
+#include "tokenizer_unigram.h"
+#include "flux.h"
+
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <string.h>
+
+/* tokenizers' Unigram: an unknown character costs (lowest piece score - 10). */
+#define UGM_UNK_PENALTY 10.0
+
+/* The Precompiled normaliser transforms a whole grapheme cluster only when it is shorter than
+ * this many bytes (a quirk of tokenizers' spm_precompiled port, kept for exact ids). */
+#define UGM_GRAPHEME_MAX_BYTES 6
+
+/* Longest prompt accepted (bytes), far beyond the 512 tokens FLUX reads: bounds the Viterbi
+ * table (16 bytes per normalised byte; NFKC can expand a character ~11×) and keeps offsets int. */
+#define UGM_MAX_TEXT_BYTES (1024 * 1024)
+
+typedef enum { UGM_PREPEND_ALWAYS, UGM_PREPEND_FIRST, UGM_PREPEND_NEVER } UgmPrepend;
+
+/* sentencepiece's precompiled charsmap: a darts-clone double-array trie over UTF-8 byte
+ * strings whose values are offsets of NUL-terminated replacements in `norm`. */
+typedef struct {
+    guint32 *units;
+    gsize n_units;
+    char *norm;
+    gsize norm_len;
+} UgmCharsmap;
+
+/* A special token cut out of the raw text before normalisation. */
+typedef struct {
+    char *text;
+    gsize len;
+    int64_t id;
+} UgmAdded;
+
+struct UgmTokenizer {
+    char *path; /* the file the model came from, for messages */
+
+    /* Pieces [V]: bytes in `arena` at off[i] (len[i] bytes), score[i]; hashed by bytes. */
+    int n_pieces, cap_pieces;
+    GString *arena;
+    guint32 *off, *len;
+    double *score;
+    gint32 *slots; /* open addressing, -1 = empty; size n_slots (power of two) */
+    guint32 n_slots;
+    int max_piece_bytes; /* P */
+    double unk_score;
+    int64_t unk_id, eos_id, pad_id;
+
+    /* Normaliser. */
+    gboolean has_charsmap;
+    UgmCharsmap cm;
+    gboolean strip_left, strip_right;
+    char *multi_space; /* replacement for runs of 2+ spaces, NULL when absent */
+
+    /* Metaspace pre-tokeniser. */
+    char *meta; /* "▁" */
+    gsize meta_len;
+    UgmPrepend prepend;
+    gboolean split;
+
+    UgmAdded *added;
+    int n_added;
+};
+
+/* ------------------------------------------------------------------------------------- */
+/* Piece table: bytes → id, last duplicate wins (as tokenizers' token_to_ids HashMap). */
+
+static guint32 piece_hash(const char *s, gsize n)
+{
+    guint32 h = 2166136261u; /* FNV-1a */
+    for (gsize i = 0; i < n; i++) h = (h ^ (guint8)s[i]) * 16777619u;
+    return h;
+}
+
+static int piece_lookup(const UgmTokenizer *t, const char *s, gsize n)
+{
+    guint32 mask = t->n_slots - 1;
+    for (guint32 i = piece_hash(s, n) & mask;; i = (i + 1) & mask) {
+        gint32 id = t->slots[i];
+        if (id < 0) return -1;
+        if (t->len[id] == n && memcmp(t->arena->str + t->off[id], s, n) == 0) return id;
+    }
+}
+
+static void piece_index(UgmTokenizer *t)
+{
+    t->n_slots = 16;
+    while (t->n_slots < 2u * (guint32)t->n_pieces) t->n_slots *= 2;
+    t->slots = g_new(gint32, t->n_slots);
+    memset(t->slots, 0xff, t->n_slots * sizeof(gint32));
+    guint32 mask = t->n_slots - 1;
+    double min_score = INFINITY;
+    for (int id = 0; id < t->n_pieces; id++) {
+        const char *s = t->arena->str + t->off[id];
+        guint32 i = piece_hash(s, t->len[id]) & mask;
+        while (t->slots[i] >= 0 &&
+               !(t->len[t->slots[i]] == t->len[id] &&
+                 memcmp(t->arena->str + t->off[t->slots[i]], s, t->len[id]) == 0))
+            i = (i + 1) & mask;
+        t->slots[i] = id;
+        t->max_piece_bytes = MAX(t->max_piece_bytes, (int)t->len[id]);
+        min_score = MIN(min_score, t->score[id]);
+    }
+    t->unk_score = min_score - UGM_UNK_PENALTY;
+}
+
+static void piece_add(UgmTokenizer *t, const char *s, gsize n, double score)
+{
+    if (t->n_pieces == t->cap_pieces) {
+        t->cap_pieces = MAX(1024, 2 * t->cap_pieces);
+        t->off = g_renew(guint32, t->off, t->cap_pieces);
+        t->len = g_renew(guint32, t->len, t->cap_pieces);
+        t->score = g_renew(double, t->score, t->cap_pieces);
+    }
+    int i = t->n_pieces++;
+    t->off[i] = (guint32)t->arena->len;
+    t->len[i] = (guint32)n;
+    t->score[i] = score;
+    g_string_append_len(t->arena, s, (gssize)n);
+}
+
+static void added_add(UgmTokenizer *t, const char *s, gsize n, int64_t id)
+{
+    t->added = g_renew(UgmAdded, t->added, t->n_added + 1);
+    t->added[t->n_added++] = (UgmAdded){g_strndup(s, n), n, id};
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Precompiled charsmap (darts-clone unit layout: label, leaf flag, offset, value). */
+
+static gboolean cm_parse(UgmCharsmap *cm, const guint8 *b, gsize n, GError **error,
+                         const char *path)
+{
+    guint32 trie_bytes = 0; /* the blob may sit at any alignment inside spiece.model */
+    if (n >= 4) memcpy(&trie_bytes, b, 4);
+    trie_bytes = GUINT32_FROM_LE(trie_bytes);
+    if (n < 4 || trie_bytes % 4 != 0 || trie_bytes > n - 4 || trie_bytes == 0) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
+                    "%s: precompiled charsmap of %zu bytes declares a trie of %u bytes", path,
+                    (size_t)n, trie_bytes);
+        return FALSE;
+    }
+    cm->n_units = trie_bytes / 4;
+    cm->units = g_new(guint32, cm->n_units);
+    for (gsize i = 0; i < cm->n_units; i++) {
+        guint32 u;
+        memcpy(&u, b + 4 + 4 * i, 4);
+        cm->units[i] = GUINT32_FROM_LE(u);
+    }
+    cm->norm_len = n - 4 - trie_bytes;
+    cm->norm = g_malloc(cm->norm_len + 1);
+    memcpy(cm->norm, b + 4 + trie_bytes, cm->norm_len);
+    cm->norm[cm->norm_len] = '\0';
+    /* Replacements are NUL-separated UTF-8 strings (tokenizers rejects anything else). */
+    for (gsize i = 0; i < cm->norm_len; i += strlen(cm->norm + i) + 1) {
+        if (!g_utf8_validate(cm->norm + i, -1, NULL)) {
+            g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
+                        "%s: precompiled charsmap replacement at offset %zu is not UTF-8", path,
+                        (size_t)i);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static inline guint32 cm_offset(guint32 u)
+{
+    return (u >> 10) << ((u & (1u << 9)) >> 6);
+}
+
+/* The shortest key that is a prefix of s[0..n) (darts' first common-prefix result): sets
+ * *out and *out_len to its replacement. FALSE when no key matches. Positions are bounds-checked so
+ * a corrupt trie cannot read outside the array. */
+static gboolean cm_first_match(const UgmCharsmap *cm, const char *s, gsize n, const char **out,
+                               gsize *out_len)
+{
+    gsize pos = cm_offset(cm->units[0]);
+    for (gsize i = 0; i < n; i++) {
+        guint8 c = (guint8)s[i];
+        pos ^= c;
+        if (pos >= cm->n_units) return FALSE;
+        guint32 u = cm->units[pos];
+        if ((u & ((1u << 31) | 0xffu)) != c) return FALSE;
+        pos ^= cm_offset(u);
+        if (pos >= cm->n_units) return FALSE;
+        if ((u >> 8) & 1u) {
+            gsize v = cm->units[pos] & 0x7fffffffu;
+            /* must start a character, so the replacement is valid UTF-8 */
+            if (v > cm->norm_len || (cm->norm[v] & 0xc0) == 0x80) return FALSE;
+            *out = cm->norm + v;
+            *out_len = strlen(*out); /* norm is NUL-terminated at norm_len */
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Grapheme clusters (UAX 29 rules GB3 to GB9b; GB11 and GB12 only join clusters of 6+ bytes, which
+ * the Precompiled normaliser handles character by character anyway). */
+
+typedef enum {
+    GB_OTHER,
+    GB_CR,
+    GB_LF,
+    GB_CONTROL,
+    GB_EXTEND, /* Extend, ZWJ and SpacingMark: never broken before */
+    GB_PREPEND,
+    GB_L,
+    GB_V,
+    GB_T,
+    GB_LV,
+    GB_LVT,
+} GbClass;
+
+static gboolean gb_is_prepend(gunichar c)
+{
+    return (c >= 0x0600 && c <= 0x0605) || c == 0x06DD || c == 0x070F || c == 0x0890 ||
+           c == 0x0891 || c == 0x08E2 || c == 0x0D4E || c == 0x110BD || c == 0x110CD ||
+           (c >= 0x111C2 && c <= 0x111C3);
+}
+
+/* Mc characters that UAX #29 excludes from SpacingMark (Myanmar, Tai Tham, ...): Other. */
+static gboolean gb_is_mc_other(gunichar c)
+{
+    return c == 0x102B || c == 0x102C || c == 0x1038 || (c >= 0x1062 && c <= 0x1064) ||
+           (c >= 0x1067 && c <= 0x106D) || c == 0x1083 || (c >= 0x1087 && c <= 0x108C) ||
+           c == 0x108F || (c >= 0x109A && c <= 0x109C) || c == 0x1A61 || c == 0x1A63 ||
+           c == 0x1A64 || c == 0xAA7B || c == 0xAA7D || c == 0x11720 || c == 0x11721;
+}
+
+static GbClass gb_hangul(gunichar c)
+{
+    if ((c >= 0x1100 && c <= 0x115F) || (c >= 0xA960 && c <= 0xA97C)) return GB_L;
+    if ((c >= 0x1160 && c <= 0x11A7) || (c >= 0xD7B0 && c <= 0xD7C6)) return GB_V;
+    if ((c >= 0x11A8 && c <= 0x11FF) || (c >= 0xD7CB && c <= 0xD7FB)) return GB_T;
+    if (c >= 0xAC00 && c <= 0xD7A3) return (c - 0xAC00) % 28 == 0 ? GB_LV : GB_LVT;
+    return GB_OTHER;
+}
+
+static GbClass gb_class(gunichar c)
+{
+    if (c == '\r') return GB_CR;
+    if (c == '\n') return GB_LF;
+    if (c == 0x200C || c == 0x200D || (c >= 0xFF9E && c <= 0xFF9F) ||
+        (c >= 0x1F3FB && c <= 0x1F3FF) || (c >= 0xE0020 && c <= 0xE007F) || c == 0x0E33 ||
+        c == 0x0EB3)
+        return GB_EXTEND;
+    if (gb_is_prepend(c)) return GB_PREPEND;
+    switch (g_unichar_type(c)) {
+    case G_UNICODE_CONTROL:
+    case G_UNICODE_FORMAT:
+    case G_UNICODE_LINE_SEPARATOR:
+    case G_UNICODE_PARAGRAPH_SEPARATOR:
+        return GB_CONTROL;
+    case G_UNICODE_NON_SPACING_MARK:
+    case G_UNICODE_ENCLOSING_MARK:
+        return GB_EXTEND;
+    case G_UNICODE_SPACING_MARK:
+        return gb_is_mc_other(c) ? GB_OTHER : GB_EXTEND;
+    default:
+        return gb_hangul(c);
+    }
+}
+
+static gboolean gb_break(GbClass a, GbClass b)
+{
+    if (a == GB_CR && b == GB_LF) return FALSE;
+    if (a == GB_CR || a == GB_LF || a == GB_CONTROL) return TRUE;
+    if (b == GB_CR || b == GB_LF || b == GB_CONTROL) return TRUE;
+    if (a == GB_L && (b == GB_L || b == GB_V || b == GB_LV || b == GB_LVT)) return FALSE;
+    if ((a == GB_LV || a == GB_V) && (b == GB_V || b == GB_T)) return FALSE;
+    if ((a == GB_LVT || a == GB_T) && b == GB_T) return FALSE;
+    if (b == GB_EXTEND) return FALSE;
+    return a != GB_PREPEND;
+}
+
+/* Byte length of the grapheme cluster starting at s (s < end, valid UTF-8). */
+static gsize gb_next(const char *s, const char *end)
+{
+    const char *p = g_utf8_next_char(s);
+    GbClass prev = gb_class(g_utf8_get_char(s));
+    while (p < end) {
+        GbClass cur = gb_class(g_utf8_get_char(p));
+        if (gb_break(prev, cur)) break;
+        prev = cur;
+        p = g_utf8_next_char(p);
+    }
+    return (gsize)(p - s);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Normaliser: Precompiled → Strip → Replace(" {2,}"). */
+
+/* tokenizers' Precompiled::normalize: a cluster under 6 bytes is replaced as a whole by the
+ * replacement of its shortest matching prefix (so "e\u0301\u0302" → "é", the second accent is
+ * dropped, and "\r\n" → one space); otherwise each character is replaced on its own. */
+static void norm_precompiled(const UgmCharsmap *cm, const char *s, gsize n, GString *out)
+{
+    const char *end = s + n;
+    while (s < end) {
+        gsize g = gb_next(s, end);
+        const char *rep;
+        gsize rep_len;
+        if (g < UGM_GRAPHEME_MAX_BYTES && cm_first_match(cm, s, g, &rep, &rep_len)) {
+            g_string_append_len(out, rep, (gssize)rep_len);
+        } else {
+            for (const char *c = s; c < s + g; c = g_utf8_next_char(c)) {
+                gsize cl = (gsize)(g_utf8_next_char(c) - c);
+                if (cm_first_match(cm, c, cl, &rep, &rep_len))
+                    g_string_append_len(out, rep, (gssize)rep_len);
+                else
+                    g_string_append_len(out, c, (gssize)cl);
+            }
+        }
+        s += g;
+    }
+}
+
+/* Rust's char::is_whitespace (Unicode White_Space), which tokenizers' Strip uses. */
+static gboolean ugm_is_white_space(gunichar c)
+{
+    return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+           c == 0x205F || c == 0x3000;
+}
+
+static void norm_strip(GString *s, gboolean left, gboolean right)
+{
+    if (right) {
+        while (s->len > 0) {
+            char *last = g_utf8_find_prev_char(s->str, s->str + s->len);
+            if (!ugm_is_white_space(g_utf8_get_char(last))) break;
+            g_string_truncate(s, (gsize)(last - s->str));
+        }
+    }
+    if (left) {
+        gsize k = 0;
+        while (k < s->len && ugm_is_white_space(g_utf8_get_char(s->str + k)))
+            k = (gsize)(g_utf8_next_char(s->str + k) - s->str);
+        g_string_erase(s, 0, (gssize)k);
+    }
+}
+
+/* Replace(Regex(" {2,}"), rep): each run of two or more ASCII spaces becomes `rep`. */
+static void norm_multi_space(GString *s, const char *rep)
+{
+    GString *out = g_string_sized_new(s->len);
+    for (gsize i = 0; i < s->len;) {
+        gsize j = i;
+        while (j < s->len && s->str[j] == ' ') j++;
+        if (j - i >= 2) {
+            g_string_append(out, rep);
+            i = j;
+        } else {
+            g_string_append_c(out, s->str[i++]);
+        }
+    }
+    g_string_assign(s, out->str);
+    g_string_free(out, TRUE);
+}
+
+static void normalize(const UgmTokenizer *t, const char *s, gsize n, GString *out)
+{
+    g_string_truncate(out, 0);
+    if (t->has_charsmap)
+        norm_precompiled(&t->cm, s, n, out);
+    else
+        g_string_append_len(out, s, (gssize)n);
+    norm_strip(out, t->strip_left, t->strip_right);
+    if (t->multi_space) norm_multi_space(out, t->multi_space);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Unigram Viterbi (tokenizers' encode_optimized): best_path[e] = best score of a path over
+ * bytes [0, e); candidates from each character start in increasing piece length, ties keep
+ * the first; a character no single piece covers gets <unk> at unk_score. */
+
+typedef struct {
+    double score;
+    int start; /* -1: not reached yet */
+    int id;
+} UgmNode;
+
+static void relax(UgmNode *node, double score, int start, int id)
+{
+    if (node->start < 0 || score > node->score) *node = (UgmNode){score, start, id};
+}
+
+static void viterbi_append(const UgmTokenizer *t, const char *s, int n, UgmNode *best, GArray *out)
+{
+    for (int i = 0; i <= n; i++) best[i].start = -1;
+    best[0] = (UgmNode){0.0, 0, -1};
+    for (int i = 0; i < n;) {
+        int mblen = (int)(g_utf8_next_char(s + i) - (s + i));
+        gboolean single = FALSE;
+        for (int e = i + mblen; e <= n && e - i <= t->max_piece_bytes;
+             e = (int)(g_utf8_next_char(s + e) - s)) {
+            int id = piece_lookup(t, s + i, (gsize)(e - i));
+            if (id >= 0) {
+                relax(&best[e], best[i].score + t->score[id], i, id);
+                single |= (e - i == mblen);
+            }
+            if (e == n) break;
+        }
+        if (!single) relax(&best[i + mblen], best[i].score + t->unk_score, i, (int)t->unk_id);
+        i += mblen;
+    }
+    /* Back-track, fusing consecutive unknowns into one token (fuse_unk). */
+    guint first = out->len;
+    for (int e = n; e > 0;) {
+        int s0 = best[e].start, id = best[e].id;
+        if (id == t->unk_id) {
+            while (s0 > 0 && best[s0].id == t->unk_id) s0 = best[s0].start;
+            int fused = piece_lookup(t, s + s0, (gsize)(e - s0)); /* as tokenizers' lookup */
+            id = fused >= 0 ? fused : (int)t->unk_id;
+        }
+        int64_t v = id;
+        g_array_append_val(out, v);
+        e = s0;
+    }
+    int64_t *a = (int64_t *)(void *)out->data;
+    for (guint i = first, j = out->len - 1; i < j; i++, j--) {
+        int64_t x = a[i];
+        a[i] = a[j];
+        a[j] = x;
+    }
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Metaspace pre-tokeniser + model over one normalised stretch. */
+
+static void pre_tokenize_append(const UgmTokenizer *t, GString *norm, gboolean at_start,
+                                UgmNode **best, gsize *best_cap, GArray *out)
+{
+    GString *m = g_string_sized_new(norm->len + 8);
+    for (gsize i = 0; i < norm->len; i++) {
+        if (norm->str[i] == ' ')
+            g_string_append_len(m, t->meta, (gssize)t->meta_len);
+        else
+            g_string_append_c(m, norm->str[i]);
+    }
+    gboolean starts_meta = m->len >= t->meta_len && memcmp(m->str, t->meta, t->meta_len) == 0;
+    if (m->len > 0 && !starts_meta &&
+        (t->prepend == UGM_PREPEND_ALWAYS || (t->prepend == UGM_PREPEND_FIRST && at_start)))
+        g_string_prepend_len(m, t->meta, (gssize)t->meta_len);
+    if (m->len + 1 > *best_cap) {
+        *best_cap = m->len + 1;
+        *best = g_renew(UgmNode, *best, *best_cap);
+    }
+    /* Split before every "▁" (MergedWithNext): a "▁" joins the text after it, except that of
+     * two consecutive ones the first stands alone. */
+    gsize start = 0;
+    for (gsize i = 0; i <= m->len; i++) {
+        gboolean is_meta = t->split && i < m->len && m->len - i >= t->meta_len &&
+                           memcmp(m->str + i, t->meta, t->meta_len) == 0;
+        if (i == m->len || (is_meta && i > start)) {
+            if (i > start) viterbi_append(t, m->str + start, (int)(i - start), *best, out);
+            start = i;
+        }
+        if (is_meta) i += t->meta_len - 1;
+    }
+    g_string_free(m, TRUE);
+}
+
+/* The added token starting at s with the longest text, or NULL (leftmost-longest match). */
+static const UgmAdded *added_match(const UgmTokenizer *t, const char *s, gsize left)
+{
+    const UgmAdded *best = NULL;
+    for (int k = 0; k < t->n_added; k++) {
+        const UgmAdded *a = &t->added[k];
+        if (a->len <= left && a->text[0] == s[0] && (!best || a->len > best->len) &&
+            memcmp(a->text, s, a->len) == 0)
+            best = a;
+    }
+    return best;
+}
+
+static void encode_append(const UgmTokenizer *t, const char *text, GArray *out)
+{
+    gsize n = strlen(text), seg = 0;
+    GString *norm = g_string_new(NULL);
+    UgmNode *best = NULL;
+    gsize best_cap = 0;
+    for (gsize i = 0; i <= n;) {
+        const UgmAdded *a = i < n ? added_match(t, text + i, n - i) : NULL;
+        if (i == n || a) {
+            if (i > seg) {
+                normalize(t, text + seg, i - seg, norm);
+                pre_tokenize_append(t, norm, seg == 0, &best, &best_cap, out);
+            }
+            if (!a) break;
+            g_array_append_val(out, a->id);
+            i += a->len;
+            seg = i;
+        } else {
+            i++;
+        }
+    }
+    g_free(best);
+    g_string_free(norm, TRUE);
+}
+
+static gboolean check_text(const char *text, GError **error)
+{
+    const char *bad = NULL;
+    if (!text) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT, "T5 tokenizer: prompt is NULL");
+        return FALSE;
+    }
+    gsize n = strlen(text);
+    if (n > UGM_MAX_TEXT_BYTES) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
+                    "T5 tokenizer: prompt of %zu bytes, expected at most %d", (size_t)n,
+                    UGM_MAX_TEXT_BYTES);
+        return FALSE;
+    }
+    if (!g_utf8_validate(text, (gssize)n, &bad)) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
+                    "T5 tokenizer: prompt is not valid UTF-8 (byte 0x%02x at offset %zu)",
+                    (guint8)*bad, (size_t)(bad - text));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+int64_t *ugm_tokenize(const UgmTokenizer *tok, const char *text, int *n, GError **error)
+{
+    g_return_val_if_fail(tok != NULL && n != NULL, NULL);
+    if (!check_text(text, error)) return NULL;
+    GArray *out = g_array_sized_new(FALSE, FALSE, sizeof(int64_t), 64); /* data never NULL */
+    encode_append(tok, text, out);
+    *n = (int)out->len;
+    return (int64_t *)(void *)g_array_free(out, FALSE);
+}
+
+gboolean ugm_encode(const UgmTokenizer *tok, const char *text, int64_t *ids, int max_len,
+                    int *n_tokens, GError **error)
+{
+    g_return_val_if_fail(tok != NULL && ids != NULL, FALSE);
+    if (max_len < 1) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
+                    "T5 tokenizer: max length %d, expected at least 1 (room for </s>)", max_len);
+        return FALSE;
+    }
+    int n = 0;
+    int64_t *tokens = ugm_tokenize(tok, text, &n, error);
+    if (!tokens) return FALSE;
+    int keep = MIN(n, max_len - 1);
+    for (int i = 0; i < max_len; i++)
+        ids[i] = i < keep ? tokens[i] : i == keep ? tok->eos_id : tok->pad_id;
+    if (n_tokens) *n_tokens = n;
+    g_free(tokens);
+    return TRUE;
+}
+
+int64_t ugm_eos_id(const UgmTokenizer *tok)
+{
+    return tok->eos_id;
+}
+int64_t ugm_pad_id(const UgmTokenizer *tok)
+{
+    return tok->pad_id;
+}
+int64_t ugm_unk_id(const UgmTokenizer *tok)
+{
+    return tok->unk_id;
+}
+int ugm_vocab_size(const UgmTokenizer *tok)
+{
+    return tok->n_pieces;
+}
+
+void ugm_free(UgmTokenizer *tok)
+{
+    if (!tok) return;
+    g_free(tok->path);
+    if (tok->arena) g_string_free(tok->arena, TRUE);
+    g_free(tok->off);
+    g_free(tok->len);
+    g_free(tok->score);
+    g_free(tok->slots);
+    g_free(tok->cm.units);
+    g_free(tok->cm.norm);
+    g_free(tok->multi_space);
+    g_free(tok->meta);
+    for (int i = 0; i < tok->n_added; i++) g_free(tok->added[i].text);
+    g_free(tok->added);
+    g_free(tok);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Loading tokenizer.json. */
+
+static gboolean fmt_err(GError **error, const char *path, const char *what)
+{
+    g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: %s", path, what);
+    return FALSE;
+}
+
+static gboolean unsupported(GError **error, const char *path, const char *what, const char *v)
+{
+    g_set_error(error, FLUX_ERROR, FLUX_ERROR_UNSUPPORTED, "%s: unsupported %s \"%s\"", path, what,
+                v ? v : "(none)");
+    return FALSE;
+}
+
+static JsonObject *obj_member(JsonObject *o, const char *key)
+{
+    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+static JsonObject *arr_obj(JsonArray *a, guint i)
+{
+    JsonNode *n = a && i < json_array_get_length(a) ? json_array_get_element(a, i) : NULL;
+    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+static JsonArray *arr_member(JsonObject *o, const char *key)
+{
+    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+static const char *str_member(JsonObject *o, const char *key)
+{
+    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+    return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
+               ? json_node_get_string(n)
+               : NULL;
+}
+
+static gboolean num_node(JsonNode *n, double *out)
+{
+    if (!n || !JSON_NODE_HOLDS_VALUE(n)) return FALSE;
+    GType ty = json_node_get_value_type(n);
+    if (ty != G_TYPE_INT64 && ty != G_TYPE_DOUBLE) return FALSE;
+    *out = json_node_get_double(n);
+    return TRUE;
+}
+
+/* An integer member (FALSE when absent, null or not an integer). */
+static gboolean int_member(JsonObject *o, const char *key, int64_t *out)
+{
+    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
+        return FALSE;
+    *out = json_node_get_int(n);
+    return TRUE;
+}
+
+static gboolean bool_member(JsonObject *o, const char *key, gboolean def)
+{
+    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN)
+        return def;
+    return json_node_get_boolean(n);
+}
+
+static JsonParser *parse_json(const char *path, GError **error)
+{
+    JsonParser *p = json_parser_new();
+    GError *jerr = NULL;
+    if (!json_parser_load_from_mapped_file(p, path, &jerr)) {
+        gboolean io = jerr->domain == G_FILE_ERROR;
+        g_set_error(error, FLUX_ERROR, io ? FLUX_ERROR_IO : FLUX_ERROR_FORMAT, "%s: %s%s", path,
+                    io ? "cannot read: " : "invalid JSON: ", jerr->message);
+        g_error_free(jerr);
+        g_object_unref(p);
+        return NULL;
+    }
+    JsonNode *root = json_parser_get_root(p);
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+        fmt_err(error, path, "not a JSON object");
+        g_object_unref(p);
+        return NULL;
+    }
+    return p;
+}
+
+static gboolean load_vocab(UgmTokenizer *t, JsonObject *model, const char *path, GError **error)
+{
+    JsonArray *vocab = arr_member(model, "vocab");
+    if (!vocab || json_array_get_length(vocab) == 0)
+        return fmt_err(error, path, "model.vocab is missing or empty");
+    guint n = json_array_get_length(vocab);
+    if (n > G_MAXINT32 / 2) return fmt_err(error, path, "model.vocab is too large");
+    for (guint i = 0; i < n; i++) {
+        JsonNode *e = json_array_get_element(vocab, i);
+        JsonArray *pair = JSON_NODE_HOLDS_ARRAY(e) ? json_node_get_array(e) : NULL;
+        JsonNode *p0 =
+            pair && json_array_get_length(pair) == 2 ? json_array_get_element(pair, 0) : NULL;
+        double score;
+        if (!p0 || !JSON_NODE_HOLDS_VALUE(p0) || json_node_get_value_type(p0) != G_TYPE_STRING ||
+            !num_node(json_array_get_element(pair, 1), &score)) {
+            g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
+                        "%s: model.vocab[%u] is not a [piece, score] pair", path, i);
+            return FALSE;
+        }
+        const char *s = json_node_get_string(p0);
+        piece_add(t, s, strlen(s), score);
+    }
+    return TRUE;
+}
+
+static gboolean load_model(UgmTokenizer *t, JsonObject *root, const char *path, GError **error)
+{
+    JsonObject *model = obj_member(root, "model");
+    if (!model) return fmt_err(error, path, "no \"model\" object");
+    const char *type = str_member(model, "type");
+    if (type && strcmp(type, "Unigram") != 0) return unsupported(error, path, "model type", type);
+    if (bool_member(model, "byte_fallback", FALSE))
+        return unsupported(error, path, "model option", "byte_fallback");
+    if (!load_vocab(t, model, path, error)) return FALSE;
+    if (!int_member(model, "unk_id", &t->unk_id) || t->unk_id < 0 || t->unk_id >= t->n_pieces) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
+                    "%s: model.unk_id missing or outside the vocabulary of %d pieces", path,
+                    t->n_pieces);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean load_added(UgmTokenizer *t, JsonObject *root, const char *path, GError **error)
+{
+    JsonArray *arr = arr_member(root, "added_tokens");
+    guint n = arr ? json_array_get_length(arr) : 0;
+    for (guint i = 0; i < n; i++) {
+        JsonObject *o = arr_obj(arr, i);
+        const char *content = str_member(o, "content");
+        int64_t id;
+        if (!content || !*content || !int_member(o, "id", &id) || id < 0) {
+            g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
+                        "%s: added_tokens[%u] lacks \"content\" or \"id\"", path, i);
+            return FALSE;
+        }
+        /* These options change where a token matches; T5's special tokens use none of them. */
+        if (bool_member(o, "normalized", FALSE) || bool_member(o, "lstrip", FALSE) ||
+            bool_member(o, "rstrip", FALSE) || bool_member(o, "single_word", FALSE))
+            return unsupported(error, path,
+                               "added token options (normalized/lstrip/rstrip/"
+                               "single_word) for",
+                               content);
+        added_add(t, content, strlen(content), id);
+    }
+    return TRUE;
+}
+
+static gboolean charsmap_from_b64(UgmTokenizer *t, const char *b64, const char *path,
+                                  GError **error)
+{
+    gsize n = 0;
+    guchar *b = g_base64_decode(b64, &n);
+    gboolean ok = cm_parse(&t->cm, b, n, error, path);
+    g_free(b);
+    t->has_charsmap = ok;
+    return ok;
+}
+
+/* One normaliser of the chain; `stage` enforces the order Precompiled, Strip, Replace. */
+static gboolean load_normalizer_step(UgmTokenizer *t, JsonObject *o, int *stage, const char *path,
+                                     GError **error)
+{
+    const char *type = str_member(o, "type");
+    if (type && strcmp(type, "Precompiled") == 0 && *stage < 1) {
+        *stage = 1;
+        const char *b64 = str_member(o, "precompiled_charsmap");
+        if (!b64) return fmt_err(error, path, "Precompiled normalizer without a charsmap");
+        return charsmap_from_b64(t, b64, path, error);
+    }
+    if (type && strcmp(type, "Strip") == 0 && *stage < 2) {
+        *stage = 2;
+        t->strip_left = bool_member(o, "strip_left", FALSE);
+        t->strip_right = bool_member(o, "strip_right", FALSE);
+        return TRUE;
+    }
+    if (type && strcmp(type, "Replace") == 0 && *stage < 3) {
+        *stage = 3;
+        const char *re = str_member(obj_member(o, "pattern"), "Regex");
+        const char *content = str_member(o, "content");
+        if (!re || strcmp(re, " {2,}") != 0 || !content)
+            return unsupported(error, path, "Replace normalizer pattern", re);
+        t->multi_space = g_strdup(content);
+        return TRUE;
+    }
+    return unsupported(error, path, "normalizer (or order)", type);
+}
+
+static gboolean load_normalizer(UgmTokenizer *t, JsonObject *root, const char *path, GError **error)
+{
+    JsonObject *n = obj_member(root, "normalizer");
+    int stage = 0;
+    if (!n) return TRUE; /* null: text goes to the pre-tokeniser unchanged */
+    const char *type = str_member(n, "type");
+    if (!type || strcmp(type, "Sequence") != 0)
+        return load_normalizer_step(t, n, &stage, path, error);
+    JsonArray *list = arr_member(n, "normalizers");
+    guint len = list ? json_array_get_length(list) : 0;
+    for (guint i = 0; i < len; i++) {
+        JsonObject *step = arr_obj(list, i);
+        if (!step) return fmt_err(error, path, "malformed normalizer");
+        if (!load_normalizer_step(t, step, &stage, path, error)) return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean load_pre_tokenizer(UgmTokenizer *t, JsonObject *root, const char *path,
+                                   GError **error)
+{
+    JsonObject *p = obj_member(root, "pre_tokenizer");
+    const char *type = str_member(p, "type");
+    JsonArray *list = type && strcmp(type, "Sequence") == 0 ? arr_member(p, "pretokenizers") : NULL;
+    if (list && json_array_get_length(list) == 1 && arr_obj(list, 0)) {
+        p = arr_obj(list, 0);
+        type = str_member(p, "type");
+    }
+    if (!type || strcmp(type, "Metaspace") != 0)
+        return unsupported(error, path, "pre_tokenizer", type);
+    const char *rep = str_member(p, "replacement");
+    if (!rep || g_utf8_strlen(rep, -1) != 1)
+        return fmt_err(error, path, "Metaspace replacement must be one character");
+    t->meta = g_strdup(rep);
+    t->meta_len = strlen(rep);
+    t->split = bool_member(p, "split", TRUE);
+    const char *scheme = str_member(p, "prepend_scheme");
+    if (!scheme) /* files older than prepend_scheme: add_prefix_space means "always" */
+        t->prepend =
+            bool_member(p, "add_prefix_space", TRUE) ? UGM_PREPEND_ALWAYS : UGM_PREPEND_NEVER;
+    else if (strcmp(scheme, "always") == 0)
+        t->prepend = UGM_PREPEND_ALWAYS;
+    else if (strcmp(scheme, "first") == 0)
+        t->prepend = UGM_PREPEND_FIRST;
+    else if (strcmp(scheme, "never") == 0)
+        t->prepend = UGM_PREPEND_NEVER;
+    else
+        return unsupported(error, path, "Metaspace prepend_scheme", scheme);
+    return TRUE;
+}
+
+/* TemplateProcessing single = [$A, SpecialToken X]: EOS = special_tokens[X].ids[0]. */
+static gboolean load_post_processor(UgmTokenizer *t, JsonObject *root, const char *path,
+                                    GError **error)
+{
+    JsonObject *pp = obj_member(root, "post_processor");
+    const char *type = str_member(pp, "type");
+    if (!type || strcmp(type, "TemplateProcessing") != 0)
+        return unsupported(error, path, "post_processor", type);
+    JsonArray *single = arr_member(pp, "single");
+    gboolean two = single && json_array_get_length(single) == 2;
+    JsonObject *first = two ? obj_member(arr_obj(single, 0), "Sequence") : NULL;
+    const char *tok = two ? str_member(obj_member(arr_obj(single, 1), "SpecialToken"), "id") : NULL;
+    if (!first || !tok)
+        return unsupported(error, path, "post_processor template (expected $A </s>)", NULL);
+    JsonArray *ids = arr_member(obj_member(obj_member(pp, "special_tokens"), tok), "ids");
+    JsonNode *id0 = ids && json_array_get_length(ids) == 1 ? json_array_get_element(ids, 0) : NULL;
+    if (!id0 || !JSON_NODE_HOLDS_VALUE(id0) || json_node_get_value_type(id0) != G_TYPE_INT64) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
+                    "%s: post_processor.special_tokens[\"%s\"] has no single id", path, tok);
+        return FALSE;
+    }
+    t->eos_id = json_node_get_int(id0);
+    return TRUE;
+}
+
+static gboolean load_tokenizer_json(UgmTokenizer *t, const char *path, GError **error)
+{
+    JsonParser *p = parse_json(path, error);
+    if (!p) return FALSE;
+    JsonObject *root = json_node_get_object(json_parser_get_root(p));
+    gboolean ok = load_model(t, root, path, error) && load_added(t, root, path, error) &&
+                  load_normalizer(t, root, path, error) &&
+                  load_pre_tokenizer(t, root, path, error) &&
+                  load_post_processor(t, root, path, error);
+    g_object_unref(p);
+    return ok;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Loading spiece.model (sentencepiece ModelProto), the fallback when tokenizer.json is absent.
+ * Only the fields the fast converter (transformers' T5Converter) reads are decoded:
+ *   ModelProto      1: pieces {1: piece, 2: score (float), 3: type}, 2: trainer_spec,
+ *                   3: normalizer_spec
+ *   TrainerSpec     40: unk_id, 42: eos_id, 43: pad_id
+ *   NormalizerSpec  2: precompiled_charsmap, 3: add_dummy_prefix */
+
+typedef struct {
+    const guint8 *p, *end;
+} PbReader;
+
+static gboolean pb_varint(PbReader *r, guint64 *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && r->p < r->end; shift += 7) {
+        guint8 b = *r->p++;
+        *v |= (guint64)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return TRUE;
+    }
+    return FALSE;
+}
+
+/* Next field: number, wire type; for LEN fields *sub spans the payload, for varints *v. */
+static gboolean pb_field(PbReader *r, guint32 *field, PbReader *sub, guint64 *v)
+{
+    guint64 key;
+    if (!pb_varint(r, &key)) return FALSE;
+    *field = (guint32)(key >> 3);
+    switch (key & 7) {
+    case 0:
+        return pb_varint(r, v);
+    case 1:
+    case 5: {
+        gsize w = (key & 7) == 1 ? 8 : 4;
+        if ((gsize)(r->end - r->p) < w) return FALSE;
+        *v = 0;
+        memcpy(v, r->p, w); /* little-endian host assumed, as elsewhere in core */
+        r->p += w;
+        return TRUE;
+    }
+    case 2:
+        if (!pb_varint(r, v) || *v > (guint64)(r->end - r->p)) return FALSE;
+        *sub = (PbReader){r->p, r->p + *v};
+        r->p += *v;
+        return TRUE;
+    default:
+        return FALSE; /* groups are not used by sentencepiece */
+    }
+}
+
+typedef struct {
+    int64_t unk_id, eos_id, pad_id;
+    gboolean add_dummy_prefix;
+} SpSpecs;
+
+static gboolean sp_piece(UgmTokenizer *t, PbReader r, int *type)
+{
+    guint32 f;
+    guint64 v = 0;
+    PbReader sub = {0};
+    const char *s = NULL;
+    gsize n = 0;
+    float score = 0.0f;
+    *type = 1; /* NORMAL */
+    while (r.p < r.end) {
+        sub = (PbReader){NULL, NULL};
+        if (!pb_field(&r, &f, &sub, &v)) return FALSE;
+        if (f == 1 && sub.p) {
+            s = (const char *)sub.p;
+            n = (gsize)(sub.end - sub.p);
+        }
+        if (f == 2) memcpy(&score, &v, 4);
+        if (f == 3) *type = (int)v;
+    }
+    if (!s || !g_utf8_validate(s, (gssize)n, NULL)) return FALSE;
+    piece_add(t, s, n, score);
+    return TRUE;
+}
+
+static gboolean sp_specs(UgmTokenizer *t, PbReader r, gboolean trainer, SpSpecs *sp,
+                         const char *path, GError **error)
+{
+    guint32 f;
+    guint64 v = 0;
+    PbReader sub = {0};
+    while (r.p < r.end) {
+        sub = (PbReader){NULL, NULL};
+        if (!pb_field(&r, &f, &sub, &v)) return fmt_err(error, path, "truncated protobuf");
+        if (trainer && f == 40) sp->unk_id = (int32_t)v;
+        if (trainer && f == 42) sp->eos_id = (int32_t)v;
+        if (trainer && f == 43) sp->pad_id = (int32_t)v;
+        if (!trainer && f == 3) sp->add_dummy_prefix = v != 0;
+        if (!trainer && f == 2 && sub.end > sub.p) {
+            if (!cm_parse(&t->cm, sub.p, (gsize)(sub.end - sub.p), error, path)) return FALSE;
+            t->has_charsmap = TRUE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean load_spiece(UgmTokenizer *t, const char *path, SpSpecs *sp, GError **error)
+{
+    GError *ferr = NULL;
+    GMappedFile *map = g_mapped_file_new(path, FALSE, &ferr);
+    if (!map) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s: cannot read: %s", path, ferr->message);
+        g_error_free(ferr);
+        return FALSE;
+    }
+    const guint8 *b = (const guint8 *)g_mapped_file_get_contents(map);
+    PbReader r = {b, b + g_mapped_file_get_length(map)}, sub = {0};
+    *sp = (SpSpecs){0, 2, -1, TRUE}; /* sentencepiece's defaults */
+    gboolean ok = TRUE;
+    while (ok && r.p < r.end) {
+        guint32 f;
+        guint64 v;
+        int type;
+        sub = (PbReader){NULL, NULL};
+        ok = pb_field(&r, &f, &sub, &v);
+        if (ok && f == 1 && sub.p) {
+            ok = sp_piece(t, sub, &type);
+            if (ok && (type == 2 || type == 3)) /* UNKNOWN, CONTROL: matched as specials */
+                added_add(t, t->arena->str + t->off[t->n_pieces - 1], t->len[t->n_pieces - 1],
+                          t->n_pieces - 1);
+        }
+        if (ok && (f == 2 || f == 3) && sub.p && !sp_specs(t, sub, f == 2, sp, path, error)) {
+            g_mapped_file_unref(map);
+            return FALSE;
+        }
+    }
+    g_mapped_file_unref(map);
+    if (!ok || t->n_pieces == 0) return fmt_err(error, path, "not a sentencepiece model");
+    return TRUE;
+}
+
+/* tokenizer_config.json's added_tokens_decoder entries past the sentencepiece pieces (T5's
+ * <extra_id_N>) join the vocabulary with score 0, as the fast converter adds them. */
+static gboolean spiece_extras(UgmTokenizer *t, JsonObject *cfg, const char *path, GError **error)
+{
+    JsonObject *dec = obj_member(cfg, "added_tokens_decoder");
+    for (int id = t->n_pieces; dec; id++) {
+        char key[32];
+        g_snprintf(key, sizeof key, "%d", id);
+        const char *content = str_member(obj_member(dec, key), "content");
+        if (!content) break;
+        piece_add(t, content, strlen(content), 0.0);
+        added_add(t, content, strlen(content), id);
+    }
+    if (dec && (int)json_object_get_size(dec) > t->n_pieces)
+        return fmt_err(error, path,
+                       "added_tokens_decoder ids are not contiguous after the "
+                       "sentencepiece pieces");
+    return TRUE;
+}
+
+static gboolean load_spiece_dir(UgmTokenizer *t, const char *dir, GError **error)
+{
+    SpSpecs sp;
+    if (!load_spiece(t, t->path, &sp, error)) return FALSE;
+    if (sp.unk_id < 0 || sp.unk_id >= t->n_pieces || sp.eos_id < 0 || sp.eos_id >= t->n_pieces)
+        return fmt_err(error, t->path, "unk_id/eos_id outside the pieces");
+    t->unk_id = sp.unk_id;
+    t->eos_id = sp.eos_id;
+    t->pad_id = sp.pad_id;
+    t->strip_right = TRUE;
+    t->multi_space = g_strdup("\xe2\x96\x81");
+    t->meta = g_strdup("\xe2\x96\x81");
+    t->meta_len = strlen(t->meta);
+    t->split = TRUE;
+    char *cfg_path = g_build_filename(dir, "tokenizer_config.json", NULL);
+    gboolean ok = TRUE, legacy = TRUE; /* transformers' default when the key is absent */
+    if (g_file_test(cfg_path, G_FILE_TEST_EXISTS)) {
+        JsonParser *p = parse_json(cfg_path, error);
+        ok = p != NULL;
+        if (ok) {
+            JsonObject *cfg = json_node_get_object(json_parser_get_root(p));
+            legacy = bool_member(cfg, "legacy", TRUE);
+            ok = spiece_extras(t, cfg, cfg_path, error);
+            g_object_unref(p);
+        }
+    }
+    g_free(cfg_path);
+    t->prepend = !sp.add_dummy_prefix ? UGM_PREPEND_NEVER
+                 : legacy             ? UGM_PREPEND_ALWAYS
+                                      : UGM_PREPEND_FIRST;
+    return ok;
+}
+
+/* ------------------------------------------------------------------------------------- */
+
+/* special_tokens_map.json (else tokenizer_config.json) names the pad token; its id comes from
+ * the added tokens or the vocabulary. Without either file, the model's own pad id (spiece)
+ * stays. */
+static gboolean load_pad(UgmTokenizer *t, const char *dir, GError **error)
+{
+    static const char *const files[] = {"special_tokens_map.json", "tokenizer_config.json"};
+    for (int f = 0; f < 2; f++) {
+        char *path = g_build_filename(dir, files[f], NULL);
+        if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+            g_free(path);
+            continue;
+        }
+        JsonParser *p = parse_json(path, error);
+        if (!p) {
+            g_free(path);
+            return FALSE;
+        }
+        JsonObject *root = json_node_get_object(json_parser_get_root(p));
+        const char *pad = str_member(root, "pad_token");
+        if (!pad) pad = str_member(obj_member(root, "pad_token"), "content");
+        int64_t id = -1;
+        for (int k = 0; pad && k < t->n_added && id < 0; k++)
+            if (strcmp(t->added[k].text, pad) == 0) id = t->added[k].id;
+        if (pad && id < 0) id = piece_lookup(t, pad, strlen(pad));
+        if (pad && id < 0)
+            g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
+                        "%s: pad_token \"%s\" is not in the vocabulary", path, pad);
+        g_object_unref(p);
+        g_free(path);
+        if (pad && id < 0) return FALSE;
+        if (pad) {
+            t->pad_id = id;
+            return TRUE;
+        }
+    }
+    if (t->pad_id < 0)
+        return fmt_err(error, dir, "no pad token (special_tokens_map.json or spiece.model)");
+    return TRUE;
+}
+
+UgmTokenizer *ugm_load(const char *dir, GError **error)
+{
+    g_return_val_if_fail(dir != NULL, NULL);
+    UgmTokenizer *t = g_new0(UgmTokenizer, 1);
+    t->arena = g_string_sized_new(1 << 18);
+    t->pad_id = -1;
+    char *json = g_build_filename(dir, "tokenizer.json", NULL);
+    char *spm = g_build_filename(dir, "spiece.model", NULL);
+    gboolean ok;
+    if (g_file_test(json, G_FILE_TEST_EXISTS) || !g_file_test(spm, G_FILE_TEST_EXISTS)) {
+        t->path = g_steal_pointer(&json); /* a missing tokenizer.json is reported by name */
+        ok = load_tokenizer_json(t, t->path, error);
+    } else {
+        t->path = g_steal_pointer(&spm);
+        ok = load_spiece_dir(t, dir, error);
+    }
+    g_free(json);
+    g_free(spm);
+    if (ok) piece_index(t);
+    if (ok) ok = load_pad(t, dir, error);
+    if (ok && (t->eos_id < 0 || t->pad_id < 0)) ok = fmt_err(error, t->path, "negative special id");
+    if (!ok) {
+        ugm_free(t);
+        return NULL;
+    }
+    return t;
+}
