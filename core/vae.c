@@ -1,1 +1,606 @@
-/* vae.c — not written yet. */
+/* vae.c — the AutoencoderKL decoder, following diffusers 0.32.2 `AutoencoderKL._decode` and
+ * `Decoder` (models/autoencoders/vae.py) with `UNetMidBlock2D`, `UpDecoderBlock2D`,
+ * `ResnetBlock2D`, `Upsample2D` and the mid-block `Attention` (AttnProcessor2_0), float32.
+ *
+ *   z = post_quant_conv(z)                        (1×1, only when use_post_quant_conv; not FLUX)
+ *   x = conv_in(z)                                [C_lat → Cb[n-1], 3×3]
+ *   x = resnet(x); x = attention(x); x = resnet(x)   mid_block (attention when
+ *                                                 mid_block_add_attention)
+ *   for i in 0..n-1 (reversed channels: Co_i = Cb[n-1-i], Ci_i = Co_{i-1}, Ci_0 = Cb[n-1]):
+ *       layers_per_block + 1 resnets (the first Ci_i → Co_i, the others Co_i → Co_i)
+ *       i < n-1: x = conv3×3(nearest×2(x))        Upsample2D
+ *   x = conv_out(silu(conv_norm_out(x)))          [Cb[0] → out_channels]
+ *
+ *   resnet(x) = shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x))))))
+ *       GroupNorm(norm_num_groups, eps 1e-6); shortcut = 1×1 conv when channels change, else
+ *       identity; output_scale_factor 1, no time embedding, dropout inactive.
+ *   attention(x) = x + to_out(softmax(q kᵀ / sqrt(C)) v), q/k/v = to_q/k/v(group_norm(x)) over
+ *       the N = h·w pixels as tokens: one head of dim C (attention_head_dim = Cb[n-1]).
+ *
+ * Memory: GroupNorm + SiLU and the ×2 upsampling are applied by the convolutions as they read
+ * their input (conv.h), the shortcut 1×1 conv overwrites the ResNet input in place and conv2
+ * accumulates onto it. A ResNet therefore holds its input [Ci, N] and conv1's output [Co, N]
+ * only, an upsampler its input and its 4× output. For FLUX.1 (Cb = 128, 256, 512, 512) at
+ * 1024² (latent 128²) the peak is in the last up block's first ResNet: input [256, 1024²]
+ * (1 GiB) + conv1 output [128, 1024²] (512 MiB) = 1.5 GiB, i.e. (Cb[1] + Cb[0]) · H · W floats,
+ * plus a 32 MiB im2col band; the upsampler before it needs [256, 512²] + [256, 1024²] = 1.25 GiB
+ * and the mid-block attention 4 · h·w · Cb[n-1] floats (128 MiB) beside its input. Measured with
+ * random FLUX.1-sized weights (bf16 file), 512²: 0.54 GB peak RSS, the touched weights included.
+ *
+ * Legend: n = len(block_out_channels), Cb[i] = block_out_channels[i], C_lat = latent_channels,
+ * h×w = latent size, H×W = the current activation's size, N = H·W, G = norm_num_groups,
+ * Ci/Co = input/output channels of a block.
+ */
+#include "vae.h"
+
+#include "config.h"
+#include "conv.h"
+#include "flux.h"
+#include "ops.h"
+#include "weights.h"
+
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#define VAE_MAX_BLOCKS 8
+#define VAE_EPS        1e-6f /* resnet_eps and the norms' eps are hard-wired in diffusers */
+
+typedef struct {
+    int Ci, Co;
+    const StTensor *norm1_w, *norm1_b; /* [Ci] */
+    const StTensor *conv1_w, *conv1_b; /* [Co, Ci, 3, 3], [Co] */
+    const StTensor *norm2_w, *norm2_b; /* [Co] */
+    const StTensor *conv2_w, *conv2_b; /* [Co, Co, 3, 3], [Co] */
+    const StTensor *sc_w, *sc_b;       /* [Co, Ci, 1, 1], [Co]; NULL when Ci == Co */
+} VaeResnet;
+
+typedef struct {
+    const StTensor *norm_w, *norm_b;                               /* [C] group_norm */
+    const StTensor *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b; /* [C, C], [C] */
+} VaeAttn;
+
+typedef struct {
+    int Ci, Co;
+    VaeResnet *resnets;          /* [layers_per_block + 1] */
+    const StTensor *up_w, *up_b; /* [Co, Co, 3, 3], [Co]; NULL for the last block */
+} VaeUpBlock;
+
+struct VaeModel {
+    StArchive *archive; /* owns the mapped weights every StTensor below points into */
+    int n, ch[VAE_MAX_BLOCKS], layers, G, C_lat, C_out;
+    gboolean mid_attn, post_quant;
+    float scaling, shift;
+    const StTensor *pq_w, *pq_b; /* [C_lat, C_lat, 1, 1], [C_lat] */
+    const StTensor *in_w, *in_b; /* [Cb[n-1], C_lat, 3, 3] */
+    VaeResnet mid[2];
+    VaeAttn attn;
+    VaeUpBlock *up;                  /* [n] */
+    const StTensor *nout_w, *nout_b; /* [Cb[0]] */
+    const StTensor *out_w, *out_b;   /* [C_out, Cb[0], 3, 3] */
+};
+
+enum { DIM_CI, DIM_CO, N_DIMS };
+
+#define R_(field) offsetof(VaeResnet, field)
+static const WtSpec vae_resnet_spec[] = {
+    {"norm1.weight", R_(norm1_w), 1, {WT_D(DIM_CI)}, WT_F32},
+    {"norm1.bias", R_(norm1_b), 1, {WT_D(DIM_CI)}, WT_F32},
+    {"conv1.weight", R_(conv1_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 3, 3}, 0},
+    {"conv1.bias", R_(conv1_b), 1, {WT_D(DIM_CO)}, WT_F32},
+    {"norm2.weight", R_(norm2_w), 1, {WT_D(DIM_CO)}, WT_F32},
+    {"norm2.bias", R_(norm2_b), 1, {WT_D(DIM_CO)}, WT_F32},
+    {"conv2.weight", R_(conv2_w), 4, {WT_D(DIM_CO), WT_D(DIM_CO), 3, 3}, 0},
+    {"conv2.bias", R_(conv2_b), 1, {WT_D(DIM_CO)}, WT_F32},
+};
+static const WtSpec vae_shortcut_spec[] = {
+    {"conv_shortcut.weight", R_(sc_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 1, 1}, 0},
+    {"conv_shortcut.bias", R_(sc_b), 1, {WT_D(DIM_CO)}, WT_F32},
+};
+#undef R_
+
+/* under "decoder.mid_block.attentions.0.", with Ci = Co = C */
+#define A_(field) offsetof(VaeAttn, field)
+static const WtSpec vae_attn_spec[] = {
+    {"group_norm.weight", A_(norm_w), 1, {WT_D(DIM_CI)}, WT_F32},
+    {"group_norm.bias", A_(norm_b), 1, {WT_D(DIM_CI)}, WT_F32},
+    {"to_q.weight", A_(q_w), 2, {WT_D(DIM_CI), WT_D(DIM_CI)}, 0},
+    {"to_q.bias", A_(q_b), 1, {WT_D(DIM_CI)}, WT_F32},
+    {"to_k.weight", A_(k_w), 2, {WT_D(DIM_CI), WT_D(DIM_CI)}, 0},
+    {"to_k.bias", A_(k_b), 1, {WT_D(DIM_CI)}, WT_F32},
+    {"to_v.weight", A_(v_w), 2, {WT_D(DIM_CI), WT_D(DIM_CI)}, 0},
+    {"to_v.bias", A_(v_b), 1, {WT_D(DIM_CI)}, WT_F32},
+    {"to_out.0.weight", A_(o_w), 2, {WT_D(DIM_CI), WT_D(DIM_CI)}, 0},
+    {"to_out.0.bias", A_(o_b), 1, {WT_D(DIM_CI)}, WT_F32},
+};
+#undef A_
+
+/* under "decoder.up_blocks.<i>.upsamplers.0.", with Ci = Co */
+#define U_(field) offsetof(VaeUpBlock, field)
+static const WtSpec vae_upsampler_spec[] = {
+    {"conv.weight", U_(up_w), 4, {WT_D(DIM_CO), WT_D(DIM_CO), 3, 3}, 0},
+    {"conv.bias", U_(up_b), 1, {WT_D(DIM_CO)}, WT_F32},
+};
+#undef U_
+
+/* Convs with Ci → Co: conv_in (C_lat → Cb[n-1]), conv_out (Cb[0] → C_out), post_quant_conv. */
+#define M_(field) offsetof(VaeModel, field)
+static const WtSpec vae_conv_in_spec[] = {
+    {"decoder.conv_in.weight", M_(in_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 3, 3}, 0},
+    {"decoder.conv_in.bias", M_(in_b), 1, {WT_D(DIM_CO)}, WT_F32},
+};
+static const WtSpec vae_conv_out_spec[] = {
+    {"decoder.conv_norm_out.weight", M_(nout_w), 1, {WT_D(DIM_CI)}, WT_F32},
+    {"decoder.conv_norm_out.bias", M_(nout_b), 1, {WT_D(DIM_CI)}, WT_F32},
+    {"decoder.conv_out.weight", M_(out_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 3, 3}, 0},
+    {"decoder.conv_out.bias", M_(out_b), 1, {WT_D(DIM_CO)}, WT_F32},
+};
+static const WtSpec vae_post_quant_spec[] = {
+    {"post_quant_conv.weight", M_(pq_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 1, 1}, 0},
+    {"post_quant_conv.bias", M_(pq_b), 1, {WT_D(DIM_CO)}, WT_F32},
+};
+#undef M_
+
+/* ------------------------------------------------------------------------------------- */
+/* Configuration                                                                         */
+
+static gboolean vae_config_error(const CfgJson *c, GError **error, FluxError code, const char *fmt,
+                                 ...) G_GNUC_PRINTF(4, 5);
+static gboolean vae_config_error(const CfgJson *c, GError **error, FluxError code, const char *fmt,
+                                 ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error(error, FLUX_ERROR, code, "%s: %s", cfg_path(c), msg);
+    return FALSE;
+}
+
+/* up_block_types, when given: n entries, all "UpDecoderBlock2D" (the only block the
+ * AutoencoderKL decoder of FLUX.1 uses; AttnUpDecoderBlock2D would need weights we do not
+ * bind). config.h has no string-array getter, so the file is read here with json-glib. */
+static gboolean vae_check_block_types(const CfgJson *c, int n, GError **error)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    if (!json_parser_load_from_file(p, cfg_path(c), NULL)) return TRUE; /* cfg_load parsed it */
+    JsonObject *o = json_node_get_object(json_parser_get_root(p));
+    JsonNode *node = json_object_get_member(o, "up_block_types");
+    if (!node || JSON_NODE_HOLDS_NULL(node)) return TRUE;
+    JsonArray *a = JSON_NODE_HOLDS_ARRAY(node) ? json_node_get_array(node) : NULL;
+    if (!a || (int)json_array_get_length(a) != n)
+        return vae_config_error(c, error, FLUX_ERROR_MODEL,
+                                "\"up_block_types\" is not an array of %d names (one per "
+                                "block_out_channels entry)",
+                                n);
+    for (int i = 0; i < n; i++) {
+        JsonNode *e = json_array_get_element(a, i);
+        const char *t = JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING
+                            ? json_node_get_string(e)
+                            : "(not a string)";
+        if (strcmp(t, "UpDecoderBlock2D"))
+            return vae_config_error(c, error, FLUX_ERROR_UNSUPPORTED,
+                                    "\"up_block_types\"[%d] is \"%s\", expected "
+                                    "\"UpDecoderBlock2D\"",
+                                    i, t);
+    }
+    return TRUE;
+}
+
+static gboolean vae_parse_channels(VaeModel *m, const CfgJson *c, GError **error)
+{
+    int64_t ch[VAE_MAX_BLOCKS], groups, layers;
+    gsize n;
+    if (!cfg_int_array(c, "block_out_channels", 1, 1 << 14, ch, VAE_MAX_BLOCKS, &n, error) ||
+        !cfg_int_or(c, "layers_per_block", 1, 0, 64, &layers, error) ||
+        !cfg_int_or(c, "norm_num_groups", 32, 1, 1 << 14, &groups, error))
+        return FALSE;
+    if (n == 0) ch[0] = 64, n = 1; /* AutoencoderKL's default (64,) */
+    m->n = (int)n, m->layers = (int)layers, m->G = (int)groups;
+    for (gsize i = 0; i < n; i++) {
+        m->ch[i] = (int)ch[i];
+        if (ch[i] % groups)
+            return vae_config_error(c, error, FLUX_ERROR_MODEL,
+                                    "\"norm_num_groups\" %d does not divide "
+                                    "\"block_out_channels\"[%zu] = %d",
+                                    m->G, (size_t)i, m->ch[i]);
+    }
+    return vae_check_block_types(c, m->n, error);
+}
+
+/* Defaults are AutoencoderKL.__init__'s (shift_factor None → no shift). */
+static gboolean vae_parse_config(VaeModel *m, const CfgJson *c, GError **error)
+{
+    int64_t lat, out;
+    double scaling, shift;
+    const char *act;
+    if (!vae_parse_channels(m, c, error) ||
+        !cfg_int_or(c, "latent_channels", 4, 1, 1 << 12, &lat, error) ||
+        !cfg_int_or(c, "out_channels", 3, 1, 1 << 12, &out, error) ||
+        !cfg_double_or(c, "scaling_factor", 0.18215, 1e-6, 1e6, &scaling, error) ||
+        !cfg_double_or(c, "shift_factor", 0.0, -1e6, 1e6, &shift, error) ||
+        !cfg_bool_or(c, "mid_block_add_attention", TRUE, &m->mid_attn, error) ||
+        !cfg_bool_or(c, "use_post_quant_conv", TRUE, &m->post_quant, error) ||
+        !cfg_string_or(c, "act_fn", "silu", &act, error))
+        return FALSE;
+    if (strcmp(act, "silu") && strcmp(act, "swish"))
+        return vae_config_error(c, error, FLUX_ERROR_UNSUPPORTED,
+                                "\"act_fn\" is \"%s\", expected \"silu\" or \"swish\"", act);
+    m->C_lat = (int)lat, m->C_out = (int)out;
+    m->scaling = (float)scaling, m->shift = (float)shift;
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Loading                                                                               */
+
+static gboolean vae_bind_resnet(VaeModel *m, VaeResnet *r, const char *prefix, int Ci, int Co,
+                                GError **error)
+{
+    const int64_t dims[N_DIMS] = {[DIM_CI] = Ci, [DIM_CO] = Co};
+    r->Ci = Ci, r->Co = Co;
+    if (!wt_bind(m->archive, prefix, vae_resnet_spec, G_N_ELEMENTS(vae_resnet_spec), dims, r,
+                 error))
+        return FALSE;
+    /* ResnetBlock2D.use_in_shortcut = in_channels != out_channels */
+    return Ci == Co || wt_bind(m->archive, prefix, vae_shortcut_spec,
+                               G_N_ELEMENTS(vae_shortcut_spec), dims, r, error);
+}
+
+static gboolean vae_bind_mid(VaeModel *m, GError **error)
+{
+    int C = m->ch[m->n - 1];
+    const int64_t dims[N_DIMS] = {[DIM_CI] = C, [DIM_CO] = C};
+    for (int j = 0; j < 2; j++) {
+        g_autofree char *prefix = g_strdup_printf("decoder.mid_block.resnets.%d.", j);
+        if (!vae_bind_resnet(m, &m->mid[j], prefix, C, C, error)) return FALSE;
+    }
+    return !m->mid_attn || wt_bind(m->archive, "decoder.mid_block.attentions.0.", vae_attn_spec,
+                                   G_N_ELEMENTS(vae_attn_spec), dims, &m->attn, error);
+}
+
+/* Decoder.__init__: up block i maps reversed(Cb)[i-1] (Cb[n-1] for i = 0) to reversed(Cb)[i]
+ * and upsamples unless it is the last. */
+static gboolean vae_bind_up(VaeModel *m, int i, GError **error)
+{
+    VaeUpBlock *u = &m->up[i];
+    u->Co = m->ch[m->n - 1 - i];
+    u->Ci = i == 0 ? m->ch[m->n - 1] : m->up[i - 1].Co;
+    u->resnets = g_new0(VaeResnet, m->layers + 1);
+    for (int j = 0; j <= m->layers; j++) {
+        g_autofree char *prefix = g_strdup_printf("decoder.up_blocks.%d.resnets.%d.", i, j);
+        if (!vae_bind_resnet(m, &u->resnets[j], prefix, j == 0 ? u->Ci : u->Co, u->Co, error))
+            return FALSE;
+    }
+    if (i == m->n - 1) return TRUE;
+    const int64_t dims[N_DIMS] = {[DIM_CI] = u->Co, [DIM_CO] = u->Co};
+    g_autofree char *prefix = g_strdup_printf("decoder.up_blocks.%d.upsamplers.0.", i);
+    return wt_bind(m->archive, prefix, vae_upsampler_spec, G_N_ELEMENTS(vae_upsampler_spec), dims,
+                   u, error);
+}
+
+static gboolean vae_bind(VaeModel *m, GError **error)
+{
+    const int64_t pq[N_DIMS] = {[DIM_CI] = m->C_lat, [DIM_CO] = m->C_lat};
+    const int64_t in[N_DIMS] = {[DIM_CI] = m->C_lat, [DIM_CO] = m->ch[m->n - 1]};
+    const int64_t out[N_DIMS] = {[DIM_CI] = m->ch[0], [DIM_CO] = m->C_out};
+    if (m->post_quant && !wt_bind(m->archive, "", vae_post_quant_spec,
+                                  G_N_ELEMENTS(vae_post_quant_spec), pq, m, error))
+        return FALSE;
+    if (!wt_bind(m->archive, "", vae_conv_in_spec, G_N_ELEMENTS(vae_conv_in_spec), in, m, error) ||
+        !vae_bind_mid(m, error))
+        return FALSE;
+    m->up = g_new0(VaeUpBlock, m->n);
+    for (int i = 0; i < m->n; i++)
+        if (!vae_bind_up(m, i, error)) return FALSE;
+    return wt_bind(m->archive, "", vae_conv_out_spec, G_N_ELEMENTS(vae_conv_out_spec), out, m,
+                   error);
+}
+
+VaeModel *vae_load(const char *dir, GError **error)
+{
+    g_autofree char *cfg_file = g_build_filename(dir, "config.json", NULL);
+    CfgJson *cfg = cfg_load(cfg_file, error);
+    if (!cfg) return NULL;
+    VaeModel *m = g_new0(VaeModel, 1);
+    gboolean ok = vae_parse_config(m, cfg, error);
+    cfg_free(cfg);
+    if (ok) m->archive = st_archive_open_dir(dir, "diffusion_pytorch_model", error);
+    if (!ok || !m->archive || !vae_bind(m, error)) {
+        vae_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void vae_free(VaeModel *m)
+{
+    if (!m) return;
+    for (int i = 0; m->up && i < m->n; i++) g_free(m->up[i].resnets);
+    g_free(m->up);
+    st_archive_free(m->archive);
+    g_free(m);
+}
+
+int vae_latent_channels(const VaeModel *m)
+{
+    return m->C_lat;
+}
+
+int vae_out_channels(const VaeModel *m)
+{
+    return m->C_out;
+}
+
+float vae_scaling_factor(const VaeModel *m)
+{
+    return m->scaling;
+}
+
+float vae_shift_factor(const VaeModel *m)
+{
+    return m->shift;
+}
+
+int vae_upscale(const VaeModel *m)
+{
+    return 1 << (m->n - 1);
+}
+
+gsize vae_unused_tensors(const VaeModel *m, char ***names)
+{
+    return st_archive_unused(m->archive, names);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Forward                                                                               */
+
+/* The activation flowing through the decoder: x [C, H, W], owned. */
+typedef struct {
+    float *x;
+    int C, H, W;
+} VaeAct;
+
+static float *vae_alloc(size_t n, const char *what, GError **error)
+{
+    float *p = g_try_new(float, n);
+    if (!p)
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_NO_MEMORY,
+                    "VAE decoder: cannot allocate %.1f MiB for %s", (double)n * 4.0 / 1048576.0,
+                    what);
+    return p;
+}
+
+static void vae_trace(const FluxTrace *trace, const VaeAct *a, const char *name)
+{
+    if (!trace_on(trace)) return;
+    const int64_t shape[4] = {1, a->C, a->H, a->W};
+    trace_f32(trace, a->x, 4, shape, "%s", name);
+}
+
+/* A ResNet: x [Ci, N] → [Co, N]. Order matters for memory: conv1 needs all of x; then the
+ * shortcut overwrites x in place (Co <= Ci for every FLUX-like decoder; otherwise a new buffer)
+ * and conv2 accumulates onto it. */
+static gboolean vae_resnet(const VaeModel *m, const VaeResnet *r, VaeAct *a, GError **error)
+{
+    size_t N = (size_t)a->H * a->W;
+    int Cmax = MAX(r->Ci, r->Co);
+    g_autofree float *coef = g_new(float, 2 * (size_t)Cmax);
+    float *scale = coef, *shift = coef + Cmax;
+    float *u = vae_alloc((size_t)r->Co * N, "a ResNet's conv1 output", error);
+    if (!u) return FALSE;
+    conv_group_norm_coeffs(scale, shift, a->x, r->Ci, N, m->G, wt_f32(r->norm1_w),
+                           wt_f32(r->norm1_b), VAE_EPS);
+    ConvShape s1 = {.Ci = r->Ci,
+                    .Co = r->Co,
+                    .H = a->H,
+                    .W = a->W,
+                    .k = 3,
+                    .pre_scale = scale,
+                    .pre_shift = shift,
+                    .pre_silu = 1};
+    conv_2d(u, a->x, r->conv1_w, wt_f32(r->conv1_b), &s1);
+    if (r->sc_w) {
+        ConvShape sc = {.Ci = r->Ci, .Co = r->Co, .H = a->H, .W = a->W, .k = 1};
+        float *dst = a->x;
+        if (r->Co > r->Ci && !(dst = vae_alloc((size_t)r->Co * N, "a ResNet shortcut", error))) {
+            g_free(u);
+            return FALSE;
+        }
+        conv_2d(dst, a->x, r->sc_w, wt_f32(r->sc_b), &sc);
+        if (dst != a->x) {
+            g_free(a->x);
+            a->x = dst;
+        } else if (r->Co < r->Ci) {
+            float *shrunk = g_try_realloc(a->x, sizeof(float) * (size_t)r->Co * N);
+            if (shrunk) a->x = shrunk; /* else keep the larger block */
+        }
+    }
+    a->C = r->Co;
+    conv_group_norm_coeffs(scale, shift, u, r->Co, N, m->G, wt_f32(r->norm2_w), wt_f32(r->norm2_b),
+                           VAE_EPS);
+    ConvShape s2 = {.Ci = r->Co,
+                    .Co = r->Co,
+                    .H = a->H,
+                    .W = a->W,
+                    .k = 3,
+                    .pre_scale = scale,
+                    .pre_shift = shift,
+                    .pre_silu = 1,
+                    .accumulate = 1};
+    conv_2d(a->x, u, r->conv2_w, wt_f32(r->conv2_b), &s2);
+    g_free(u);
+    return TRUE;
+}
+
+typedef struct {
+    float *tok; /* [N, C] tokens */
+    float *img; /* [C, N] */
+    const float *scale, *shift;
+    int C;
+    size_t N;
+} TransJob;
+
+/* tok[n, c] = img[c, n]·scale[c] + shift[c]: group_norm, then view(C, N).transpose. */
+static void to_tokens_worker(void *ctx, size_t begin, size_t end)
+{
+    const TransJob *J = ctx;
+    for (size_t n = begin; n < end; n++)
+        for (int c = 0; c < J->C; c++)
+            J->tok[n * J->C + c] = J->img[c * J->N + n] * J->scale[c] + J->shift[c];
+}
+
+/* img[c, n] += tok[n, c]: the residual connection. */
+static void add_tokens_worker(void *ctx, size_t begin, size_t end)
+{
+    const TransJob *J = ctx;
+    for (size_t c = begin; c < end; c++)
+        for (size_t n = 0; n < J->N; n++) J->img[c * J->N + n] += J->tok[n * J->C + c];
+}
+
+/* Attention with residual, in place on x [C, N]; rescale_output_factor is 1. */
+static gboolean vae_attention(const VaeModel *m, const VaeAttn *at, VaeAct *a, GError **error)
+{
+    int C = a->C;
+    size_t N = (size_t)a->H * a->W, NC = N * C;
+    float *buf = vae_alloc(4 * NC, "the mid-block attention", error);
+    if (!buf) return FALSE;
+    float *h = buf, *q = buf + NC, *k = buf + 2 * NC, *v = buf + 3 * NC; /* each [N, C] */
+    g_autofree float *coef = g_new(float, 2 * (size_t)C);
+    conv_group_norm_coeffs(coef, coef + C, a->x, C, N, m->G, wt_f32(at->norm_w), wt_f32(at->norm_b),
+                           VAE_EPS);
+    TransJob J = {h, a->x, coef, coef + C, C, N};
+    ops_parallel_for(N, to_tokens_worker, &J);
+    ops_linear(q, h, at->q_w, wt_f32(at->q_b), (int)N, C, C);
+    ops_linear(k, h, at->k_w, wt_f32(at->k_b), (int)N, C, C);
+    ops_linear(v, h, at->v_w, wt_f32(at->v_b), (int)N, C, C);
+    /* heads = C / attention_head_dim = 1, scale = dim_head^-0.5 */
+    OpsAttnShape s = {.Tq = (int)N,
+                      .Tk = (int)N,
+                      .NH = 1,
+                      .HD = C,
+                      .ldq = C,
+                      .ldk = C,
+                      .ldv = C,
+                      .ldo = C,
+                      .scale = (float)(1.0 / sqrt((double)C))};
+    ops_attention(h, q, k, v, &s);
+    ops_linear(q, h, at->o_w, wt_f32(at->o_b), (int)N, C, C);
+    J.tok = q;
+    ops_parallel_for((size_t)C, add_tokens_worker, &J);
+    g_free(buf);
+    return TRUE;
+}
+
+/* Upsample2D: x [C, H, W] → conv3×3(nearest×2(x)) [C, 2H, 2W], the upsampling done by the
+ * convolution's input gather. */
+static gboolean vae_upsample(const VaeUpBlock *u, VaeAct *a, GError **error)
+{
+    float *y = vae_alloc((size_t)a->C * 4 * a->H * a->W, "an upsampler output", error);
+    if (!y) return FALSE;
+    ConvShape s = {.Ci = a->C, .Co = a->C, .H = a->H, .W = a->W, .k = 3, .upsample = 1};
+    conv_2d(y, a->x, u->up_w, wt_f32(u->up_b), &s);
+    g_free(a->x);
+    a->x = y;
+    a->H *= 2, a->W *= 2;
+    return TRUE;
+}
+
+/* post_quant_conv (when configured) and conv_in: latents → a [Cb[n-1], h, w]. */
+static gboolean vae_stem(const VaeModel *m, const float *latents, VaeAct *a, GError **error)
+{
+    size_t N = (size_t)a->H * a->W;
+    g_autofree float *pq = NULL;
+    if (m->post_quant) {
+        if (!(pq = vae_alloc((size_t)m->C_lat * N, "post_quant_conv", error))) return FALSE;
+        ConvShape s = {.Ci = m->C_lat, .Co = m->C_lat, .H = a->H, .W = a->W, .k = 1};
+        conv_2d(pq, latents, m->pq_w, wt_f32(m->pq_b), &s);
+        latents = pq;
+    }
+    a->C = m->ch[m->n - 1];
+    if (!(a->x = vae_alloc((size_t)a->C * N, "conv_in", error))) return FALSE;
+    ConvShape s = {.Ci = m->C_lat, .Co = a->C, .H = a->H, .W = a->W, .k = 3};
+    conv_2d(a->x, latents, m->in_w, wt_f32(m->in_b), &s);
+    return TRUE;
+}
+
+static gboolean vae_mid_block(const VaeModel *m, VaeAct *a, GError **error)
+{
+    return vae_resnet(m, &m->mid[0], a, error) &&
+           (!m->mid_attn || vae_attention(m, &m->attn, a, error)) &&
+           vae_resnet(m, &m->mid[1], a, error);
+}
+
+static gboolean vae_up_block(const VaeModel *m, const VaeUpBlock *u, VaeAct *a, GError **error)
+{
+    for (int j = 0; j <= m->layers; j++)
+        if (!vae_resnet(m, &u->resnets[j], a, error)) return FALSE;
+    return !u->up_w || vae_upsample(u, a, error);
+}
+
+/* conv_norm_out in place (traced before the SiLU, as the reference's module output), then
+ * SiLU inside conv_out's input gather. */
+static void vae_head(const VaeModel *m, VaeAct *a, float *out, const FluxTrace *trace)
+{
+    conv_group_norm(a->x, a->x, a->C, (size_t)a->H * a->W, m->G, wt_f32(m->nout_w),
+                    wt_f32(m->nout_b), VAE_EPS, 0);
+    vae_trace(trace, a, "decoder.conv_norm_out");
+    ConvShape s = {.Ci = a->C, .Co = m->C_out, .H = a->H, .W = a->W, .k = 3, .pre_silu = 1};
+    conv_2d(out, a->x, m->out_w, wt_f32(m->out_b), &s);
+}
+
+gboolean vae_decode(const VaeModel *m, const float *latents, int h, int w, float *out,
+                    const FluxTrace *trace, GError **error)
+{
+    int up = vae_upscale(m);
+    if (h < 1 || w < 1 || h > FLUX_MAX_SIZE / up || w > FLUX_MAX_SIZE / up) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
+                    "VAE decoder: latent size %d×%d, expected 1..%d per side (images up to %d "
+                    "pixels)",
+                    h, w, FLUX_MAX_SIZE / up, FLUX_MAX_SIZE);
+        return FALSE;
+    }
+    VaeAct a = {NULL, 0, h, w};
+    gboolean ok = vae_stem(m, latents, &a, error);
+    if (ok) vae_trace(trace, &a, "decoder.conv_in");
+    ok = ok && vae_mid_block(m, &a, error);
+    if (ok) vae_trace(trace, &a, "decoder.mid_block");
+    for (int i = 0; ok && i < m->n; i++) {
+        ok = vae_up_block(m, &m->up[i], &a, error);
+        if (!ok) break;
+        g_autofree char *name = g_strdup_printf("decoder.up_block.%d", i);
+        vae_trace(trace, &a, name);
+    }
+    if (ok) vae_head(m, &a, out, trace);
+    g_free(a.x);
+    return ok;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Post-processing                                                                       */
+
+/* clamp(d / 2 + 0.5, 0, 1) in float32 as torch; NaN stays NaN (torch.clamp keeps it). */
+static inline float vae_unit(float d)
+{
+    float v = d / 2.0f + 0.5f;
+    return v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+}
+
+void vae_to_rgbf(const float *decoded, int H, int W, float *rgb)
+{
+    size_t N = (size_t)H * W;
+    for (size_t p = 0; p < N; p++)
+        for (int c = 0; c < 3; c++) rgb[p * 3 + c] = vae_unit(decoded[c * N + p]);
+}
+
+void vae_to_rgb8(const float *decoded, int H, int W, guint8 *rgb)
+{
+    size_t N = (size_t)H * W;
+    for (size_t p = 0; p < N; p++)
+        for (int c = 0; c < 3; c++) {
+            float s = vae_unit(decoded[c * N + p]) * 255.0f;  /* float32, as numpy */
+            rgb[p * 3 + c] = isnan(s) ? 0 : (guint8)rintf(s); /* np.round: half to even */
+        }
+}

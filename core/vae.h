@@ -1,0 +1,52 @@
+/* vae.h — the decoder of FLUX.1's AutoencoderKL (diffusers 0.32.2, `vae/`).
+ *
+ *   GError *err = NULL;
+ *   VaeModel *vae = vae_load("/models/FLUX.1-dev/vae", &err);
+ *   // z: [C_lat, h, w] latents as the denoiser leaves them
+ *   for (i...) z[i] = z[i] / vae_scaling_factor(vae) + vae_shift_factor(vae);
+ *   int up = vae_upscale(vae);                          // 8 for FLUX.1
+ *   float *dec = g_new(float, 3 * (gsize)h * up * w * up);
+ *   if (!vae_decode(vae, z, h, w, dec, NULL, &err)) ...
+ *   vae_to_rgb8(dec, h * up, w * up, rgb);             // rgb [H, W, 3]
+ *   vae_free(vae);
+ *
+ * Only the decoder is bound; the encoder's tensors stay in the file and are reported by
+ * vae_unused_tensors. The model is immutable after loading; weights stay mapped.
+ */
+#pragma once
+
+#include "trace.h"
+#include <glib.h>
+
+typedef struct VaeModel VaeModel;
+
+/* Loads `<dir>/config.json` and `<dir>/diffusion_pytorch_model.safetensors` (or its index),
+ * checking every decoder tensor against the config. Returns NULL with `error` set.
+ * Caller owns: vae_free (NULL-safe). */
+VaeModel *vae_load(const char *dir, GError **error);
+void vae_free(VaeModel *m);
+
+int vae_latent_channels(const VaeModel *m); /* config latent_channels (16 for FLUX.1) */
+int vae_out_channels(const VaeModel *m);    /* config out_channels (3) */
+float vae_scaling_factor(const VaeModel *m);
+float vae_shift_factor(const VaeModel *m); /* 0 when the config has none */
+int vae_upscale(const VaeModel *m);        /* 2^(len(block_out_channels) - 1): 8 for FLUX.1 */
+
+/* Checkpoint tensors the decoder did not bind (names: NULL-terminated, g_strfreev). */
+gsize vae_unused_tensors(const VaeModel *m, char ***names);
+
+/* latents [C_lat, h, w], already scaled (z / scaling_factor + shift_factor, what FluxPipeline
+ * passes to vae.decode) → out [out_channels, h·up, w·up], the raw decoder output (unclamped).
+ * Batch 1. trace (may be NULL) receives [1, C, H, W] tensors "decoder.conv_in",
+ * "decoder.mid_block", "decoder.up_block.<i>", "decoder.conv_norm_out" (the GroupNorm output,
+ * before SiLU). Fails with FLUX_ERROR_ARGUMENT when h·up or w·up is outside 1..FLUX_MAX_SIZE,
+ * FLUX_ERROR_NO_MEMORY when a working buffer cannot be allocated. */
+gboolean vae_decode(const VaeModel *m, const float *latents, int h, int w, float *out,
+                    const FluxTrace *trace, GError **error);
+
+/* VaeImageProcessor.postprocess: image = clamp(decoded / 2 + 0.5, 0, 1), NCHW → NHWC.
+ * decoded [3, H, W] → rgb [H, W, 3] as numpy's (image * 255).round().astype(uint8)
+ * (float32 multiply, round half to even; NaN → 0). */
+void vae_to_rgb8(const float *decoded, int H, int W, guint8 *rgb);
+/* Same, float [H, W, 3] in [0, 1] (the pipeline's output_type="np" image). */
+void vae_to_rgbf(const float *decoded, int H, int W, float *rgb);
