@@ -1,4 +1,13 @@
-/* ops.c — fast CPU ops (see ops.h); ops_naive.c holds their references. */
+/* ops.c — fast CPU ops (see ops.h); ops_naive.c holds their references.
+ *
+ * Where the time goes at FLUX.1 sizes (docs/PERFORMANCE.md has the measurements): the GEMMs
+ * are OpenBLAS's; everything else here is written so that GCC vectorises it (plain loops over
+ * arrays, no reductions that need reassociation) and is compiled in several instruction-set
+ * variants chosen at run time (OPS_SIMD: AVX-512, AVX2+FMA, baseline x86-64), and split over
+ * a persistent pool of threads (ops_parallel_for). Attention is flash style: per (head, query
+ * tile) an sgemm per key tile, an online softmax with a vectorised exp, and an sgemm into the
+ * output tile; the tiles run on the pool threads with OpenBLAS itself single-threaded meanwhile.
+ */
 #include "ops.h"
 
 #include <cblas.h>
@@ -6,8 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Several instruction-set variants of a hot loop, picked by the loader (GCC ifunc). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define OPS_SIMD __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define OPS_SIMD
+#endif
+
+/* Elementwise work below this many values runs on the calling thread: waking the pool costs
+ * ~10-20 µs, about what 64 K values of a cheap op take. */
+#define OPS_PAR_MIN (1u << 16)
+
 /* ------------------------------------------------------------------------------------- */
-/* Threading                                                                             */
+/* Threading: a persistent pool                                                          */
 
 int ops_n_threads(void)
 {
@@ -16,39 +36,131 @@ int ops_n_threads(void)
         int v = (int)g_get_num_processors();
         const char *env = g_getenv("FLUX_THREADS");
         if (env && atoi(env) > 0) v = atoi(env);
-        g_once_init_leave(&n, (gsize)(v < 1 ? 1 : v));
+        g_once_init_leave(&n, (gsize)(v < 1 ? 1 : v > 64 ? 64 : v));
     }
     return (int)n;
 }
 
+/* Workers sleep on `go` until `generation` changes; worker i (1..n-1) runs chunk i of the job,
+ * the caller runs chunk 0, and the last worker to finish signals `done`. One job at a time:
+ * `submit` is held by the thread that runs one; a job started while another runs (from another
+ * thread, or nested inside a chunk) runs serially on its caller. */
 typedef struct {
+    GMutex lock, submit;
+    GCond go, done;
+    int n_workers;
+    guint64 generation;
     void (*fn)(void *, size_t, size_t);
     void *ctx;
-    size_t begin, end;
-} Chunk;
+    size_t n;
+    int n_chunks, pending;
+} OpsPool;
 
-static gpointer run_chunk(gpointer p)
+static OpsPool pool;
+static _Thread_local int in_chunk; /* this thread is running a chunk of a job */
+
+static void run_chunk(void (*fn)(void *, size_t, size_t), void *ctx, size_t n, int i, int nc)
 {
-    Chunk *c = p;
-    c->fn(c->ctx, c->begin, c->end);
+    in_chunk = 1;
+    fn(ctx, n * (size_t)i / (size_t)nc, n * (size_t)(i + 1) / (size_t)nc);
+    in_chunk = 0;
+}
+
+static gpointer pool_worker(gpointer data)
+{
+    const int index = GPOINTER_TO_INT(data);
+    guint64 seen = 0;
+    g_mutex_lock(&pool.lock);
+    for (;;) {
+        while (pool.generation == seen) g_cond_wait(&pool.go, &pool.lock);
+        seen = pool.generation;
+        if (index >= pool.n_chunks) continue;
+        void (*fn)(void *, size_t, size_t) = pool.fn;
+        void *ctx = pool.ctx;
+        size_t n = pool.n;
+        int nc = pool.n_chunks;
+        g_mutex_unlock(&pool.lock);
+        run_chunk(fn, ctx, n, index, nc);
+        g_mutex_lock(&pool.lock);
+        if (--pool.pending == 0) g_cond_signal(&pool.done);
+    }
     return NULL;
+}
+
+/* Starts the workers once; they live as long as the process (idle ones sleep on a condition
+ * variable, so they cost nothing while OpenBLAS's own threads run a GEMM). */
+static void pool_start(void)
+{
+    static gsize started = 0;
+    if (g_once_init_enter(&started)) {
+        pool.n_workers = ops_n_threads() - 1;
+        for (int i = 1; i <= pool.n_workers; i++)
+            g_thread_unref(g_thread_new("flux-op", pool_worker, GINT_TO_POINTER(i)));
+        g_once_init_leave(&started, 1);
+    }
 }
 
 void ops_parallel_for(size_t n, void (*fn)(void *ctx, size_t begin, size_t end), void *ctx)
 {
-    size_t nt = (size_t)ops_n_threads();
-    if (nt > n) nt = n;
-    if (nt <= 1) {
+    int nc = ops_n_threads();
+    if ((size_t)nc > n) nc = (int)n;
+    if (nc <= 1 || in_chunk || !g_mutex_trylock(&pool.submit)) {
         if (n) fn(ctx, 0, n);
         return;
     }
-    Chunk chunks[64];
-    GThread *threads[64];
-    if (nt > 64) nt = 64;
-    for (size_t t = 0; t < nt; t++) chunks[t] = (Chunk){fn, ctx, n * t / nt, n * (t + 1) / nt};
-    for (size_t t = 1; t < nt; t++) threads[t] = g_thread_new("flux-op", run_chunk, &chunks[t]);
-    run_chunk(&chunks[0]);
-    for (size_t t = 1; t < nt; t++) g_thread_join(threads[t]);
+    pool_start();
+    g_mutex_lock(&pool.lock);
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.n = n;
+    pool.n_chunks = nc;
+    pool.pending = nc - 1;
+    pool.generation++;
+    g_cond_broadcast(&pool.go);
+    g_mutex_unlock(&pool.lock);
+    run_chunk(fn, ctx, n, 0, nc);
+    g_mutex_lock(&pool.lock);
+    while (pool.pending > 0) g_cond_wait(&pool.done, &pool.lock);
+    g_mutex_unlock(&pool.lock);
+    g_mutex_unlock(&pool.submit);
+}
+
+/* Runs fn over [0, n) on the pool when n · cost_per_item is worth it, else inline. */
+static void par_maybe(size_t n, size_t work, void (*fn)(void *, size_t, size_t), void *ctx)
+{
+    if (work < OPS_PAR_MIN)
+        fn(ctx, 0, n);
+    else
+        ops_parallel_for(n, fn, ctx);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Vectorisable math                                                                     */
+
+/* e^x for x in float range, ~2 ulp: x = n·ln2 + r, |r| <= ln2/2, e^r by its Taylor series to
+ * r^7 (truncation < 1.3e-7 relative), 2^n built in the exponent bits. Branch-free so that
+ * loops calling it vectorise; inputs are clamped to [-87, 88] (results stay normal floats:
+ * e^-87 = 1.6e-38 stands in for smaller values, e^88 = 1.7e38 for larger). */
+static inline float exp_approx(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    /* round(x / ln2) with the 1.5·2^23 trick: exact for |x / ln2| < 2^22 */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693145751953125f; /* ln2 high part: 16 significant bits, n·hi exact */
+    r = r - n * 1.42860682030941723212e-6f;
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float s;
+    memcpy(&s, &bits, sizeof s);
+    return p * s;
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -57,6 +169,12 @@ void ops_parallel_for(size_t n, void (*fn)(void *ctx, size_t begin, size_t end),
 /* Rows of w converted per tile: ~8 MiB of float32, enough to keep sgemm efficient while
  * never holding more than a tile of a bf16/f16 matrix in float32. */
 #define LINEAR_TILE_BYTES (8u << 20)
+/* x with at most this many rows goes through the GEMV path: each weight is read once, as
+ * stored (2 bytes for bf16), and used for every row of x; the AdaLN linears (M = batch) of
+ * FLUX.1 are ~1.1e9 weights per step that sgemm would first have to see converted. */
+#define LINEAR_GEMV_MAX_M 8
+/* Weight rows converted at once by a GEMV worker (stays in L1/L2 for K <= 16 K). */
+#define GEMV_ROWS 4
 
 void ops_matmul(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int M, int K,
                 int N, int accumulate)
@@ -65,105 +183,254 @@ void ops_matmul(float *c, int ldc, const float *a, int lda, const float *b, int 
                 accumulate ? 1.0f : 0.0f, c, ldc);
 }
 
-static void add_bias(float *y, const float *b, int M, int N)
+OPS_SIMD static void bf16_to_f32(float *dst, const guint16 *src, size_t n)
 {
-    if (!b) return;
-    for (int m = 0; m < M; m++)
-        for (int n = 0; n < N; n++) y[(size_t)m * N + n] += b[n];
+    for (size_t i = 0; i < n; i++) {
+        guint32 u = (guint32)src[i] << 16;
+        memcpy(dst + i, &u, sizeof u);
+    }
+}
+
+/* dst [n] = elements first .. first+n-1 of w as float32: the bf16 path is vectorised here,
+ * every other dtype goes through st_to_f32. */
+static void weights_to_f32(float *dst, const StTensor *w, int64_t first, int64_t n)
+{
+    if (w->dtype == ST_BF16 && w->scale == 0.0f)
+        bf16_to_f32(dst, (const guint16 *)w->data + first, (size_t)n);
+    else
+        st_to_f32(dst, w, first, n);
+}
+
+typedef struct {
+    float *dst;
+    const StTensor *w;
+    int64_t first;
+    int K;
+} ConvertJob;
+
+static void convert_rows(void *ctx, size_t begin, size_t end)
+{
+    const ConvertJob *j = ctx;
+    weights_to_f32(j->dst + begin * j->K, j->w, j->first + (int64_t)begin * j->K,
+                   (int64_t)(end - begin) * j->K);
+}
+
+/* Σ a[k]·b[k] with 16 independent partial sums (the vectoriser needs them: a float sum is
+ * not reassociated without -ffast-math) */
+OPS_SIMD static float dot(const float *a, const float *b, int K)
+{
+    float acc[16] = {0};
+    int k = 0;
+    for (; k + 16 <= K; k += 16)
+        for (int l = 0; l < 16; l++) acc[l] += a[k + l] * b[k + l];
+    float s = 0.0f;
+    for (; k < K; k++) s += a[k] * b[k];
+    for (int l = 0; l < 16; l++) s += acc[l];
+    return s;
+}
+
+typedef struct {
+    float *y;
+    const float *x, *b;
+    const StTensor *w;
+    int M, K, N;
+} GemvJob;
+
+/* Output columns [begin, end): GEMV_ROWS weight rows converted, then dotted with every x row. */
+static void gemv_worker(void *ctx, size_t begin, size_t end)
+{
+    const GemvJob *j = ctx;
+    const int K = j->K;
+    float *buf = g_new(float, (size_t)GEMV_ROWS * K);
+    for (size_t n0 = begin; n0 < end; n0 += GEMV_ROWS) {
+        int nr = end - n0 < GEMV_ROWS ? (int)(end - n0) : GEMV_ROWS;
+        weights_to_f32(buf, j->w, (int64_t)n0 * K, (int64_t)nr * K);
+        for (int m = 0; m < j->M; m++)
+            for (int r = 0; r < nr; r++)
+                j->y[(size_t)m * j->N + n0 + r] =
+                    dot(j->x + (size_t)m * K, buf + (size_t)r * K, K) + (j->b ? j->b[n0 + r] : 0);
+    }
+    g_free(buf);
+}
+
+typedef struct {
+    float *y;
+    const float *b;
+    int N;
+} BiasJob;
+
+OPS_SIMD static void bias_rows(void *ctx, size_t begin, size_t end)
+{
+    const BiasJob *j = ctx;
+    for (size_t m = begin; m < end; m++) {
+        float *yr = j->y + m * j->N;
+        for (int n = 0; n < j->N; n++) yr[n] += j->b[n];
+    }
+}
+
+/* y[M,N] = x[M,K] · w[N,K]ᵀ + b: sgemm on float32 weights as mapped; other dtypes a tile of
+ * rows at a time, converted on every thread, then one sgemm per tile (all threads again). */
+static void linear_tiled(float *y, const float *x, const StTensor *w, int M, int K, int N)
+{
+    int rows = (int)(LINEAR_TILE_BYTES / (sizeof(float) * (size_t)(K ? K : 1)));
+    if (rows < 16) rows = 16;
+    if (rows > N) rows = N;
+    float *tile = g_new(float, (size_t)rows * K);
+    for (int n0 = 0; n0 < N; n0 += rows) {
+        int nr = N - n0 < rows ? N - n0 : rows;
+        ConvertJob cj = {tile, w, (int64_t)n0 * K, K};
+        par_maybe((size_t)nr, (size_t)nr * K, convert_rows, &cj);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nr, K, 1.0f, x, K, tile, K, 0.0f,
+                    y + n0, N);
+    }
+    g_free(tile);
 }
 
 void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int M, int K, int N)
 {
     g_assert(w->numel == (int64_t)N * K);
     if (M == 0 || N == 0) return;
-    if (w->dtype == ST_F32 && ((uintptr_t)w->data % sizeof(float)) == 0) {
+    gboolean f32 = w->dtype == ST_F32 && ((uintptr_t)w->data % sizeof(float)) == 0;
+    /* (float32 weights at an odd address take the tiled path: the same sums as sgemm's) */
+    if (M <= LINEAR_GEMV_MAX_M && w->dtype != ST_F32) {
+        GemvJob j = {y, x, b, w, M, K, N};
+        par_maybe((size_t)N, (size_t)N * K, gemv_worker, &j);
+        return;
+    }
+    if (f32)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K,
                     (const float *)w->data, K, 0.0f, y, N);
-    } else {
-        int rows = (int)(LINEAR_TILE_BYTES / (sizeof(float) * (size_t)(K ? K : 1)));
-        if (rows < 16) rows = 16;
-        if (rows > N) rows = N;
-        float *tile = g_new(float, (size_t)rows *K);
-        for (int n0 = 0; n0 < N; n0 += rows) {
-            int nr = N - n0 < rows ? N - n0 : rows;
-            st_to_f32(tile, w, (int64_t)n0 * K, (int64_t)nr * K);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nr, K, 1.0f, x, K, tile, K,
-                        0.0f, y + n0, N);
-        }
-        g_free(tile);
+    else
+        linear_tiled(y, x, w, M, K, N);
+    if (b) {
+        BiasJob bj = {y, b, N};
+        par_maybe((size_t)M, (size_t)M * N, bias_rows, &bj);
     }
-    add_bias(y, b, M, N);
 }
 
 /* ------------------------------------------------------------------------------------- */
 /* Normalisation                                                                         */
 
-void ops_layernorm(float *y, const float *x, const float *g, const float *b, int M, int N,
-                   float eps)
+typedef struct {
+    float *y;
+    const float *x, *g, *b;
+    int N;
+    float eps;
+} NormJob;
+
+OPS_SIMD static void layernorm_rows(void *ctx, size_t begin, size_t end)
 {
-    for (int m = 0; m < M; m++) {
-        const float *xr = x + (size_t)m * N;
-        float *yr = y + (size_t)m * N;
+    const NormJob *j = ctx;
+    const int N = j->N;
+    for (size_t m = begin; m < end; m++) {
+        const float *xr = j->x + m * N;
+        float *yr = j->y + m * N;
         /* two-pass in double: exact enough that the result does not depend on N's size */
         double mean = 0, var = 0;
         for (int n = 0; n < N; n++) mean += xr[n];
         mean /= N;
         for (int n = 0; n < N; n++) var += (xr[n] - mean) * (xr[n] - mean);
         var /= N;
-        float rstd = (float)(1.0 / sqrt(var + eps)), mu = (float)mean;
-        for (int n = 0; n < N; n++) {
-            float v = (xr[n] - mu) * rstd;
-            if (g) v *= g[n];
-            if (b) v += b[n];
-            yr[n] = v;
-        }
+        float rstd = (float)(1.0 / sqrt(var + j->eps)), mu = (float)mean;
+        if (j->g && j->b)
+            for (int n = 0; n < N; n++) yr[n] = (xr[n] - mu) * rstd * j->g[n] + j->b[n];
+        else if (j->g)
+            for (int n = 0; n < N; n++) yr[n] = (xr[n] - mu) * rstd * j->g[n];
+        else if (j->b)
+            for (int n = 0; n < N; n++) yr[n] = (xr[n] - mu) * rstd + j->b[n];
+        else
+            for (int n = 0; n < N; n++) yr[n] = (xr[n] - mu) * rstd;
+    }
+}
+
+void ops_layernorm(float *y, const float *x, const float *g, const float *b, int M, int N,
+                   float eps)
+{
+    NormJob j = {y, x, g, b, N, eps};
+    par_maybe((size_t)M, (size_t)M * N, layernorm_rows, &j);
+}
+
+OPS_SIMD static void rmsnorm_rows(void *ctx, size_t begin, size_t end)
+{
+    const NormJob *j = ctx;
+    const int N = j->N;
+    for (size_t m = begin; m < end; m++) {
+        const float *xr = j->x + m * N;
+        float *yr = j->y + m * N;
+        double ss = 0;
+        for (int n = 0; n < N; n++) ss += (double)xr[n] * xr[n];
+        float r = (float)(1.0 / sqrt(ss / N + j->eps));
+        if (j->g)
+            for (int n = 0; n < N; n++) yr[n] = xr[n] * r * j->g[n];
+        else
+            for (int n = 0; n < N; n++) yr[n] = xr[n] * r;
     }
 }
 
 void ops_rmsnorm(float *y, const float *x, const float *g, int M, int N, float eps)
 {
-    for (int m = 0; m < M; m++) {
-        const float *xr = x + (size_t)m * N;
-        float *yr = y + (size_t)m * N;
-        double ss = 0;
-        for (int n = 0; n < N; n++) ss += (double)xr[n] * xr[n];
-        float r = (float)(1.0 / sqrt(ss / N + eps));
-        for (int n = 0; n < N; n++) yr[n] = g ? xr[n] * r * g[n] : xr[n] * r;
-    }
+    NormJob j = {y, x, g, NULL, N, eps};
+    par_maybe((size_t)M, (size_t)M * N, rmsnorm_rows, &j);
 }
 
 /* ------------------------------------------------------------------------------------- */
 /* Activations                                                                           */
 
+/* GELU(tanh) as x·σ(2u), u = √(2/π)(x + 0.044715x³): 0.5(1 + tanh u) = 1/(1 + e^-2u), which
+ * has no cancellation near u = 0 and needs one exp and one division. */
+OPS_SIMD static void gelu_tanh_chunk(void *ctx, size_t begin, size_t end)
+{
+    float *x = ctx;
+    const float c2 = -2.0f * 0.7978845608028654f; /* -2·sqrt(2/pi) */
+    for (size_t i = begin; i < end; i++) {
+        float v = x[i];
+        x[i] = v / (1.0f + exp_approx(c2 * (v + 0.044715f * v * v * v)));
+    }
+}
+
+OPS_SIMD static void quick_gelu_chunk(void *ctx, size_t begin, size_t end)
+{
+    float *x = ctx;
+    for (size_t i = begin; i < end; i++) x[i] = x[i] / (1.0f + exp_approx(-1.702f * x[i]));
+}
+
+OPS_SIMD static void silu_chunk(void *ctx, size_t begin, size_t end)
+{
+    float *x = ctx;
+    for (size_t i = begin; i < end; i++) x[i] = x[i] / (1.0f + exp_approx(-x[i]));
+}
+
+static void gelu_erf_chunk(void *ctx, size_t begin, size_t end)
+{
+    float *x = ctx;
+    for (size_t i = begin; i < end; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
 void ops_gelu_tanh(float *x, size_t n)
 {
-    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
-    }
+    par_maybe(n, n, gelu_tanh_chunk, x);
 }
 
 void ops_gelu_erf(float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    par_maybe(n, n, gelu_erf_chunk, x);
 }
 
 void ops_quick_gelu(float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+    par_maybe(n, n, quick_gelu_chunk, x);
 }
 
 void ops_silu(float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+    par_maybe(n, n, silu_chunk, x);
 }
 
 /* ------------------------------------------------------------------------------------- */
 /* Attention (flash style)                                                               */
 
-#define ATT_BQ 64  /* queries per tile */
-#define ATT_BK 256 /* keys per tile */
+#define ATT_BQ 128 /* queries per tile */
+#define ATT_BK 512 /* keys per tile */
 
 typedef struct {
     float *out;
@@ -171,6 +438,47 @@ typedef struct {
     const OpsAttnShape *s;
     int n_qtiles;
 } AttnJob;
+
+/* One row of a score tile: bias, mask, then the online-softmax update. sr [nk] becomes
+ * e^(s - m_new); returns α = e^(m_old - m_new) for rescaling the row's output; *m, *l are the
+ * running max and sum. rb: the row's relative-bias base (rb[j] for key j of the tile) or NULL;
+ * n_valid: keys beyond it are masked (causal). */
+OPS_SIMD static float softmax_row(float *sr, int nk, const float *rb, int n_valid, float *m,
+                                  float *l)
+{
+    if (rb)
+        for (int j = 0; j < nk; j++) sr[j] += rb[j];
+    for (int j = n_valid; j < nk; j++) sr[j] = -INFINITY;
+    float mx = *m;
+    for (int j = 0; j < nk; j++) mx = sr[j] > mx ? sr[j] : mx;
+    if (mx == -INFINITY) { /* the whole tile is masked for this query */
+        for (int j = 0; j < nk; j++) sr[j] = 0.0f;
+        return 1.0f;
+    }
+    float sum[16] = {0};
+    int j = 0;
+    for (; j + 16 <= nk; j += 16)
+        for (int t = 0; t < 16; t++) {
+            float e = sr[j + t] == -INFINITY ? 0.0f : exp_approx(sr[j + t] - mx);
+            sr[j + t] = e;
+            sum[t] += e;
+        }
+    float s = 0.0f;
+    for (; j < nk; j++) {
+        sr[j] = sr[j] == -INFINITY ? 0.0f : exp_approx(sr[j] - mx);
+        s += sr[j];
+    }
+    for (int t = 0; t < 16; t++) s += sum[t];
+    float alpha = *m == -INFINITY ? 0.0f : exp_approx(*m - mx);
+    *l = *l * alpha + s;
+    *m = mx;
+    return alpha;
+}
+
+OPS_SIMD static void scale_row(float *x, int n, float a)
+{
+    for (int i = 0; i < n; i++) x[i] *= a;
+}
 
 /* One (head, query tile): S = scale·Q Kᵀ (+bias) per key tile, running max m and sum l,
  * O = O·e^(m_old-m_new) + P V; finally O / l. Scratch: S [BQ, BK], O [BQ, HD]. */
@@ -192,26 +500,13 @@ static void attn_tile(const AttnJob *J, int h, int i0, float *S, float *O, float
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, HD, s->scale, q, s->ldq, k,
                     s->ldk, 0.0f, S, ATT_BK);
         for (int i = 0; i < nq; i++) {
-            float *sr = S + (size_t)i * ATT_BK;
-            if (s->rel_bias) {
-                const float *rb = s->rel_bias + (size_t)h * (s->Tq + s->Tk - 1) + (s->Tq - 1);
-                for (int j = 0; j < nk; j++) sr[j] += rb[(j0 + j) - (i0 + i)];
-            }
-            if (s->causal)
-                for (int j = 0; j < nk; j++)
-                    if (j0 + j > i0 + i) sr[j] = -INFINITY;
-            float mx = mrow[i];
-            for (int j = 0; j < nk; j++) mx = sr[j] > mx ? sr[j] : mx;
-            if (mx == -INFINITY) continue; /* the whole tile is masked for this query */
-            float alpha = expf(mrow[i] - mx), sum = 0.0f;
-            for (int j = 0; j < nk; j++) {
-                sr[j] = expf(sr[j] - mx);
-                sum += sr[j];
-            }
-            lrow[i] = lrow[i] * alpha + sum;
-            mrow[i] = mx;
-            float *orow = O + (size_t)i * HD;
-            for (int d = 0; d < HD; d++) orow[d] *= alpha;
+            const float *rb = NULL;
+            if (s->rel_bias) /* bias of key j0 + j for query i0 + i */
+                rb = s->rel_bias + (size_t)h * (s->Tq + s->Tk - 1) + (s->Tq - 1) + j0 - (i0 + i);
+            int n_valid = s->causal ? i0 + i - j0 + 1 : nk;
+            n_valid = n_valid < 0 ? 0 : n_valid > nk ? nk : n_valid;
+            float alpha = softmax_row(S + (size_t)i * ATT_BK, nk, rb, n_valid, &mrow[i], &lrow[i]);
+            if (alpha != 1.0f) scale_row(O + (size_t)i * HD, HD, alpha);
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, HD, nk, 1.0f, S, ATT_BK, v,
                     s->ldv, 1.0f, O, HD);
@@ -227,8 +522,8 @@ static void attn_worker(void *ctx, size_t begin, size_t end)
 {
     const AttnJob *J = ctx;
     int HD = J->s->HD;
-    float *S = g_new(float, (size_t)ATT_BQ *ATT_BK);
-    float *O = g_new(float, (size_t)ATT_BQ *HD);
+    float *S = g_new(float, (size_t)ATT_BQ * ATT_BK);
+    float *O = g_new(float, (size_t)ATT_BQ * HD);
     float m[ATT_BQ], l[ATT_BQ];
     for (size_t t = begin; t < end; t++)
         attn_tile(J, (int)(t / J->n_qtiles), (int)(t % J->n_qtiles) * ATT_BQ, S, O, m, l);
@@ -236,9 +531,17 @@ static void attn_worker(void *ctx, size_t begin, size_t end)
     g_free(O);
 }
 
+/* The (head, query tile) jobs run on the pool threads, each calling sgemm on tiles too small
+ * for OpenBLAS to split well: OpenBLAS is made single-threaded meanwhile, else its threads
+ * and ours would contend for the cores (measured: several times slower). */
 void ops_attention(float *out, const float *q, const float *k, const float *v,
                    const OpsAttnShape *s)
 {
     AttnJob J = {out, q, k, v, s, (s->Tq + ATT_BQ - 1) / ATT_BQ};
-    ops_parallel_for((size_t)s->NH * J.n_qtiles, attn_worker, &J);
+    size_t jobs = (size_t)s->NH * J.n_qtiles;
+    int blas_threads = openblas_get_num_threads();
+    gboolean own = ops_n_threads() > 1 && jobs > 1 && blas_threads > 1;
+    if (own) openblas_set_num_threads(1);
+    ops_parallel_for(jobs, attn_worker, &J);
+    if (own) openblas_set_num_threads(blas_threads);
 }

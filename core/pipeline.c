@@ -96,7 +96,7 @@ gboolean flux_generate_params_validate(const FluxModel *model, const FluxGenerat
         if (texts[i] && !g_utf8_validate(texts[i], -1, NULL))
             return arg_error(error, "the %s is not valid UTF-8 text",
                              i ? "negative prompt" : "prompt");
-    return TRUE;
+    return model ? check_memory(model, p, error) : TRUE;
 }
 
 /* ------------------------------------------------------------------------------------- */

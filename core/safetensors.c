@@ -3,6 +3,7 @@
  * offsets inside the data section, byte size = numel × dtype size, no overlaps. */
 #include "safetensors.h"
 #include "flux.h"
+#include "quant.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -24,27 +25,74 @@ struct StFile {
     GStringChunk *strings;
 };
 
+typedef struct {
+    const char *key;
+    gpointer data;
+    GDestroyNotify destroy;
+} StAttachment;
+
 struct StArchive {
     char *path;
     GPtrArray *files; /* StFile* */
-    GPtrArray *order; /* StTensor*, in file then offset order */
+    GPtrArray *order; /* StTensor*, in file then offset order (then added ones) */
     GHashTable *by_name;
-    GPtrArray *f32_copies;
+    GPtrArray *added;     /* StTensor* made by st_archive_add*, owned */
+    GPtrArray *buffers;   /* data of st_archive_add_owned tensors */
+    GStringChunk *names;  /* names and file paths of added tensors */
+    GArray *attachments;  /* StAttachment */
 };
 
+/* Block types: a row of a GGML tensor is a whole number of blocks of `block` elements
+ * stored in `bytes` bytes (ggml-common.h layouts; see quant.c). Plain types: block 1. */
 static const struct {
     const char *name;
     size_t size;
+    int block;
+    size_t bytes;
 } dtype_info[ST_N_DTYPES] = {
-    [ST_F64] = {"F64", 8},   [ST_F32] = {"F32", 4},         [ST_F16] = {"F16", 2},
-    [ST_BF16] = {"BF16", 2}, [ST_I64] = {"I64", 8},         [ST_I32] = {"I32", 4},
-    [ST_I16] = {"I16", 2},   [ST_I8] = {"I8", 1},           [ST_U8] = {"U8", 1},
-    [ST_BOOL] = {"BOOL", 1}, [ST_F8_E4M3] = {"F8_E4M3", 1}, [ST_F8_E5M2] = {"F8_E5M2", 1},
+    [ST_F64] = {"F64", 8, 1, 8},
+    [ST_F32] = {"F32", 4, 1, 4},
+    [ST_F16] = {"F16", 2, 1, 2},
+    [ST_BF16] = {"BF16", 2, 1, 2},
+    [ST_I64] = {"I64", 8, 1, 8},
+    [ST_I32] = {"I32", 4, 1, 4},
+    [ST_I16] = {"I16", 2, 1, 2},
+    [ST_I8] = {"I8", 1, 1, 1},
+    [ST_U8] = {"U8", 1, 1, 1},
+    [ST_BOOL] = {"BOOL", 1, 1, 1},
+    [ST_F8_E4M3] = {"F8_E4M3", 1, 1, 1},
+    [ST_F8_E5M2] = {"F8_E5M2", 1, 1, 1},
+    [ST_Q8_0] = {"Q8_0", 0, 32, 34},
+    [ST_Q4_0] = {"Q4_0", 0, 32, 18},
+    [ST_Q4_1] = {"Q4_1", 0, 32, 20},
+    [ST_Q5_0] = {"Q5_0", 0, 32, 22},
+    [ST_Q5_1] = {"Q5_1", 0, 32, 24},
+    [ST_Q4_K] = {"Q4_K", 0, 256, 144},
+    [ST_Q5_K] = {"Q5_K", 0, 256, 176},
+    [ST_Q6_K] = {"Q6_K", 0, 256, 210},
 };
 
 size_t st_dtype_size(StDtype dt)
 {
     return (unsigned)dt < ST_N_DTYPES ? dtype_info[dt].size : 0;
+}
+
+gboolean st_dtype_block(StDtype dt, int *block_elems, size_t *block_bytes)
+{
+    if ((unsigned)dt >= ST_N_DTYPES) return FALSE;
+    if (block_elems) *block_elems = dtype_info[dt].block;
+    if (block_bytes) *block_bytes = dtype_info[dt].bytes;
+    return TRUE;
+}
+
+gboolean st_dtype_nbytes(StDtype dt, uint64_t numel, uint64_t *nbytes)
+{
+    if ((unsigned)dt >= ST_N_DTYPES) return FALSE;
+    uint64_t blocks = numel / (uint64_t)dtype_info[dt].block;
+    if (blocks * (uint64_t)dtype_info[dt].block != numel) return FALSE;
+    if (blocks > UINT64_MAX / dtype_info[dt].bytes) return FALSE;
+    *nbytes = blocks * dtype_info[dt].bytes;
+    return TRUE;
 }
 
 const char *st_dtype_name(StDtype dt)
@@ -55,12 +103,13 @@ const char *st_dtype_name(StDtype dt)
 gboolean st_dtype_is_float(StDtype dt)
 {
     return dt == ST_F32 || dt == ST_F16 || dt == ST_BF16 || dt == ST_F64 || dt == ST_F8_E4M3 ||
-           dt == ST_F8_E5M2;
+           dt == ST_F8_E5M2 || (dt >= ST_Q8_0 && dt < ST_N_DTYPES);
 }
 
+/* Only the safetensors dtypes: the block types exist in GGUF files alone. */
 static gboolean dtype_from_name(const char *s, StDtype *out)
 {
-    for (int i = 0; i < ST_N_DTYPES; i++)
+    for (int i = 0; i <= ST_F8_E5M2; i++)
         if (strcmp(s, dtype_info[i].name) == 0) {
             *out = (StDtype)i;
             return TRUE;
@@ -329,6 +378,10 @@ static StArchive *archive_new(const char *path)
     a->files = g_ptr_array_new_with_free_func((GDestroyNotify)st_file_free);
     a->order = g_ptr_array_new();
     a->by_name = g_hash_table_new(g_str_hash, g_str_equal);
+    a->added = g_ptr_array_new();
+    a->buffers = g_ptr_array_new_with_free_func(g_free);
+    a->names = g_string_chunk_new(4096);
+    a->attachments = g_array_new(FALSE, FALSE, sizeof(StAttachment));
     return a;
 }
 
@@ -434,11 +487,156 @@ StArchive *st_archive_open_dir(const char *dir, const char *stem, GError **error
 void st_archive_free(StArchive *a)
 {
     if (!a) return;
+    for (guint i = 0; i < a->added->len; i++) {
+        StTensor *t = g_ptr_array_index(a->added, i);
+        g_free(t->f32);
+        g_free(t);
+    }
+    g_ptr_array_free(a->added, TRUE);
+    g_ptr_array_free(a->buffers, TRUE);
     g_ptr_array_free(a->files, TRUE);
     g_ptr_array_free(a->order, TRUE);
     g_hash_table_destroy(a->by_name);
+    g_string_chunk_free(a->names);
+    for (guint i = a->attachments->len; i-- > 0;) {
+        StAttachment *at = &g_array_index(a->attachments, StAttachment, i);
+        if (at->destroy) at->destroy(at->data);
+    }
+    g_array_free(a->attachments, TRUE);
     g_free(a->path);
     g_free(a);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Archives built from other containers                                                  */
+
+StArchive *st_archive_new(const char *path)
+{
+    return archive_new(path);
+}
+
+void st_archive_attach(StArchive *a, const char *key, gpointer data, GDestroyNotify destroy)
+{
+    StAttachment at = {key, data, destroy};
+    g_array_append_val(a->attachments, at);
+}
+
+gpointer st_archive_attached(const StArchive *a, const char *key)
+{
+    for (guint i = a->attachments->len; i-- > 0;) {
+        const StAttachment *at = &g_array_index(a->attachments, StAttachment, i);
+        if (at->key && strcmp(at->key, key) == 0) return at->data;
+    }
+    return NULL;
+}
+
+static void format_dims(GString *s, int ndim, const int64_t *shape)
+{
+    g_string_append_c(s, '[');
+    for (int i = 0; i < ndim; i++)
+        g_string_append_printf(s, "%s%" G_GINT64_FORMAT, i ? ", " : "", shape[i]);
+    g_string_append_c(s, ']');
+}
+
+/* numel of a shape; FALSE on a negative dimension or overflow. A row (last dimension) must
+ * be whole blocks, so that st_to_f32 can start at any row. */
+static gboolean shape_numel(const char *file, const char *name, StDtype dt, int ndim,
+                            const int64_t *shape, uint64_t *numel, GError **error)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+    format_dims(s, ndim >= 0 && ndim <= ST_MAX_DIMS ? ndim : 0, shape);
+    if ((unsigned)dt >= ST_N_DTYPES)
+        return fail(error, file, "tensor '%s': invalid dtype %d", name, (int)dt);
+    if (ndim < 0 || ndim > ST_MAX_DIMS)
+        return fail(error, file, "tensor '%s': %d dimensions (at most %d supported)", name, ndim,
+                    ST_MAX_DIMS);
+    uint64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return fail(error, file, "tensor '%s': shape %s", name, s->str);
+        if (shape[i] != 0 && n > (uint64_t)INT64_MAX / (uint64_t)shape[i])
+            return fail(error, file, "tensor '%s': shape %s overflows", name, s->str);
+        n *= (uint64_t)shape[i];
+    }
+    int blk = dtype_info[dt].block;
+    int64_t row = ndim ? shape[ndim - 1] : 1;
+    if (blk > 1 && row % blk != 0)
+        return fail(error, file,
+                    "tensor '%s': shape %s: a row of %" G_GINT64_FORMAT
+                    " elements is not a whole number of %s blocks of %d",
+                    name, s->str, row, dtype_info[dt].name, blk);
+    *numel = n;
+    return TRUE;
+}
+
+static StTensor *archive_insert(StArchive *a, StTensor *t, GError **error)
+{
+    StTensor *prev = g_hash_table_lookup(a->by_name, t->name);
+    if (prev) {
+        fail(error, a->path, "tensor '%s' is present twice (also in %s)", t->name, prev->file);
+        g_free(t);
+        return NULL;
+    }
+    g_ptr_array_add(a->added, t);
+    g_hash_table_insert(a->by_name, (gpointer)t->name, t);
+    g_ptr_array_add(a->order, t);
+    return t;
+}
+
+StTensor *st_archive_add(StArchive *a, const StTensor *desc, GError **error)
+{
+    const char *file = desc->file ? desc->file : a->path;
+    uint64_t numel, nbytes;
+    if (!shape_numel(file, desc->name, desc->dtype, desc->ndim, desc->shape, &numel, error))
+        return NULL;
+    if (!st_dtype_nbytes(desc->dtype, numel, &nbytes) || nbytes > SIZE_MAX) {
+        fail(error, file, "tensor '%s': byte size overflows", desc->name);
+        return NULL;
+    }
+    StTensor *t = g_new0(StTensor, 1);
+    t->name = g_string_chunk_insert_const(a->names, desc->name);
+    t->file = g_string_chunk_insert_const(a->names, file);
+    t->dtype = desc->dtype;
+    t->ndim = desc->ndim;
+    memcpy(t->shape, desc->shape, sizeof t->shape);
+    t->numel = (int64_t)numel;
+    t->nbytes = (size_t)nbytes;
+    t->data = desc->data;
+    t->scale = desc->scale;
+    return archive_insert(a, t, error);
+}
+
+StTensor *st_archive_add_view(StArchive *a, const char *name, const StTensor *src, int64_t first,
+                              int ndim, const int64_t *shape, GError **error)
+{
+    uint64_t numel, skip;
+    if (!shape_numel(src->file, name, src->dtype, ndim, shape, &numel, error)) return NULL;
+    if (first < 0 || first > src->numel || numel > (uint64_t)(src->numel - first) ||
+        !st_dtype_nbytes(src->dtype, (uint64_t)first, &skip)) {
+        g_autoptr(GString) s = g_string_new(NULL);
+        format_dims(s, ndim, shape);
+        fail(error, src->file,
+             "tensor '%s': a view %s from element %" G_GINT64_FORMAT
+             " does not fit tensor '%s' of %" G_GINT64_FORMAT " elements in %s blocks",
+             name, s->str, first, src->name, src->numel, st_dtype_name(src->dtype));
+        return NULL;
+    }
+    StTensor desc = *src;
+    desc.name = name;
+    desc.ndim = ndim;
+    memset(desc.shape, 0, sizeof desc.shape);
+    memcpy(desc.shape, shape, (size_t)ndim * sizeof *shape);
+    desc.data = (const guint8 *)src->data + skip;
+    return st_archive_add(a, &desc, error);
+}
+
+StTensor *st_archive_add_owned(StArchive *a, const char *name, StDtype dtype, int ndim,
+                               const int64_t *shape, gpointer data, const char *file,
+                               GError **error)
+{
+    g_ptr_array_add(a->buffers, data); /* owned from here on, even on failure */
+    StTensor desc = {.name = name, .dtype = dtype, .ndim = ndim, .data = data, .file = file};
+    if (ndim >= 0 && ndim <= ST_MAX_DIMS) memcpy(desc.shape, shape, (size_t)ndim * sizeof *shape);
+    return st_archive_add(a, &desc, error);
 }
 
 StTensor *st_archive_find(StArchive *a, const char *name)
@@ -539,9 +737,15 @@ static inline float f8e5m2_to_f32(uint8_t v)
     return f16_to_f32((uint16_t)v << 8);
 }
 
-void st_to_f32(float *dst, const StTensor *t, int64_t first, int64_t n)
+static void to_f32(float *dst, const StTensor *t, int64_t first, int64_t n)
 {
-    g_assert(first >= 0 && n >= 0 && first + n <= t->numel);
+    if (t->dtype >= ST_Q8_0) {
+        int blk = dtype_info[t->dtype].block;
+        g_assert(first % blk == 0 && n % blk == 0);
+        const guint8 *q = (const guint8 *)t->data + (size_t)(first / blk) * dtype_info[t->dtype].bytes;
+        quant_dequantize(t->dtype, q, dst, n);
+        return;
+    }
     const guint8 *p = (const guint8 *)t->data + (size_t)first * st_dtype_size(t->dtype);
     switch (t->dtype) {
     case ST_F32:
@@ -577,6 +781,14 @@ void st_to_f32(float *dst, const StTensor *t, int64_t first, int64_t n)
     default:
         g_assert_not_reached();
     }
+}
+
+void st_to_f32(float *dst, const StTensor *t, int64_t first, int64_t n)
+{
+    g_assert(first >= 0 && n >= 0 && first + n <= t->numel);
+    to_f32(dst, t, first, n);
+    if (t->scale != 0.0f)
+        for (int64_t i = 0; i < n; i++) dst[i] *= t->scale;
 }
 
 /* ------------------------------------------------------------------------------------- */

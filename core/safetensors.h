@@ -8,6 +8,12 @@
  * mapping, which lives as long as the StFile/StArchive that owns it.
  * A checkpoint split in shards is read through its `*.safetensors.index.json`
  * ({"weight_map": {"tensor": "shard file"}}) as one StArchive.
+ *
+ * Other containers (GGUF, checkpoints with other tensor names) are presented as an StArchive
+ * too: st_archive_new + st_archive_add (tensors described by their reader), and "virtual"
+ * tensors: views (a row range of another tensor, or the same bytes under another shape: zero
+ * copy) and owned buffers (for the few tensors that must be rearranged). See gguf.h and
+ * checkpoint.h.
  */
 #pragma once
 
@@ -29,6 +35,16 @@ typedef enum {
     ST_BOOL,
     ST_F8_E4M3,
     ST_F8_E5M2,
+    /* GGML block types (from GGUF files; never in a safetensors header): a row is a whole
+     * number of blocks of st_dtype_block() elements. Dequantised by quant.c. */
+    ST_Q8_0,
+    ST_Q4_0,
+    ST_Q4_1,
+    ST_Q5_0,
+    ST_Q5_1,
+    ST_Q4_K,
+    ST_Q5_K,
+    ST_Q6_K,
     ST_N_DTYPES
 } StDtype;
 
@@ -43,13 +59,22 @@ typedef struct {
     const char *file; /* path of the file holding it, for messages */
     float *f32;       /* optional float32 copy (small tensors), owned by the archive */
     gboolean used;    /* bound by a loader (for the "unused tensors" report) */
+    float scale;      /* per-tensor multiplier applied by st_to_f32 after conversion (FP8
+                         "scaled" checkpoints); 0 means none. Never set on F32 tensors, whose
+                         data ops_linear may read directly. */
 } StTensor;
 
 typedef struct StFile StFile;
 typedef struct StArchive StArchive;
 
-/* Size in bytes of one element; 0 for an invalid dtype. */
+/* Size in bytes of one element; 0 for an invalid dtype and for block types. */
 size_t st_dtype_size(StDtype dt);
+/* Elements per block and bytes per block (1 and the element size for plain types); FALSE
+ * for an invalid dtype. */
+gboolean st_dtype_block(StDtype dt, int *block_elems, size_t *block_bytes);
+/* Bytes taken by `numel` elements (`numel` a multiple of the block); FALSE when it is not,
+ * or on overflow. */
+gboolean st_dtype_nbytes(StDtype dt, uint64_t numel, uint64_t *nbytes);
 /* "F32", "BF16", ... */
 const char *st_dtype_name(StDtype dt);
 gboolean st_dtype_is_float(StDtype dt);
@@ -86,7 +111,35 @@ gsize st_archive_unused(const StArchive *a, char ***names);
 /* Float32 copy of a float tensor, made once and owned by the archive (for biases, norms). */
 const float *st_archive_f32(StArchive *a, StTensor *t);
 
-/* Converts n elements of a float tensor starting at element `first` to float32. */
+/* Building archives from other containers ------------------------------------------------ */
+
+/* An empty archive; `path` is used in messages. Caller owns (st_archive_free). */
+StArchive *st_archive_new(const char *path);
+/* Keeps `data` alive as long as the archive: `destroy(data)` runs at st_archive_free (after
+ * the archive's own tensors are gone, latest attachment first). `key` (a static string)
+ * finds it again with st_archive_attached. A base archive, a mapping, format metadata. */
+void st_archive_attach(StArchive *a, const char *key, gpointer data, GDestroyNotify destroy);
+/* The data attached under `key`, or NULL. */
+gpointer st_archive_attached(const StArchive *a, const char *key);
+/* Adds a tensor described by `desc`: name, dtype, ndim, shape, data, file and scale are
+ * taken (name and file copied); numel and nbytes are computed. The bytes must stay valid
+ * (attach what owns them). Fails on a duplicate name, a bad shape or a row (last dimension)
+ * that is not a whole number of blocks. Returns the archive's tensor. */
+StTensor *st_archive_add(StArchive *a, const StTensor *desc, GError **error);
+/* Adds `name` as a zero-copy view of `src`: its elements [first, first + numel(shape)) under
+ * the shape `shape` (a row range: first = row0 × row length; or a reshape: first = 0). The
+ * range must lie in `src` and start and end on block boundaries. Dtype and scale are src's. */
+StTensor *st_archive_add_view(StArchive *a, const char *name, const StTensor *src, int64_t first,
+                              int ndim, const int64_t *shape, GError **error);
+/* Adds `name` with data in a buffer that the archive takes over (`data`, g_malloc'ed, freed
+ * with g_free) holding the raw bytes of `dtype` for `shape`. */
+StTensor *st_archive_add_owned(StArchive *a, const char *name, StDtype dtype, int ndim,
+                               const int64_t *shape, gpointer data, const char *file,
+                               GError **error);
+
+/* Converts n elements of a float tensor starting at element `first` to float32, then applies
+ * t->scale when set. For block types `first` and `n` must be multiples of the block (a row
+ * start and whole rows always are: rows are whole blocks). */
 void st_to_f32(float *dst, const StTensor *t, int64_t first, int64_t n);
 
 /* ------------------------------------------------------------------------------------- */
