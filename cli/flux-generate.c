@@ -67,6 +67,12 @@ static void on_trace(const char *name, FluxDtype dtype, int ndim, const int64_t 
     if (rs->tensors) st_writer_add(rs->tensors, name, st_dtype_of(dtype), ndim, shape, data);
 }
 
+static void on_warning(const char *message, void *user_data)
+{
+    (void)user_data;
+    fprintf(stderr, "flux-generate: warning: %s\n", message);
+}
+
 static gboolean on_progress(int step, int total, double elapsed, void *user_data)
 {
     RunState *rs = user_data;
@@ -115,7 +121,9 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
         {"encode-only", 0, 0, G_OPTION_ARG_NONE, &o->encode_only,
          "Only tokenize and encode the prompt (with --save-tensors)", NULL},
         {"trace", 0, 0, G_OPTION_ARG_NONE, &o->trace,
-         "Print each stage of the run with its tensor shape", NULL},
+         "Print each stage of the run with its tensor shape (with the modules' inner stages unless "
+         "--save-tensors is given)",
+         NULL},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, "No progress lines", NULL},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose,
          "List checkpoint tensors the model does not use", NULL},
@@ -189,7 +197,9 @@ static gboolean run(const Options *o, GError **error)
 
     RunState rs = {o, o->save_tensors ? st_writer_new() : NULL, 0};
     p.trace = (o->trace || o->save_tensors) ? on_trace : NULL;
+    p.trace_modules = o->trace && !o->save_tensors;
     p.progress = on_progress;
+    p.warning = on_warning;
     p.user_data = &rs;
 
     /* Check the arguments that need no model first, and claim the output early. */
@@ -209,6 +219,9 @@ static gboolean run(const Options *o, GError **error)
         ok = flux_encode_prompt(m, &p, error);
     } else if (ok) {
         if (o->steps == G_MININT) p.steps = flux_model_uses_guidance(m) ? 28 : 4;
+        ok = flux_generate_params_validate(m, &p, error); /* with the model: memory too */
+    }
+    if (ok && !o->encode_only) {
         if (!o->quiet)
             fprintf(stderr, "seed %" G_GUINT64_FORMAT ", %d×%d, %d steps\n", p.seed, w, h, p.steps);
         guint8 *rgb = g_try_malloc((gsize)w * h * 3);

@@ -19,6 +19,10 @@ struct PngOut {
 
 PngOut *png_out_open(const char *path, GError **error)
 {
+    if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s: is a folder, not a file name", path);
+        return NULL;
+    }
     PngOut *o = g_new0(PngOut, 1);
     o->path = g_strdup(path);
     o->tmp = g_strdup_printf("%s.part-XXXXXX", path);

@@ -95,6 +95,10 @@ typedef enum {
 } FluxPhase;
 typedef void (*FluxPhaseFunc)(FluxPhase phase, void *user_data);
 
+/* Called with a human-readable warning that does not stop the run (e.g. a prompt truncated
+ * to the encoders' limits). */
+typedef void (*FluxWarningFunc)(const char *message, void *user_data);
+
 /* Called after each step with the current packed latents [1, seq, 64] (read-only). */
 typedef void (*FluxPreviewFunc)(int step, const float *latents, int latent_h, int latent_w,
                                 void *user_data);
@@ -112,7 +116,10 @@ typedef struct {
     FluxPreviewFunc preview;
     FluxTraceFunc trace;
     FluxPhaseFunc phase;
-    void *user_data; /* passed to progress, preview, trace and phase */
+    FluxWarningFunc warning;
+    gboolean trace_modules; /* also trace inside CLIP, T5, the first transformer step and the
+                               VAE ("transformer.x_embedder", ...) */
+    void *user_data;        /* passed to every callback */
 } FluxGenerateParams;
 
 /* FluxPipeline's defaults: 1024×1024, 28 steps (4 for schnell-type when model is given),

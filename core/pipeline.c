@@ -69,7 +69,8 @@ static gboolean check_memory(const FluxModel *m, const FluxGenerateParams *p, GE
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_NO_MEMORY,
                     "a %d×%d image needs about %.1f GiB of working memory besides the weights, "
                     "but only %.1f GiB is available",
-                    p->width / 16 * 16, p->height / 16 * 16, need / 1073741824.0, have / 1073741824.0);
+                    p->width / 16 * 16, p->height / 16 * 16, need / 1073741824.0,
+                    have / 1073741824.0);
         return FALSE;
     }
     return TRUE;
@@ -117,17 +118,31 @@ static void prompt_embeds_clear(PromptEmbeds *e)
 
 /* Tokenizes with both tokenizers, then CLIP → pooled [1, D_clip] and T5 → [1, L, D_t5].
  * `prefix` is "" or "negative_" for the trace names. */
-static gboolean encode_prompt(FluxModel *m, const char *prompt, int L, const char *prefix,
-                              PromptEmbeds *e, const FluxTrace *trace, const FluxTrace *debug,
-                              GError **error)
+/* FluxPipeline truncates silently; we say so, once per encoder. */
+static void warn_truncation(const FluxGenerateParams *p, const char *what, const char *encoder,
+                            int n, int limit)
+{
+    if (!p || !p->warning || n <= limit) return;
+    g_autofree char *msg = g_strdup_printf(
+        "the %s is %d %s tokens long; only the first %d are used", what, n, encoder, limit);
+    p->warning(msg, p->user_data);
+}
+
+static gboolean encode_prompt(FluxModel *m, const FluxGenerateParams *p, const char *prompt, int L,
+                              const char *prefix, PromptEmbeds *e, const FluxTrace *trace,
+                              const FluxTrace *debug, GError **error)
 {
     int n_clip = clip_max_positions(m->clip), d_clip = clip_hidden_size(m->clip);
     int d_t5 = t5_d_model(m->t5);
     g_autofree int64_t *clip_ids = g_new(int64_t, n_clip);
     g_autofree int64_t *t5_ids = g_new(int64_t, L);
-    if (!bpe_encode(m->clip_tok, prompt ? prompt : "", clip_ids, n_clip, NULL, error) ||
-        !ugm_encode(m->t5_tok, prompt ? prompt : "", t5_ids, L, NULL, error))
+    int n_clip_text = 0, n_t5_text = 0;
+    if (!bpe_encode(m->clip_tok, prompt ? prompt : "", clip_ids, n_clip, &n_clip_text, error) ||
+        !ugm_encode(m->t5_tok, prompt ? prompt : "", t5_ids, L, &n_t5_text, error))
         return FALSE;
+    const char *what = *prefix ? "negative prompt" : "prompt";
+    warn_truncation(p, what, "CLIP", n_clip_text, n_clip - 2); /* BOS and EOS take two */
+    warn_truncation(p, what, "T5", n_t5_text, L - 1);          /* EOS takes one */
     int64_t s_clip[2] = {1, n_clip}, s_t5[2] = {1, L};
     trace_i64(trace, clip_ids, 2, s_clip, "%sclip_input_ids", prefix);
     trace_i64(trace, t5_ids, 2, s_t5, "%st5_input_ids", prefix);
@@ -154,7 +169,8 @@ gboolean flux_encode_prompt(FluxModel *m, const FluxGenerateParams *p, GError **
         return arg_error(error, "the prompt is not valid UTF-8 text");
     FluxTrace trace = {p->trace, p->user_data};
     PromptEmbeds e = {0};
-    gboolean ok = encode_prompt(m, p->prompt, p->max_sequence_length, "", &e, &trace, NULL, error);
+    gboolean ok =
+        encode_prompt(m, p, p->prompt, p->max_sequence_length, "", &e, &trace, NULL, error);
     prompt_embeds_clear(&e);
     return ok;
 }
@@ -274,6 +290,7 @@ static gboolean denoise(FluxModel *m, Run *r, const FluxGenerateParams *p, const
         trace_f32(trace, &t, 1, s1, "step.%d.t", i);
         trace_f32(trace, &ts, 1, s1, "step.%d.transformer_timestep", i);
         if (use_guidance) trace_f32(trace, &guidance, 1, s1, "step.%d.transformer_guidance", i);
+        if (i == 1) debug = NULL; /* module stages are the same at every step: trace the first */
         if (!predict(r, &r->pos, ts, use_guidance ? &guidance : NULL, r->noise_pred, debug, error))
             return FALSE;
         /* the reference records the conditional prediction, before true CFG combines */
@@ -357,18 +374,37 @@ static gboolean run_alloc(FluxModel *m, Run *r, const FluxGenerateParams *p, GEr
     return r->dit != NULL;
 }
 
+/* Module-level traces (trace_modules) go to the same hook with the module's name in front. */
+typedef struct {
+    const FluxGenerateParams *p;
+    const char *prefix;
+} ModuleTrace;
+
+static void module_trace(const char *name, FluxDtype dt, int ndim, const int64_t *shape,
+                         const void *data, void *user_data)
+{
+    const ModuleTrace *mt = user_data;
+    g_autofree char *full = g_strconcat(mt->prefix, name, NULL);
+    mt->p->trace(full, dt, ndim, shape, data, mt->p->user_data);
+}
+
 gboolean flux_generate(FluxModel *m, const FluxGenerateParams *p, guint8 *rgb, GError **error)
 {
     g_return_val_if_fail(m && p && rgb, FALSE);
     if (!flux_generate_params_validate(m, p, error)) return FALSE;
     FluxTrace trace = {p->trace, p->user_data}, *debug = NULL;
+    /* CLIP and T5 name their stages "clip.*", "t5.*"; the transformer and VAE get a prefix */
+    ModuleTrace mt_enc = {p, ""}, mt_dit = {p, "transformer."}, mt_vae = {p, "vae."};
+    FluxTrace dbg_enc = {module_trace, &mt_enc}, dbg_dit = {module_trace, &mt_dit},
+              dbg_vae = {module_trace, &mt_vae};
+    if (p->trace && p->trace_modules) debug = &dbg_enc;
     Run r = {0};
     gboolean ok = run_alloc(m, &r, p, error);
     if (ok && p->phase) p->phase(FLUX_PHASE_ENCODING, p->user_data);
 
     /* 1. text encoding: pooled [1, D_clip], prompt_embeds [1, L, D_t5], text_ids [L, 3] */
-    ok = ok && encode_prompt(m, p->prompt, r.L, "", &r.pos, &trace, debug, error);
-    ok = ok && (!r.true_cfg || encode_prompt(m, p->negative_prompt, r.L, "negative_", &r.neg,
+    ok = ok && encode_prompt(m, p, p->prompt, r.L, "", &r.pos, &trace, debug, error);
+    ok = ok && (!r.true_cfg || encode_prompt(m, p, p->negative_prompt, r.L, "negative_", &r.neg,
                                              &trace, debug, error));
     int64_t s_tid[2] = {r.L, 3};
     if (ok) trace_f32(&trace, r.text_ids, 2, s_tid, "text_ids");
@@ -386,11 +422,11 @@ gboolean flux_generate(FluxModel *m, const FluxGenerateParams *p, guint8 *rgb, G
 
     /* 4. denoising loop: N × (transformer → Euler step) */
     if (ok && p->phase) p->phase(FLUX_PHASE_DENOISING, p->user_data);
-    ok = ok && denoise(m, &r, p, &trace, debug, error);
+    ok = ok && denoise(m, &r, p, &trace, debug ? &dbg_dit : NULL, error);
 
     /* 5. decode: unpack → scale/shift → VAE → RGB [H, W, 3] */
     if (ok && p->phase) p->phase(FLUX_PHASE_DECODING, p->user_data);
-    ok = ok && decode(m, &r, rgb, &trace, debug, error);
+    ok = ok && decode(m, &r, rgb, &trace, debug ? &dbg_vae : NULL, error);
     if (ok) {
         int64_t s_u8[3] = {r.H, r.W, 3};
         if (trace_on(&trace)) p->trace("image_u8", FLUX_DTYPE_U8, 3, s_u8, rgb, p->user_data);

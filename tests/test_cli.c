@@ -422,6 +422,131 @@ static void test_bad_models(void)
                    "--height", "32", "--steps", "1", "--output", out, NULL);
 }
 
+/* A safetensors file from a header and `data_len` bytes of data. */
+static GBytes *crafted(const char *header, size_t data_len)
+{
+    size_t hl = strlen(header);
+    GByteArray *b = g_byte_array_sized_new((guint)(8 + hl + data_len));
+    for (int i = 0; i < 8; i++) {
+        guint8 c = (guint8)((guint64)hl >> (8 * i));
+        g_byte_array_append(b, &c, 1);
+    }
+    g_byte_array_append(b, (const guint8 *)header, (guint)hl);
+    guint8 zero = 0;
+    for (size_t i = 0; i < data_len; i++) g_byte_array_append(b, &zero, 1);
+    return g_byte_array_free_to_bytes(b);
+}
+
+/* Replaces `rel` in a fresh model copy with `bytes` and expects a failure naming `needle`. */
+static void expect_bad_file(const char *rel, GBytes *bytes, const char *needle)
+{
+    g_autofree char *model = model_copy();
+    gsize len;
+    const void *data = g_bytes_get_data(bytes, &len);
+    replace_file(model, rel, data, (gssize)len);
+    g_bytes_unref(bytes);
+    g_autofree char *out = g_build_filename(model, "out.png", NULL);
+    expect_failure(needle, out, "--model", model, "--prompt", "x", "--width", "32", "--height",
+                   "32", "--steps", "1", "--output", out, NULL);
+}
+
+static void test_hostile_files(void)
+{
+    const char *te = "text_encoder/model.safetensors";
+    expect_bad_file(te, g_bytes_new("", 0), "too short");
+    expect_bad_file(te,
+                    crafted("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 0),
+                    "outside the data section");
+    guint8 big[16] = {0, 0, 0, 0, 1, 0, 0, 0, '{', '}'};
+    expect_bad_file(te, g_bytes_new(big, 10), "header length");
+    expect_bad_file(te,
+                    crafted("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                            "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                            12),
+                    "overlaps");
+    expect_bad_file(te,
+                    crafted("{\"a\":{\"dtype\":\"Q9\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8),
+                    "unknown dtype");
+    /* a weight stored as integers */
+    expect_bad_file("vae/diffusion_pytorch_model.safetensors",
+                    crafted("{\"decoder.conv_in.weight\":{\"dtype\":\"I64\",\"shape\":[1],"
+                            "\"data_offsets\":[0,8]}}",
+                            8),
+                    "decoder.conv_in.weight");
+    /* a sharded checkpoint whose second shard is missing */
+    expect_bad_file(
+        "transformer/diffusion_pytorch_model.safetensors.index.json",
+        g_bytes_new_static("{\"weight_map\": {\"x_embedder.weight\": "
+                           "\"diffusion_pytorch_model-00002-of-00002.safetensors\"}}",
+                           strlen("{\"weight_map\": {\"x_embedder.weight\": "
+                                  "\"diffusion_pytorch_model-00002-of-00002.safetensors\"}}")),
+        "diffusion_pytorch_model-00002-of-00002.safetensors");
+    expect_bad_file("tokenizer_2/tokenizer.json", g_bytes_new_static("{\"model\": [", 11),
+                    "tokenizer.json");
+    expect_bad_file("tokenizer/merges.txt", g_bytes_new_static("\xff\xfe\x00garbage", 10),
+                    "merges.txt");
+    expect_bad_file("model_index.json", g_bytes_new_static("{not json", 9), "model_index.json");
+    expect_bad_file("scheduler/scheduler_config.json",
+                    g_bytes_new_static("{\"shift\": \"big\"}", 17), "scheduler_config.json");
+    expect_bad_file("vae/config.json", g_bytes_new_static("{\"block_out_channels\": [-8]}", 28),
+                    "vae/config.json");
+}
+
+static void test_more_bad_arguments(void)
+{
+    g_autofree char *model = tu_model_path(NULL);
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *out = g_build_filename(dir, "out.png", NULL);
+    const char *m = model;
+    expect_failure("abc", out, "--model", m, "--width", "abc", "--output", out, NULL);
+    expect_failure("steps 100000", out, "--model", m, "--steps", "100000", "--output", out, NULL);
+    expect_failure("true CFG scale nan", out, "--model", m, "--negative-prompt", "x",
+                   "--true-cfg-scale", "nan", "--output", out, NULL);
+    expect_failure("guidance -1", out, "--model", m, "--guidance", "-1", "--output", out, NULL);
+    expect_failure("/proc/nope/out.png", NULL, "--model", m, "--width", "32", "--height", "32",
+                   "--output", "/proc/nope/out.png", NULL);
+    expect_failure("is a folder", NULL, "--model", m, "--width", "32", "--height", "32", "--output",
+                   dir, NULL);
+    expect_failure("--encode-only", NULL, "--model", m, "--encode-only", NULL);
+}
+
+static void test_memory_refusal(void)
+{
+    /* the estimate is compared with what the machine has; FLUX_MEMORY_LIMIT stands in for it */
+    g_autofree char *model = tu_model_path(NULL);
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *out = g_build_filename(dir, "out.png", NULL);
+    g_setenv("FLUX_MEMORY_LIMIT", "1000000", TRUE);
+    expect_failure("GiB of working memory", out, "--model", model, "--width", "512", "--height",
+                   "512", "--steps", "1", "--output", out, NULL);
+    g_unsetenv("FLUX_MEMORY_LIMIT");
+}
+
+static void test_edge_prompts(void)
+{
+    /* valid edge inputs work as in the reference: empty, whitespace-only, and too long
+     * (truncated, with a warning saying so) */
+    g_autofree char *model = tu_model_path(NULL);
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *out = g_build_filename(dir, "e.png", NULL);
+    GString *lng = g_string_new(NULL);
+    for (int i = 0; i < 100; i++) g_string_append(lng, "a red fox in the snow ");
+    const char *prompts[] = {"", "   \t\n  ", lng->str};
+    for (guint i = 0; i < G_N_ELEMENTS(prompts); i++) {
+        CliResult r = run_cli("--model", model, "--prompt", prompts[i], "--width", "32", "--height",
+                              "32", "--steps", "1", "--max-sequence-length", "32", "--output", out,
+                              "--quiet", NULL);
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_true(g_file_test(out, G_FILE_TEST_EXISTS));
+        gboolean warned = strstr(r.err, "only the first 75 are used") &&
+                          strstr(r.err, "only the first 31 are used");
+        g_assert_true(warned == (i == 2));
+        cli_result_clear(&r);
+        g_unlink(out);
+    }
+    g_string_free(lng, TRUE);
+}
+
 static void test_trace_and_defaults(void)
 {
     /* --trace lists the pipeline stages with their real shapes; no seed → one is printed */
@@ -459,5 +584,9 @@ int main(int argc, char **argv)
     g_test_add_func("/cli/bad-arguments", test_bad_arguments);
     g_test_add_func("/cli/bad-outputs", test_bad_outputs);
     g_test_add_func("/cli/bad-models", test_bad_models);
+    g_test_add_func("/cli/hostile-files", test_hostile_files);
+    g_test_add_func("/cli/more-bad-arguments", test_more_bad_arguments);
+    g_test_add_func("/cli/memory-refusal", test_memory_refusal);
+    g_test_add_func("/cli/edge-prompts", test_edge_prompts);
     return g_test_run();
 }
