@@ -80,7 +80,8 @@ static gboolean apply_scales(StArchive *a, int *n_scaled, GError **error)
         if (w->dtype != ST_F8_E4M3 && w->dtype != ST_F8_E5M2) {
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_UNSUPPORTED,
                         "%s: tensor '%s' has a scale '%s' but dtype %s (scales are read for FP8 "
-                        "weights only)", w->file, wname, s->name, st_dtype_name(w->dtype));
+                        "weights only)",
+                        w->file, wname, s->name, st_dtype_name(w->dtype));
             return FALSE;
         }
         if (!(v != 0.0f && v == v) || w->scale != 0.0f)
@@ -107,8 +108,7 @@ static gboolean add_rows(Tr *tr, const char *name, const StTensor *t, int64_t ro
     memcpy(shape, t->shape, sizeof shape);
     shape[0] = n;
     int64_t row_len = t->shape[0] ? t->numel / t->shape[0] : 0;
-    return st_archive_add_view(tr->out, name, t, row0 * row_len, t->ndim, shape, tr->error) !=
-           NULL;
+    return st_archive_add_view(tr->out, name, t, row0 * row_len, t->ndim, shape, tr->error) != NULL;
 }
 
 /* Splits t along its first dimension into parts of sizes[i] rows named `<stem><to[i]>.<param>`. */
@@ -136,8 +136,7 @@ static gboolean add_split(Tr *tr, const StTensor *t, const char *stem, const cha
 static gboolean add_swapped(Tr *tr, const char *name, const StTensor *t)
 {
     uint64_t half;
-    if (t->ndim < 1 || t->shape[0] % 2 ||
-        !st_dtype_nbytes(t->dtype, (uint64_t)t->numel / 2, &half))
+    if (t->ndim < 1 || t->shape[0] % 2 || !st_dtype_nbytes(t->dtype, (uint64_t)t->numel / 2, &half))
         return model_error(tr->error, t->file,
                            "tensor '%s' cannot be split into (shift, scale) halves", t->name);
     guint8 *buf = g_malloc(t->nbytes ? t->nbytes : 1);
@@ -217,8 +216,10 @@ static gboolean apply_rule(Tr *tr, const Rule *r, const char *block, const char 
     const char *p = strcmp(param, "scale") == 0 ? "weight" : param;
     g_autofree char *to0 = g_strconcat(block, r->to[0], ".", p, NULL);
     switch (r->op) {
-    case OP_ALIAS: return add_alias(tr, to0, t);
-    case OP_SWAP: return add_swapped(tr, to0, t);
+    case OP_ALIAS:
+        return add_alias(tr, to0, t);
+    case OP_SWAP:
+        return add_swapped(tr, to0, t);
     case OP_QKV: {
         int64_t sizes[3] = {D, D, D};
         return add_split(tr, t, block, r->to, sizes, 3, p);
@@ -227,8 +228,8 @@ static gboolean apply_rule(Tr *tr, const Rule *r, const char *block, const char 
         int64_t M = t->ndim ? t->shape[0] - 3 * D : 0;
         if (M <= 0)
             return model_error(tr->error, t->file,
-                               "tensor '%s' has %" G_GINT64_FORMAT " rows, expected 3·%" G_GINT64_FORMAT
-                               " + the MLP width",
+                               "tensor '%s' has %" G_GINT64_FORMAT
+                               " rows, expected 3·%" G_GINT64_FORMAT " + the MLP width",
                                t->name, t->ndim ? t->shape[0] : 0, D);
         int64_t sizes[4] = {D, D, D, M};
         return add_split(tr, t, block, r->to, sizes, 4, p);
@@ -294,13 +295,12 @@ static char *resnet_param(const char *p)
 static gboolean map_vae_attn(Tr *tr, const char *out_prefix, const char *p, const StTensor *t)
 {
     static const char *const pairs[][2] = {
-        {"norm.", "group_norm."}, {"q.", "to_q."}, {"k.", "to_k."},
-        {"v.", "to_v."},          {"proj_out.", "to_out.0."},
+        {"norm.", "group_norm."},   {"q.", "to_q."}, {"k.", "to_k."}, {"v.", "to_v."},
+        {"proj_out.", "to_out.0."},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(pairs); i++) {
         if (!g_str_has_prefix(p, pairs[i][0])) continue;
-        g_autofree char *name =
-            g_strconcat(out_prefix, pairs[i][1], p + strlen(pairs[i][0]), NULL);
+        g_autofree char *name = g_strconcat(out_prefix, pairs[i][1], p + strlen(pairs[i][0]), NULL);
         if (t->ndim > 2) {
             int64_t shape[2] = {t->shape[0], t->numel / (t->shape[0] ? t->shape[0] : 1)};
             return st_archive_add_view(tr->out, name, t, 0, 2, shape, tr->error) != NULL;
@@ -428,10 +428,22 @@ static const char *find_prefix(StArchive *a, Component c)
     const char *const *list;
     gsize n;
     switch (c) {
-    case COMP_TRANSFORMER: list = transformer_prefixes; n = G_N_ELEMENTS(transformer_prefixes); break;
-    case COMP_VAE: list = vae_prefixes; n = G_N_ELEMENTS(vae_prefixes); break;
-    case COMP_CLIP: list = clip_prefixes; n = G_N_ELEMENTS(clip_prefixes); break;
-    default: list = t5_prefixes; n = G_N_ELEMENTS(t5_prefixes); break;
+    case COMP_TRANSFORMER:
+        list = transformer_prefixes;
+        n = G_N_ELEMENTS(transformer_prefixes);
+        break;
+    case COMP_VAE:
+        list = vae_prefixes;
+        n = G_N_ELEMENTS(vae_prefixes);
+        break;
+    case COMP_CLIP:
+        list = clip_prefixes;
+        n = G_N_ELEMENTS(clip_prefixes);
+        break;
+    default:
+        list = t5_prefixes;
+        n = G_N_ELEMENTS(t5_prefixes);
+        break;
     }
     for (gsize i = 0; i < n; i++)
         if (any_prefix(a, list[i])) return list[i];
@@ -456,7 +468,8 @@ static CkptLayout detect(StArchive *a, Component c, const char *p)
         return has(a, p, "token_embd.weight") || has(a, p, "enc.output_norm.weight")
                    ? CKPT_LAYOUT_LLAMA_CPP
                    : CKPT_LAYOUT_DIFFUSERS;
-    default: return CKPT_LAYOUT_DIFFUSERS;
+    default:
+        return CKPT_LAYOUT_DIFFUSERS;
     }
 }
 
@@ -472,7 +485,8 @@ static gboolean translate(Tr *tr, Component c)
         if (!x || x->ndim != 2)
             return model_error(tr->error, st_archive_path(a),
                                "tensor '%s' (the image input projection [D, C]) is missing or "
-                               "not 2-D; cannot split the fused projections", n);
+                               "not 2-D; cannot split the fused projections",
+                               n);
         D = x->shape[0];
     }
     if (c == COMP_VAE) n_up = vae_n_up(a, tr->prefix);
@@ -595,7 +609,8 @@ gboolean ckpt_infer_transformer_config(StArchive *a, int head_dim, CkptTransform
     memset(cfg, 0, sizeof *cfg);
     StTensor *x = need_2d(a, "x_embedder.weight", error);
     StTensor *ctx = x ? need_2d(a, "context_embedder.weight", error) : NULL;
-    StTensor *pool = ctx ? need_2d(a, "time_text_embed.text_embedder.linear_1.weight", error) : NULL;
+    StTensor *pool =
+        ctx ? need_2d(a, "time_text_embed.text_embedder.linear_1.weight", error) : NULL;
     StTensor *out = pool ? need_2d(a, "proj_out.weight", error) : NULL;
     if (!out) return FALSE;
     cfg->inner_dim = (int)x->shape[0];
@@ -607,18 +622,21 @@ gboolean ckpt_infer_transformer_config(StArchive *a, int head_dim, CkptTransform
     cfg->num_single_layers = count_blocks(a, "single_transformer_blocks.", "attn.to_q.weight");
     cfg->guidance_embeds =
         st_archive_find(a, "time_text_embed.guidance_embedder.linear_1.weight") != NULL;
-    StTensor *ff = st_archive_find(a, cfg->num_layers ? "transformer_blocks.0.ff.net.0.proj.weight"
-                                                      : "single_transformer_blocks.0.proj_mlp.weight");
+    StTensor *ff =
+        st_archive_find(a, cfg->num_layers ? "transformer_blocks.0.ff.net.0.proj.weight"
+                                           : "single_transformer_blocks.0.proj_mlp.weight");
     cfg->mlp_hidden_dim = ff ? (int)ff->shape[0] : 4 * cfg->inner_dim;
     if (head_dim <= 0) {
-        StTensor *nq = st_archive_find(a, cfg->num_layers ? "transformer_blocks.0.attn.norm_q.weight"
-                                                          : "single_transformer_blocks.0.attn.norm_q.weight");
+        StTensor *nq =
+            st_archive_find(a, cfg->num_layers ? "transformer_blocks.0.attn.norm_q.weight"
+                                               : "single_transformer_blocks.0.attn.norm_q.weight");
         head_dim = nq && nq->ndim == 1 ? (int)nq->shape[0] : 128;
     }
     if (cfg->inner_dim <= 0 || cfg->inner_dim % head_dim != 0)
         return model_error(error, st_archive_path(a),
                            "inner dim %d (x_embedder.weight rows) is not a multiple of the head "
-                           "dim %d", cfg->inner_dim, head_dim);
+                           "dim %d",
+                           cfg->inner_dim, head_dim);
     cfg->attention_head_dim = head_dim;
     cfg->num_attention_heads = cfg->inner_dim / head_dim;
     if (head_dim == 128) { /* FLUX.1's rope: 16 (index) + 56 (row) + 56 (column) */
@@ -637,7 +655,8 @@ char *ckpt_transformer_config_json(const CkptTransformerConfig *cfg)
     g_string_append_printf(s, "  \"attention_head_dim\": %d,\n", cfg->attention_head_dim);
     g_string_append_printf(s, "  \"axes_dims_rope\": [%d, %d, %d],\n", cfg->axes_dims_rope[0],
                            cfg->axes_dims_rope[1], cfg->axes_dims_rope[2]);
-    g_string_append_printf(s, "  \"guidance_embeds\": %s,\n", cfg->guidance_embeds ? "true" : "false");
+    g_string_append_printf(s, "  \"guidance_embeds\": %s,\n",
+                           cfg->guidance_embeds ? "true" : "false");
     g_string_append_printf(s, "  \"in_channels\": %d,\n", cfg->in_channels);
     g_string_append_printf(s, "  \"joint_attention_dim\": %d,\n", cfg->joint_attention_dim);
     g_string_append_printf(s, "  \"num_attention_heads\": %d,\n", cfg->num_attention_heads);

@@ -41,9 +41,9 @@ typedef enum {
 
 typedef struct {
     CkptLayout layout;
-    const char *prefix;  /* the prefix stripped ("" when none); static string */
-    gboolean gguf;       /* read from a GGUF file */
-    int n_scaled;        /* FP8 weights that carry a per-tensor scale */
+    const char *prefix; /* the prefix stripped ("" when none); static string */
+    gboolean gguf;      /* read from a GGUF file */
+    int n_scaled;       /* FP8 weights that carry a per-tensor scale */
 } CkptInfo;
 
 /* FluxTransformer2DModel hyper-parameters inferred from tensor shapes. */

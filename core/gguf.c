@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define GGUF_MAX_DIMS 4
+#define GGUF_MAX_DIMS    4
 #define GGUF_MAX_NESTING 8 /* arrays of arrays ...: no real file nests more than twice */
 
 typedef struct {
@@ -56,8 +56,10 @@ static size_t left(const Cursor *c)
 static gboolean need(Cursor *c, uint64_t n, const char *what)
 {
     if (n > left(c))
-        return fail(c, "%s needs %" G_GUINT64_FORMAT " bytes at offset %zu, the file has %zu left "
-                    "(truncated or corrupt)", what, n, c->pos, left(c));
+        return fail(c,
+                    "%s needs %" G_GUINT64_FORMAT " bytes at offset %zu, the file has %zu left "
+                    "(truncated or corrupt)",
+                    what, n, c->pos, left(c));
     return TRUE;
 }
 
@@ -90,11 +92,23 @@ static gboolean rd_str(Cursor *c, const char *what, const char **s, uint64_t *le
 static size_t scalar_size(GgufType t)
 {
     switch (t) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
-    case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64: return 8;
-    default: return 0;
+    case GGUF_TYPE_UINT8:
+    case GGUF_TYPE_INT8:
+    case GGUF_TYPE_BOOL:
+        return 1;
+    case GGUF_TYPE_UINT16:
+    case GGUF_TYPE_INT16:
+        return 2;
+    case GGUF_TYPE_UINT32:
+    case GGUF_TYPE_INT32:
+    case GGUF_TYPE_FLOAT32:
+        return 4;
+    case GGUF_TYPE_UINT64:
+    case GGUF_TYPE_INT64:
+    case GGUF_TYPE_FLOAT64:
+        return 8;
+    default:
+        return 0;
     }
 }
 
@@ -114,10 +128,18 @@ static void scalar_value(GgufKv *kv, const uint8_t *p)
     for (size_t i = n; i-- > 0;) u = (u << 8) | p[i];
     kv->i_ok = TRUE;
     switch (kv->type) {
-    case GGUF_TYPE_INT8: kv->i = (int8_t)u; break;
-    case GGUF_TYPE_INT16: kv->i = (int16_t)u; break;
-    case GGUF_TYPE_INT32: kv->i = (int32_t)u; break;
-    case GGUF_TYPE_INT64: kv->i = (int64_t)u; break;
+    case GGUF_TYPE_INT8:
+        kv->i = (int8_t)u;
+        break;
+    case GGUF_TYPE_INT16:
+        kv->i = (int16_t)u;
+        break;
+    case GGUF_TYPE_INT32:
+        kv->i = (int32_t)u;
+        break;
+    case GGUF_TYPE_INT64:
+        kv->i = (int64_t)u;
+        break;
     case GGUF_TYPE_UINT64:
         kv->i_ok = u <= (uint64_t)INT64_MAX;
         kv->i = (int64_t)u;
@@ -130,21 +152,27 @@ static void scalar_value(GgufKv *kv, const uint8_t *p)
         kv->i_ok = FALSE;
         break;
     }
-    case GGUF_TYPE_FLOAT64: memcpy(&kv->f, &u, 8); kv->i_ok = FALSE; break;
-    default: kv->i = (int64_t)u; break; /* unsigned 8-32, bool */
+    case GGUF_TYPE_FLOAT64:
+        memcpy(&kv->f, &u, 8);
+        kv->i_ok = FALSE;
+        break;
+    default:
+        kv->i = (int64_t)u;
+        break; /* unsigned 8-32, bool */
     }
 }
 
 /* Skips over an array's elements, checking every length. */
 static gboolean skip_array(Cursor *c, const char *key, uint32_t et, uint64_t count, int depth)
 {
-    if (!type_ok(et))
-        return fail(c, "key '%s': array of unknown type %u", key, et);
+    if (!type_ok(et)) return fail(c, "key '%s': array of unknown type %u", key, et);
     size_t es = scalar_size((GgufType)et);
     if (es) {
         if (count > left(c) / es)
-            return fail(c, "key '%s': array of %" G_GUINT64_FORMAT " elements of %zu bytes "
-                        "overruns the file", key, count, es);
+            return fail(c,
+                        "key '%s': array of %" G_GUINT64_FORMAT " elements of %zu bytes "
+                        "overruns the file",
+                        key, count, es);
         c->pos += (size_t)(count * es);
         return TRUE;
     }
@@ -168,7 +196,8 @@ static gboolean skip_array(Cursor *c, const char *key, uint32_t et, uint64_t cou
     for (uint64_t i = 0; i < count; i++) {
         uint32_t et2;
         uint64_t n2;
-        if (!rd_u32(c, key, &et2) || !rd_u64(c, key, &n2) || !skip_array(c, key, et2, n2, depth + 1))
+        if (!rd_u32(c, key, &et2) || !rd_u64(c, key, &n2) ||
+            !skip_array(c, key, et2, n2, depth + 1))
             return FALSE;
     }
     return TRUE;
@@ -248,19 +277,18 @@ static const struct {
     int ggml;
     StDtype dt;
 } type_map[] = {
-    {0, ST_F32},   {1, ST_F16},   {2, ST_Q4_0},  {3, ST_Q4_1},  {6, ST_Q5_0},
-    {7, ST_Q5_1},  {8, ST_Q8_0},  {12, ST_Q4_K}, {13, ST_Q5_K}, {14, ST_Q6_K},
-    {24, ST_I8},   {25, ST_I16},  {26, ST_I32},  {27, ST_I64},  {28, ST_F64},
-    {30, ST_BF16},
+    {0, ST_F32},  {1, ST_F16},   {2, ST_Q4_0},  {3, ST_Q4_1},  {6, ST_Q5_0}, {7, ST_Q5_1},
+    {8, ST_Q8_0}, {12, ST_Q4_K}, {13, ST_Q5_K}, {14, ST_Q6_K}, {24, ST_I8},  {25, ST_I16},
+    {26, ST_I32}, {27, ST_I64},  {28, ST_F64},  {30, ST_BF16},
 };
 
 /* ggml names of the types we do not read, for the message. */
 static const char *ggml_type_name(uint32_t t)
 {
     static const char *names[] = {
-        [9] = "Q8_1",     [10] = "Q2_K",   [11] = "Q3_K",   [15] = "Q8_K",    [16] = "IQ2_XXS",
-        [17] = "IQ2_XS",  [18] = "IQ3_XXS", [19] = "IQ1_S", [20] = "IQ4_NL",  [21] = "IQ3_S",
-        [22] = "IQ2_S",   [23] = "IQ4_XS", [29] = "IQ1_M",  [34] = "TQ1_0",   [35] = "TQ2_0",
+        [9] = "Q8_1",    [10] = "Q2_K",    [11] = "Q3_K",  [15] = "Q8_K",   [16] = "IQ2_XXS",
+        [17] = "IQ2_XS", [18] = "IQ3_XXS", [19] = "IQ1_S", [20] = "IQ4_NL", [21] = "IQ3_S",
+        [22] = "IQ2_S",  [23] = "IQ4_XS",  [29] = "IQ1_M", [34] = "TQ1_0",  [35] = "TQ2_0",
     };
     return t < G_N_ELEMENTS(names) && names[t] ? names[t] : "unknown";
 }
@@ -284,8 +312,7 @@ static gboolean read_tensor_info(Cursor *c, TInfo *ti, GStringChunk *names, uint
     uint32_t nd, type;
     if (!rd_str(c, "tensor name", &s, &len)) return FALSE;
     if (len == 0 || memchr(s, 0, (size_t)len))
-        return fail(c, "tensor %" G_GUINT64_FORMAT " has an empty name or a NUL byte in it",
-                    index);
+        return fail(c, "tensor %" G_GUINT64_FORMAT " has an empty name or a NUL byte in it", index);
     const char *name = g_string_chunk_insert_len(names, s, (gssize)len);
     ti->desc.name = name;
     if (!rd_u32(c, name, &nd)) return FALSE;
@@ -316,8 +343,10 @@ static gboolean read_tensor_info(Cursor *c, TInfo *ti, GStringChunk *names, uint
     int blk;
     st_dtype_block(ti->desc.dtype, &blk, NULL);
     if (ti->desc.shape[nd - 1] % blk != 0)
-        return fail(c, "tensor '%s': rows of %" G_GINT64_FORMAT " elements are not whole %s "
-                    "blocks of %d", name, ti->desc.shape[nd - 1], st_dtype_name(ti->desc.dtype), blk);
+        return fail(c,
+                    "tensor '%s': rows of %" G_GINT64_FORMAT " elements are not whole %s "
+                    "blocks of %d",
+                    name, ti->desc.shape[nd - 1], st_dtype_name(ti->desc.dtype), blk);
     if (!st_dtype_nbytes(ti->desc.dtype, numel, &ti->nbytes))
         return fail(c, "tensor '%s': byte size overflows", name);
     return TRUE;
@@ -330,17 +359,19 @@ static gint cmp_offset(gconstpointer a, gconstpointer b)
 }
 
 /* Offsets aligned, inside the data section, no two tensors sharing bytes. */
-static gboolean check_placement(Cursor *c, TInfo *ti, uint64_t n, uint64_t data_size,
-                                guint32 align)
+static gboolean check_placement(Cursor *c, TInfo *ti, uint64_t n, uint64_t data_size, guint32 align)
 {
     g_autoptr(GPtrArray) sorted = g_ptr_array_sized_new((guint)n);
     for (uint64_t i = 0; i < n; i++) {
         TInfo *t = &ti[i];
         if (t->offset % align)
-            return fail(c, "tensor '%s': offset %" G_GUINT64_FORMAT " is not a multiple of the "
-                        "alignment %u", t->desc.name, t->offset, align);
+            return fail(c,
+                        "tensor '%s': offset %" G_GUINT64_FORMAT " is not a multiple of the "
+                        "alignment %u",
+                        t->desc.name, t->offset, align);
         if (t->offset > data_size || t->nbytes > data_size - t->offset)
-            return fail(c, "tensor '%s': bytes [%" G_GUINT64_FORMAT ", +%" G_GUINT64_FORMAT
+            return fail(c,
+                        "tensor '%s': bytes [%" G_GUINT64_FORMAT ", +%" G_GUINT64_FORMAT
                         ") outside the data section of %" G_GUINT64_FORMAT " bytes",
                         t->desc.name, t->offset, t->nbytes, data_size);
         g_ptr_array_add(sorted, t);
@@ -364,8 +395,7 @@ static gboolean read_header(Cursor *c, GgufFile *g, uint64_t *n_tensors)
     if (!rd_u32(c, "magic", &magic) || !rd_u32(c, "version", &g->version)) return FALSE;
     if (g->version != 2 && g->version != 3)
         return fail(c, "GGUF version %u (2 and 3 are supported)", g->version);
-    if (!rd_u64(c, "tensor count", n_tensors) || !rd_u64(c, "metadata count", &n_kv))
-        return FALSE;
+    if (!rd_u64(c, "tensor count", n_tensors) || !rd_u64(c, "metadata count", &n_kv)) return FALSE;
     /* a KV pair takes at least 13 bytes, a tensor info 24: refuse counts the file cannot hold */
     if (n_kv > left(c) / 13)
         return fail(c, "%" G_GUINT64_FORMAT " metadata pairs cannot fit in %zu bytes", n_kv,
@@ -386,8 +416,10 @@ static gboolean read_tensors(Cursor *c, GgufFile *g, uint64_t n, StArchive *a)
     for (uint64_t i = 0; ok && i < n; i++) ok = read_tensor_info(c, &ti[i], names, i);
     uint64_t data_start = ((uint64_t)c->pos + g->alignment - 1) / g->alignment * g->alignment;
     if (ok && n && data_start > c->size)
-        ok = fail(c, "the data section would start at %" G_GUINT64_FORMAT
-                  ", past the end of the file (%zu bytes)", data_start, c->size);
+        ok = fail(c,
+                  "the data section would start at %" G_GUINT64_FORMAT
+                  ", past the end of the file (%zu bytes)",
+                  data_start, c->size);
     uint64_t data_size = data_start <= c->size ? c->size - data_start : 0;
     ok = ok && check_placement(c, ti, n, data_size, g->alignment);
     for (uint64_t i = 0; ok && i < n; i++) {
@@ -417,8 +449,8 @@ StArchive *gguf_open(const char *path, GError **error)
     StArchive *a = st_archive_new(path);
     st_archive_attach(a, "gguf", g, (GDestroyNotify)gguf_file_free);
 
-    Cursor c = {(const uint8_t *)g_mapped_file_get_contents(map), g_mapped_file_get_length(map),
-                0, path, error};
+    Cursor c = {(const uint8_t *)g_mapped_file_get_contents(map), g_mapped_file_get_length(map), 0,
+                path, error};
     uint64_t n_tensors = 0;
     if (!read_header(&c, g, &n_tensors) || !read_tensors(&c, g, n_tensors, a)) {
         st_archive_free(a);

@@ -162,15 +162,32 @@ void quant_dequantize(StDtype dt, const void *src, float *dst, int64_t n)
 {
     void (*fn)(const uint8_t *, float *);
     switch (dt) {
-    case ST_Q8_0: fn = deq_q8_0; break;
-    case ST_Q4_0: fn = deq_q4_0; break;
-    case ST_Q4_1: fn = deq_q4_1; break;
-    case ST_Q5_0: fn = deq_q5_0; break;
-    case ST_Q5_1: fn = deq_q5_1; break;
-    case ST_Q4_K: fn = deq_q4_k; break;
-    case ST_Q5_K: fn = deq_q5_k; break;
-    case ST_Q6_K: fn = deq_q6_k; break;
-    default: g_assert_not_reached();
+    case ST_Q8_0:
+        fn = deq_q8_0;
+        break;
+    case ST_Q4_0:
+        fn = deq_q4_0;
+        break;
+    case ST_Q4_1:
+        fn = deq_q4_1;
+        break;
+    case ST_Q5_0:
+        fn = deq_q5_0;
+        break;
+    case ST_Q5_1:
+        fn = deq_q5_1;
+        break;
+    case ST_Q4_K:
+        fn = deq_q4_k;
+        break;
+    case ST_Q5_K:
+        fn = deq_q5_k;
+        break;
+    case ST_Q6_K:
+        fn = deq_q6_k;
+        break;
+    default:
+        g_assert_not_reached();
     }
     int blk;
     size_t bytes;
@@ -219,18 +236,25 @@ float quant_ref_element(StDtype dt, const void *src, int64_t i)
     const uint8_t *b = (const uint8_t *)src + (size_t)(i / blk) * bytes;
     int j = (int)(i % blk);
     switch (dt) {
-    case ST_Q8_0: return (float)(int8_t)b[2 + j] * half_at(b);
-    case ST_Q4_0: return (float)(nib32(b + 2, j) - 8) * half_at(b);
-    case ST_Q4_1: return (float)nib32(b + 4, j) * half_at(b) + half_at(b + 2);
-    case ST_Q5_0: return (float)((nib32(b + 6, j) | (int)((u32_at(b + 2) >> j) & 1) << 4) - 16) *
-                         half_at(b);
+    case ST_Q8_0:
+        return (float)(int8_t)b[2 + j] * half_at(b);
+    case ST_Q4_0:
+        return (float)(nib32(b + 2, j) - 8) * half_at(b);
+    case ST_Q4_1:
+        return (float)nib32(b + 4, j) * half_at(b) + half_at(b + 2);
+    case ST_Q5_0:
+        return (float)((nib32(b + 6, j) | (int)((u32_at(b + 2) >> j) & 1) << 4) - 16) * half_at(b);
     case ST_Q5_1:
         return (float)(nib32(b + 8, j) | (int)((u32_at(b + 4) >> j) & 1) << 4) * half_at(b) +
                half_at(b + 2);
-    case ST_Q4_K: return ref_k4_k5(b, j, FALSE);
-    case ST_Q5_K: return ref_k4_k5(b, j, TRUE);
-    case ST_Q6_K: return ref_q6_k(b, j);
-    default: g_assert_not_reached();
+    case ST_Q4_K:
+        return ref_k4_k5(b, j, FALSE);
+    case ST_Q5_K:
+        return ref_k4_k5(b, j, TRUE);
+    case ST_Q6_K:
+        return ref_q6_k(b, j);
+    default:
+        g_assert_not_reached();
     }
     return 0.0f;
 }

@@ -22,10 +22,11 @@ StTensor *wt_get(StArchive *a, const char *name, int ndim, const int64_t *shape,
                         st_archive_path(a), name);
         return NULL;
     }
-    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16) {
+    /* any float or quantized type: ops convert rows of it to float32 as they need them */
+    if (!st_dtype_is_float(t->dtype)) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
-                    "%s: tensor '%s' has dtype %s, expected F32, F16 or BF16", t->file, name,
-                    st_dtype_name(t->dtype));
+                    "%s: tensor '%s' has dtype %s, expected a float or quantized type", t->file,
+                    name, st_dtype_name(t->dtype));
         return NULL;
     }
     gboolean same = t->ndim == ndim;

@@ -13,10 +13,16 @@ ninja -C build-test
 meson test -C build-test --print-errorlogs --num-processes 2
 
 echo "== build and test (ASan + UBSan)"
-[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dplugin=disabled \
     -Dbuildtype=debugoptimized
 ninja -C build-asan
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_odr_violation=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3
+
+echo "== fuzzing (libFuzzer, clang; FUZZ_SECONDS per harness, 60 by default)"
+[ -d build-fuzz ] || CC=clang meson setup build-fuzz -Dfuzz=true -Dplugin=disabled \
+    -Db_sanitize=address,undefined -Db_lundef=false
+ninja -C build-fuzz
+FUZZ_SECONDS=${FUZZ_SECONDS:-60} meson test -C build-fuzz --suite fuzz --print-errorlogs

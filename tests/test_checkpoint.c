@@ -38,8 +38,9 @@ static const char *python_with_numpy(void)
         if (!cands[i]) continue;
         const char *argv[] = {cands[i], "-c", "import numpy", NULL};
         gint status = -1;
-        if (g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL |
-                         G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, NULL) &&
+        if (g_spawn_sync(NULL, (char **)argv, NULL,
+                         G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL,
+                         NULL, &status, NULL) &&
             g_spawn_check_wait_status(status, NULL))
             return found = g_strdup(cands[i]);
     }
@@ -72,7 +73,8 @@ static char *conv(const char *file)
 static StArchive *reference(const char *component)
 {
     g_autofree char *dir = tu_model_path(component);
-    gboolean model = strcmp(component, "text_encoder") == 0 || strcmp(component, "text_encoder_2") == 0;
+    gboolean model =
+        strcmp(component, "text_encoder") == 0 || strcmp(component, "text_encoder_2") == 0;
     GError *err = NULL;
     StArchive *a = st_archive_open_dir(dir, model ? "model" : "diffusion_pytorch_model", &err);
     g_assert_no_error(err);
@@ -95,15 +97,24 @@ static float round_bits(float x, int bits, int min_exp)
 static double quant_tol(StDtype dt)
 {
     switch (dt) {
-    case ST_Q8_0: return 0.006; /* d/2 = absmax/254, d rounded to half */
-    case ST_Q4_0: return 0.13;  /* d = absmax/8: the opposite extreme is clipped at 7·d */
-    case ST_Q4_1: return 0.07;  /* d/2 = (max − min)/30 ≤ absmax/15 */
-    case ST_Q5_0: return 0.065; /* d = absmax/16, clipped at 15·d */
-    case ST_Q5_1: return 0.035; /* (max − min)/62 */
-    case ST_Q4_K: return 0.10;  /* as Q4_1, plus 6-bit sub-block scale and min */
-    case ST_Q5_K: return 0.05;
-    case ST_Q6_K: return 0.03;  /* absmax/62 per 16, 8-bit sub-block scales */
-    default: g_assert_not_reached();
+    case ST_Q8_0:
+        return 0.006; /* d/2 = absmax/254, d rounded to half */
+    case ST_Q4_0:
+        return 0.13; /* d = absmax/8: the opposite extreme is clipped at 7·d */
+    case ST_Q4_1:
+        return 0.07; /* d/2 = (max − min)/30 ≤ absmax/15 */
+    case ST_Q5_0:
+        return 0.065; /* d = absmax/16, clipped at 15·d */
+    case ST_Q5_1:
+        return 0.035; /* (max − min)/62 */
+    case ST_Q4_K:
+        return 0.10; /* as Q4_1, plus 6-bit sub-block scale and min */
+    case ST_Q5_K:
+        return 0.05;
+    case ST_Q6_K:
+        return 0.03; /* absmax/62 per 16, 8-bit sub-block scales */
+    default:
+        g_assert_not_reached();
     }
     return 0;
 }
@@ -127,15 +138,21 @@ static void compare_tensor(const StTensor *g, const StTensor *r, Stats *st)
         float want = y[i];
         gboolean ok = TRUE;
         switch (g->dtype) {
-        case ST_F32: break;
-        case ST_F16: want = round_bits(y[i], 11, -14); break;
-        case ST_BF16: want = round_bits(y[i], 8, -126); break;
+        case ST_F32:
+            break;
+        case ST_F16:
+            want = round_bits(y[i], 11, -14);
+            break;
+        case ST_BF16:
+            want = round_bits(y[i], 8, -126);
+            break;
         case ST_F8_E4M3: {
             double s = g->scale != 0.0f ? g->scale : 1.0;
             ok = diff <= ldexp(a, -4) + ldexp(s, -10) + ldexp(a, -23);
             break;
         }
-        default: break; /* block types: per-tensor tolerance below */
+        default:
+            break; /* block types: per-tensor tolerance below */
         }
         if (g->dtype == ST_F32 || g->dtype == ST_F16 || g->dtype == ST_BF16)
             ok = memcmp(&x[i], &want, 4) == 0;
@@ -166,11 +183,9 @@ static void compare(const char *what, StArchive *got, StArchive *ref)
         compare_tensor(g, r, &st);
     }
     if (st_archive_n_tensors(got) != st_archive_n_tensors(ref)) {
-        char **extra = NULL;
         for (gsize i = 0; i < st_archive_n_tensors(got); i++)
             if (!st_archive_find(ref, st_archive_tensor(got, i)->name))
                 g_test_message("extra tensor %s", st_archive_tensor(got, i)->name);
-        g_strfreev(extra);
         g_error("%s: %zu tensors, expected %zu", what, (size_t)st_archive_n_tensors(got),
                 (size_t)st_archive_n_tensors(ref));
     }
@@ -231,7 +246,8 @@ static void test_transformer_original(void)
     const StTensor *k = st_archive_find(a, "transformer_blocks.1.attn.add_k_proj.weight");
     g_assert_true((const char *)k->data == (const char *)qkv->data + 32 * 32 * 4);
     st_archive_free(a);
-    a = open_transformer(tu_model_path("transformer"), NULL); /* a diffusers folder */
+    g_autofree char *dir = tu_model_path("transformer");
+    a = open_transformer(dir, NULL); /* a diffusers folder */
     g_assert_cmpint(ckpt_archive_info(a)->layout, ==, CKPT_LAYOUT_DIFFUSERS);
     compare("diffusers folder", a, ref);
     st_archive_free(a);
@@ -240,7 +256,7 @@ static void test_transformer_original(void)
 
 static void test_transformer_gguf(void)
 {
-    static const char *types[] = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1",
+    static const char *types[] = {"F32",  "F16",  "BF16", "Q8_0", "Q4_0", "Q4_1",
                                   "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"};
     StArchive *ref = reference("transformer");
     for (gsize i = 0; i < G_N_ELEMENTS(types); i++) {
@@ -353,9 +369,9 @@ static void test_config(void)
     g_autofree char *rp = tu_model_path("transformer/config.json");
     CfgJson *got = cfg_load(p, &err), *want = cfg_load(rp, &err);
     g_assert_no_error(err);
-    static const char *keys[] = {"attention_head_dim", "in_channels", "joint_attention_dim",
-                                 "num_attention_heads", "num_layers", "num_single_layers",
-                                 "patch_size", "pooled_projection_dim"};
+    static const char *keys[] = {
+        "attention_head_dim", "in_channels",       "joint_attention_dim", "num_attention_heads",
+        "num_layers",         "num_single_layers", "patch_size",          "pooled_projection_dim"};
     for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
         int64_t x, y;
         g_assert_true(cfg_int(got, keys[i], 0, 1 << 20, &x, NULL));
@@ -406,7 +422,8 @@ static void test_errors(void)
     g_autofree char *p1 = write_st(w);
     g_assert_null(ckpt_open_transformer(p1, NULL, &err));
     g_assert_error(err, FLUX_ERROR, FLUX_ERROR_MODEL);
-    g_assert_nonnull(strstr(err->message, "double_blocks.0.img_attn.qkv.weight' has 95 rows, expected 96"));
+    g_assert_nonnull(
+        strstr(err->message, "double_blocks.0.img_attn.qkv.weight' has 95 rows, expected 96"));
     g_clear_error(&err);
     /* fused tensors without img_in: D unknown */
     w = st_writer_new();
@@ -440,7 +457,8 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     if (!python_with_numpy()) {
         /* a TAP skip plan: meson's TAP protocol reports SKIP for it, but ERROR for exit 77 */
-        printf("1..0 # SKIP python3 with numpy not found (needed by tests/convert_checkpoint.py)\n");
+        printf(
+            "1..0 # SKIP python3 with numpy not found (needed by tests/convert_checkpoint.py)\n");
         return 0;
     }
     g_test_add_func("/checkpoint/transformer-original-names", test_transformer_original);

@@ -565,6 +565,7 @@ static void test_trace_and_defaults(void)
     g_assert_nonnull(strstr(r.err, "step 2/2"));
     int w, h;
     g_autofree guint8 *px = read_png(out, &w, &h);
+    g_assert_nonnull(px);
     g_assert_cmpint(w, ==, 48);
     g_assert_cmpint(h, ==, 32);
     cli_result_clear(&r);

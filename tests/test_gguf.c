@@ -19,20 +19,25 @@ typedef struct {
     guint64 n_kv_override;   /* 0: the true count */
     int align_type;          /* -1: no general.alignment KV; else its GGUF type */
     guint64 align_value;
-    guint32 w_type;          /* GGML type of "w" (0 = F32) */
+    guint32 w_type; /* GGML type of "w" (0 = F32) */
     guint32 w_ndims;
     guint64 w_offset, q_offset;
     guint64 str_len_override; /* architecture string length lie, 0: none */
     guint64 arr_count_override;
-    int nesting;              /* extra nesting depth of test.nested */
+    int nesting; /* extra nesting depth of test.nested */
     const char *q_name;
-    guint64 q_row;            /* row length of the Q8_0 tensor "q" (32) */
+    guint64 q_row; /* row length of the Q8_0 tensor "q" (32) */
 } Opts;
 
 static Opts defaults(void)
 {
-    return (Opts){.version = 3, .align_type = -1, .w_ndims = 2, .w_offset = 0, .q_offset = 32,
-                  .q_name = "q", .q_row = 32};
+    return (Opts){.version = 3,
+                  .align_type = -1,
+                  .w_ndims = 2,
+                  .w_offset = 0,
+                  .q_offset = 32,
+                  .q_name = "q",
+                  .q_row = 32};
 }
 
 static void u32(GByteArray *b, guint32 v)
@@ -62,7 +67,8 @@ static GByteArray *build(const Opts *o)
     u64(b, 2 + o->n_tensors_delta);
     guint64 n_kv = 7 + (o->align_type >= 0);
     u64(b, o->n_kv_override ? o->n_kv_override : n_kv);
-    str(b, "general.architecture", 0), u32(b, GGUF_TYPE_STRING), str(b, "flux", o->str_len_override);
+    str(b, "general.architecture", 0), u32(b, GGUF_TYPE_STRING),
+        str(b, "flux", o->str_len_override);
     str(b, "t.u8", 0), u32(b, GGUF_TYPE_UINT8), g_byte_array_append(b, (const guint8 *)"\x07", 1);
     str(b, "t.i32", 0), u32(b, GGUF_TYPE_INT32), u32(b, (guint32)-5);
     str(b, "t.f64", 0), u32(b, GGUF_TYPE_FLOAT64), u64(b, 0x4004000000000000ull); /* 2.5 */
@@ -77,8 +83,10 @@ static GByteArray *build(const Opts *o)
     u32(b, GGUF_TYPE_UINT16), u64(b, 1), g_byte_array_append(b, (const guint8 *)"\3\0", 2);
     if (o->align_type >= 0) {
         str(b, "general.alignment", 0), u32(b, (guint32)o->align_type);
-        if (o->align_type == GGUF_TYPE_UINT64) u64(b, o->align_value);
-        else u32(b, (guint32)o->align_value);
+        if (o->align_type == GGUF_TYPE_UINT64)
+            u64(b, o->align_value);
+        else
+            u32(b, (guint32)o->align_value);
     }
     str(b, "w", 0), u32(b, o->w_ndims);
     for (guint32 i = 0; i < o->w_ndims; i++) u64(b, i == 0 ? 3 : i == 1 ? 2 : 1);
@@ -181,8 +189,8 @@ static void test_valid(void)
 
 static void test_bad_magic_version(void)
 {
-    GByteArray *b = build(&(Opts){.version = 3, .align_type = -1, .w_ndims = 2, .q_offset = 32,
-                                  .q_name = "q", .q_row = 32});
+    GByteArray *b = build(&(Opts){
+        .version = 3, .align_type = -1, .w_ndims = 2, .q_offset = 32, .q_name = "q", .q_row = 32});
     b->data[0] = 'X';
     g_autofree char *p = write_tmp(b);
     GError *err = NULL;

@@ -32,8 +32,9 @@ static const char *python_with_numpy(void)
         if (!cands[i]) continue;
         const char *argv[] = {cands[i], "-c", "import numpy", NULL};
         gint status = -1;
-        if (g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL |
-                         G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, NULL) &&
+        if (g_spawn_sync(NULL, (char **)argv, NULL,
+                         G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL,
+                         NULL, &status, NULL) &&
             g_spawn_check_wait_status(status, NULL))
             return found = g_strdup(cands[i]);
     }
@@ -96,8 +97,8 @@ static void test_roundtrip(void)
         double err_max = 0, amax = 0;
         for (size_t i = 0; i < n; i++) {
             if (!same_bits(fast[i], want[i]) || !same_bits(naive[i], want[i]))
-                g_error("%s element %zu: fast %.9g naive %.9g numpy %.9g", rn, i, fast[i],
-                        naive[i], want[i]);
+                g_error("%s element %zu: fast %.9g naive %.9g numpy %.9g", rn, i, fast[i], naive[i],
+                        want[i]);
             err_max = fmax(err_max, fabs(fast[i] - x[i]));
             amax = fmax(amax, fabs(x[i]));
         }
@@ -106,7 +107,8 @@ static void test_roundtrip(void)
         st_to_f32(naive, q, 3 * K, 2 * K);
         g_assert_cmpmem(naive, 2 * K * 4, fast + 3 * K, 2 * K * 4);
         g_test_message("%s: equal to numpy for %zu elements; quantisation error max %.3g "
-                       "(%.3g of max|x|)", rn, n, err_max, err_max / amax);
+                       "(%.3g of max|x|)",
+                       rn, n, err_max, err_max / amax);
         g_free(fast), g_free(naive), g_free(want), g_free(x);
     }
     st_archive_free(a);
@@ -138,8 +140,8 @@ static void test_hand_blocks(void)
     /* Q4_K: sub-block 5 gets scale 1 + 16·(top bits in byte 1) and min from byte 9's high
      * nibble; everything else zero. d = 1, dmin = 0.5. */
     guint8 k4[144] = {0x00, 0x3c, 0x00, 0x38};
-    k4[4 + 1] = 1u << 6;  /* top 2 bits of sc5 = 1 → +16 */
-    k4[4 + 9] = 0x2 << 4 | 0x1; /* sc5 low = 1, m5 low = 2 */
+    k4[4 + 1] = 1u << 6;                                   /* top 2 bits of sc5 = 1 → +16 */
+    k4[4 + 9] = 0x2 << 4 | 0x1;                            /* sc5 low = 1, m5 low = 2 */
     for (int l = 0; l < 32; l++) k4[16 + 64 + l] = 3 << 4; /* group 2, high nibble: sub-block 5 */
     quant_dequantize(ST_Q4_K, k4, y, 256);
     for (int j = 0; j < 256; j++) {
@@ -182,8 +184,8 @@ static void test_block_sizes(void)
     g_assert_cmpint(gguf_ggml_type(ST_BOOL), ==, -1);
     /* a scaled tensor: st_to_f32 multiplies after conversion */
     guint8 e4m3[2] = {0x38, 0xb8}; /* 1.0, -1.0 */
-    StTensor t = {.dtype = ST_F8_E4M3, .ndim = 1, .shape = {2}, .numel = 2, .data = e4m3,
-                  .scale = 0.25f};
+    StTensor t = {
+        .dtype = ST_F8_E4M3, .ndim = 1, .shape = {2}, .numel = 2, .data = e4m3, .scale = 0.25f};
     float y[2];
     st_to_f32(y, &t, 0, 2);
     g_assert_cmpfloat(y[0], ==, 0.25f);

@@ -108,7 +108,7 @@ static void test_trace_layers(void)
     int L, n_seen = 0;
     g_autofree int64_t *ids = golden_ids("plain", &L);
     FluxTrace trace = {check_trace, &n_seen};
-    g_autofree float *out = encode_ok(m, ids, L, &trace);
+    g_free(encode_ok(m, ids, L, &trace));
     g_assert_cmpint(n_seen, ==, 3); /* embeddings, after block 0, after final_layer_norm */
     t5_free(m);
 }

@@ -120,8 +120,7 @@ static void test_trace(void)
     VaeModel *m = load_ok(dir);
     TraceCheck tc = {0, expect};
     FluxTrace trace = {check_trace, &tc};
-    g_autofree float *out =
-        decode_ok(m, tu_golden_tensor("vae.safetensors", "vae_64x64.latents_scaled"), &trace);
+    g_free(decode_ok(m, tu_golden_tensor("vae.safetensors", "vae_64x64.latents_scaled"), &trace));
     g_assert_cmpint(tc.n_seen, ==, 7);
     vae_free(m);
 }
