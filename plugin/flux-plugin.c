@@ -1,0 +1,430 @@
+/* flux-plugin.c — the GIMP 2.10 PDB entry of FLUX Text to Image:
+ *
+ *   plug-in-flux-generate        Filters ▸ Render ▸ FLUX Text to Image...  → a new layer
+ *   plug-in-flux-generate-image  File ▸ Create ▸ FLUX Text to Image...     → a new image
+ *
+ * run() = parameters (run mode: dialog / arguments / last values) → flux_worker_run with
+ * GIMP progress → the picture as a layer (one undo step) or a new image. GIMP-specific code
+ * stays here; the dialog is ui/flux-dialog.c, the render plugin/flux-worker.c, and the two
+ * share only FluxRenderParams. Nothing touches the image before the picture is complete, so
+ * an error, or GIMP killing the process on Cancel, leaves it as it was.
+ */
+#include "flux-dialog.h"
+#include "flux-intl.h"
+#include "flux-params.h"
+#include "flux-settings.h"
+#include "flux-worker.h"
+#include "flux.h"
+
+#include <libgimp/gimp.h>
+#include <libgimp/gimpui.h>
+#include <string.h>
+
+#define PROC_LAYER     "plug-in-flux-generate"
+#define PROC_IMAGE     "plug-in-flux-generate-image"
+#define PLUG_IN_BINARY "flux"
+#define LAST_VALS_KEY  "plug-in-flux-generate" /* both procedures share the last values */
+
+static void query(void);
+static void run(const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals,
+                GimpParam **return_vals);
+
+const GimpPlugInInfo PLUG_IN_INFO = {NULL, NULL, query, run};
+
+static char *plugin_dir; /* where this binary is installed: translations are found from it */
+
+/* ------------------------------------------------------------------------------------- */
+/* Registration                                                                          */
+
+static char *locale_dir(void)
+{
+    if (g_path_is_absolute(LOCALEDIR)) return g_strdup(LOCALEDIR);
+    return g_build_filename(plugin_dir, LOCALEDIR, NULL);
+}
+
+#define RENDER_ARGS                                                                                \
+    {GIMP_PDB_STRING, "prompt", "What the picture shows (UTF-8)"},                                 \
+        {GIMP_PDB_INT32, "width", "Width in pixels (16..4096, floored to a multiple of 16)"},      \
+        {GIMP_PDB_INT32, "height", "Height in pixels (16..4096, floored to a multiple of 16)"},    \
+        {GIMP_PDB_INT32, "num-steps", "Denoising steps (1..1000; 4 for schnell, 28 for dev)"},     \
+        {GIMP_PDB_FLOAT, "guidance", "Guidance scale, dev-type models only (0..100, e.g. 3.5)"},   \
+        {GIMP_PDB_INT32, "seed", "Random seed (0..2147483647), or -1 for a random one"},           \
+    {                                                                                              \
+        GIMP_PDB_STRING, "model",                                                                  \
+            "FLUX.1 model folder (diffusers layout); empty = the one chosen last in the dialog"    \
+    }
+
+static void query(void)
+{
+    static const GimpParamDef layer_args[] = {
+        {GIMP_PDB_INT32, "run-mode",
+         "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1), "
+         "RUN-WITH-LAST-VALS (2) }"},
+        {GIMP_PDB_IMAGE, "image", "Input image (RGB or grayscale)"},
+        {GIMP_PDB_DRAWABLE, "drawable", "The new layer goes above this layer (-1: the active one)"},
+        RENDER_ARGS};
+    static const GimpParamDef layer_rets[] = {{GIMP_PDB_LAYER, "layer", "The new layer"},
+                                              {GIMP_PDB_INT32, "seed", "The seed actually used"}};
+    static const GimpParamDef image_args[] = {
+        {GIMP_PDB_INT32, "run-mode",
+         "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1), "
+         "RUN-WITH-LAST-VALS (2) }"},
+        RENDER_ARGS};
+    static const GimpParamDef image_rets[] = {{GIMP_PDB_IMAGE, "image", "The new RGB image"},
+                                              {GIMP_PDB_INT32, "seed", "The seed actually used"}};
+    const char *help =
+        "Renders a picture from a text prompt with a FLUX.1 model (dev- or schnell-type, in the "
+        "diffusers folder layout) on the CPU. The same prompt, size, steps, guidance and seed "
+        "give the same pixels as the flux-generate command. Sizes are floored to multiples of "
+        "16. Invalid arguments fail with a calling error whose message names the value.";
+    g_autofree char *ldir = locale_dir();
+    gimp_plugin_domain_register(GETTEXT_PACKAGE, ldir);
+
+    gimp_install_procedure(PROC_LAYER, N_("Render a picture from a text prompt as a new layer"),
+                           help, "gimp-flux authors", "gimp-flux authors", "2025",
+                           N_("FLUX _Text to Image..."), "RGB*, GRAY*", GIMP_PLUGIN,
+                           G_N_ELEMENTS(layer_args), G_N_ELEMENTS(layer_rets), layer_args,
+                           layer_rets);
+    gimp_plugin_menu_register(PROC_LAYER, "<Image>/Filters/Render");
+
+    gimp_install_procedure(PROC_IMAGE, N_("Render a picture from a text prompt as a new image"),
+                           help, "gimp-flux authors", "gimp-flux authors", "2025",
+                           N_("FLUX _Text to Image..."), "", GIMP_PLUGIN, G_N_ELEMENTS(image_args),
+                           G_N_ELEMENTS(image_rets), image_args, image_rets);
+    gimp_plugin_menu_register(PROC_IMAGE, "<Image>/File/Create");
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Remembered values                                                                     */
+
+static char *settings_path(void)
+{
+    return g_build_filename(gimp_directory(), FLUX_SETTINGS_FILE, NULL);
+}
+
+/* Last values of this session, else defaults; the model folder from the settings file
+ * (it survives restarts), and the model's default steps when nothing was remembered. */
+static void load_last_values(FluxRenderParams *p, const FluxSettings *s)
+{
+    flux_render_params_init(p);
+    gboolean have_last = gimp_get_data_size(LAST_VALS_KEY) == sizeof *p;
+    if (have_last) gimp_get_data(LAST_VALS_KEY, p);
+    p->prompt[sizeof p->prompt - 1] = p->model[sizeof p->model - 1] = '\0';
+    if (s->model) flux_render_params_set_model(p, s->model);
+    int steps;
+    if (!have_last && flux_worker_check_model(p->model, NULL, &steps, NULL)) p->steps = steps;
+}
+
+static void remember_model(const char *model, FluxSettings *s)
+{
+    flux_settings_set_model(s, model);
+    g_autofree char *path = settings_path();
+    GError *err = NULL;
+    if (!flux_settings_save(path, s, &err)) {
+        g_warning("%s", err->message);
+        g_error_free(err);
+    }
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Parameters per run mode                                                               */
+
+typedef struct {
+    GimpRunMode mode;
+    gboolean new_image; /* PROC_IMAGE */
+    gint32 image, drawable;
+    FluxRenderParams params;
+    FluxSettings settings;
+} Request;
+
+static gboolean fail(GError **error, int code, char *msg)
+{
+    g_set_error_literal(error, FLUX_ERROR, code, msg);
+    g_free(msg);
+    return FALSE;
+}
+
+/* Arguments of a NONINTERACTIVE call; the layer procedure's come after image, drawable. */
+static gboolean params_from_args(Request *r, gint nparams, const GimpParam *a, GError **error)
+{
+    int first = r->new_image ? 1 : 3, want = first + 7;
+    if (nparams != want)
+        return fail(
+            error, FLUX_ERROR_ARGUMENT,
+            g_strdup_printf(_("Wrong number of arguments: %d given, %d expected."), nparams, want));
+    FluxRenderParams *p = &r->params;
+    flux_render_params_init(p);
+    const char *prompt = a[first].data.d_string, *model = a[first + 6].data.d_string;
+    if (prompt && strlen(prompt) >= sizeof p->prompt)
+        return fail(error, FLUX_ERROR_ARGUMENT,
+                    g_strdup_printf(_("The prompt is too long (%zu bytes, at most %zu)."),
+                                    strlen(prompt), sizeof p->prompt - 1));
+    flux_render_params_set_prompt(p, prompt);
+    p->width = a[first + 1].data.d_int32;
+    p->height = a[first + 2].data.d_int32;
+    p->steps = a[first + 3].data.d_int32;
+    p->guidance = a[first + 4].data.d_float;
+    p->seed = a[first + 5].data.d_int32;
+    p->random_seed = p->seed == -1;
+    if (model && strlen(model) >= sizeof p->model)
+        return fail(error, FLUX_ERROR_ARGUMENT,
+                    g_strdup(_("The model folder's path is too long.")));
+    flux_render_params_set_model(p, model && model[0] ? model : r->settings.model);
+    return TRUE;
+}
+
+/* The dialog needs a display: under gimp-console there is none, and GTK would abort. */
+static gboolean ui_available(void)
+{
+    const char *name = gimp_display_name();
+    if (name && name[0]) g_setenv("DISPLAY", name, TRUE);
+    int argc = 1;
+    char *args[] = {PLUG_IN_BINARY, NULL}, **argv = args;
+    return gtk_init_check(&argc, &argv);
+}
+
+/* FALSE with no error: the user cancelled. */
+static gboolean params_from_dialog(Request *r, GError **error)
+{
+    FluxRenderParams *p = &r->params;
+    load_last_values(p, &r->settings);
+    if (!r->new_image) {
+        /* the layer fills the image unless the artist asks otherwise */
+        p->width = CLAMP(gimp_image_width(r->image), FLUX_SIZE_STEP, FLUX_MAX_SIZE);
+        p->height = CLAMP(gimp_image_height(r->image), FLUX_SIZE_STEP, FLUX_MAX_SIZE);
+    }
+    if (!ui_available())
+        return fail(error, FLUX_ERROR_ARGUMENT,
+                    g_strdup(_("FLUX Text to Image needs a display for its dialog; call it with "
+                               "RUN-NONINTERACTIVE or RUN-WITH-LAST-VALS instead.")));
+    gimp_ui_init(PLUG_IN_BINARY, FALSE);
+    FluxDialogOptions opt = {.title = _("FLUX Text to Image"),
+                             .role = PLUG_IN_BINARY,
+                             .help_id = r->new_image ? PROC_IMAGE : PROC_LAYER,
+                             .gflops_per_s = r->settings.gflops_per_s};
+    if (!flux_dialog_run(p, &opt)) return FALSE;
+    remember_model(p->model, &r->settings);
+    return TRUE;
+}
+
+/* Image, drawable and mode checks for the layer procedure. */
+static gboolean check_target(const Request *r, GError **error)
+{
+    if (r->new_image) return TRUE;
+    if (!gimp_image_is_valid(r->image))
+        return fail(error, FLUX_ERROR_ARGUMENT,
+                    g_strdup_printf(_("Image %d does not exist."), r->image));
+    if (r->drawable != -1 &&
+        (!gimp_item_is_valid(r->drawable) || gimp_item_get_image(r->drawable) != r->image))
+        return fail(
+            error, FLUX_ERROR_ARGUMENT,
+            g_strdup_printf(_("Drawable %d does not belong to image %d."), r->drawable, r->image));
+    if (gimp_image_base_type(r->image) == GIMP_INDEXED)
+        return fail(error, FLUX_ERROR_ARGUMENT,
+                    g_strdup(_("FLUX Text to Image works on RGB and grayscale images. Convert "
+                               "this indexed image with Image ▸ Mode ▸ RGB first.")));
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Progress: "Loading model", "Encoding prompt", "Step 3/28 — 41 s left", "Decoding"     */
+
+static void on_phase(FluxWorkerPhase phase, void *user_data)
+{
+    (void)user_data;
+    /* progress fractions: loading and encoding 0–5 %, the steps 5–95 %, decoding the rest */
+    switch (phase) {
+    case FLUX_WORKER_LOADING:
+        gimp_progress_init(_("Loading model"));
+        break;
+    case FLUX_WORKER_ENCODING:
+        gimp_progress_set_text(_("Encoding prompt"));
+        gimp_progress_update(0.02);
+        break;
+    case FLUX_WORKER_DENOISING:
+        gimp_progress_update(0.05);
+        break;
+    case FLUX_WORKER_DECODING:
+        gimp_progress_set_text(_("Decoding"));
+        gimp_progress_update(0.96);
+        break;
+    }
+}
+
+static void on_step(int step, int total, double seconds_left, void *user_data)
+{
+    (void)user_data;
+    g_autofree char *left = flux_format_duration(seconds_left);
+    /* TRANSLATORS: step number, number of steps, the time left (e.g. "41 s") */
+    g_autofree char *text = g_strdup_printf(_("Step %d/%d — %s left"), step, total, left);
+    gimp_progress_set_text(text);
+    gimp_progress_update(0.05 + 0.9 * step / total);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Output                                                                                */
+
+static void write_pixels(gint32 drawable, const FluxWorkerResult *res)
+{
+    gegl_init(NULL, NULL); /* only here: it loads every GEGL module, ~0.3 s */
+    GeglBuffer *buf = gimp_drawable_get_buffer(drawable);
+    /* babl converts the sRGB bytes to the layer's precision and mode (float linear, gray) */
+    gegl_buffer_set(buf, GEGL_RECTANGLE(0, 0, res->width, res->height), 0, babl_format("R'G'B' u8"),
+                    res->rgb, GEGL_AUTO_ROWSTRIDE);
+    g_object_unref(buf); /* flushes the tiles to the core */
+}
+
+/* The picture as a layer above `drawable` (or the active layer), at the selection's corner;
+ * inserting and moving it is one undo step. */
+static gint32 add_layer(const Request *r, const FluxWorkerResult *res, GError **error)
+{
+    gint32 image = r->image;
+    g_autofree char *name = flux_render_layer_name(r->params.prompt);
+    GimpImageType type =
+        gimp_image_base_type(image) == GIMP_GRAY ? GIMP_GRAY_IMAGE : GIMP_RGB_IMAGE;
+    gint32 layer =
+        gimp_layer_new(image, name, res->width, res->height, type, 100.0, GIMP_LAYER_MODE_NORMAL);
+    if (layer == -1) {
+        fail(error, FLUX_ERROR_ARGUMENT, g_strdup(_("GIMP could not create the layer.")));
+        return -1;
+    }
+    write_pixels(layer, res);
+
+    gint32 parent = 0;
+    int position = -1;
+    if (r->drawable != -1 && gimp_item_is_layer(r->drawable)) {
+        parent = gimp_item_get_parent(r->drawable);
+        position = gimp_image_get_item_position(image, r->drawable);
+    }
+    gboolean sel;
+    gint x1 = 0, y1 = 0, x2, y2;
+    if (!gimp_selection_bounds(image, &sel, &x1, &y1, &x2, &y2) || !sel) x1 = y1 = 0;
+
+    gimp_image_undo_group_start(image);
+    gboolean ok = gimp_image_insert_layer(image, layer, parent, position) &&
+                  gimp_layer_set_offsets(layer, x1, y1);
+    gimp_image_undo_group_end(image);
+    if (!ok) {
+        fail(error, FLUX_ERROR_ARGUMENT, g_strdup(_("GIMP could not insert the layer.")));
+        return -1;
+    }
+    return layer;
+}
+
+/* A new RGB 8-bit image holding the picture as its only layer, with a clean undo history. */
+static gint32 new_image(const Request *r, const FluxWorkerResult *res)
+{
+    gint32 image = gimp_image_new(res->width, res->height, GIMP_RGB);
+    gimp_image_undo_disable(image);
+    g_autofree char *name = flux_render_layer_name(r->params.prompt);
+    gint32 layer = gimp_layer_new(image, name, res->width, res->height, GIMP_RGB_IMAGE, 100.0,
+                                  GIMP_LAYER_MODE_NORMAL);
+    write_pixels(layer, res);
+    gimp_image_insert_layer(image, layer, 0, 0);
+    gimp_image_undo_enable(image);
+    if (r->mode == GIMP_RUN_INTERACTIVE) gimp_display_new(image);
+    return image;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* run()                                                                                 */
+
+static gboolean get_params(Request *r, gint nparams, const GimpParam *param, GError **error)
+{
+    switch (r->mode) {
+    case GIMP_RUN_INTERACTIVE:
+        if (!check_target(r, error)) return FALSE;
+        return params_from_dialog(r, error);
+    case GIMP_RUN_NONINTERACTIVE:
+        if (!params_from_args(r, nparams, param, error)) return FALSE;
+        break;
+    case GIMP_RUN_WITH_LAST_VALS:
+        load_last_values(&r->params, &r->settings);
+        break;
+    }
+    return check_target(r, error);
+}
+
+/* Renders and delivers; returns the new layer or image, -1 with `error` set. */
+static gint32 render(Request *r, gint32 seed, GError **error)
+{
+    FluxWorkerCallbacks cb = {.phase = on_phase, .step = on_step};
+    FluxWorkerResult res;
+    if (!flux_worker_run(&r->params, seed, &cb, &res, error)) {
+        gimp_progress_end();
+        return -1;
+    }
+    gint32 id = r->new_image ? new_image(r, &res) : add_layer(r, &res, error);
+    gimp_progress_end();
+    /* only runs dominated by arithmetic (≥ 100 GFLOP) say something about this CPU's speed */
+    if (id != -1 && res.flops >= 1e11 && res.gflops_per_s > 0.0) {
+        r->settings.gflops_per_s = res.gflops_per_s;
+        remember_model(r->settings.model, &r->settings);
+    }
+    g_free(res.rgb);
+    return id;
+}
+
+static void run(const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals,
+                GimpParam **return_vals)
+{
+    static GimpParam values[3];
+    static char *message;
+    *return_vals = values;
+    *nreturn_vals = 1;
+    values[0].type = GIMP_PDB_STATUS;
+
+    g_autofree char *ldir = locale_dir();
+    flux_intl_init(ldir);
+
+    Request r = {.mode = param[0].data.d_int32, .new_image = !strcmp(name, PROC_IMAGE)};
+    r.image = !r.new_image && nparams > 1 ? param[1].data.d_image : -1;
+    r.drawable = !r.new_image && nparams > 2 ? param[2].data.d_drawable : -1;
+    g_autofree char *spath = settings_path();
+    flux_settings_load(spath, &r.settings);
+
+    GError *err = NULL;
+    GimpPDBStatusType status = GIMP_PDB_SUCCESS;
+    gint32 id = -1, seed = 0;
+    if (!get_params(&r, nparams, param, &err)) {
+        status = err ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_CANCEL;
+        if (err && r.mode != GIMP_RUN_NONINTERACTIVE) status = GIMP_PDB_EXECUTION_ERROR;
+    } else if (!flux_render_params_validate(&r.params, &err) ||
+               !flux_worker_check_model(r.params.model, NULL, NULL, &err)) {
+        status =
+            r.mode == GIMP_RUN_NONINTERACTIVE ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
+    } else {
+        seed = flux_render_params_pick_seed(&r.params);
+        id = render(&r, seed, &err);
+        if (id == -1) status = GIMP_PDB_EXECUTION_ERROR;
+    }
+
+    values[0].data.d_status = status;
+    if (status == GIMP_PDB_SUCCESS) {
+        r.params.seed = seed;
+        gimp_set_data(LAST_VALS_KEY, &r.params, sizeof r.params);
+        *nreturn_vals = 3;
+        values[1].type = r.new_image ? GIMP_PDB_IMAGE : GIMP_PDB_LAYER;
+        if (r.new_image)
+            values[1].data.d_image = id;
+        else
+            values[1].data.d_layer = id;
+        values[2].type = GIMP_PDB_INT32;
+        values[2].data.d_int32 = seed;
+        if (r.mode != GIMP_RUN_NONINTERACTIVE) gimp_displays_flush();
+    } else if (err) {
+        g_free(message);
+        message = g_strdup(err->message);
+        *nreturn_vals = 2;
+        values[1].type = GIMP_PDB_STRING;
+        values[1].data.d_string = message;
+        g_error_free(err);
+    }
+    flux_settings_clear(&r.settings);
+}
+
+int main(int argc, char *argv[])
+{
+    plugin_dir = g_path_get_dirname(argv[0]);
+    return gimp_main(&PLUG_IN_INFO, argc, argv);
+}

@@ -1,0 +1,30 @@
+/* flux-settings.h — what the plug-in remembers across GIMP restarts, in a small key file
+ * in the user's GIMP folder (gimp_set_data only lasts for one session):
+ *
+ *   [flux]
+ *   model=/home/me/models/FLUX.1-schnell
+ *   gflops-per-s=412.5
+ *
+ * GLib only; the caller passes the file's path. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define FLUX_SETTINGS_FILE "flux-plugin.ini" /* in gimp_directory() */
+
+typedef struct {
+    char *model;         /* the model folder last chosen in the dialog, or NULL */
+    double gflops_per_s; /* measured on this computer by the last large run, or 0 */
+} FluxSettings;
+
+/* Missing or unreadable file → empty settings (never fails). */
+void flux_settings_load(const char *path, FluxSettings *s);
+/* Writes atomically; FALSE with `error` set when the folder is not writable. */
+gboolean flux_settings_save(const char *path, const FluxSettings *s, GError **error);
+void flux_settings_clear(FluxSettings *s);
+/* Replaces s->model with a copy of `model` (which may be s->model itself). */
+void flux_settings_set_model(FluxSettings *s, const char *model);
+
+G_END_DECLS

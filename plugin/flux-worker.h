@@ -1,0 +1,43 @@
+/* flux-worker.h — renders a FluxRenderParams with libflux (GLib only, no GIMP): loads the
+ * model, runs the pipeline and reports progress through callbacks. The GIMP 2.10 entry
+ * (flux-plugin.c) is one client; a GIMP 3 front-end can be another. */
+#pragma once
+
+#include "flux-params.h"
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+    FLUX_WORKER_LOADING,   /* mapping and checking the model folder */
+    FLUX_WORKER_ENCODING,  /* CLIP and T5 */
+    FLUX_WORKER_DENOISING, /* the transformer steps (then one step callback per step) */
+    FLUX_WORKER_DECODING,  /* the VAE decoder */
+} FluxWorkerPhase;
+
+typedef struct {
+    void (*phase)(FluxWorkerPhase phase, void *user_data);
+    /* after denoising step `step` of `total` (from 1), with an estimate of the time left */
+    void (*step)(int step, int total, double seconds_left, void *user_data);
+    void *user_data;
+} FluxWorkerCallbacks;
+
+typedef struct {
+    guint8 *rgb;         /* width*height*3 bytes, rows top to bottom; free with g_free */
+    int width, height;   /* floored to multiples of 16 */
+    double seconds;      /* wall time of the whole run, loading included */
+    double flops;        /* flux_estimate_flops of the run */
+    double gflops_per_s; /* the machine's measured rate, from flux_estimate_flops */
+} FluxWorkerResult;
+
+/* Checks the model folder with flux_model_probe (fast): FALSE with a translated message
+ * naming the folder when it is not a FLUX.1 model. The out-arguments may be NULL. */
+gboolean flux_worker_check_model(const char *dir, gboolean *uses_guidance, int *default_steps,
+                                 GError **error);
+
+/* Renders `p` with `seed`. Returns FALSE with `error` set (nothing allocated) on failure. */
+gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorkerCallbacks *cb,
+                         FluxWorkerResult *result, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,735 @@
+#!/usr/bin/env python3
+"""gimp_tests.py — the FLUX plug-in inside a real GIMP 2.10 (stdlib only).
+
+GIMP runs the Script-Fu server, and every PDB call is one request over its socket, so each
+call has its own error flag and message. The plug-in, its translations and the example script
+are installed into a fresh private profile (GIMP2_DIRECTORY) under --work. An LD_PRELOADed
+progress spy (progress-spy.c) logs the plug-in's progress calls into GIMP's log.
+
+  headless  gimp-console-2.10: layer and image procedures against the golden picture,
+            placement, last values, bad arguments, interactive without a display, a kill
+            in the middle of a run, grayscale and float images, the variations script.
+  gui       gimp-2.10 under Xvfb (started by run-gimp-tests.sh): the dialog in English and
+            zh_CN, filled in with xdotool and confirmed with Enter, Ctrl+Z, Escape;
+            screenshots go to --artifacts.
+Exit status: 0 all passed, 1 a check failed, 77 skipped.
+"""
+import argparse
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+
+GOLDEN = "golden/pipeline_p64x64_s4.png"  # "a photo of a cat", 64², 4 steps, 3.5, seed 0
+PROMPT = "a photo of a cat"
+TITLES = {"en": "FLUX Text to Image", "zh_CN": "FLUX 文生图"}
+STEP2 = {"en": "Step 2/", "zh_CN": "第 2/"}  # progress text of the second step
+
+failures = []
+T0 = time.time()
+
+
+def check(name, ok, detail=""):
+    print("%5.1f s  %s %s%s" % (time.time() - T0, "ok  " if ok else "FAIL", name,
+                                ": " + detail if detail and not ok else ""), flush=True)
+    if not ok:
+        failures.append(name)
+    return ok
+
+
+# ---------------------------------------------------------------------------------------
+# PNG reading (8- and 16-bit gray, gray+alpha, RGB, RGBA; not interlaced)
+
+def read_png(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path + ": not a PNG"
+    pos, idat, hdr = 8, b"", None
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+        if kind == b"IHDR":
+            hdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        elif kind == b"IEND":
+            break
+    w, h, depth, ctype, _, _, interlace = hdr
+    assert depth in (8, 16) and interlace == 0 and ctype in (0, 2, 4, 6), (path, hdr)
+    ch = {0: 1, 2: 3, 4: 2, 6: 4}[ctype]
+    bpp = ch * depth // 8
+    raw, stride = zlib.decompress(idat), w * bpp
+    rows, prev = [], bytearray(stride)
+    for y in range(h):
+        ftype, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for x in range(stride):
+            a = line[x - bpp] if x >= bpp else 0
+            b, c = prev[x], (prev[x - bpp] if x >= bpp else 0)
+            if ftype == 1:
+                line[x] = (line[x] + a) & 255
+            elif ftype == 2:
+                line[x] = (line[x] + b) & 255
+            elif ftype == 3:
+                line[x] = (line[x] + (a + b) // 2) & 255
+            elif ftype == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(line)
+        prev = line
+    if depth == 16:  # to 8 bits, rounded
+        rows = [bytearray((line[i] * 256 + line[i + 1] + 128) // 257 for i in range(0, len(line), 2))
+                for line in rows]
+    return w, h, ch, rows
+
+
+def pixels(path, channels):
+    """Pixels as a flat list with `channels` (1 gray or 3 RGB) values each, alpha dropped."""
+    w, h, ch, rows = read_png(path)
+    keep = 1 if ch in (1, 2) else 3
+    out = []
+    for line in rows:
+        for x in range(w):
+            out.extend(line[x * ch:x * ch + keep])
+    assert keep == channels, "%s has %d colour channels, expected %d" % (path, keep, channels)
+    return w, h, out
+
+
+def srgb_to_gray(rgb):
+    """babl's R'G'B' u8 → Y' u8: linearize, luminance from babl's D50-adapted sRGB primaries
+    (the Y row of its RGB→XYZ matrix), re-encode."""
+    def lin(v):
+        v /= 255.0
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+    def enc(y):
+        y = 12.92 * y if y <= 0.0031308 else 1.055 * y ** (1 / 2.4) - 0.055
+        return int(round(max(0.0, min(1.0, y)) * 255))
+    return [enc(0.2224884 * lin(rgb[i]) + 0.7169037 * lin(rgb[i + 1]) + 0.0606079 * lin(rgb[i + 2]))
+            for i in range(0, len(rgb), 3)]
+
+
+def compare(name, path, want_w, want_h, want, channels=3, tol=1):
+    try:
+        w, h, got = pixels(path, channels)
+    except Exception as e:  # noqa: BLE001 - reported as a failed check
+        return check(name, False, str(e))
+    if (w, h) != (want_w, want_h):
+        return check(name, False, "size %dx%d, expected %dx%d" % (w, h, want_w, want_h))
+    diffs = [abs(a - b) for a, b in zip(got, want)]
+    worst = max(diffs)
+    i = diffs.index(worst) // channels
+    return check(name + " (max |diff| %d)" % worst, worst <= tol,
+                 "pixel (%d,%d) is %s, expected %s" % (i % w, i // w, got[i * channels:(i + 1) * channels],
+                                                      want[i * channels:(i + 1) * channels]))
+
+
+# ---------------------------------------------------------------------------------------
+# GIMP with the Script-Fu server
+
+def q(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Gimp:
+    def __init__(self, args, gui, lang, log_path):
+        self.log_path = log_path
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        server = '(plug-in-script-fu-server RUN-NONINTERACTIVE "127.0.0.1" %d "")' % self.port
+        exe = ["gimp-2.10", "--no-splash", "-d"] if gui else ["gimp-console-2.10", "-i", "-d", "-f"]
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(exe + ["-b", server], stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=gimp_env(args, lang), stdin=subprocess.DEVNULL)
+        self.sock = None
+        deadline = time.time() + 90
+        while time.time() < deadline and self.proc.poll() is None:
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        if not self.sock:
+            raise RuntimeError("GIMP's Script-Fu server did not start; see " + log_path)
+        self.sock.settimeout(150)
+        self.lock = threading.Lock()
+
+    def _recv(self, n):
+        buf = b""
+        while len(buf) < n:
+            part = self.sock.recv(n - len(buf))
+            if not part:
+                raise RuntimeError("GIMP closed the Script-Fu connection; see " + self.log_path)
+            buf += part
+        return buf
+
+    def call(self, cmd):
+        """(ok, text) of one Script-Fu expression."""
+        data = cmd.encode("utf-8")
+        with self.lock:
+            self.sock.sendall(b"G" + struct.pack(">H", len(data)) + data)
+            magic, err, n = struct.unpack(">cBH", self._recv(4))
+            text = self._recv(n).decode("utf-8", "replace")
+        return err == 0, text
+
+    def value(self, cmd):
+        ok, text = self.call(cmd)
+        if not ok:
+            raise RuntimeError("%s failed: %s" % (cmd, text))
+        return text
+
+    def ints(self, cmd):
+        return [int(v) for v in re.findall(r"-?\d+", self.value(cmd))]
+
+    def log_size(self):
+        self.log.flush()
+        return os.path.getsize(self.log_path)
+
+    def log_since(self, offset):
+        time.sleep(0.1)
+        with open(self.log_path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+
+    def quit(self):
+        try:
+            self.call("(gimp-quit 1)")
+        except Exception:  # noqa: BLE001 - the server closes the socket while quitting
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def gimp_env(args, lang):
+    env = dict(os.environ)
+    env.update(GIMP2_DIRECTORY=args.profile, XDG_CACHE_HOME=os.path.join(args.work, "cache"),
+               LANG="C.UTF-8", LD_PRELOAD=args.spy, FLUX_SPY_KILL_FILE=args.kill_file,
+               NO_AT_BRIDGE="1")
+    env.pop("LANGUAGE", None)
+    env.pop("LC_ALL", None)
+    if lang != "en":
+        env["LANGUAGE"] = lang  # works without the locale being generated (C.UTF-8 base)
+    return env
+
+
+def setup(args):
+    """A fresh profile with the plug-in, its translations and the script installed."""
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    os.makedirs(args.artifacts, exist_ok=True)
+    args.profile = os.path.join(args.work, "profile")
+    args.kill_file = os.path.join(args.work, "kill-at")
+    args.spy = os.path.join(args.work, "progress-spy.so")
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O2", "-o", args.spy,
+                    os.path.join(os.path.dirname(os.path.abspath(__file__)), "progress-spy.c"),
+                    "-ldl"], check=True)
+    # GIMP creates the profile on its first start; installing into it before would skip that
+    env = gimp_env(args, "en")
+    env.pop("LD_PRELOAD")
+    subprocess.run(["timeout", "120", "gimp-console-2.10", "-i", "-d", "-f", "-b", "(gimp-quit 0)"],
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   stdin=subprocess.DEVNULL)
+    pdir = os.path.join(args.profile, "plug-ins", "flux")
+    os.makedirs(pdir)
+    shutil.copy2(args.plugin, os.path.join(pdir, "flux"))
+    mo_name = args.gettext_package + ".mo"
+    langs = []
+    if os.path.isdir(args.po_build_dir):
+        for lang in sorted(os.listdir(args.po_build_dir)):
+            mo = os.path.join(args.po_build_dir, lang, "LC_MESSAGES", mo_name)
+            if os.path.isfile(mo):
+                dst = os.path.join(pdir, "locale", lang, "LC_MESSAGES")
+                os.makedirs(dst)
+                shutil.copy2(mo, dst)
+                langs.append(lang)
+    print("installed plug-in into %s (translations: %s)" % (pdir, " ".join(langs) or "none"))
+    os.makedirs(os.path.join(args.profile, "scripts"), exist_ok=True)
+    shutil.copy2(os.path.join(args.data_dir, "flux-variations.scm"),
+                 os.path.join(args.profile, "scripts"))
+    return langs
+
+
+def remember_model(args, model):
+    with open(os.path.join(args.profile, "flux-plugin.ini"), "w") as f:
+        f.write("[flux]\nmodel=%s\n" % model)
+
+
+# ---------------------------------------------------------------------------------------
+# Script-Fu snippets
+
+def new_image(g, w, h, base="RGB", layer_type="RGB-IMAGE"):
+    img, bg = g.ints("(let* ((img (car (gimp-image-new %d %d %s)))"
+                     " (bg (car (gimp-layer-new img %d %d %s \"bg\" 100 LAYER-MODE-NORMAL))))"
+                     " (gimp-image-insert-layer img bg 0 0) (gimp-drawable-fill bg FILL-WHITE)"
+                     " (list img bg))" % (w, h, base, w, h, layer_type))
+    return img, bg
+
+
+def layers(g, img):
+    return g.ints("(vector->list (cadr (gimp-image-get-layers %d)))" % img)
+
+
+def layer_info(g, layer):
+    """(name, width, height, x, y)"""
+    ok, name = g.call("(car (gimp-item-get-name %d))" % layer)
+    w, h, x, y = g.ints("(append (gimp-drawable-width %d) (gimp-drawable-height %d)"
+                        " (gimp-drawable-offsets %d))" % (layer, layer, layer))
+    return name.strip('"') if ok else None, w, h, x, y
+
+
+def save_png(g, img, drawable, path):
+    g.value("(file-png-save2 RUN-NONINTERACTIVE %d %d %s %s 0 9 0 0 0 0 0 0 0)"
+            % (img, drawable, q(path), q(path)))
+    return path
+
+
+def gen_layer(g, img, drawable, prompt=PROMPT, w=64, h=64, steps=4, guidance="3.5", seed=0,
+              model="", mode="RUN-NONINTERACTIVE"):
+    return g.call("(plug-in-flux-generate %s %d %d %s %d %d %d %s %d %s)"
+                  % (mode, img, drawable, q(prompt), w, h, steps, guidance, seed, q(model)))
+
+
+def gen_image(g, prompt=PROMPT, w=64, h=64, steps=4, guidance="3.5", seed=0, model="",
+              mode="RUN-NONINTERACTIVE"):
+    return g.call("(plug-in-flux-generate-image %s %s %d %d %d %s %d %s)"
+                  % (mode, q(prompt), w, h, steps, guidance, seed, q(model)))
+
+
+def two_ints(text):
+    v = [int(x) for x in re.findall(r"-?\d+", text)]
+    return (v + [None, None])[:2]
+
+
+# ---------------------------------------------------------------------------------------
+# headless
+
+def headless(args):
+    setup(args)
+    out = os.path.join(args.artifacts, "headless")
+    os.makedirs(out, exist_ok=True)
+    gw, gh, golden = pixels(os.path.join(args.model, GOLDEN), 3)
+    model = args.model
+    g = Gimp(args, False, "en", os.path.join(out, "gimp.log"))
+    try:
+        headless_checks(g, args, out, model, golden)
+    finally:
+        g.quit()
+    log = open(os.path.join(out, "gimp.log"), encoding="utf-8", errors="replace").read()
+    check("no crash other than the deliberate kill", log.count("Plug-in crashed") <= 1,
+          "%d crashes in the log" % log.count("Plug-in crashed"))
+
+
+def procedure_browser(g):
+    args = [g.value('(cadr (gimp-procedural-db-proc-arg "plug-in-flux-generate" %d))' % i).strip('"')
+            for i in range(10)]
+    check("layer procedure's arguments are documented in dash-case",
+          args == ["run-mode", "image", "drawable", "prompt", "width", "height", "num-steps",
+                   "guidance", "seed", "model"], str(args))
+    rets = [g.value('(cadr (gimp-procedural-db-proc-val "%s" %d))' % (p, i)).strip('"')
+            for p in ("plug-in-flux-generate", "plug-in-flux-generate-image") for i in range(2)]
+    check("return values: layer/image and seed", rets == ["layer", "seed", "image", "seed"], str(rets))
+    iargs = [g.value('(cadr (gimp-procedural-db-proc-arg "plug-in-flux-generate-image" %d))' % i)
+             .strip('"') for i in range(8)]
+    check("image procedure's arguments", iargs == ["run-mode", "prompt", "width", "height",
+                                                   "num-steps", "guidance", "seed", "model"], str(iargs))
+
+
+def headless_checks(g, args, out, model, golden):
+    procedure_browser(g)
+    img, bg = new_image(g, 128, 96)
+
+    # 1. NONINTERACTIVE → a layer equal to the golden picture; progress per phase and step
+    off = g.log_size()
+    ok, text = gen_layer(g, img, bg, model=model)
+    check("NONINTERACTIVE call succeeds", ok, text)
+    layer, seed = two_ints(text)
+    spy = g.log_since(off)
+    check("returns the seed used", seed == 0, text)
+    check("layer is on top, above the active layer", layers(g, img) == [layer, bg], str(layers(g, img)))
+    name, w, h, x, y = layer_info(g, layer)
+    check("layer name is the prompt", name == PROMPT, repr(name))
+    check("layer is 64x64 at (0,0)", (w, h, x, y) == (64, 64, 0, 0), str((w, h, x, y)))
+    compare("layer pixels equal the golden PNG", save_png(g, img, layer, os.path.join(out, "layer.png")),
+            64, 64, golden)
+    updates = re.findall(r"PROGRESS-SPY flux update", spy)
+    texts = re.findall(r'PROGRESS-SPY flux (?:init|text) "([^"]*)"', spy)
+    check("one progress update per step plus one per phase (4 + 3)", len(updates) == 7,
+          "%d updates:\n%s" % (len(updates), spy))
+    want = ["Loading model", "Encoding prompt", "Step 1/4", "Step 2/4", "Step 3/4", "Step 4/4",
+            "Decoding"]
+    check("progress texts per phase and step", [t.split(" —")[0] for t in texts] == want
+          and all(" left" in t for t in texts if t.startswith("Step")), str(texts))
+
+    # 2. WITH_LAST_VALS repeats it (fixed seed stays)
+    ok, text = gen_layer(g, img, -1, prompt="", w=0, h=0, steps=0, guidance="0", seed=0,
+                         mode="RUN-WITH-LAST-VALS")
+    check("WITH_LAST_VALS succeeds", ok, text)
+    layer2, seed2 = two_ints(text)
+    check("WITH_LAST_VALS keeps a fixed seed", seed2 == 0, text)
+    if ok:
+        compare("WITH_LAST_VALS pixels equal the golden PNG",
+                save_png(g, img, layer2, os.path.join(out, "last-vals.png")), 64, 64, golden)
+
+    # 3. random seed: a new one on repeat; the returned seed reproduces the pixels
+    ok, text = gen_layer(g, img, bg, w=32, h=48, seed=-1, model=model)
+    lr, s1 = two_ints(text)
+    check("seed -1 draws a seed in 0..2^31-1", ok and 0 <= s1 < 2 ** 31, text)
+    ok, text = gen_layer(g, img, -1, prompt="", w=0, h=0, steps=0, guidance="0", seed=0,
+                         mode="RUN-WITH-LAST-VALS")
+    _, s2 = two_ints(text)
+    check("WITH_LAST_VALS draws a new random seed", ok and s2 is not None and s2 != s1, text)
+    ok, text = gen_layer(g, img, bg, w=32, h=48, seed=s1, model=model)
+    lf, _ = two_ints(text)
+    if check("the returned seed reproduces the run", ok, text):
+        a = save_png(g, img, lr, os.path.join(out, "random.png"))
+        b = save_png(g, img, lf, os.path.join(out, "random-again.png"))
+        check("same seed, same pixels", pixels(a, 3) == pixels(b, 3))
+        check("the layer above bg went right above it", layers(g, img).index(lf) + 1 ==
+              layers(g, img).index(bg), str(layers(g, img)))
+
+    # 4. bad arguments: calling errors that name the value; the image keeps its layers
+    before = layers(g, img)
+    other, other_bg = new_image(g, 16, 16)
+    idx = g.ints("(car (gimp-image-new 32 32 INDEXED))")[0]
+    bad = [
+        ("missing model folder", dict(model="/nonexistent/flux"), "is not a FLUX.1 model folder"),
+        ("no model and none remembered", dict(model=""), "No model folder given"),
+        ("width 0", dict(w=0, model=model), "Width 0 is out of range"),
+        ("height 5000", dict(h=5000, model=model), "Height 5000 is out of range"),
+        ("steps 0", dict(steps=0, model=model), "Number of steps 0 is out of range"),
+        # GIMP itself refuses non-finite floats before the plug-in runs (its own message)
+        ("NaN guidance", dict(guidance="(sqrt -1)", model=model), "nan' for argument 'guidance'"),
+        ("infinite guidance", dict(guidance="(exp 1000)", model=model), "inf' for argument 'guidance'"),
+        ("guidance -1", dict(guidance="-1", model=model), "Guidance -1 is out of range"),
+        ("seed -7", dict(seed=-7, model=model), "Seed -7 is out of range"),
+        ("drawable of another image", dict(drawable=other_bg, model=model), "does not belong"),
+    ]
+    for what, kw, msg in bad:
+        drawable = kw.pop("drawable", bg)
+        ok, text = gen_layer(g, img, drawable, **kw)
+        check("bad argument, %s: calling error \"%s\"" % (what, msg),
+              not ok and "invalid input arguments" in text and msg in text, text)
+    ok, text = gen_layer(g, idx, -1, model=model)
+    check("indexed image refused clearly", not ok and "RGB and grayscale" in text, text)
+    ok, text = gen_image(g, w=0, model=model)
+    check("image procedure: width 0 is a calling error", not ok and "Width 0" in text, text)
+    check("the image keeps its layers after the errors", layers(g, img) == before,
+          "%s → %s" % (before, layers(g, img)))
+
+    # 5. INTERACTIVE without a display: an error message, no crash
+    ok, text = gen_layer(g, img, bg, model=model, mode="RUN-INTERACTIVE")
+    check("INTERACTIVE without a display fails cleanly", not ok and "needs a display" in text, text)
+
+    # 6. the model folder remembered from the dialog (settings file) is used for "" from now on
+    remember_model(args, model)
+    model = ""
+
+    # 7. a selection places the layer at its top-left corner; sizes floor to 16
+    g.value("(gimp-image-select-rectangle %d CHANNEL-OP-REPLACE 20 10 30 30)" % img)
+    ok, text = gen_layer(g, img, bg, w=40, h=37, seed=3, model=model)
+    g.value("(gimp-selection-none %d)" % img)
+    ls, _ = two_ints(text)
+    check("empty model = the remembered folder; selection: layer at (20,10), 40x37 floored to 32x32",
+          ok and layer_info(g, ls)[1:] == (32, 32, 20, 10), "%s %s" % (text, ok and layer_info(g, ls)))
+
+    # 8. killed in the middle of the run (what GIMP does on Cancel): image untouched
+    before = layers(g, img)
+    with open(args.kill_file, "w") as f:
+        f.write("Step 2/")
+    ok, text = gen_layer(g, img, bg, model=model)
+    os.remove(args.kill_file)
+    check("killed at step 2: the call fails", not ok, text)
+    check("killed at step 2: the image keeps its layers", layers(g, img) == before,
+          "%s → %s" % (before, layers(g, img)))
+
+    # 9. File ▸ Create: a new RGB 8-bit image
+    ok, text = gen_image(g, model=model)
+    check("image procedure succeeds", ok, text)
+    img2, seed = two_ints(text)
+    if ok:
+        info = g.ints("(append (gimp-image-width {0}) (gimp-image-height {0}) (gimp-image-base-type {0})"
+                      " (gimp-image-get-precision {0}))".format(img2))
+        check("new image 64x64 RGB u8-gamma", info == [64, 64, 0, 150], str(info))
+        ls2 = layers(g, img2)
+        check("new image has one layer named from the prompt",
+              len(ls2) == 1 and layer_info(g, ls2[0])[0] == PROMPT, str(ls2))
+        compare("new image pixels equal the golden PNG",
+                save_png(g, img2, ls2[0], os.path.join(out, "image.png")), 64, 64, golden)
+
+    # 10. other modes and precisions: grayscale gets a gray layer, float linear converts
+    gimg, gbg = new_image(g, 64, 64, "GRAY", "GRAY-IMAGE")
+    ok, text = gen_layer(g, gimg, gbg, model=model)
+    gl, _ = two_ints(text)
+    if check("grayscale image accepted", ok, text):
+        check("grayscale image gets a gray layer",
+              g.ints("(car (gimp-drawable-is-gray %d))" % gl) == [1])
+        compare("gray layer = golden in luminance (±1)", save_png(g, gimg, gl, os.path.join(out, "gray.png")),
+                64, 64, srgb_to_gray(golden), channels=1, tol=1)
+    fimg, fbg = new_image(g, 64, 64)
+    g.value("(gimp-image-convert-precision %d PRECISION-FLOAT-LINEAR)" % fimg)
+    ok, text = gen_layer(g, fimg, fbg, model=model)
+    fl, _ = two_ints(text)
+    if check("32-bit float linear image accepted", ok, text):
+        g.value("(gimp-image-convert-precision %d PRECISION-U8-GAMMA)" % fimg)
+        compare("float linear layer converts back to the golden pixels",
+                save_png(g, fimg, fl, os.path.join(out, "float.png")), 64, 64, golden)
+
+    # 11. the example batch script: N seeds as layers, files per seed
+    ok, text = g.call("(flux-variations-save %s 2 0 64 64 4 3.5 %s %s)"
+                      % (q(PROMPT), q(model), q(os.path.join(out, "var"))))
+    check("flux-variations-save makes 2 files", ok and text.strip() == "2", text)
+    if ok:
+        compare("variation seed 0 equals the golden PNG", os.path.join(out, "var-seed0.png"), 64, 64, golden)
+        check("variation seed 1 differs", pixels(os.path.join(out, "var-seed1.png"), 3)[2] != golden)
+
+    for i in (img, other, idx, img2, gimg, fimg):
+        g.call("(gimp-image-delete %d)" % i)
+
+
+# ---------------------------------------------------------------------------------------
+# gui
+
+def xdo(*a):
+    return subprocess.run(["xdotool"] + list(a), capture_output=True, text=True).stdout.strip()
+
+
+def find_window(pattern, timeout=60, by="--classname"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ids = xdo("search", "--onlyvisible", by, pattern).split()
+        if ids:
+            return ids[-1]
+        time.sleep(0.2)
+    return None
+
+
+def shot(path, window="root"):
+    subprocess.run(["import", "-window", window, path], capture_output=True)
+    return path
+
+
+def keys(*ks):
+    for k in ks:
+        xdo("key", "--clearmodifiers", k)
+        time.sleep(0.08)
+
+
+def typ(text):
+    xdo("type", "--delay", "30", text)
+    time.sleep(0.1)
+
+
+class Call(threading.Thread):
+    """A blocking PDB call (the interactive plug-in) while this thread drives the dialog."""
+
+    def __init__(self, g, cmd):
+        super().__init__(daemon=True)
+        self.g, self.cmd, self.result = g, cmd, None
+        self.start()
+
+    def run(self):
+        self.result = self.g.call(self.cmd)
+
+
+def gui(args):
+    langs = setup(args)
+    gw, gh, golden = pixels(os.path.join(args.model, GOLDEN), 3)
+    remember_model(args, args.model)  # as if chosen in an earlier session
+    for lang in ["en", "zh_CN"]:
+        if lang != "en" and lang not in langs:
+            check("translation %s built" % lang, False)
+            continue
+        gui_lang(args, lang, golden)
+
+
+def gui_lang(args, lang, golden):
+    out = os.path.join(args.artifacts, "gui-" + lang)
+    os.makedirs(out, exist_ok=True)
+    shutil.rmtree(os.path.join(args.profile, "backups"), ignore_errors=True)
+    g = Gimp(args, True, lang, os.path.join(out, "gimp.log"))
+    try:
+        gui_checks(g, args, lang, out, golden)
+    finally:
+        for f in os.listdir(out):
+            if f.endswith(".tmp"):
+                os.remove(os.path.join(out, f))
+        g.call("(for-each gimp-image-clean-all (vector->list (cadr (gimp-image-list))))")
+        g.quit()
+        shutil.rmtree(os.path.join(args.profile, "backups"), ignore_errors=True)
+
+
+def gui_checks(g, args, lang, out, golden):
+    img, bg = new_image(g, 128, 96)
+    g.value("(gimp-display-new %d)" % img)
+    time.sleep(1.0)
+    shot(os.path.join(out, "image-window.png"))
+
+    # Filters ▸ Render ▸ FLUX Text to Image... from the image window's menu (keyboard), as an
+    # artist would: progress then shows in that window's status bar
+    win = find_window("GIMP$", 20, by="--name")
+    if not check("[%s] the image window is there" % lang, win is not None):
+        return
+    xdo("windowfocus", "--sync", win)
+    keys("alt+r")
+    time.sleep(0.5)
+    keys("r")
+    time.sleep(0.8)
+    shot(os.path.join(out, "menu-filters-render.png"))
+    keys("t")
+    wid = find_window("^flux$")
+    if not check("[%s] the dialog appears from the menu" % lang, wid is not None):
+        return
+    time.sleep(1.0)
+    title = xdo("getwindowname", wid)
+    check("[%s] dialog title is %r" % (lang, TITLES[lang]), title == TITLES[lang], repr(title))
+    shot(os.path.join(out, "dialog.png"), wid)
+    shot(os.path.join(out, "screen-dialog.png"))
+
+    # type prompt, size, steps, seed (mnemonics), then Enter
+    xdo("windowfocus", "--sync", wid)
+    time.sleep(0.3)
+    typ(PROMPT)
+    for mnemonic, value in [("alt+w", "64"), ("alt+g", "64"), ("alt+s", "4")]:
+        keys(mnemonic, "ctrl+a")
+        typ(value)
+    keys("alt+r")  # random off: the seed becomes editable
+    keys("alt+e", "ctrl+a")
+    typ("0")
+    time.sleep(0.5)
+    shot(os.path.join(out, "dialog-filled.png"), wid)
+    with open(args.kill_file, "w") as f:
+        f.write("pause " + STEP2[lang])  # the spy holds the run there for a screenshot
+    keys("Return")
+    deadline = time.time() + 30
+    while time.time() < deadline and "paused at" not in open(g.log_path, errors="replace").read():
+        time.sleep(0.2)
+    time.sleep(0.5)
+    shot(os.path.join(out, "progress.png"))
+    os.remove(args.kill_file)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(layers(g, img)) < 2:
+        time.sleep(0.3)
+    now = layers(g, img)
+    if not check("[%s] typed values + Enter: a new layer on top" % lang,
+                 len(now) == 2 and now[1] == bg, str(now)):
+        return
+    layer = now[0]
+    info = layer_info(g, layer)
+    check("[%s] the layer has the typed size 64x64 and is named from the prompt" % lang,
+          info[:3] == (PROMPT, 64, 64), str(info))
+    compare("[%s] dialog run (seed 0) equals the golden PNG" % lang,
+            save_png(g, img, layer, os.path.join(out, "layer.png")), 64, 64, golden)
+    time.sleep(0.5)
+    shot(os.path.join(out, "after.png"))
+
+    # one Ctrl+Z removes the layer
+    win = find_window("GIMP$", 10, by="--name")
+    if win:
+        xdo("windowfocus", "--sync", win)
+        time.sleep(0.3)
+        keys("ctrl+z")
+    deadline = time.time() + 10
+    while time.time() < deadline and layers(g, img) != [bg]:
+        time.sleep(0.2)
+    check("[%s] one Ctrl+Z removes the layer" % lang, layers(g, img) == [bg], str(layers(g, img)))
+
+    # the dialog again: it remembers the last values; Escape cancels and changes nothing
+    call = Call(g, "(plug-in-flux-generate RUN-INTERACTIVE %d %d \"\" 0 0 0 0 0 \"\")" % (img, bg))
+    wid = find_window("^flux$")
+    if check("[%s] the dialog appears again" % lang, wid is not None):
+        time.sleep(1.0)
+        shot(os.path.join(out, "dialog-again.png"), wid)
+        xdo("windowfocus", "--sync", wid)
+        keys("alt+h")  # Help: a message window over the dialog
+        deadline = time.time() + 10
+        while time.time() < deadline and len(xdo("search", "--onlyvisible", "--classname", "^flux$").split()) < 2:
+            time.sleep(0.2)
+        check("[%s] Help opens a help window" % lang,
+              len(xdo("search", "--onlyvisible", "--classname", "^flux$").split()) == 2)
+        time.sleep(0.5)
+        shot(os.path.join(out, "help.png"))
+        keys("Escape")
+        time.sleep(0.5)
+        xdo("windowfocus", "--sync", wid)
+        keys("Escape")
+        call.join(30)
+        ok, text = call.result if call.result else (True, "no answer")
+        # a cancelled plug-in returns no values: Script-Fu gives an error or (#f), no layer
+        check("[%s] Escape cancels" % lang, not ok or text.strip() == "(#f)", text)
+        check("[%s] after Cancel the image is unchanged" % lang, layers(g, img) == [bg],
+              str(layers(g, img)))
+    if lang == "en":
+        gui_more_checks(g, args, out, img)
+
+
+def gui_more_checks(g, args, out, img):
+    # File ▸ Create: the dialog starts from the last values (64x64, seed 0); Enter → new image
+    before = g.ints("(vector->list (cadr (gimp-image-list)))")
+    call = Call(g, "(plug-in-flux-generate-image RUN-INTERACTIVE \"\" 0 0 0 0 0 \"\")")
+    wid = find_window("^flux$")
+    if check("[en] File > Create: the dialog appears", wid is not None):
+        time.sleep(1.0)
+        shot(os.path.join(out, "dialog-create.png"), wid)
+        xdo("windowfocus", "--sync", wid)
+        keys("Return")
+        call.join(90)
+        ok, text = call.result if call.result else (False, "no answer")
+        img2, seed = two_ints(text)
+        check("[en] File > Create makes a new 64x64 image with the last seed",
+              ok and img2 not in before and seed == 0
+              and g.ints("(append (gimp-image-width %d) (gimp-image-height %d))" % (img2, img2)) == [64, 64],
+              text)
+        time.sleep(0.5)
+        shot(os.path.join(out, "after-create.png"))
+
+    # a folder that is not a FLUX model: a clear message, and OK stays insensitive
+    remember_model(args, args.work)
+    call = Call(g, "(plug-in-flux-generate RUN-INTERACTIVE %d -1 \"\" 0 0 0 0 0 \"\")" % img)
+    wid = find_window("^flux$")
+    if check("[en] dialog with a wrong model folder appears", wid is not None):
+        time.sleep(1.0)
+        shot(os.path.join(out, "dialog-not-a-model.png"), wid)
+        xdo("windowfocus", "--sync", wid)
+        keys("Return")
+        time.sleep(1.0)
+        check("[en] Enter does nothing while the folder is not a model",
+              call.result is None and find_window("^flux$", 2) is not None)
+        keys("Escape")
+        call.join(30)
+    remember_model(args, args.model)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["headless", "gui"])
+    for opt in ["plugin", "po-build-dir", "gettext-package", "model", "data-dir", "work",
+                "artifacts", "python"]:
+        ap.add_argument("--" + opt, required=opt != "python")
+    args = ap.parse_args()
+    args.work = os.path.join(args.work, args.mode)
+    if not os.path.isfile(os.path.join(args.model, GOLDEN)):
+        print("SKIP: reference model not found at " + args.model)
+        return 77
+    t0 = time.time()
+    (headless if args.mode == "headless" else gui)(args)
+    print("%s: %d failure(s) in %.0f s; artifacts in %s" % (args.mode, len(failures), time.time() - t0,
+                                                            args.artifacts))
+    for f in failures:
+        print("  FAILED: " + f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+/* flux-dialog.c — the FLUX Text to Image dialog (see flux-dialog.h).
+ *
+ *   Prompt         [multi-line text                              ]
+ *                  Enter generates the picture; Shift+Enter starts a new line.
+ *   Model folder   [folder chooser] + what flux_model_probe says about it
+ *   Width, Height  spin buttons + "rounded down to multiples of 16: W × H"
+ *   Steps          spin button (the model's default when the model type changes)
+ *   Guidance       spin button, insensitive for schnell-type models
+ *   Seed           spin button + "Random" toggle
+ *   Estimate       working memory and time (flux_estimate_memory / _flops)
+ *
+ * Enter in any field activates OK; OK is insensitive while the folder is not a FLUX model.
+ */
+#include "flux-dialog.h"
+
+#include "flux-intl.h"
+#include "flux.h"
+
+#include <libgimp/gimp.h>
+#include <gdk/gdkkeysyms.h>
+#include <libgimp/gimpui.h>
+#include <string.h>
+
+typedef struct {
+    const FluxDialogOptions *opt;
+    GtkWidget *dialog, *prompt, *model_chooser, *model_label;
+    GtkWidget *width, *height, *size_label, *steps, *guidance, *seed, *random, *estimate;
+    char *model_dir;   /* the folder currently chosen */
+    gboolean model_ok; /* flux_model_probe accepted it */
+    int model_kind;    /* -1 unknown, 0 schnell-type, 1 dev-type */
+    FluxModelInfo info;
+} Dialog;
+
+/* ------------------------------------------------------------------------------------- */
+/* Live texts                                                                            */
+
+static int spin_int(GtkWidget *spin)
+{
+    return gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(spin));
+}
+
+static void update_size_and_estimate(Dialog *d)
+{
+    int w = flux_render_output_size(spin_int(d->width));
+    int h = flux_render_output_size(spin_int(d->height));
+    g_autofree char *size = g_strdup_printf(
+        _("Sizes are rounded down to multiples of 16: the picture will be %d × %d pixels."), w, h);
+    gtk_label_set_text(GTK_LABEL(d->size_label), size);
+
+    if (!d->model_ok) {
+        gtk_label_set_text(GTK_LABEL(d->estimate), _("Estimate: choose a model folder first."));
+        return;
+    }
+    guint64 mem = flux_estimate_memory(&d->info, w, h, FLUX_MAX_SEQUENCE_LENGTH);
+    double flops =
+        flux_estimate_flops(&d->info, w, h, FLUX_MAX_SEQUENCE_LENGTH, spin_int(d->steps));
+    gboolean measured = d->opt->gflops_per_s > 0.0;
+    double rate = measured ? d->opt->gflops_per_s : FLUX_ASSUMED_GFLOPS;
+    g_autofree char *mem_s = g_format_size_full(mem, G_FORMAT_SIZE_IEC_UNITS);
+    g_autofree char *weights_s = g_format_size(d->info.weight_bytes);
+    g_autofree char *time_s = flux_format_duration(MAX(1.0, flops / (rate * 1e9)));
+    g_autofree char *text = g_strdup_printf(
+        measured ? _("Estimate: %s of working memory besides the %s of model weights; about %s "
+                     "at %.0f GFLOP/s (measured on this computer). Estimates only.")
+                 : _("Estimate: %s of working memory besides the %s of model weights; about %s "
+                     "at an assumed %.0f GFLOP/s. Estimates only."),
+        mem_s, weights_s, time_s, rate);
+    gtk_label_set_text(GTK_LABEL(d->estimate), text);
+}
+
+/* Probes the folder and updates the model line, guidance, default steps and OK. */
+static void set_model(Dialog *d, const char *dir, gboolean initial)
+{
+    g_free(d->model_dir);
+    d->model_dir = g_strdup(dir ? dir : "");
+    GError *err = NULL;
+    d->model_ok = dir && dir[0] && flux_model_probe(dir, &d->info, &err);
+    g_autofree char *markup = NULL;
+    if (d->model_ok) {
+        int kind = d->info.uses_guidance ? 1 : 0;
+        if (!initial && kind != d->model_kind)
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d->steps), d->info.default_steps);
+        d->model_kind = kind;
+        g_autofree char *size = g_format_size(d->info.weight_bytes);
+        markup = g_markup_printf_escaped(
+            kind ? _("FLUX.1 dev-type model (uses guidance), %s of weights.")
+                 : _("FLUX.1 schnell-type model (no guidance), %s of weights."),
+            size);
+    } else if (!dir || !dir[0]) {
+        markup = g_markup_printf_escaped("<span foreground=\"#e03c3c\">%s</span>",
+                                         _("Choose the folder of a FLUX.1 model (the one holding "
+                                           "model_index.json)."));
+    } else {
+        g_autofree char *msg =
+            g_strdup_printf(_("This folder is not a FLUX.1 model: %s"), err ? err->message : "");
+        markup = g_markup_printf_escaped("<span foreground=\"#e03c3c\">%s</span>", msg);
+    }
+    g_clear_error(&err);
+    gtk_label_set_markup(GTK_LABEL(d->model_label), markup);
+    gtk_widget_set_sensitive(d->guidance, !d->model_ok || d->info.uses_guidance);
+    gtk_dialog_set_response_sensitive(GTK_DIALOG(d->dialog), GTK_RESPONSE_OK, d->model_ok);
+    update_size_and_estimate(d);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Signals                                                                               */
+
+static void on_model_changed(GtkFileChooser *chooser, Dialog *d)
+{
+    g_autofree char *dir = gtk_file_chooser_get_filename(chooser);
+    /* the button reports NULL while it is still loading the folder it was given */
+    if (dir && g_strcmp0(dir, d->model_dir) != 0) set_model(d, dir, FALSE);
+}
+
+static void on_value_changed(GtkWidget *w, Dialog *d)
+{
+    (void)w;
+    update_size_and_estimate(d);
+}
+
+static void on_random_toggled(GtkToggleButton *b, Dialog *d)
+{
+    gtk_widget_set_sensitive(d->seed, !gtk_toggle_button_get_active(b));
+}
+
+/* Enter in the prompt generates (as in the other fields); Shift+Enter starts a new line. */
+static gboolean on_prompt_key(GtkWidget *w, GdkEventKey *ev, Dialog *d)
+{
+    (void)w;
+    gboolean enter = ev->keyval == GDK_KEY_Return || ev->keyval == GDK_KEY_KP_Enter ||
+                     ev->keyval == GDK_KEY_ISO_Enter;
+    if (!enter || (ev->state & (GDK_SHIFT_MASK | GDK_CONTROL_MASK))) return FALSE;
+    if (d->model_ok) gtk_dialog_response(GTK_DIALOG(d->dialog), GTK_RESPONSE_OK);
+    return TRUE;
+}
+
+static void show_help(const gchar *help_id, gpointer help_data)
+{
+    (void)help_id;
+    GtkWidget *parent = help_data;
+    GtkWidget *msg =
+        gtk_message_dialog_new(GTK_IS_WINDOW(parent) ? GTK_WINDOW(parent) : NULL, GTK_DIALOG_MODAL,
+                               GTK_MESSAGE_INFO, GTK_BUTTONS_CLOSE, "%s", _("FLUX Text to Image"));
+    gtk_message_dialog_format_secondary_text(
+        GTK_MESSAGE_DIALOG(msg), "%s",
+        _("Describe the picture in the prompt, choose the folder of a FLUX.1 model (the "
+          "diffusers layout, with model_index.json) and press OK. The same prompt, size, "
+          "steps, guidance and seed always give the same picture. Schnell-type models need "
+          "about 4 steps and ignore guidance; dev-type models need about 28 steps. "
+          "Rendering runs on the CPU and can take a long time for large pictures; Cancel in "
+          "the progress bar stops it and leaves the image unchanged."));
+    gtk_dialog_run(GTK_DIALOG(msg));
+    gtk_widget_destroy(msg);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Construction                                                                          */
+
+static GtkWidget *spin_new(double lo, double hi, double step, int digits, double value)
+{
+    GtkWidget *spin = gtk_spin_button_new_with_range(lo, hi, step);
+    gtk_spin_button_set_digits(GTK_SPIN_BUTTON(spin), (guint)digits);
+    gtk_spin_button_set_value(GTK_SPIN_BUTTON(spin), value);
+    gtk_entry_set_activates_default(GTK_ENTRY(spin), TRUE);
+    return spin;
+}
+
+static GtkWidget *wrapped_label(void)
+{
+    GtkWidget *label = gtk_label_new(NULL);
+    gtk_label_set_line_wrap(GTK_LABEL(label), TRUE);
+    gtk_misc_set_alignment(GTK_MISC(label), 0.0, 0.5);
+    gtk_widget_set_size_request(label, 440, -1);
+    return label;
+}
+
+static GtkWidget *build_prompt(Dialog *d, const FluxRenderParams *p)
+{
+    GtkWidget *box = gtk_vbox_new(FALSE, 4);
+    GtkWidget *label = gtk_label_new_with_mnemonic(_("_Prompt:"));
+    gtk_misc_set_alignment(GTK_MISC(label), 0.0, 0.5);
+    gtk_box_pack_start(GTK_BOX(box), label, FALSE, FALSE, 0);
+
+    GtkWidget *scroll = gtk_scrolled_window_new(NULL, NULL);
+    gtk_scrolled_window_set_policy(GTK_SCROLLED_WINDOW(scroll), GTK_POLICY_NEVER,
+                                   GTK_POLICY_AUTOMATIC);
+    gtk_scrolled_window_set_shadow_type(GTK_SCROLLED_WINDOW(scroll), GTK_SHADOW_IN);
+    gtk_widget_set_size_request(scroll, -1, 80);
+    d->prompt = gtk_text_view_new();
+    gtk_text_view_set_wrap_mode(GTK_TEXT_VIEW(d->prompt), GTK_WRAP_WORD_CHAR);
+    gtk_text_view_set_accepts_tab(GTK_TEXT_VIEW(d->prompt), FALSE);
+    gtk_text_buffer_set_text(gtk_text_view_get_buffer(GTK_TEXT_VIEW(d->prompt)), p->prompt, -1);
+    g_signal_connect(d->prompt, "key-press-event", G_CALLBACK(on_prompt_key), d);
+    gtk_container_add(GTK_CONTAINER(scroll), d->prompt);
+    gtk_label_set_mnemonic_widget(GTK_LABEL(label), d->prompt);
+    gtk_box_pack_start(GTK_BOX(box), scroll, TRUE, TRUE, 0);
+
+    GtkWidget *hint =
+        gtk_label_new(_("Enter generates the picture; Shift+Enter starts a new line."));
+    gtk_misc_set_alignment(GTK_MISC(hint), 0.0, 0.5);
+    gimp_label_set_attributes(GTK_LABEL(hint), PANGO_ATTR_STYLE, PANGO_STYLE_ITALIC, -1);
+    gtk_box_pack_start(GTK_BOX(box), hint, FALSE, FALSE, 0);
+    return box;
+}
+
+static GtkWidget *build_table(Dialog *d, const FluxRenderParams *p)
+{
+    GtkWidget *table = gtk_table_new(9, 2, FALSE);
+    gtk_table_set_row_spacings(GTK_TABLE(table), 6);
+    gtk_table_set_col_spacings(GTK_TABLE(table), 6);
+    int row = 0;
+
+    d->model_chooser = gtk_file_chooser_button_new(_("Choose the FLUX.1 model folder"),
+                                                   GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
+    if (p->model[0]) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(d->model_chooser), p->model);
+    gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("_Model folder:"), 0.0, 0.5,
+                              d->model_chooser, 1, FALSE);
+    d->model_label = wrapped_label();
+    gtk_table_attach(GTK_TABLE(table), d->model_label, 1, 2, row, row + 1, GTK_FILL, GTK_FILL, 0,
+                     0);
+    row++;
+
+    d->width = spin_new(FLUX_SIZE_STEP, FLUX_MAX_SIZE, FLUX_SIZE_STEP, 0, p->width);
+    gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("_Width:"), 0.0, 0.5, d->width, 1,
+                              TRUE);
+    d->height = spin_new(FLUX_SIZE_STEP, FLUX_MAX_SIZE, FLUX_SIZE_STEP, 0, p->height);
+    gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("Hei_ght:"), 0.0, 0.5, d->height, 1,
+                              TRUE);
+    d->size_label = wrapped_label();
+    gtk_table_attach(GTK_TABLE(table), d->size_label, 1, 2, row, row + 1, GTK_FILL, GTK_FILL, 0, 0);
+    row++;
+
+    d->steps = spin_new(1, FLUX_MAX_STEPS, 1, 0, p->steps);
+    gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("_Steps:"), 0.0, 0.5, d->steps, 1,
+                              TRUE);
+    d->guidance = spin_new(0.0, FLUX_GUIDANCE_MAX, 0.5, 1, p->guidance);
+    gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("G_uidance:"), 0.0, 0.5, d->guidance, 1,
+                              TRUE);
+
+    GtkWidget *seed_box = gtk_hbox_new(FALSE, 6);
+    d->seed = spin_new(0, FLUX_SEED_MAX, 1, 0, MAX(p->seed, 0));
+    gtk_box_pack_start(GTK_BOX(seed_box), d->seed, FALSE, FALSE, 0);
+    d->random = gtk_check_button_new_with_mnemonic(_("_Random"));
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d->random), p->random_seed);
+    gtk_widget_set_sensitive(d->seed, !p->random_seed);
+    gtk_box_pack_start(GTK_BOX(seed_box), d->random, FALSE, FALSE, 0);
+    gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("S_eed:"), 0.0, 0.5, seed_box, 1, TRUE);
+
+    d->estimate = wrapped_label();
+    gtk_table_attach(GTK_TABLE(table), d->estimate, 0, 2, row, row + 1, GTK_FILL, GTK_FILL, 0, 0);
+
+    g_signal_connect(d->model_chooser, "selection-changed", G_CALLBACK(on_model_changed), d);
+    GtkWidget *spins[] = {d->width, d->height, d->steps};
+    for (guint i = 0; i < G_N_ELEMENTS(spins); i++)
+        g_signal_connect(spins[i], "value-changed", G_CALLBACK(on_value_changed), d);
+    g_signal_connect(d->random, "toggled", G_CALLBACK(on_random_toggled), d);
+    return table;
+}
+
+static void read_back(Dialog *d, FluxRenderParams *p)
+{
+    GtkWidget *spins[] = {d->width, d->height, d->steps, d->guidance, d->seed};
+    for (guint i = 0; i < G_N_ELEMENTS(spins); i++)
+        gtk_spin_button_update(GTK_SPIN_BUTTON(spins[i])); /* text typed but not yet parsed */
+
+    GtkTextBuffer *buf = gtk_text_view_get_buffer(GTK_TEXT_VIEW(d->prompt));
+    GtkTextIter a, b;
+    gtk_text_buffer_get_bounds(buf, &a, &b);
+    g_autofree char *text = gtk_text_buffer_get_text(buf, &a, &b, FALSE);
+    flux_render_params_set_prompt(p, text);
+    flux_render_params_set_model(p, d->model_dir);
+    p->width = spin_int(d->width);
+    p->height = spin_int(d->height);
+    p->steps = spin_int(d->steps);
+    p->guidance = gtk_spin_button_get_value(GTK_SPIN_BUTTON(d->guidance));
+    p->seed = spin_int(d->seed);
+    p->random_seed = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d->random));
+}
+
+gboolean flux_dialog_run(FluxRenderParams *p, const FluxDialogOptions *opt)
+{
+    Dialog d = {.opt = opt, .model_kind = -1};
+    d.dialog = gimp_dialog_new(opt->title, opt->role, NULL, 0, show_help, opt->help_id,
+                               _("_Cancel"), GTK_RESPONSE_CANCEL, _("_OK"), GTK_RESPONSE_OK, NULL);
+    gtk_dialog_set_alternative_button_order(GTK_DIALOG(d.dialog), GTK_RESPONSE_OK,
+                                            GTK_RESPONSE_CANCEL, -1);
+    gtk_dialog_set_default_response(GTK_DIALOG(d.dialog), GTK_RESPONSE_OK);
+    gimp_window_set_transient(GTK_WINDOW(d.dialog));
+
+    GtkWidget *vbox = gtk_vbox_new(FALSE, 12);
+    gtk_container_set_border_width(GTK_CONTAINER(vbox), 12);
+    gtk_box_pack_start(GTK_BOX(gtk_dialog_get_content_area(GTK_DIALOG(d.dialog))), vbox, TRUE, TRUE,
+                       0);
+    gtk_box_pack_start(GTK_BOX(vbox), build_prompt(&d, p), TRUE, TRUE, 0);
+    gtk_box_pack_start(GTK_BOX(vbox), build_table(&d, p), FALSE, FALSE, 0);
+    set_model(&d, p->model, TRUE);
+    gtk_widget_show_all(d.dialog);
+    gtk_widget_grab_focus(d.prompt);
+
+    gboolean ok = gimp_dialog_run(GIMP_DIALOG(d.dialog)) == GTK_RESPONSE_OK && d.model_ok;
+    if (ok) read_back(&d, p);
+    gtk_widget_destroy(d.dialog);
+    g_free(d.model_dir);
+    return ok;
+}

@@ -1,0 +1,24 @@
+/* flux-dialog.h — the FLUX Text to Image dialog (GTK 2, libgimpui). It edits one
+ * FluxRenderParams (plugin/flux-params.h) and knows nothing else of the plug-in. */
+#pragma once
+
+#include "flux-params.h"
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define FLUX_ASSUMED_GFLOPS 100.0 /* CPU rate assumed for the time estimate until measured */
+
+typedef struct {
+    const char *title;   /* window title, translated */
+    const char *role;    /* window role (the binary's name) */
+    const char *help_id; /* the procedure name */
+    double gflops_per_s; /* measured on this computer, 0 = not yet (then assumed) */
+} FluxDialogOptions;
+
+/* Shows the dialog (gimp_ui_init must have run) starting from `p`; on OK writes the values
+ * back into `p` and returns TRUE. Cancel or closing the window returns FALSE. */
+gboolean flux_dialog_run(FluxRenderParams *p, const FluxDialogOptions *opt);
+
+G_END_DECLS
