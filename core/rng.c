@@ -29,10 +29,10 @@
 /* ---------------------------------------------------------------------------------- */
 /* Engine: 32-bit Mersenne Twister, identical output to std::mt19937.                 */
 
-#define MT_M 397
+#define MT_M        397
 #define MT_MATRIX_A 0x9908b0dfu
-#define MT_UPPER 0x80000000u
-#define MT_LOWER 0x7fffffffu
+#define MT_UPPER    0x80000000u
+#define MT_LOWER    0x7fffffffu
 
 void rng_seed(FluxRng *r, guint64 seed)
 {
@@ -56,8 +56,7 @@ static void mt_twist(FluxRng *r)
 
 uint32_t rng_next_u32(FluxRng *r)
 {
-    if (r->idx >= RNG_MT_N)
-        mt_twist(r);
+    if (r->idx >= RNG_MT_N) mt_twist(r);
     uint32_t y = r->mt[r->idx++];
     y ^= y >> 11;
     y ^= (y << 7) & 0x9d2c5680u;
@@ -138,8 +137,7 @@ static float cephes_logf(float x)
         -1.2420140846E-1f, +1.4249322787E-1f, -1.6668057665E-1f,
         +2.0000714765E-1f, -2.4999993993E-1f, +3.3333331174E-1f,
     };
-    if (!(x > 0.0f))
-        return NAN;
+    if (!(x > 0.0f)) return NAN;
     if (x < 0x1p-126f) /* the smallest normal float: cut off denormals */
         x = 0x1p-126f;
     uint32_t b = f_bits(x);
@@ -156,8 +154,7 @@ static float cephes_logf(float x)
 
     float z = x * x;
     float y = p[0];
-    for (int k = 1; k < 9; k++)
-        y = fmaf(y, x, p[k]);
+    for (int k = 1; k < 9; k++) y = fmaf(y, x, p[k]);
     y = y * x;
     float eq1 = e * CEPHES_LOG_Q1;
     y = fmaf(y, z, eq1);
@@ -167,17 +164,17 @@ static float cephes_logf(float x)
 }
 
 #define CEPHES_FOPI 1.27323954473516f /* 4/π */
-#define CEPHES_DP1 0.78515625f         /* π/4 split in three parts */
-#define CEPHES_DP2 2.4187564849853515625e-4f
-#define CEPHES_DP3 3.77489497744594108e-8f
+#define CEPHES_DP1  0.78515625f       /* π/4 split in three parts */
+#define CEPHES_DP2  2.4187564849853515625e-4f
+#define CEPHES_DP3  3.77489497744594108e-8f
 
 /* sin and cos of x: reduce by multiples j of π/4 (j even), evaluate both polynomials on
  * the remainder and pick/sign them by the octant bits of j. */
 static void cephes_sincosf(float x, float *s_out, float *c_out)
 {
-    static const float sp[3] = { -1.9515295891E-4f, 8.3321608736E-3f, -1.6666654611E-1f };
-    static const float cp[3] = { 2.443315711809948E-005f, -1.388731625493765E-003f,
-                                 4.166664568298827E-002f };
+    static const float sp[3] = {-1.9515295891E-4f, 8.3321608736E-3f, -1.6666654611E-1f};
+    static const float cp[3] = {2.443315711809948E-005f, -1.388731625493765E-003f,
+                                4.166664568298827E-002f};
     uint32_t sign_sin = f_bits(x) & 0x80000000u;
     x = fabsf(x);
     int32_t j = (int32_t)(x * CEPHES_FOPI); /* truncation, as cvttps */
@@ -248,14 +245,11 @@ static void fill16_generic(float *d)
  * uniforms and are transformed again, overwriting what the last full block left there. */
 static void normal_fill(FluxRng *r, float *out, size_t n, void (*fill16)(float *d))
 {
-    for (size_t i = 0; i < n; i++)
-        out[i] = uniform_f32(r);
-    for (size_t i = 0; i + 16 <= n; i += 16)
-        fill16(out + i);
+    for (size_t i = 0; i < n; i++) out[i] = uniform_f32(r);
+    for (size_t i = 0; i + 16 <= n; i += 16) fill16(out + i);
     if (n % 16 != 0) {
         float *tail = out + n - 16;
-        for (int i = 0; i < 16; i++)
-            tail[i] = uniform_f32(r);
+        for (int i = 0; i < 16; i++) tail[i] = uniform_f32(r);
         fill16(tail);
     }
 }
@@ -267,8 +261,7 @@ static void randn_with(FluxRng *r, float *out, size_t n, void (*fill16)(float *d
         normal_fill(r, out, n, fill16);
         return;
     }
-    for (size_t i = 0; i < n; i++)
-        out[i] = normal_scalar(r);
+    for (size_t i = 0; i < n; i++) out[i] = normal_scalar(r);
 }
 
 void rng_randn(FluxRng *r, float *out, size_t n)

@@ -36,10 +36,10 @@ struct StArchive {
     GPtrArray *files; /* StFile* */
     GPtrArray *order; /* StTensor*, in file then offset order (then added ones) */
     GHashTable *by_name;
-    GPtrArray *added;     /* StTensor* made by st_archive_add*, owned */
-    GPtrArray *buffers;   /* data of st_archive_add_owned tensors */
-    GStringChunk *names;  /* names and file paths of added tensors */
-    GArray *attachments;  /* StAttachment */
+    GPtrArray *added;    /* StTensor* made by st_archive_add*, owned */
+    GPtrArray *buffers;  /* data of st_archive_add_owned tensors */
+    GStringChunk *names; /* names and file paths of added tensors */
+    GArray *attachments; /* StAttachment */
 };
 
 /* Block types: a row of a GGML tensor is a whole number of blocks of `block` elements
@@ -50,26 +50,16 @@ static const struct {
     int block;
     size_t bytes;
 } dtype_info[ST_N_DTYPES] = {
-    [ST_F64] = {"F64", 8, 1, 8},
-    [ST_F32] = {"F32", 4, 1, 4},
-    [ST_F16] = {"F16", 2, 1, 2},
-    [ST_BF16] = {"BF16", 2, 1, 2},
-    [ST_I64] = {"I64", 8, 1, 8},
-    [ST_I32] = {"I32", 4, 1, 4},
-    [ST_I16] = {"I16", 2, 1, 2},
-    [ST_I8] = {"I8", 1, 1, 1},
-    [ST_U8] = {"U8", 1, 1, 1},
-    [ST_BOOL] = {"BOOL", 1, 1, 1},
-    [ST_F8_E4M3] = {"F8_E4M3", 1, 1, 1},
-    [ST_F8_E5M2] = {"F8_E5M2", 1, 1, 1},
-    [ST_Q8_0] = {"Q8_0", 0, 32, 34},
-    [ST_Q4_0] = {"Q4_0", 0, 32, 18},
-    [ST_Q4_1] = {"Q4_1", 0, 32, 20},
-    [ST_Q5_0] = {"Q5_0", 0, 32, 22},
-    [ST_Q5_1] = {"Q5_1", 0, 32, 24},
-    [ST_Q4_K] = {"Q4_K", 0, 256, 144},
-    [ST_Q5_K] = {"Q5_K", 0, 256, 176},
-    [ST_Q6_K] = {"Q6_K", 0, 256, 210},
+    [ST_F64] = {"F64", 8, 1, 8},         [ST_F32] = {"F32", 4, 1, 4},
+    [ST_F16] = {"F16", 2, 1, 2},         [ST_BF16] = {"BF16", 2, 1, 2},
+    [ST_I64] = {"I64", 8, 1, 8},         [ST_I32] = {"I32", 4, 1, 4},
+    [ST_I16] = {"I16", 2, 1, 2},         [ST_I8] = {"I8", 1, 1, 1},
+    [ST_U8] = {"U8", 1, 1, 1},           [ST_BOOL] = {"BOOL", 1, 1, 1},
+    [ST_F8_E4M3] = {"F8_E4M3", 1, 1, 1}, [ST_F8_E5M2] = {"F8_E5M2", 1, 1, 1},
+    [ST_Q8_0] = {"Q8_0", 0, 32, 34},     [ST_Q4_0] = {"Q4_0", 0, 32, 18},
+    [ST_Q4_1] = {"Q4_1", 0, 32, 20},     [ST_Q5_0] = {"Q5_0", 0, 32, 22},
+    [ST_Q5_1] = {"Q5_1", 0, 32, 24},     [ST_Q4_K] = {"Q4_K", 0, 256, 144},
+    [ST_Q5_K] = {"Q5_K", 0, 256, 176},   [ST_Q6_K] = {"Q6_K", 0, 256, 210},
 };
 
 size_t st_dtype_size(StDtype dt)
@@ -742,7 +732,8 @@ static void to_f32(float *dst, const StTensor *t, int64_t first, int64_t n)
     if (t->dtype >= ST_Q8_0) {
         int blk = dtype_info[t->dtype].block;
         g_assert(first % blk == 0 && n % blk == 0);
-        const guint8 *q = (const guint8 *)t->data + (size_t)(first / blk) * dtype_info[t->dtype].bytes;
+        const guint8 *q =
+            (const guint8 *)t->data + (size_t)(first / blk) * dtype_info[t->dtype].bytes;
         quant_dequantize(t->dtype, q, dst, n);
         return;
     }

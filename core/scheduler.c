@@ -29,7 +29,7 @@
 #include <math.h>
 #include <string.h>
 
-#define SCHED_CLASS "FlowMatchEulerDiscreteScheduler"
+#define SCHED_CLASS       "FlowMatchEulerDiscreteScheduler"
 #define SCHED_MAX_SEQ_LEN (1 << 24)
 
 /* ---------------------------------------------------------------------------------- */
@@ -51,11 +51,10 @@ void sched_config_default(SchedConfig *c)
     c->sigma_max = NAN;
 }
 
-static gboolean load_class(CfgJson *j, GError **error)
+static gboolean load_class(const CfgJson *j, GError **error)
 {
     const char *cls;
-    if (!cfg_string_or(j, "_class_name", SCHED_CLASS, &cls, error))
-        return FALSE;
+    if (!cfg_string_or(j, "_class_name", SCHED_CLASS, &cls, error)) return FALSE;
     if (strcmp(cls, SCHED_CLASS) != 0) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_UNSUPPORTED,
                     "%s: scheduler class \"%s\" is not supported, expected \"%s\"", cfg_path(j),
@@ -65,17 +64,17 @@ static gboolean load_class(CfgJson *j, GError **error)
     return TRUE;
 }
 
-static gboolean load_numbers(CfgJson *j, SchedConfig *c, GError **error)
+static gboolean load_numbers(const CfgJson *j, SchedConfig *c, GError **error)
 {
     int64_t ntt, base_len, max_len;
     if (!cfg_int_or(j, "num_train_timesteps", c->num_train_timesteps, 1, 1000000, &ntt, error) ||
         !cfg_double_or(j, "shift", c->shift, 1e-3, 1e3, &c->shift, error) ||
-        !cfg_bool_or(j, "use_dynamic_shifting", c->use_dynamic_shifting,
-                     &c->use_dynamic_shifting, error) ||
+        !cfg_bool_or(j, "use_dynamic_shifting", c->use_dynamic_shifting, &c->use_dynamic_shifting,
+                     error) ||
         !cfg_double_or(j, "base_shift", c->base_shift, -10.0, 10.0, &c->base_shift, error) ||
         !cfg_double_or(j, "max_shift", c->max_shift, -10.0, 10.0, &c->max_shift, error) ||
-        !cfg_int_or(j, "base_image_seq_len", c->base_image_seq_len, 1, SCHED_MAX_SEQ_LEN,
-                    &base_len, error) ||
+        !cfg_int_or(j, "base_image_seq_len", c->base_image_seq_len, 1, SCHED_MAX_SEQ_LEN, &base_len,
+                    error) ||
         !cfg_int_or(j, "max_image_seq_len", c->max_image_seq_len, 1, SCHED_MAX_SEQ_LEN, &max_len,
                     error) ||
         !cfg_bool_or(j, "invert_sigmas", c->invert_sigmas, &c->invert_sigmas, error) ||
@@ -96,7 +95,7 @@ static gboolean load_numbers(CfgJson *j, SchedConfig *c, GError **error)
 
 /* use_karras_sigmas / use_exponential_sigmas / use_beta_sigmas (at most one), and the
  * optional sigma_min / sigma_max the respacing reads from the config. */
-static gboolean load_sigma_kind(CfgJson *j, SchedConfig *c, GError **error)
+static gboolean load_sigma_kind(const CfgJson *j, SchedConfig *c, GError **error)
 {
     gboolean karras, expo, beta;
     if (!cfg_bool_or(j, "use_karras_sigmas", FALSE, &karras, error) ||
@@ -118,18 +117,23 @@ static gboolean load_sigma_kind(CfgJson *j, SchedConfig *c, GError **error)
         return FALSE;
     }
     c->sigma_kind = karras ? SCHED_SIGMAS_KARRAS
-                           : expo ? SCHED_SIGMAS_EXPONENTIAL : SCHED_SIGMAS_SHIFTED;
+                    : expo ? SCHED_SIGMAS_EXPONENTIAL
+                           : SCHED_SIGMAS_SHIFTED;
     return TRUE;
+}
+
+gboolean sched_config_from(SchedConfig *c, const CfgJson *j, GError **error)
+{
+    sched_config_default(c);
+    return load_class(j, error) && load_numbers(j, c, error) && load_sigma_kind(j, c, error);
 }
 
 gboolean sched_config_load(SchedConfig *c, const char *path, GError **error)
 {
     sched_config_default(c);
     CfgJson *j = cfg_load(path, error);
-    if (!j)
-        return FALSE;
-    gboolean ok = load_class(j, error) && load_numbers(j, c, error) &&
-                  load_sigma_kind(j, c, error);
+    if (!j) return FALSE;
+    gboolean ok = sched_config_from(c, j, error);
     cfg_free(j);
     return ok;
 }
@@ -139,8 +143,8 @@ gboolean sched_config_load(SchedConfig *c, const char *path, GError **error)
 
 double sched_mu(const SchedConfig *c, int image_seq_len)
 {
-    double m = (c->max_shift - c->base_shift) /
-               (double)(c->max_image_seq_len - c->base_image_seq_len);
+    double m =
+        (c->max_shift - c->base_shift) / (double)(c->max_image_seq_len - c->base_image_seq_len);
     double b = c->base_shift - m * c->base_image_seq_len;
     return image_seq_len * m + b;
 }
@@ -149,10 +153,8 @@ double sched_mu(const SchedConfig *c, int image_seq_len)
  * stop; a zero step (denormal range) divides first. n = 1 gives start. */
 static double linspace_at(double start, double stop, int n, int i)
 {
-    if (n <= 1)
-        return 0.0 * (stop - start) + start;
-    if (i == n - 1)
-        return stop;
+    if (n <= 1) return 0.0 * (stop - start) + start;
+    if (i == n - 1) return stop;
     double delta = stop - start;
     double step = delta / (n - 1);
     double y = step == 0.0 ? (double)i / (n - 1) * delta : (double)i * step;
@@ -163,24 +165,21 @@ static double linspace_at(double start, double stop, int n, int i)
 static void shift_dynamic(float *s, int n, double mu)
 {
     float e = (float)exp(mu);
-    for (int i = 0; i < n; i++)
-        s[i] = e / (e + (1.0f / s[i] - 1.0f));
+    for (int i = 0; i < n; i++) s[i] = e / (e + (1.0f / s[i] - 1.0f));
 }
 
 /* shift·t / (1 + (shift - 1)·t), float32. */
 static void shift_static(float *s, int n, double shift)
 {
     float a = (float)shift, b = (float)(shift - 1.0);
-    for (int i = 0; i < n; i++)
-        s[i] = a * s[i] / (1.0f + b * s[i]);
+    for (int i = 0; i < n; i++) s[i] = a * s[i] / (1.0f + b * s[i]);
 }
 
 /* stretch_shift_to_terminal: rescale 1 - t so that the last sigma becomes shift_terminal. */
 static void stretch_to_terminal(float *s, int n, double shift_terminal)
 {
     float scale = (1.0f - s[n - 1]) / (float)(1.0 - shift_terminal);
-    for (int i = 0; i < n; i++)
-        s[i] = 1.0f - (1.0f - s[i]) / scale;
+    for (int i = 0; i < n; i++) s[i] = 1.0f - (1.0f - s[i]) / scale;
 }
 
 /* _convert_to_karras (rho 7) and _convert_to_exponential: float64 respacing between the
@@ -198,18 +197,15 @@ static void respace(const SchedConfig *c, float *s, int n)
         }
     } else {
         double lmax = log(smax), lmin = log(smin);
-        for (int i = 0; i < n; i++)
-            s[i] = (float)exp(linspace_at(lmax, lmin, n, i));
+        for (int i = 0; i < n; i++) s[i] = (float)exp(linspace_at(lmax, lmin, n, i));
     }
 }
 
-static gboolean check_args(const SchedConfig *c, int n_steps, int image_seq_len,
-                           GError **error)
+static gboolean check_args(const SchedConfig *c, int n_steps, int image_seq_len, GError **error)
 {
     if (n_steps < 1 || n_steps > FLUX_MAX_STEPS) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
-                    "number of steps %d is out of range, expected 1..%d", n_steps,
-                    FLUX_MAX_STEPS);
+                    "number of steps %d is out of range, expected 1..%d", n_steps, FLUX_MAX_STEPS);
         return FALSE;
     }
     if (c->use_dynamic_shifting && (image_seq_len < 1 || image_seq_len > SCHED_MAX_SEQ_LEN)) {
@@ -227,26 +223,21 @@ static gboolean check_args(const SchedConfig *c, int n_steps, int image_seq_len,
     return TRUE;
 }
 
-gboolean sched_set_timesteps(const SchedConfig *c, int n_steps, int image_seq_len,
-                             float *timesteps, float *sigmas, GError **error)
+gboolean sched_set_timesteps(const SchedConfig *c, int n_steps, int image_seq_len, float *timesteps,
+                             float *sigmas, GError **error)
 {
-    if (!check_args(c, n_steps, image_seq_len, error))
-        return FALSE;
+    if (!check_args(c, n_steps, image_seq_len, error)) return FALSE;
     int n = n_steps;
     /* FluxPipeline: sigmas = np.linspace(1.0, 1/N, N); set_timesteps: .astype(float32) */
-    for (int i = 0; i < n; i++)
-        sigmas[i] = (float)linspace_at(1.0, 1.0 / n, n, i);
+    for (int i = 0; i < n; i++) sigmas[i] = (float)linspace_at(1.0, 1.0 / n, n, i);
     if (c->use_dynamic_shifting)
         shift_dynamic(sigmas, n, sched_mu(c, image_seq_len));
     else
         shift_static(sigmas, n, c->shift);
-    if (c->shift_terminal != 0.0)
-        stretch_to_terminal(sigmas, n, c->shift_terminal);
-    if (c->sigma_kind != SCHED_SIGMAS_SHIFTED)
-        respace(c, sigmas, n);
+    if (c->shift_terminal != 0.0) stretch_to_terminal(sigmas, n, c->shift_terminal);
+    if (c->sigma_kind != SCHED_SIGMAS_SHIFTED) respace(c, sigmas, n);
     if (c->invert_sigmas)
-        for (int i = 0; i < n; i++)
-            sigmas[i] = 1.0f - sigmas[i];
+        for (int i = 0; i < n; i++) sigmas[i] = 1.0f - sigmas[i];
     const float ntt = (float)c->num_train_timesteps;
     for (int i = 0; i < n; i++) {
         if (!isfinite(sigmas[i])) {
@@ -263,10 +254,8 @@ gboolean sched_set_timesteps(const SchedConfig *c, int n_steps, int image_seq_le
 /* ---------------------------------------------------------------------------------- */
 /* Step                                                                                */
 
-void sched_step(float *latents, const float *noise_pred, size_t n, float sigma,
-                float sigma_next)
+void sched_step(float *latents, const float *noise_pred, size_t n, float sigma, float sigma_next)
 {
     const float dt = sigma_next - sigma;
-    for (size_t i = 0; i < n; i++)
-        latents[i] = latents[i] + dt * noise_pred[i];
+    for (size_t i = 0; i < n; i++) latents[i] = latents[i] + dt * noise_pred[i];
 }

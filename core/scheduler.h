@@ -20,6 +20,8 @@
  */
 #pragma once
 
+#include "config.h"
+
 #include <glib.h>
 #include <stddef.h>
 
@@ -33,15 +35,15 @@ typedef enum {
 
 typedef struct {
     int num_train_timesteps;
-    double shift;                 /* static shift (used when !use_dynamic_shifting) */
+    double shift; /* static shift (used when !use_dynamic_shifting) */
     gboolean use_dynamic_shifting;
     double base_shift, max_shift; /* mu at base_image_seq_len and max_image_seq_len */
     int base_image_seq_len, max_image_seq_len;
     gboolean invert_sigmas;
-    double shift_terminal;        /* 0: off (null and 0 are both "off" in diffusers) */
+    double shift_terminal; /* 0: off (null and 0 are both "off" in diffusers) */
     SchedSigmaKind sigma_kind;
-    double sigma_min, sigma_max;  /* Karras/exponential bounds from the config; NAN: take
-                                   * them from the shifted schedule (the usual case) */
+    double sigma_min, sigma_max; /* Karras/exponential bounds from the config; NAN: take
+                                  * them from the shifted schedule (the usual case) */
 } SchedConfig;
 
 /* The class defaults of FlowMatchEulerDiscreteScheduler.__init__. */
@@ -51,6 +53,8 @@ void sched_config_default(SchedConfig *c);
  * value is range-checked. Errors: FLUX_ERROR_IO (missing file), FORMAT (bad JSON), MODEL
  * (bad value), UNSUPPORTED (another scheduler class, beta sigmas). */
 gboolean sched_config_load(SchedConfig *c, const char *path, GError **error);
+/* The same from a parsed config (e.g. a built-in default, core/defaults.h). */
+gboolean sched_config_from(SchedConfig *c, const CfgJson *cfg, GError **error);
 
 /* calculate_shift of pipeline_flux.py (float64): the line through (base_image_seq_len,
  * base_shift) and (max_image_seq_len, max_shift) evaluated at image_seq_len. */
@@ -59,10 +63,9 @@ double sched_mu(const SchedConfig *c, int image_seq_len);
 /* timesteps[N] (the scheduler's t, 0..num_train_timesteps) and sigmas[N+1] (the last is 0,
  * or 1 with invert_sigmas) for N = n_steps in [1, FLUX_MAX_STEPS]; image_seq_len (>= 1) only
  * matters with dynamic shifting. FLUX_ERROR_ARGUMENT for out-of-range arguments. */
-gboolean sched_set_timesteps(const SchedConfig *c, int n_steps, int image_seq_len,
-                             float *timesteps, float *sigmas, GError **error);
+gboolean sched_set_timesteps(const SchedConfig *c, int n_steps, int image_seq_len, float *timesteps,
+                             float *sigmas, GError **error);
 
 /* One Euler step in float32, as FlowMatchEulerDiscreteScheduler.step:
  * latents[n] += (sigma_next - sigma) · noise_pred[n]  (the difference is rounded first). */
-void sched_step(float *latents, const float *noise_pred, size_t n, float sigma,
-                float sigma_next);
+void sched_step(float *latents, const float *noise_pred, size_t n, float sigma, float sigma_next);

@@ -18,22 +18,22 @@ typedef struct {
 } RngCase;
 
 static const RngCase cases[] = {
-    { 0, 1, { 1 * 16 * 8 * 8 } },
-    { 42, 1, { 1 * 16 * 6 * 10 } },
-    { 1234, 1, { 1 * 16 * 7 * 9 } },
-    { 0, 1, { 1 } },
-    { 0, 1, { 5 } },
-    { 0, 1, { 15 } },
-    { 0, 1, { 16 } },
-    { 0, 1, { 17 } },
-    { 0, 1, { 31 } },
-    { 0, 1, { 33 } },
-    { 7, 1, { 1 * 3 * 5 * 7 } },
-    { 7, 4, { 10, 20, 3, 16 } },
-    { 11, 4, { 3, 16, 1, 2 } },
-    { G_GUINT64_CONSTANT(4294967338), 1, { 1 * 16 * 6 * 10 } }, /* 2^32 + 42 */
-    { 123456789, 1, { 2 * 16 * 4 * 6 } },
-    { 99, 1, { 1 * 16 * 32 * 32 } },
+    {0, 1, {1 * 16 * 8 * 8}},
+    {42, 1, {1 * 16 * 6 * 10}},
+    {1234, 1, {1 * 16 * 7 * 9}},
+    {0, 1, {1}},
+    {0, 1, {5}},
+    {0, 1, {15}},
+    {0, 1, {16}},
+    {0, 1, {17}},
+    {0, 1, {31}},
+    {0, 1, {33}},
+    {7, 1, {1 * 3 * 5 * 7}},
+    {7, 4, {10, 20, 3, 16}},
+    {11, 4, {3, 16, 1, 2}},
+    {G_GUINT64_CONSTANT(4294967338), 1, {1 * 16 * 6 * 10}}, /* 2^32 + 42 */
+    {123456789, 1, {2 * 16 * 4 * 6}},
+    {99, 1, {1 * 16 * 32 * 32}},
 };
 
 static guint32 bits_of(float f)
@@ -52,8 +52,7 @@ static void assert_bits(const char *what, const float *got, const StTensor *ref)
     size_t n = (size_t)ref->numel, bad = 0, first = 0;
     for (size_t i = 0; i < n; i++) {
         if (bits_of(got[i]) != bits_of(want[i])) {
-            if (bad++ == 0)
-                first = i;
+            if (bad++ == 0) first = i;
         }
     }
     if (bad) {
@@ -109,10 +108,10 @@ static void test_pipeline_noise(void)
         guint64 seed;
         int h, w;
     } runs[] = {
-        { "pipeline_p64x64_s4.safetensors", 0, 8, 8 },
-        { "pipeline_p48x80_s3.safetensors", 42, 6, 10 },
-        { "pipeline_p56x72_s2_msl77.safetensors", 1234, 6, 8 },
-        { "pipeline_p32x48_s2_truecfg.safetensors", 7, 4, 6 },
+        {"pipeline_p64x64_s4.safetensors", 0, 8, 8},
+        {"pipeline_p48x80_s3.safetensors", 42, 6, 10},
+        {"pipeline_p56x72_s2_msl77.safetensors", 1234, 6, 8},
+        {"pipeline_p32x48_s2_truecfg.safetensors", 7, 4, 6},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(runs); i++) {
         StTensor *ref = tu_golden_tensor(runs[i].file, "noise");
@@ -133,8 +132,7 @@ static void test_engine(void)
     FluxRng r;
     rng_seed(&r, 5489);
     g_assert_cmpuint(rng_next_u32(&r), ==, 3499211612u);
-    for (int i = 1; i < 9999; i++)
-        rng_next_u32(&r);
+    for (int i = 1; i < 9999; i++) rng_next_u32(&r);
     g_assert_cmpuint(rng_next_u32(&r), ==, 4123659995u);
     /* seed ≥ 2^32 uses the low word only */
     FluxRng a, b;

@@ -24,8 +24,8 @@ static void assert_bits(const char *what, const float *got, const float *want, s
 {
     for (size_t i = 0; i < n; i++) {
         if (bits_of(got[i]) != bits_of(want[i])) {
-            g_test_fail_printf("%s[%zu]: got %.9g (0x%08x), want %.9g (0x%08x)", what, i,
-                               got[i], bits_of(got[i]), want[i], bits_of(want[i]));
+            g_test_fail_printf("%s[%zu]: got %.9g (0x%08x), want %.9g (0x%08x)", what, i, got[i],
+                               bits_of(got[i]), want[i], bits_of(want[i]));
             return;
         }
     }
@@ -65,10 +65,17 @@ static const struct {
     int n, len;
     double mu;
 } golden_cases[] = {
-    { 1, 16, 0.459375 },  { 2, 16, 0.459375 },  { 4, 16, 0.459375 },
-    { 3, 15, 0.4592057291666667 },                { 4, 64, 0.46749999999999997 },
-    { 4, 256, 0.5 },      { 8, 1024, 0.63 },     { 20, 4096, 1.15 },
-    { 28, 4096, 1.15 },   { 50, 4096, 1.15 },    { 28, 6000, 1.4722916666666666 },
+    {1, 16, 0.459375},
+    {2, 16, 0.459375},
+    {4, 16, 0.459375},
+    {3, 15, 0.4592057291666667},
+    {4, 64, 0.46749999999999997},
+    {4, 256, 0.5},
+    {8, 1024, 0.63},
+    {20, 4096, 1.15},
+    {28, 4096, 1.15},
+    {50, 4096, 1.15},
+    {28, 6000, 1.4722916666666666},
 };
 
 static void test_golden(void)
@@ -108,10 +115,10 @@ static void test_pipeline_schedules(void)
         double mu;
         float true_cfg; /* 0: no negative prompt */
     } runs[] = {
-        { "pipeline_p64x64_s4.safetensors", 4, 16, 0.459375, 0 },
-        { "pipeline_p48x80_s3.safetensors", 3, 15, 0.4592057291666667, 0 },
-        { "pipeline_p56x72_s2_msl77.safetensors", 2, 12, 0.45869791666666665, 0 },
-        { "pipeline_p32x48_s2_truecfg.safetensors", 2, 6, 0.4576822916666667, 2.0f },
+        {"pipeline_p64x64_s4.safetensors", 4, 16, 0.459375, 0},
+        {"pipeline_p48x80_s3.safetensors", 3, 15, 0.4592057291666667, 0},
+        {"pipeline_p56x72_s2_msl77.safetensors", 2, 12, 0.45869791666666665, 0},
+        {"pipeline_p32x48_s2_truecfg.safetensors", 2, 6, 0.4576822916666667, 2.0f},
     };
     SchedConfig sc;
     load_tiny(&sc);
@@ -186,9 +193,8 @@ static void test_step(void)
 static void test_schnell(void)
 {
     SchedConfig sc;
-    g_autofree char *p =
-        g_build_filename(tu_ref_dir(), "..", "flux1_files", "FLUX.1-schnell", "scheduler",
-                         "scheduler_config.json", NULL);
+    g_autofree char *p = g_build_filename(tu_ref_dir(), "..", "flux1_files", "FLUX.1-schnell",
+                                          "scheduler", "scheduler_config.json", NULL);
     if (!g_file_test(p, G_FILE_TEST_EXISTS)) {
         /* the same file's content, for checkouts without the real configs */
         load_text(&sc, "{\"_class_name\": \"FlowMatchEulerDiscreteScheduler\", "
@@ -206,14 +212,14 @@ static void test_schnell(void)
     /* N = 4 (schnell's default), L = 4096: shift 1 leaves linspace(1, 1/4, 4) unchanged
      * and mu is not used. */
     float t[4], s[5];
-    const guint32 t4[] = { 0x447a0000, 0x443b8000, 0x43fa0000, 0x437a0000 };
-    const guint32 s4[] = { 0x3f800000, 0x3f400000, 0x3f000000, 0x3e800000, 0x00000000 };
+    const guint32 t4[] = {0x447a0000, 0x443b8000, 0x43fa0000, 0x437a0000};
+    const guint32 s4[] = {0x3f800000, 0x3f400000, 0x3f000000, 0x3e800000, 0x00000000};
     g_assert_true(sched_set_timesteps(&sc, 4, 4096, t, s, NULL));
     assert_bits_hex("schnell N=4 timesteps", t, t4, 4);
     assert_bits_hex("schnell N=4 sigmas", s, s4, 5);
     /* N = 3 (1000, 666.666687, 333.333344); the image length is ignored, even 0 */
-    const guint32 t3[] = { 0x447a0000, 0x4426aaab, 0x43a6aaab };
-    const guint32 s3[] = { 0x3f800000, 0x3f2aaaab, 0x3eaaaaab, 0x00000000 };
+    const guint32 t3[] = {0x447a0000, 0x4426aaab, 0x43a6aaab};
+    const guint32 s3[] = {0x3f800000, 0x3f2aaaab, 0x3eaaaaab, 0x00000000};
     g_assert_true(sched_set_timesteps(&sc, 3, 0, t, s, NULL));
     assert_bits_hex("schnell N=3 timesteps", t, t3, 3);
     assert_bits_hex("schnell N=3 sigmas", s, s3, 4);
@@ -224,9 +230,9 @@ static void test_schnell(void)
 }
 
 /* The FLUX.1-dev config with one key changed; bits from the same Python as above. */
-#define DEV_CFG                                                                                \
-    "\"_class_name\": \"FlowMatchEulerDiscreteScheduler\", \"base_image_seq_len\": 256, "      \
-    "\"base_shift\": 0.5, \"max_image_seq_len\": 4096, \"max_shift\": 1.15, "                  \
+#define DEV_CFG                                                                                    \
+    "\"_class_name\": \"FlowMatchEulerDiscreteScheduler\", \"base_image_seq_len\": 256, "          \
+    "\"base_shift\": 0.5, \"max_image_seq_len\": 4096, \"max_shift\": 1.15, "                      \
     "\"num_train_timesteps\": 1000"
 
 typedef struct {
@@ -237,31 +243,49 @@ typedef struct {
 } VariantCase;
 
 static const VariantCase variants[] = {
-    { "static shift 3.0", "{" DEV_CFG ", \"shift\": 3.0, \"use_dynamic_shifting\": false}", 5, 0,
-      { 0x447a0000, 0x4466c4ed, 0x444c8ba3, 0x4426aaab, 0x43d64926 },
-      { 0x3f800000, 0x3f6c4ec6, 0x3f51745d, 0x3f2aaaab, 0x3edb6db8, 0 } },
-    { "static integer shift 3", "{" DEV_CFG ", \"shift\": 3, \"use_dynamic_shifting\": false}",
-      5, 0, { 0x447a0000, 0x4466c4ed, 0x444c8ba3, 0x4426aaab, 0x43d64926 },
-      { 0x3f800000, 0x3f6c4ec6, 0x3f51745d, 0x3f2aaaab, 0x3edb6db8, 0 } },
-    { "shift_terminal 0.1",
-      "{" DEV_CFG ", \"shift\": 3.0, \"use_dynamic_shifting\": true, \"shift_terminal\": 0.1}",
-      5, 1024, { 0x447a0000, 0x445326da, 0x44235ec1, 0x43ce58bb, 0x42c80003 },
-      { 0x3f800000, 0x3f58382b, 0x3f274a80, 0x3ed34c86, 0x3dccccd0, 0 } },
-    { "karras", "{" DEV_CFG ", \"use_dynamic_shifting\": true, \"use_karras_sigmas\": true}", 6,
-      1024, { 0x447a0000, 0x444470b5, 0x4419087a, 0x43ec3e1e, 0x43b48b08, 0x4388806c },
-      { 0x3f800000, 0x3f4927a3, 0x3f1cb4b6, 0x3ef1e998, 0x3eb8e04a, 0x3e8bc717, 0 } },
-    { "karras with sigma_min/max",
-      "{" DEV_CFG ", \"use_dynamic_shifting\": true, \"use_karras_sigmas\": true, "
-      "\"sigma_min\": 0.01, \"sigma_max\": 0.9}",
-      6, 1024, { 0x44610000, 0x43e005bf, 0x434e767d, 0x42acc45d, 0x41ff6641, 0x41200000 },
-      { 0x3f666666, 0x3ee56624, 0x3e536aff, 0x3db0e9d8, 0x3d02c3b7, 0x3c23d70a, 0 } },
-    { "exponential",
-      "{" DEV_CFG ", \"use_dynamic_shifting\": true, \"use_exponential_sigmas\": true}", 6, 1024,
-      { 0x447a0000, 0x4440d45d, 0x4414bba2, 0x43e570dc, 0x43b0f8cf, 0x4388806c },
-      { 0x3f800000, 0x3f45751c, 0x3f184d73, 0x3eeaf28b, 0x3eb53820, 0x3e8bc717, 0 } },
-    { "invert_sigmas", "{" DEV_CFG ", \"use_dynamic_shifting\": true, \"invert_sigmas\": true}",
-      4, 256, { 0x00000000, 0x43282cfa, 0x43bcc534, 0x442155ae },
-      { 0x00000000, 0x3e2c3640, 0x3ec14d02, 0x3f2534ec, 0x3f800000 } },
+    {"static shift 3.0",
+     "{" DEV_CFG ", \"shift\": 3.0, \"use_dynamic_shifting\": false}",
+     5,
+     0,
+     {0x447a0000, 0x4466c4ed, 0x444c8ba3, 0x4426aaab, 0x43d64926},
+     {0x3f800000, 0x3f6c4ec6, 0x3f51745d, 0x3f2aaaab, 0x3edb6db8, 0}},
+    {"static integer shift 3",
+     "{" DEV_CFG ", \"shift\": 3, \"use_dynamic_shifting\": false}",
+     5,
+     0,
+     {0x447a0000, 0x4466c4ed, 0x444c8ba3, 0x4426aaab, 0x43d64926},
+     {0x3f800000, 0x3f6c4ec6, 0x3f51745d, 0x3f2aaaab, 0x3edb6db8, 0}},
+    {"shift_terminal 0.1",
+     "{" DEV_CFG ", \"shift\": 3.0, \"use_dynamic_shifting\": true, \"shift_terminal\": 0.1}",
+     5,
+     1024,
+     {0x447a0000, 0x445326da, 0x44235ec1, 0x43ce58bb, 0x42c80003},
+     {0x3f800000, 0x3f58382b, 0x3f274a80, 0x3ed34c86, 0x3dccccd0, 0}},
+    {"karras",
+     "{" DEV_CFG ", \"use_dynamic_shifting\": true, \"use_karras_sigmas\": true}",
+     6,
+     1024,
+     {0x447a0000, 0x444470b5, 0x4419087a, 0x43ec3e1e, 0x43b48b08, 0x4388806c},
+     {0x3f800000, 0x3f4927a3, 0x3f1cb4b6, 0x3ef1e998, 0x3eb8e04a, 0x3e8bc717, 0}},
+    {"karras with sigma_min/max",
+     "{" DEV_CFG ", \"use_dynamic_shifting\": true, \"use_karras_sigmas\": true, "
+     "\"sigma_min\": 0.01, \"sigma_max\": 0.9}",
+     6,
+     1024,
+     {0x44610000, 0x43e005bf, 0x434e767d, 0x42acc45d, 0x41ff6641, 0x41200000},
+     {0x3f666666, 0x3ee56624, 0x3e536aff, 0x3db0e9d8, 0x3d02c3b7, 0x3c23d70a, 0}},
+    {"exponential",
+     "{" DEV_CFG ", \"use_dynamic_shifting\": true, \"use_exponential_sigmas\": true}",
+     6,
+     1024,
+     {0x447a0000, 0x4440d45d, 0x4414bba2, 0x43e570dc, 0x43b0f8cf, 0x4388806c},
+     {0x3f800000, 0x3f45751c, 0x3f184d73, 0x3eeaf28b, 0x3eb53820, 0x3e8bc717, 0}},
+    {"invert_sigmas",
+     "{" DEV_CFG ", \"use_dynamic_shifting\": true, \"invert_sigmas\": true}",
+     4,
+     256,
+     {0x00000000, 0x43282cfa, 0x43bcc534, 0x442155ae},
+     {0x00000000, 0x3e2c3640, 0x3ec14d02, 0x3f2534ec, 0x3f800000}},
 };
 
 static void test_variants(void)
