@@ -4,6 +4,10 @@
  *                 [--guidance G] [--seed S] [--max-sequence-length L] --output OUT.png
  *                 [--save-tensors FILE.safetensors] [--trace] [--quiet]
  *   flux-generate --model DIR --prompt TEXT --encode-only --save-tensors OUT.safetensors
+ *   flux-generate --transformer flux1-schnell.safetensors --vae ae.safetensors
+ *                 --clip-l clip_l.safetensors --t5 t5xxl_fp8_e4m3fn.safetensors
+ *                 --tokenizers DIR --prompt TEXT --output OUT.png
+ *   (--transformer/--vae/--clip-l/--t5 also override single components of --model DIR)
  *
  * Exit status: 0 success, 1 a run failed (the message names the file or value), 2 bad usage,
  * 130 interrupted. Outputs are written atomically and only when the run succeeds.
@@ -22,6 +26,7 @@
 
 typedef struct {
     char *model, *prompt, *negative_prompt, *output, *save_tensors, *seed;
+    char *tokenizers, *transformer, *vae, *clip_l, *t5; /* component files (ComfyUI style) */
     int width, height, steps, max_seq;
     double guidance, true_cfg;
     gboolean encode_only, quiet, trace, verbose;
@@ -87,6 +92,34 @@ static gboolean on_progress(int step, int total, double elapsed, void *user_data
 /* ------------------------------------------------------------------------------------- */
 /* Options                                                                               */
 
+/* Without --model every component must come from the command line. */
+static gboolean check_files(const Options *o, GError **error)
+{
+    if (!o->transformer && !o->vae && !o->clip_l && !o->t5 && !o->tokenizers) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    "--model DIR (or --transformer, --vae, --clip-l, --t5 and --tokenizers) is "
+                    "required");
+        return FALSE;
+    }
+    const struct {
+        const char *value, *option;
+    } need[] = {{o->transformer, "--transformer FILE"},
+                {o->vae, "--vae FILE"},
+                {o->clip_l, "--clip-l FILE"},
+                {o->t5, "--t5 FILE"},
+                {o->tokenizers, "--tokenizers DIR"}};
+    GString *missing = g_string_new(NULL);
+    for (guint i = 0; i < G_N_ELEMENTS(need); i++)
+        if (!need[i].value)
+            g_string_append_printf(missing, "%s%s", missing->len ? ", " : "", need[i].option);
+    gboolean ok = missing->len == 0;
+    if (!ok)
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "without --model, %s %s required",
+                    missing->str, strchr(missing->str, ',') ? "are" : "is");
+    g_string_free(missing, TRUE);
+    return ok;
+}
+
 static gboolean parse_options(int *argc, char ***argv, Options *o, GError **error)
 {
     o->width = o->height = 1024;
@@ -98,6 +131,16 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
         /* prompts are taken as raw bytes (no locale conversion) and checked for UTF-8 */
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &o->model,
          "FLUX.1 model folder (diffusers layout)", "DIR"},
+        {"transformer", 0, 0, G_OPTION_ARG_FILENAME, &o->transformer,
+         "Transformer weights (.safetensors, .gguf; original or diffusers names, FP8, GGUF)",
+         "FILE"},
+        {"vae", 0, 0, G_OPTION_ARG_FILENAME, &o->vae, "VAE weights (e.g. ae.safetensors)", "FILE"},
+        {"clip-l", 0, 0, G_OPTION_ARG_FILENAME, &o->clip_l,
+         "CLIP-L text encoder weights (e.g. clip_l.safetensors)", "FILE"},
+        {"t5", 0, 0, G_OPTION_ARG_FILENAME, &o->t5, "T5-XXL encoder weights (.safetensors, .gguf)",
+         "FILE"},
+        {"tokenizers", 0, 0, G_OPTION_ARG_FILENAME, &o->tokenizers,
+         "Folder holding tokenizer/ and tokenizer_2/ (default: --model)", "DIR"},
         {"prompt", 'p', 0, G_OPTION_ARG_FILENAME, &o->prompt, "Text prompt", "TEXT"},
         {"negative-prompt", 0, 0, G_OPTION_ARG_FILENAME, &o->negative_prompt,
          "Negative prompt (true CFG, with --true-cfg-scale > 1)", "TEXT"},
@@ -138,10 +181,7 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
                     (*argv)[1]);
         return FALSE;
     }
-    if (!o->model) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "--model DIR is required");
-        return FALSE;
-    }
+    if (!o->model && !check_files(o, error)) return FALSE;
     if (!o->encode_only && !o->output) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "--output OUT.png is required");
         return FALSE;
@@ -212,7 +252,13 @@ static gboolean run(const Options *o, GError **error)
         ok = flux_generate_params_validate(NULL, &p, error);
         ok = ok && (png = png_out_open(o->output, error)) != NULL;
     }
-    FluxModel *m = ok ? flux_model_load(o->model, error) : NULL;
+    const FluxModelFiles files = {.folder = o->model,
+                                  .tokenizers = o->tokenizers,
+                                  .transformer = o->transformer,
+                                  .vae = o->vae,
+                                  .clip_l = o->clip_l,
+                                  .t5 = o->t5};
+    FluxModel *m = ok ? flux_model_load_files(&files, error) : NULL;
     ok = m != NULL;
     if (ok && o->verbose) report_unused(m);
     if (ok && o->encode_only) {
@@ -242,6 +288,13 @@ static gboolean run(const Options *o, GError **error)
     return ok;
 }
 
+static void options_clear(Options *o)
+{
+    g_free(o->model), g_free(o->prompt), g_free(o->negative_prompt), g_free(o->output);
+    g_free(o->save_tensors), g_free(o->seed);
+    g_free(o->tokenizers), g_free(o->transformer), g_free(o->vae), g_free(o->clip_l), g_free(o->t5);
+}
+
 int main(int argc, char **argv)
 {
     setlocale(LC_ALL, "");
@@ -250,6 +303,7 @@ int main(int argc, char **argv)
     if (!parse_options(&argc, &argv, &o, &err)) {
         fprintf(stderr, "flux-generate: %s (see --help)\n", err->message);
         g_error_free(err);
+        options_clear(&o); /* what was parsed before the error */
         return 2;
     }
     signal(SIGINT, on_sigint);
@@ -259,7 +313,6 @@ int main(int argc, char **argv)
         status = g_error_matches(err, FLUX_ERROR, FLUX_ERROR_CANCELLED) ? 130 : 1;
         g_error_free(err);
     }
-    g_free(o.model), g_free(o.prompt), g_free(o.negative_prompt), g_free(o.output);
-    g_free(o.save_tensors), g_free(o.seed);
+    options_clear(&o);
     return status;
 }

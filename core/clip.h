@@ -12,6 +12,8 @@
  */
 #pragma once
 
+#include "config.h"
+#include "safetensors.h"
 #include "trace.h"
 #include <glib.h>
 #include <stdint.h>
@@ -21,6 +23,9 @@ typedef struct ClipModel ClipModel;
 /* Loads `<dir>/config.json` and `<dir>/model.safetensors` (or its sharded index), checking every
  * tensor against the config. Returns NULL with `error` set. Caller owns: clip_free (NULL-safe). */
 ClipModel *clip_load(const char *dir, GError **error);
+/* The same from a parsed config and an archive with transformers names (e.g. from
+ * ckpt_open_clip). Takes ownership of `archive`, which is freed on failure too. */
+ClipModel *clip_load_from(const CfgJson *cfg, StArchive *archive, GError **error);
 void clip_free(ClipModel *m);
 
 int clip_hidden_size(const ClipModel *m);   /* D: config hidden_size (768 for FLUX.1) */

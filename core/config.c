@@ -17,6 +17,19 @@ static gboolean bad(const CfgJson *c, GError **error, const char *key, const cha
     return FALSE;
 }
 
+/* The parsed document must be an object; frees `c` and fails otherwise. */
+static CfgJson *cfg_take_root(CfgJson *c, GError **error)
+{
+    JsonNode *root = json_parser_get_root(c->parser);
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: not a JSON object", c->path);
+        cfg_free(c);
+        return NULL;
+    }
+    c->root = json_node_get_object(root);
+    return c;
+}
+
 CfgJson *cfg_load(const char *path, GError **error)
 {
     CfgJson *c = g_new0(CfgJson, 1);
@@ -31,14 +44,23 @@ CfgJson *cfg_load(const char *path, GError **error)
         cfg_free(c);
         return NULL;
     }
-    JsonNode *root = json_parser_get_root(c->parser);
-    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: not a JSON object", path);
+    return cfg_take_root(c, error);
+}
+
+CfgJson *cfg_load_data(const char *name, const char *json, gssize len, GError **error)
+{
+    CfgJson *c = g_new0(CfgJson, 1);
+    c->path = g_strdup(name);
+    c->parser = json_parser_new();
+    GError *jerr = NULL;
+    if (!json_parser_load_from_data(c->parser, json, len, &jerr)) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: invalid JSON: %s", name,
+                    jerr->message);
+        g_error_free(jerr);
         cfg_free(c);
         return NULL;
     }
-    c->root = json_node_get_object(root);
-    return c;
+    return cfg_take_root(c, error);
 }
 
 void cfg_free(CfgJson *c)
@@ -202,6 +224,31 @@ gboolean cfg_int_array(const CfgJson *c, const char *key, int64_t min, int64_t m
     for (guint i = 0; i < len; i++)
         if (!check_int(c, key, json_array_get_element(a, i), min, max, &out[i], error))
             return FALSE;
+    *n = len;
+    return TRUE;
+}
+
+gboolean cfg_string_array(const CfgJson *c, const char *key, const char **out, gsize max_n,
+                          gsize *n, GError **error)
+{
+    JsonNode *node = member(c, key);
+    *n = 0;
+    if (!node) return TRUE;
+    JsonArray *a = JSON_NODE_HOLDS_ARRAY(node) ? json_node_get_array(node) : NULL;
+    if (!a) return bad(c, error, key, "is not an array");
+    guint len = json_array_get_length(a);
+    if (len == 0 || len > max_n) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
+                    "%s: \"%s\" has %u elements, expected 1..%zu", c->path, key, len,
+                    (size_t)max_n);
+        return FALSE;
+    }
+    for (guint i = 0; i < len; i++) {
+        JsonNode *e = json_array_get_element(a, i);
+        if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING)
+            return bad(c, error, key, "is not an array of strings");
+        out[i] = json_node_get_string(e);
+    }
     *n = len;
     return TRUE;
 }

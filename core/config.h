@@ -11,8 +11,11 @@ typedef struct CfgJson CfgJson;
 
 /* Parses `path` (must hold a JSON object). Caller owns: cfg_free (NULL-safe). */
 CfgJson *cfg_load(const char *path, GError **error);
+/* Parses a JSON object held in memory (`len` bytes, or -1 when NUL-terminated), e.g. a
+ * built-in default config; `name` stands for the path in every message. */
+CfgJson *cfg_load_data(const char *name, const char *json, gssize len, GError **error);
 void cfg_free(CfgJson *c);
-const char *cfg_path(const CfgJson *c);
+const char *cfg_path(const CfgJson *c); /* the path, or the name given to cfg_load_data */
 gboolean cfg_has(const CfgJson *c, const char *key); /* present and not null */
 
 /* Required integer in [min, max]. */
@@ -33,6 +36,9 @@ gboolean cfg_string_or(const CfgJson *c, const char *key, const char *def, const
 /* Integer array of 1..max_n elements, each in [min, max]; absent/null → *n = 0. */
 gboolean cfg_int_array(const CfgJson *c, const char *key, int64_t min, int64_t max, int64_t *out,
                        gsize max_n, gsize *n, GError **error);
+/* String array of 1..max_n elements (owned by c); absent/null → *n = 0. */
+gboolean cfg_string_array(const CfgJson *c, const char *key, const char **out, gsize max_n,
+                          gsize *n, GError **error);
 /* For model_index.json: the two strings of `"key": ["library", "ClassName"]` (owned by c). */
 gboolean cfg_pair(const CfgJson *c, const char *key, const char **lib, const char **cls,
                   GError **error);

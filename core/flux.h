@@ -55,6 +55,34 @@ typedef struct FluxModel FluxModel;
 FluxModel *flux_model_load(const char *dir, GError **error);
 void flux_model_free(FluxModel *model);
 
+/* A model from the files artists have: ComfyUI-style single files (flux1-dev.safetensors,
+ * ae.safetensors, clip_l.safetensors, t5xxl_fp8_e4m3fn.safetensors, GGUF transformers/T5;
+ * original or diffusers names, F32/F16/BF16/FP8/GGML-quantized), optionally with a diffusers
+ * folder for configs and the remaining components. All strings are borrowed.
+ *
+ *   FluxModelFiles f = {.tokenizers = "/models/FLUX.1-schnell",   // tokenizer/, tokenizer_2/
+ *                       .transformer = "flux1-schnell.safetensors", .vae = "ae.safetensors",
+ *                       .clip_l = "clip_l.safetensors", .t5 = "t5xxl_fp8_e4m3fn.safetensors"};
+ *   FluxModel *m = flux_model_load_files(&f, &err);
+ *
+ * Configs: a component read from a file takes the folder's <component>/config.json when a
+ * folder is given, else a built-in FLUX.1 config (CLIP-L, T5-XXL v1.1, FLUX VAE). A
+ * transformer file always takes the config its tensor shapes imply (the rope axes, which
+ * shapes do not show, are FLUX.1's for head dim 128, else the folder's). The scheduler is the
+ * folder's when its transformer is of the same kind (guidance embedder or not), else the
+ * built-in FLUX.1-dev (guidance embedder) or FLUX.1-schnell one.
+ * Without a folder, the four weight files and `tokenizers` are all required. */
+typedef struct {
+    const char *folder;     /* a diffusers folder: configs, tokenizers, and every weight not
+                               given below; may be NULL */
+    const char *tokenizers; /* a folder holding tokenizer/ and tokenizer_2/ (default: folder) */
+    const char *transformer, *vae, *clip_l, *t5; /* weight files (.safetensors, .gguf,
+                                                    .safetensors.index.json) overriding the
+                                                    folder's */
+} FluxModelFiles;
+
+FluxModel *flux_model_load_files(const FluxModelFiles *files, GError **error);
+
 /* TRUE for dev-type models (transformer has a guidance embedder), FALSE for schnell-type. */
 gboolean flux_model_uses_guidance(const FluxModel *model);
 /* Number of checkpoint tensors no loader used (e.g. the VAE encoder); names via g_strfreev'd

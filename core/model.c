@@ -1,14 +1,22 @@
-/* model.c — loading a FLUX.1 folder in the diffusers layout (FluxPipeline's
- * model_index.json, checked by flux_model_probe; one sub-folder per component) and
- * checking that the components fit
- * together: T5 width = transformer joint_attention_dim, CLIP width = pooled_projection_dim,
- * 4 × VAE latent channels = transformer in_channels (2×2 packing). */
+/* model.c — loading FLUX.1: a folder in the diffusers layout (FluxPipeline's
+ * model_index.json, checked by flux_model_probe; one sub-folder per component), or
+ * component files as artists have them (core/checkpoint.h: original/ComfyUI names, FP8,
+ * GGUF) with the folder's configs or the built-in FLUX.1 ones (core/defaults.h); then
+ * checking that the components fit together: T5 width = transformer joint_attention_dim,
+ * CLIP width = pooled_projection_dim, 4 × VAE latent channels = transformer in_channels
+ * (2×2 packing). */
 #include "model.h"
 
-static gboolean mismatch(GError **error, const char *dir, const char *what, int a, int b)
+#include "checkpoint.h"
+#include "defaults.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+static gboolean mismatch(GError **error, const char *label, const char *what, int a, int b)
 {
     g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL, "%s: components do not fit: %s (%d vs %d)",
-                dir, what, a, b);
+                label, what, a, b);
     return FALSE;
 }
 
@@ -16,42 +24,244 @@ static gboolean check_fit(FluxModel *m, GError **error)
 {
     const DitConfig *dc = dit_config(m->dit);
     if (dc->joint_attention_dim != t5_d_model(m->t5))
-        return mismatch(error, m->dir, "transformer joint_attention_dim vs T5 d_model",
+        return mismatch(error, m->label, "transformer joint_attention_dim vs T5 d_model",
                         dc->joint_attention_dim, t5_d_model(m->t5));
     if (dc->pooled_projection_dim != clip_hidden_size(m->clip))
-        return mismatch(error, m->dir, "transformer pooled_projection_dim vs CLIP hidden_size",
+        return mismatch(error, m->label, "transformer pooled_projection_dim vs CLIP hidden_size",
                         dc->pooled_projection_dim, clip_hidden_size(m->clip));
     if (dc->in_channels != 4 * vae_latent_channels(m->vae) || dc->out_channels != dc->in_channels)
-        return mismatch(error, m->dir, "transformer in_channels vs 4 × VAE latent_channels",
+        return mismatch(error, m->label, "transformer in_channels vs 4 × VAE latent_channels",
                         dc->in_channels, 4 * vae_latent_channels(m->vae));
     return TRUE;
 }
 
-FluxModel *flux_model_load(const char *dir, GError **error)
+/* ------------------------------------------------------------------------------------- */
+/* Where each component comes from                                                       */
+
+typedef struct {
+    const char *what;   /* "VAE", for messages */
+    const char *sub;    /* its diffusers sub-folder */
+    const char *file;   /* the weight file given, or NULL: the folder's */
+    DefaultsConfig def; /* the built-in config when there is no folder */
+    char *dir;          /* <folder>/<sub>, or NULL */
+    CfgJson *cfg;       /* the config in use */
+    StArchive *archive; /* `file` opened with diffusers names, until a loader takes it */
+    guint64 bytes;      /* weight file bytes */
+} Part;
+
+static void part_clear(Part *p)
 {
-    g_return_val_if_fail(dir != NULL, NULL);
-    FluxModelInfo info;
-    if (!flux_model_probe(dir, &info, error)) return NULL;
-    FluxModel *m = g_new0(FluxModel, 1);
-    m->info = info;
-    m->dir = g_strdup(dir);
+    g_free(p->dir);
+    cfg_free(p->cfg);
+    st_archive_free(p->archive);
+}
+
+static StArchive *part_take(Part *p)
+{
+    StArchive *a = p->archive;
+    p->archive = NULL;
+    return a;
+}
+
+/* Sizes of the distinct files an archive's tensors lie in (shards, a GGUF, ...). */
+static guint64 archive_file_bytes(StArchive *a)
+{
+    GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+    guint64 total = 0;
+    for (gsize i = 0; i < st_archive_n_tensors(a); i++) {
+        const char *f = st_archive_tensor(a, i)->file;
+        if (!f || !g_hash_table_add(seen, (gpointer)f)) continue;
+        GStatBuf st;
+        if (g_stat(f, &st) == 0) total += (guint64)st.st_size;
+    }
+    g_hash_table_destroy(seen);
+    return total;
+}
+
+/* The folder's <sub>/config.json, else the built-in config; the weights of `file` (opened
+ * by `open`), else of the folder (loaded later by the module's X_load). */
+static gboolean part_open(const FluxModelFiles *f, Part *p,
+                          StArchive *(*open)(const char *, GError **), GError **error)
+{
+    if (f->folder) {
+        p->dir = g_build_filename(f->folder, p->sub, NULL);
+        g_autofree char *path = g_build_filename(p->dir, "config.json", NULL);
+        p->cfg = cfg_load(path, error);
+    } else {
+        p->cfg = defaults_config(p->def, error);
+    }
+    if (!p->cfg) return FALSE;
+    if (!p->file) {
+        p->bytes = probe_folder_weight_bytes(p->dir);
+        return TRUE;
+    }
+    p->archive = open(p->file, error);
+    if (p->archive) p->bytes = archive_file_bytes(p->archive);
+    return p->archive != NULL;
+}
+
+/* A file that does not fit a built-in config is most likely another model size: say so. */
+static gboolean part_failed(const Part *p, GError **error)
+{
+    if (!p->dir && error && *error && (*error)->code == FLUX_ERROR_MODEL)
+        g_prefix_error(error,
+                       "the %s file does not fit the %s (other sizes need a model folder with "
+                       "%s/config.json): ",
+                       p->what, defaults_name(p->def), p->sub);
+    return FALSE;
+}
+
+static gboolean load_clip(FluxModel *m, const FluxModelFiles *f, Part *p, GError **error)
+{
+    if (!part_open(f, p, ckpt_open_clip, error)) return FALSE;
+    m->clip = p->archive ? clip_load_from(p->cfg, part_take(p), error) : clip_load(p->dir, error);
+    return m->clip ? TRUE : part_failed(p, error);
+}
+
+static gboolean load_t5(FluxModel *m, const FluxModelFiles *f, Part *p, GError **error)
+{
+    if (!part_open(f, p, ckpt_open_t5, error)) return FALSE;
+    m->t5 = p->archive ? t5_load_from(p->cfg, part_take(p), error) : t5_load(p->dir, error);
+    return m->t5 ? TRUE : part_failed(p, error);
+}
+
+static gboolean load_vae(FluxModel *m, const FluxModelFiles *f, Part *p, GError **error)
+{
+    if (!part_open(f, p, ckpt_open_vae, error)) return FALSE;
+    m->vae = p->archive ? vae_load_from(p->cfg, part_take(p), error) : vae_load(p->dir, error);
+    return m->vae ? TRUE : part_failed(p, error);
+}
+
+/* Shapes do not show the rope axes: FLUX.1's (16, 56, 56) for head dim 128 (set by the
+ * inference), else the folder config's. */
+static gboolean rope_axes(const FluxModelFiles *f, CkptTransformerConfig *tc, GError **error)
+{
+    if (tc->axes_dims_rope[0] + tc->axes_dims_rope[1] + tc->axes_dims_rope[2] > 0) return TRUE;
+    if (!f->folder) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
+                    "%s: attention head dim %d is not FLUX.1's 128, so the rope axes "
+                    "(axes_dims_rope) are unknown; a model folder with transformer/config.json "
+                    "is needed",
+                    f->transformer, tc->attention_head_dim);
+        return FALSE;
+    }
+    g_autofree char *path = g_build_filename(f->folder, "transformer", "config.json", NULL);
+    CfgJson *c = cfg_load(path, error);
+    int64_t axes[3] = {16, 56, 56}; /* diffusers' default when the key is absent */
+    gsize n = 0;
+    gboolean ok = c && cfg_int_array(c, "axes_dims_rope", 0, 4096, axes, 3, &n, error);
+    if (ok && n != 0 && n != 3) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
+                    "%s: \"axes_dims_rope\" has %zu elements, expected 3", path, (size_t)n);
+        ok = FALSE;
+    }
+    for (int i = 0; ok && i < 3; i++) tc->axes_dims_rope[i] = (int)axes[i];
+    cfg_free(c);
+    return ok;
+}
+
+/* A transformer file carries its config in its shapes (a dev checkpoint under a schnell
+ * folder, or the reverse, loads as what it is); the folder's is used for its own weights. */
+static gboolean load_transformer(FluxModel *m, const FluxModelFiles *f, Part *p, GError **error)
+{
+    if (!p->file) {
+        p->dir = g_build_filename(f->folder, p->sub, NULL);
+        g_autofree char *path = g_build_filename(p->dir, "config.json", NULL);
+        p->bytes = probe_folder_weight_bytes(p->dir);
+        return (p->cfg = cfg_load(path, error)) && (m->dit = dit_load(p->dir, error));
+    }
+    CkptTransformerConfig tc;
+    p->archive = ckpt_open_transformer(p->file, &tc, error);
+    if (!p->archive || !rope_axes(f, &tc, error)) return FALSE;
+    p->bytes = archive_file_bytes(p->archive);
+    g_autofree char *json = ckpt_transformer_config_json(&tc);
+    g_autofree char *name = g_strdup_printf("%s (config from the tensor shapes)", p->file);
+    p->cfg = cfg_load_data(name, json, -1, error);
+    return p->cfg && (m->dit = dit_load_from(p->cfg, part_take(p), error));
+}
+
+/* The folder's scheduler belongs to the folder's transformer kind; a transformer file of the
+ * other kind gets the built-in scheduler of its own (FLUX.1-dev: guidance embedder). */
+static gboolean load_scheduler(FluxModel *m, const FluxModelFiles *f, gboolean folder_dev,
+                               GError **error)
+{
+    gboolean dev = dit_config(m->dit)->guidance_embeds;
+    if (f->folder && folder_dev == dev) {
+        g_autofree char *path =
+            g_build_filename(f->folder, "scheduler", "scheduler_config.json", NULL);
+        return sched_config_load(&m->sched, path, error);
+    }
+    CfgJson *c = defaults_config(dev ? DEFAULTS_SCHEDULER_DEV : DEFAULTS_SCHEDULER_SCHNELL, error);
+    gboolean ok = c && sched_config_from(&m->sched, c, error);
+    cfg_free(c);
+    return ok;
+}
+
+static gboolean load_tokenizers(FluxModel *m, const char *dir, GError **error)
+{
     g_autofree char *tok = g_build_filename(dir, "tokenizer", NULL);
     g_autofree char *tok2 = g_build_filename(dir, "tokenizer_2", NULL);
-    g_autofree char *te = g_build_filename(dir, "text_encoder", NULL);
-    g_autofree char *te2 = g_build_filename(dir, "text_encoder_2", NULL);
-    g_autofree char *tr = g_build_filename(dir, "transformer", NULL);
-    g_autofree char *vae = g_build_filename(dir, "vae", NULL);
-    g_autofree char *sch = g_build_filename(dir, "scheduler", "scheduler_config.json", NULL);
-    gboolean ok = sched_config_load(&m->sched, sch, error) &&
-                  (m->clip_tok = bpe_load(tok, error)) && (m->t5_tok = ugm_load(tok2, error)) &&
-                  (m->clip = clip_load(te, error)) && (m->t5 = t5_load(te2, error)) &&
-                  (m->dit = dit_load(tr, error)) && (m->vae = vae_load(vae, error)) &&
-                  check_fit(m, error);
+    return (m->clip_tok = bpe_load(tok, error)) && (m->t5_tok = ugm_load(tok2, error));
+}
+
+/* Without a folder nothing can be taken from it: every part must be named. */
+static gboolean check_files(const FluxModelFiles *f, GError **error)
+{
+    if (f->folder) return TRUE;
+    const struct {
+        const char *value, *what;
+    } need[] = {{f->tokenizers, "the tokenizers folder"},
+                {f->transformer, "the transformer file"},
+                {f->vae, "the VAE file"},
+                {f->clip_l, "the CLIP-L file"},
+                {f->t5, "the T5 file"}};
+    GString *missing = g_string_new(NULL);
+    for (guint i = 0; i < G_N_ELEMENTS(need); i++)
+        if (!need[i].value)
+            g_string_append_printf(missing, "%s%s", missing->len ? ", " : "", need[i].what);
+    gboolean ok = missing->len == 0;
+    if (!ok)
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
+                    "no model folder given, so every component must be: missing %s", missing->str);
+    g_string_free(missing, TRUE);
+    return ok;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Public                                                                                */
+
+FluxModel *flux_model_load_files(const FluxModelFiles *f, GError **error)
+{
+    g_return_val_if_fail(f != NULL, NULL);
+    FluxModelInfo folder_info = {0};
+    if (!check_files(f, error) || (f->folder && !flux_model_probe(f->folder, &folder_info, error)))
+        return NULL;
+    FluxModel *m = g_new0(FluxModel, 1);
+    m->label = g_strdup(f->folder ? f->folder : f->transformer);
+    Part clip = {"CLIP-L", "text_encoder", f->clip_l, DEFAULTS_CLIP_L, NULL, NULL, NULL, 0};
+    Part t5 = {"T5", "text_encoder_2", f->t5, DEFAULTS_T5_XXL, NULL, NULL, NULL, 0};
+    Part tr = {"transformer", "transformer", f->transformer, 0, NULL, NULL, NULL, 0};
+    Part vae = {"VAE", "vae", f->vae, DEFAULTS_VAE, NULL, NULL, NULL, 0};
+    /* the VAE first: its config is the one a single file most often lacks (ae.safetensors) */
+    gboolean ok = load_tokenizers(m, f->tokenizers ? f->tokenizers : f->folder, error) &&
+                  load_vae(m, f, &vae, error) && load_clip(m, f, &clip, error) &&
+                  load_t5(m, f, &t5, error) && load_transformer(m, f, &tr, error) &&
+                  load_scheduler(m, f, folder_info.uses_guidance, error) && check_fit(m, error) &&
+                  probe_info_from_configs(tr.cfg, t5.cfg, vae.cfg, &m->info, error);
+    m->info.weight_bytes = clip.bytes + t5.bytes + tr.bytes + vae.bytes;
+    part_clear(&clip), part_clear(&t5), part_clear(&tr), part_clear(&vae);
     if (!ok) {
         flux_model_free(m);
         return NULL;
     }
     return m;
+}
+
+FluxModel *flux_model_load(const char *dir, GError **error)
+{
+    g_return_val_if_fail(dir != NULL, NULL);
+    const FluxModelFiles files = {.folder = dir};
+    return flux_model_load_files(&files, error);
 }
 
 void flux_model_free(FluxModel *m)
@@ -63,7 +273,7 @@ void flux_model_free(FluxModel *m)
     t5_free(m->t5);
     dit_free(m->dit);
     vae_free(m->vae);
-    g_free(m->dir);
+    g_free(m->label);
     g_free(m);
 }
 

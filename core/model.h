@@ -12,7 +12,7 @@
 #include "vae.h"
 
 struct FluxModel {
-    char *dir;
+    char *label;            /* the folder, else the transformer file (for messages) */
     BpeTokenizer *clip_tok; /* tokenizer/ */
     UgmTokenizer *t5_tok;   /* tokenizer_2/ */
     ClipModel *clip;        /* text_encoder/ */
@@ -20,5 +20,11 @@ struct FluxModel {
     DitModel *dit;          /* transformer/ */
     VaeModel *vae;          /* vae/ */
     SchedConfig sched;      /* scheduler/ */
-    FluxModelInfo info;     /* what the configs say (flux_model_probe) */
+    FluxModelInfo info;     /* what the configs in use say (as flux_model_probe) */
 };
+
+/* probe.c: FluxModelInfo from the transformer, T5 and VAE configs (weight_bytes 0). */
+gboolean probe_info_from_configs(const CfgJson *transformer, const CfgJson *t5, const CfgJson *vae,
+                                 FluxModelInfo *info, GError **error);
+/* probe.c: total size of the *.safetensors files of a component folder. */
+guint64 probe_folder_weight_bytes(const char *dir);

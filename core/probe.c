@@ -6,6 +6,7 @@
  * NB = double + single blocks (57). FLUX.1 at 1024²: S = 4096, T = 4608. */
 #include "config.h"
 #include "flux.h"
+#include "model.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -55,7 +56,7 @@ static gboolean check_index(const char *dir, GError **error)
 }
 
 /* Total size of the *.safetensors files of one component folder. */
-static guint64 folder_weight_bytes(const char *dir)
+guint64 probe_folder_weight_bytes(const char *dir)
 {
     guint64 total = 0;
     GDir *d = g_dir_open(dir, 0, NULL);
@@ -69,11 +70,8 @@ static guint64 folder_weight_bytes(const char *dir)
     return total;
 }
 
-static gboolean read_transformer(const char *dir, FluxModelInfo *info, GError **error)
+static gboolean read_transformer(const CfgJson *c, FluxModelInfo *info, GError **error)
 {
-    g_autofree char *path = g_build_filename(dir, "transformer", "config.json", NULL);
-    CfgJson *c = cfg_load(path, error);
-    if (!c) return FALSE;
     int64_t heads, hd, nl, ns, in, joint, pooled;
     gboolean ok = cfg_int(c, "num_attention_heads", 1, 1024, &heads, error) &&
                   cfg_int(c, "attention_head_dim", 1, 4096, &hd, error) &&
@@ -83,7 +81,6 @@ static gboolean read_transformer(const char *dir, FluxModelInfo *info, GError **
                   cfg_int_or(c, "joint_attention_dim", 4096, 1, 65536, &joint, error) &&
                   cfg_int_or(c, "pooled_projection_dim", 768, 1, 65536, &pooled, error) &&
                   cfg_bool_or(c, "guidance_embeds", FALSE, &info->uses_guidance, error);
-    cfg_free(c);
     if (!ok) return FALSE;
     guint64 D = (guint64)(heads * hd);
     info->inner_dim = (int)D;
@@ -99,41 +96,65 @@ static gboolean read_transformer(const char *dir, FluxModelInfo *info, GError **
     return TRUE;
 }
 
-static gboolean read_encoders(const char *dir, FluxModelInfo *info, GError **error)
+static gboolean read_t5(const CfgJson *t5, FluxModelInfo *info, GError **error)
 {
-    g_autofree char *t5 = g_build_filename(dir, "text_encoder_2", "config.json", NULL);
-    g_autofree char *vae = g_build_filename(dir, "vae", "config.json", NULL);
-    CfgJson *c = cfg_load(t5, error);
-    int64_t d = 0, ch[8] = {0};
-    gsize n = 0;
-    gboolean ok = c && cfg_int(c, "d_model", 1, 65536, &d, error);
-    cfg_free(c);
-    c = ok ? cfg_load(vae, error) : NULL;
-    ok = c && cfg_int_array(c, "block_out_channels", 1, 4096, ch, 8, &n, error);
-    cfg_free(c);
-    if (ok && n == 0) {
-        g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL, "%s: \"block_out_channels\" is missing",
-                    vae);
-        ok = FALSE;
-    }
+    int64_t d;
+    if (!cfg_int(t5, "d_model", 1, 65536, &d, error)) return FALSE;
     info->t5_d_model = (int)d;
+    return TRUE;
+}
+
+static gboolean read_vae(const CfgJson *vae, FluxModelInfo *info, GError **error)
+{
+    int64_t ch[8] = {0};
+    gsize n = 0;
+    if (!cfg_int_array(vae, "block_out_channels", 1, 4096, ch, 8, &n, error)) return FALSE;
+    if (n == 0) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL, "%s: \"block_out_channels\" is missing",
+                    cfg_path(vae));
+        return FALSE;
+    }
     /* the widest full-resolution activation: the last up block (ch[0]) and the upsampler
      * of the one before it, which still has ch[1] channels */
     info->vae_channels = (int)(n > 1 ? MAX(ch[0], ch[1]) : ch[0]);
+    return TRUE;
+}
+
+gboolean probe_info_from_configs(const CfgJson *transformer, const CfgJson *t5, const CfgJson *vae,
+                                 FluxModelInfo *info, GError **error)
+{
+    memset(info, 0, sizeof *info);
+    if (!read_transformer(transformer, info, error) || !read_t5(t5, info, error) ||
+        !read_vae(vae, info, error))
+        return FALSE;
+    info->default_steps = info->uses_guidance ? 28 : 4;
+    return TRUE;
+}
+
+/* <dir>/<sub>/config.json checked by `read`; FALSE with `error` set when either fails. */
+static gboolean read_sub(const char *dir, const char *sub,
+                         gboolean (*read)(const CfgJson *, FluxModelInfo *, GError **),
+                         FluxModelInfo *info, GError **error)
+{
+    g_autofree char *path = g_build_filename(dir, sub, "config.json", NULL);
+    CfgJson *c = cfg_load(path, error);
+    gboolean ok = c && read(c, info, error);
+    cfg_free(c);
     return ok;
 }
 
 gboolean flux_model_probe(const char *dir, FluxModelInfo *info, GError **error)
 {
     memset(info, 0, sizeof *info);
-    if (!check_index(dir, error) || !read_transformer(dir, info, error) ||
-        !read_encoders(dir, info, error))
+    if (!check_index(dir, error) || !read_sub(dir, "transformer", read_transformer, info, error) ||
+        !read_sub(dir, "text_encoder_2", read_t5, info, error) ||
+        !read_sub(dir, "vae", read_vae, info, error))
         return FALSE;
     info->default_steps = info->uses_guidance ? 28 : 4;
     const char *subs[] = {"text_encoder", "text_encoder_2", "transformer", "vae"};
     for (guint i = 0; i < G_N_ELEMENTS(subs); i++) {
         g_autofree char *p = g_build_filename(dir, subs[i], NULL);
-        info->weight_bytes += folder_weight_bytes(p);
+        info->weight_bytes += probe_folder_weight_bytes(p);
     }
     return TRUE;
 }

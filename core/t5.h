@@ -12,6 +12,8 @@
  */
 #pragma once
 
+#include "config.h"
+#include "safetensors.h"
 #include "trace.h"
 #include <glib.h>
 #include <stdint.h>
@@ -22,6 +24,9 @@ typedef struct T5Model T5Model;
  * with its shards), checking every tensor against the config. Returns NULL with `error` set.
  * Caller owns: t5_free (NULL-safe). */
 T5Model *t5_load(const char *dir, GError **error);
+/* The same from a parsed config and an archive with transformers names (e.g. from
+ * ckpt_open_t5). Takes ownership of `archive`, which is freed on failure too. */
+T5Model *t5_load_from(const CfgJson *cfg, StArchive *archive, GError **error);
 void t5_free(T5Model *m);
 
 int t5_d_model(const T5Model *m); /* D: config d_model (4096 for T5-XXL) */

@@ -168,7 +168,7 @@ static const WtSpec single_spec[] = {
 
 /* axes_dims_rope: three even dims (one per ids column) summing to the head dim, because
  * FluxPosEmbed concatenates one rotary table per axis into a [T, HD] table. */
-static gboolean read_axes(CfgJson *j, DitConfig *cfg, GError **error)
+static gboolean read_axes(const CfgJson *j, DitConfig *cfg, GError **error)
 {
     int64_t axes[3];
     gsize n;
@@ -206,11 +206,9 @@ static gboolean read_axes(CfgJson *j, DitConfig *cfg, GError **error)
 }
 
 /* config.json → DitConfig, with FluxTransformer2DModel.__init__'s defaults for absent keys. */
-static gboolean read_config(const char *dir, DitConfig *cfg, GError **error)
+static gboolean read_config(const CfgJson *j, DitConfig *cfg, GError **error)
 {
-    g_autofree char *path = g_build_filename(dir, "config.json", NULL);
-    CfgJson *j = cfg_load(path, error);
-    if (!j) return FALSE;
+    const char *path = cfg_path(j);
     int64_t patch, in, out, layers, single, hd, nh, joint, pooled;
     gboolean ok = cfg_int_or(j, "patch_size", 1, 1, 64, &patch, error) &&
                   cfg_int_or(j, "in_channels", 64, 1, 65536, &in, error) &&
@@ -248,7 +246,6 @@ static gboolean read_config(const char *dir, DitConfig *cfg, GError **error)
         cfg->pooled_projection_dim = (int)pooled;
         ok = read_axes(j, cfg, error);
     }
-    cfg_free(j);
     return ok;
 }
 
@@ -308,18 +305,34 @@ static void rope_frequencies(DitModel *m)
     }
 }
 
-DitModel *dit_load(const char *dir, GError **error)
+DitModel *dit_load_from(const CfgJson *cfg, StArchive *archive, GError **error)
 {
+    g_return_val_if_fail(cfg != NULL && archive != NULL, NULL);
     DitModel *m = g_new0(DitModel, 1);
-    if (!read_config(dir, &m->cfg, error)) goto fail;
+    m->archive = archive; /* owned from here on, failure included */
+    if (!read_config(cfg, &m->cfg, error)) goto fail;
     m->mlp_dim = 4 * m->cfg.inner_dim;
-    m->archive = st_archive_open_dir(dir, "diffusion_pytorch_model", error);
-    if (!m->archive || !bind_weights(m, error)) goto fail;
+    if (!bind_weights(m, error)) goto fail;
     rope_frequencies(m);
     return m;
 fail:
     dit_free(m);
     return NULL;
+}
+
+DitModel *dit_load(const char *dir, GError **error)
+{
+    g_autofree char *path = g_build_filename(dir, "config.json", NULL);
+    CfgJson *cfg = cfg_load(path, error);
+    if (!cfg) return NULL;
+    /* a bad config is reported before a missing weight file */
+    DitConfig check;
+    StArchive *a = read_config(cfg, &check, error)
+                       ? st_archive_open_dir(dir, "diffusion_pytorch_model", error)
+                       : NULL;
+    DitModel *m = a ? dit_load_from(cfg, a, error) : NULL;
+    cfg_free(cfg);
+    return m;
 }
 
 void dit_free(DitModel *m)

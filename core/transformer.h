@@ -17,6 +17,8 @@
  */
 #pragma once
 
+#include "config.h"
+#include "safetensors.h"
 #include "trace.h"
 
 #include <glib.h>
@@ -35,6 +37,9 @@ typedef struct {
  * checking every tensor's presence, dtype and shape against the config. NULL with `error` set.
  * Caller owns the model: dit_free (NULL-safe). */
 DitModel *dit_load(const char *dir, GError **error);
+/* The same from a parsed config and an archive with diffusers names (e.g. from
+ * ckpt_open_transformer). Takes ownership of `archive`, which is freed on failure too. */
+DitModel *dit_load_from(const CfgJson *cfg, StArchive *archive, GError **error);
 void dit_free(DitModel *m);
 const DitConfig *dit_config(const DitModel *m);
 /* Checkpoint tensors the model does not use (e.g. a guidance embedder when guidance_embeds is

@@ -39,7 +39,6 @@
 #include "ops.h"
 #include "weights.h"
 
-#include <json-glib/json-glib.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -161,25 +160,21 @@ static gboolean vae_config_error(const CfgJson *c, GError **error, FluxError cod
 
 /* up_block_types, when given: n entries, all "UpDecoderBlock2D" (the only block the
  * AutoencoderKL decoder of FLUX.1 uses; AttnUpDecoderBlock2D would need weights we do not
- * bind). config.h has no string-array getter, so the file is read here with json-glib. */
+ * bind). */
 static gboolean vae_check_block_types(const CfgJson *c, int n, GError **error)
 {
-    g_autoptr(JsonParser) p = json_parser_new();
-    if (!json_parser_load_from_file(p, cfg_path(c), NULL)) return TRUE; /* cfg_load parsed it */
-    JsonObject *o = json_node_get_object(json_parser_get_root(p));
-    JsonNode *node = json_object_get_member(o, "up_block_types");
-    if (!node || JSON_NODE_HOLDS_NULL(node)) return TRUE;
-    JsonArray *a = JSON_NODE_HOLDS_ARRAY(node) ? json_node_get_array(node) : NULL;
-    if (!a || (int)json_array_get_length(a) != n)
+    const char *types[VAE_MAX_BLOCKS + 1];
+    gsize got;
+    if (!cfg_string_array(c, "up_block_types", types, G_N_ELEMENTS(types), &got, error))
+        return FALSE;
+    if (got == 0) return TRUE;
+    if ((int)got != n)
         return vae_config_error(c, error, FLUX_ERROR_MODEL,
                                 "\"up_block_types\" is not an array of %d names (one per "
                                 "block_out_channels entry)",
                                 n);
     for (int i = 0; i < n; i++) {
-        JsonNode *e = json_array_get_element(a, i);
-        const char *t = JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING
-                            ? json_node_get_string(e)
-                            : "(not a string)";
+        const char *t = types[i];
         if (strcmp(t, "UpDecoderBlock2D"))
             return vae_config_error(c, error, FLUX_ERROR_UNSUPPORTED,
                                     "\"up_block_types\"[%d] is \"%s\", expected "
@@ -299,19 +294,30 @@ static gboolean vae_bind(VaeModel *m, GError **error)
                    error);
 }
 
+VaeModel *vae_load_from(const CfgJson *cfg, StArchive *archive, GError **error)
+{
+    g_return_val_if_fail(cfg != NULL && archive != NULL, NULL);
+    VaeModel *m = g_new0(VaeModel, 1);
+    m->archive = archive; /* owned from here on, failure included */
+    if (!vae_parse_config(m, cfg, error) || !vae_bind(m, error)) {
+        vae_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 VaeModel *vae_load(const char *dir, GError **error)
 {
     g_autofree char *cfg_file = g_build_filename(dir, "config.json", NULL);
     CfgJson *cfg = cfg_load(cfg_file, error);
     if (!cfg) return NULL;
-    VaeModel *m = g_new0(VaeModel, 1);
-    gboolean ok = vae_parse_config(m, cfg, error);
+    /* a bad config is reported before a missing weight file */
+    VaeModel check = {0};
+    StArchive *a = vae_parse_config(&check, cfg, error)
+                       ? st_archive_open_dir(dir, "diffusion_pytorch_model", error)
+                       : NULL;
+    VaeModel *m = a ? vae_load_from(cfg, a, error) : NULL;
     cfg_free(cfg);
-    if (ok) m->archive = st_archive_open_dir(dir, "diffusion_pytorch_model", error);
-    if (!ok || !m->archive || !vae_bind(m, error)) {
-        vae_free(m);
-        return NULL;
-    }
     return m;
 }
 

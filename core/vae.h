@@ -15,6 +15,8 @@
  */
 #pragma once
 
+#include "config.h"
+#include "safetensors.h"
 #include "trace.h"
 #include <glib.h>
 
@@ -24,6 +26,9 @@ typedef struct VaeModel VaeModel;
  * checking every decoder tensor against the config. Returns NULL with `error` set.
  * Caller owns: vae_free (NULL-safe). */
 VaeModel *vae_load(const char *dir, GError **error);
+/* The same from a parsed config and an archive with diffusers names (e.g. from
+ * ckpt_open_vae). Takes ownership of `archive`, which is freed on failure too. */
+VaeModel *vae_load_from(const CfgJson *cfg, StArchive *archive, GError **error);
 void vae_free(VaeModel *m);
 
 int vae_latent_channels(const VaeModel *m); /* config latent_channels (16 for FLUX.1) */

@@ -408,8 +408,8 @@ static void test_bad_models(void)
     g_autofree char *cfgp = tu_model_path("transformer/config.json");
     gchar *cfg;
     g_assert_true(g_file_get_contents(cfgp, &cfg, NULL, NULL));
-    g_autofree char *cfg2 =
-        g_strjoinv("\"num_layers\": 3,", g_strsplit(cfg, "\"num_layers\": 2,", 2));
+    g_auto(GStrv) parts = g_strsplit(cfg, "\"num_layers\": 2,", 2);
+    g_autofree char *cfg2 = g_strjoinv("\"num_layers\": 3,", parts);
     g_free(cfg);
     replace_file(shape, "transformer/config.json", cfg2, -1);
     expect_failure("transformer_blocks.2", out, "--model", shape, "--prompt", "x", "--width", "32",
