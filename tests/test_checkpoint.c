@@ -452,9 +452,37 @@ static void test_errors(void)
     g_clear_error(&err);
 }
 
+/* Regression (found by fuzz_gguf): an original-layout file holding a tensor whose name is a
+ * block prefix with no layer ("double_blocks.0.weight") made the name translation compute a
+ * negative length. It must be refused or left unused, never crash. */
+static void test_block_name_without_layer(void)
+{
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *path = g_build_filename(dir, "flux1-odd.safetensors", NULL);
+    float v[4] = {0};
+    int64_t s2[2] = {2, 2};
+    StWriter *w = st_writer_new();
+    st_writer_add(w, "img_in.weight", ST_F32, 2, s2, v);
+    st_writer_add(w, "double_blocks.0.weight", ST_F32, 2, s2, v);
+    st_writer_add(w, "single_blocks.0.scale", ST_F32, 2, s2, v);
+    GError *err = NULL;
+    g_assert_true(st_writer_save(w, path, &err));
+    st_writer_free(w);
+    StArchive *a = ckpt_open_transformer(path, NULL, &err);
+    if (a) {
+        g_assert_no_error(err);
+        st_archive_free(a);
+    } else {
+        g_assert_nonnull(err);
+        g_assert_nonnull(strstr(err->message, "flux1-odd.safetensors"));
+        g_clear_error(&err);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/checkpoint/block-name-without-layer", test_block_name_without_layer);
     if (!python_with_numpy()) {
         /* a TAP skip plan: meson's TAP protocol reports SKIP for it, but ERROR for exit 77 */
         printf(
