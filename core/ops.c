@@ -16,7 +16,8 @@
 #include <string.h>
 
 /* Several instruction-set variants of a hot loop, picked by the loader (GCC ifunc). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
 #define OPS_SIMD __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
 #else
 #define OPS_SIMD
@@ -242,7 +243,7 @@ static void gemv_worker(void *ctx, size_t begin, size_t end)
 {
     const GemvJob *j = ctx;
     const int K = j->K;
-    float *buf = g_new(float, (size_t)GEMV_ROWS * K);
+    float *buf = g_new(float, (size_t)GEMV_ROWS *K);
     for (size_t n0 = begin; n0 < end; n0 += GEMV_ROWS) {
         int nr = end - n0 < GEMV_ROWS ? (int)(end - n0) : GEMV_ROWS;
         weights_to_f32(buf, j->w, (int64_t)n0 * K, (int64_t)nr * K);
@@ -276,7 +277,7 @@ static void linear_tiled(float *y, const float *x, const StTensor *w, int M, int
     int rows = (int)(LINEAR_TILE_BYTES / (sizeof(float) * (size_t)(K ? K : 1)));
     if (rows < 16) rows = 16;
     if (rows > N) rows = N;
-    float *tile = g_new(float, (size_t)rows * K);
+    float *tile = g_new(float, (size_t)rows *K);
     for (int n0 = 0; n0 < N; n0 += rows) {
         int nr = N - n0 < rows ? N - n0 : rows;
         ConvertJob cj = {tile, w, (int64_t)n0 * K, K};
@@ -404,7 +405,8 @@ OPS_SIMD static void silu_chunk(void *ctx, size_t begin, size_t end)
 static void gelu_erf_chunk(void *ctx, size_t begin, size_t end)
 {
     float *x = ctx;
-    for (size_t i = begin; i < end; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    for (size_t i = begin; i < end; i++)
+        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
 void ops_gelu_tanh(float *x, size_t n)
@@ -523,8 +525,8 @@ static void attn_worker(void *ctx, size_t begin, size_t end)
 {
     const AttnJob *J = ctx;
     int HD = J->s->HD;
-    float *S = g_new(float, (size_t)ATT_BQ * ATT_BK);
-    float *O = g_new(float, (size_t)ATT_BQ * HD);
+    float *S = g_new(float, (size_t)ATT_BQ *ATT_BK);
+    float *O = g_new(float, (size_t)ATT_BQ *HD);
     float m[ATT_BQ], l[ATT_BQ];
     for (size_t t = begin; t < end; t++)
         attn_tile(J, (int)(t / J->n_qtiles), (int)(t % J->n_qtiles) * ATT_BQ, S, O, m, l);

@@ -1,0 +1,467 @@
+/* flux_bench.c — CPU speed and memory of every FLUX.1 component at real sizes (issue 5).
+ *
+ * Runs on a model folder written by bench/make_model.py (real widths, any depth, random bf16
+ * weights) and, in one run, times: one transformer step per image size, T5 encoding of 512
+ * tokens, CLIP, and VAE decodes. For each it prints seconds, the FLOPs counted from the shapes
+ * (matrix products and attention; elementwise work is not counted), the achieved GFLOP/s and
+ * the GFLOP/s of OpenBLAS's sgemm on a matching shape measured in the same run (so the ratio
+ * holds on a noisy machine). Memory: peak RSS, and peak anonymous memory (what the process
+ * allocated, i.e. without the mapped weight files) sampled every 5 ms, per phase and overall,
+ * next to flux_estimate_memory's figure.
+ *
+ *   flux-bench MODEL_DIR [--sizes 256,512,1024] [--vae-sizes 512,1024] [--skip t5,clip,vae,dit]
+ *              [--repeat N]
+ *
+ * Dimension letters: D transformer width, F its MLP width, T_img = (S/16)² image tokens for an
+ * S×S image, T_txt = 512 text tokens, T = T_img + T_txt.
+ */
+#include "clip.h"
+#include "flux.h"
+#include "ops.h"
+#include "t5.h"
+#include "transformer.h"
+#include "vae.h"
+
+#include <cblas.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T_TXT 512
+
+/* ------------------------------------------------------------------------------------- */
+/* Memory                                                                                */
+
+typedef struct {
+    GMutex lock;
+    GThread *thread;
+    gboolean stop;
+    guint64 anon_peak, file_peak; /* KiB, since the last mem_phase_reset */
+    guint64 anon_all;             /* KiB, whole run */
+} MemSampler;
+
+static MemSampler mem;
+
+/* RssAnon, RssFile and VmHWM (KiB) of this process from /proc/self/status. */
+static void read_status(guint64 *anon, guint64 *file, guint64 *hwm)
+{
+    *anon = *file = *hwm = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long v;
+        if (sscanf(line, "RssAnon: %llu", &v) == 1) *anon = v;
+        if (sscanf(line, "RssFile: %llu", &v) == 1) *file = v;
+        if (sscanf(line, "VmHWM: %llu", &v) == 1) *hwm = v;
+    }
+    fclose(f);
+}
+
+static gpointer sampler(gpointer data)
+{
+    (void)data;
+    for (;;) {
+        guint64 a, f, h;
+        read_status(&a, &f, &h);
+        g_mutex_lock(&mem.lock);
+        gboolean stop = mem.stop;
+        if (a > mem.anon_peak) mem.anon_peak = a;
+        if (f > mem.file_peak) mem.file_peak = f;
+        if (a > mem.anon_all) mem.anon_all = a;
+        g_mutex_unlock(&mem.lock);
+        if (stop) return NULL;
+        g_usleep(5000);
+    }
+}
+
+static void mem_phase_reset(void)
+{
+    g_mutex_lock(&mem.lock);
+    mem.anon_peak = mem.file_peak = 0;
+    g_mutex_unlock(&mem.lock);
+}
+
+static void mem_phase_print(const char *what)
+{
+    guint64 a, f, h;
+    read_status(&a, &f, &h);
+    g_mutex_lock(&mem.lock);
+    if (a > mem.anon_peak) mem.anon_peak = a;
+    printf("    memory %-22s peak anon %8.1f MiB, peak file-backed %8.1f MiB\n", what,
+           mem.anon_peak / 1024.0, mem.file_peak / 1024.0);
+    g_mutex_unlock(&mem.lock);
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Timing and the sgemm reference                                                        */
+
+static double now(void)
+{
+    return g_get_monotonic_time() / 1e6;
+}
+
+/* GFLOP/s of cblas_sgemm C[M,N] = A[M,K]·B[N,K]ᵀ (the orientation ops_linear uses), best of
+ * `reps` runs after one warm-up, with float32 operands allocated here. */
+static double sgemm_gflops(int M, int K, int N, int reps)
+{
+    float *a = g_new(float, (size_t)M *K), *b = g_new(float, (size_t)N *K);
+    float *c = g_new(float, (size_t)M *N);
+    for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    for (size_t i = 0; i < (size_t)N * K; i++) b[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
+        double t = now() - t0;
+        if (r > 0 && t < best) best = t;
+    }
+    g_free(a), g_free(b), g_free(c);
+    return 2.0 * M * K * N / best / 1e9;
+}
+
+static void report(const char *what, double secs, double flops, double ref_gflops)
+{
+    double g = flops / secs / 1e9;
+    printf("%-28s %9.3f s %10.1f GFLOP %8.1f GFLOP/s   sgemm %6.1f GFLOP/s   ratio %5.1f%%\n", what,
+           secs, flops / 1e9, g, ref_gflops, 100.0 * g / ref_gflops);
+    fflush(stdout);
+}
+
+static void fill(float *x, size_t n, guint32 seed)
+{
+    GRand *r = g_rand_new_with_seed(seed);
+    for (size_t i = 0; i < n; i++) x[i] = (float)g_rand_double_range(r, -1.0, 1.0);
+    g_rand_free(r);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Transformer                                                                           */
+
+/* FLOPs of one FluxTransformer2DModel forward (batch 1): the linears (2·rows·in·out) and the
+ * attention products (QKᵀ and PV: 2 · 2·T²·D per block). */
+static double dit_flops(const DitConfig *c, int T_img, int T_txt)
+{
+    double D = c->inner_dim, F = 4.0 * D, T = T_img + T_txt, Ti = T_img, Tt = T_txt;
+    double attn = 4.0 * T * T * D;
+    double dbl = 2.0 * T * (4 * D * D + 2 * D * F) /* both streams: qkv, out, ff */
+                 + 2.0 * 2 * 6 * D * D             /* AdaLayerNormZero ×2, one row */
+                 + attn;
+    double sgl = 2.0 * T * (3 * D * D + D * F + (D + F) * D) + 2.0 * 3 * D * D + attn;
+    double emb = 2.0 * Ti * c->in_channels * D + 2.0 * Tt * c->joint_attention_dim * D +
+                 2.0 * (3 * 256 * D + 3 * D * D + c->pooled_projection_dim * D) + 2.0 * 2 * D * D +
+                 2.0 * Ti * D * c->out_channels;
+    return c->num_layers * dbl + c->num_single_layers * sgl + emb;
+}
+
+static void bench_dit(const char *dir, const int *sizes, int n_sizes, int repeat)
+{
+    GError *err = NULL;
+    g_autofree char *tdir = g_build_filename(dir, "transformer", NULL);
+    double t0 = now();
+    DitModel *m = dit_load(tdir, &err);
+    if (!m) {
+        fprintf(stderr, "transformer: %s\n", err->message);
+        g_clear_error(&err);
+        return;
+    }
+    const DitConfig *c = dit_config(m);
+    printf("transformer: %d double + %d single blocks, D=%d, loaded (mapped) in %.2f s\n",
+           c->num_layers, c->num_single_layers, c->inner_dim, now() - t0);
+    for (int si = 0; si < n_sizes; si++) {
+        int S = sizes[si], hw = S / 16, T_img = hw * hw, T = T_img + T_TXT;
+        mem_phase_reset();
+        DitContext *ctx = dit_context_new(m, 1, T_img, T_TXT, &err);
+        if (!ctx) {
+            fprintf(stderr, "transformer: %s\n", err->message);
+            g_clear_error(&err);
+            continue;
+        }
+        float *hid = g_new(float, (size_t)T_img * c->in_channels);
+        float *enc = g_new(float, (size_t)T_TXT * c->joint_attention_dim);
+        float *pooled = g_new(float, c->pooled_projection_dim);
+        float *out = g_new(float, (size_t)T_img * c->out_channels);
+        float *img_ids = g_new0(float, (size_t)T_img * 3), *txt_ids = g_new0(float, T_TXT * 3);
+        fill(hid, (size_t)T_img * c->in_channels, 1);
+        fill(enc, (size_t)T_TXT * c->joint_attention_dim, 2);
+        fill(pooled, c->pooled_projection_dim, 3);
+        for (int i = 0; i < T_img; i++) {
+            img_ids[3 * i + 1] = (float)(i / hw);
+            img_ids[3 * i + 2] = (float)(i % hw);
+        }
+        float ts = 0.75f, guid = 3.5f;
+        double best = 1e30;
+        for (int r = 0; r < repeat; r++) {
+            double t1 = now();
+            if (!dit_forward(ctx, hid, enc, pooled, &ts, &guid, img_ids, txt_ids, out, NULL,
+                             &err)) {
+                fprintf(stderr, "transformer: %s\n", err->message);
+                g_clear_error(&err);
+                break;
+            }
+            double t = now() - t1;
+            if (t < best) best = t;
+        }
+        double fl = dit_flops(c, T_img, T_TXT);
+        /* the matching shape: the feed-forward up-projection of this sequence length */
+        double ref = sgemm_gflops(T, c->inner_dim, 4 * c->inner_dim, 2);
+        g_autofree char *what = g_strdup_printf("transformer step %d²", S);
+        report(what, best, fl, ref);
+        int blocks = c->num_layers + c->num_single_layers;
+        DitConfig full = *c;
+        full.num_layers = 19;
+        full.num_single_layers = 38;
+        printf("    (T=%d; %.3f s per block on average; the full 19+38 model: ~%.1f s/step "
+               "scaled by FLOPs)\n",
+               T, best / blocks, best * dit_flops(&full, T_img, T_TXT) / fl);
+        printf("    arena %.1f MiB (dit_context_bytes)\n",
+               dit_context_bytes(m, 1, T_img, T_TXT) / 1048576.0);
+        mem_phase_print("transformer step");
+        g_free(hid), g_free(enc), g_free(pooled), g_free(out), g_free(img_ids), g_free(txt_ids);
+        dit_context_free(ctx);
+    }
+    dit_free(m);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Text encoders                                                                         */
+
+static JsonObject *read_config(const char *dir, const char *sub, JsonParser **p)
+{
+    g_autofree char *path = g_build_filename(dir, sub, "config.json", NULL);
+    *p = json_parser_new();
+    if (!json_parser_load_from_file(*p, path, NULL)) return NULL;
+    return json_node_get_object(json_parser_get_root(*p));
+}
+
+static void bench_t5(const char *dir, int repeat)
+{
+    GError *err = NULL;
+    g_autofree char *tdir = g_build_filename(dir, "text_encoder_2", NULL);
+    JsonParser *p;
+    JsonObject *o = read_config(dir, "text_encoder_2", &p);
+    if (!o) {
+        g_object_unref(p);
+        return;
+    }
+    double D = json_object_get_int_member(o, "d_model"), F = json_object_get_int_member(o, "d_ff");
+    double In = json_object_get_int_member(o, "num_heads") * json_object_get_int_member(o, "d_kv");
+    int N = (int)json_object_get_int_member(o, "num_layers");
+    g_object_unref(p);
+    mem_phase_reset();
+    T5Model *m = t5_load(tdir, &err);
+    if (!m) {
+        fprintf(stderr, "t5: %s\n", err->message);
+        g_clear_error(&err);
+        return;
+    }
+    int64_t ids[T_TXT];
+    for (int i = 0; i < T_TXT; i++) ids[i] = (i * 37) % 32000;
+    float *out = g_new(float, (size_t)T_TXT *(int)D);
+    double best = 1e30;
+    for (int r = 0; r < repeat; r++) {
+        double t0 = now();
+        if (!t5_encode(m, ids, T_TXT, out, NULL, &err)) {
+            fprintf(stderr, "t5: %s\n", err->message);
+            g_clear_error(&err);
+            break;
+        }
+        best = MIN(best, now() - t0);
+    }
+    double L = T_TXT;
+    double fl = N * (2.0 * L * (4 * D * In + 3 * D * F) + 4.0 * L * L * In);
+    g_autofree char *what = g_strdup_printf("T5 encode %d tok (%d lay)", T_TXT, N);
+    report(what, best, fl, sgemm_gflops(T_TXT, (int)D, (int)F, 2));
+    if (N != 24) printf("    (the full 24-layer T5-XXL: ~%.1f s)\n", best * 24 / N);
+    mem_phase_print("T5 encode");
+    g_free(out);
+    t5_free(m);
+}
+
+static void bench_clip(const char *dir, int repeat)
+{
+    GError *err = NULL;
+    g_autofree char *cdir = g_build_filename(dir, "text_encoder", NULL);
+    JsonParser *p;
+    JsonObject *o = read_config(dir, "text_encoder", &p);
+    if (!o) {
+        g_object_unref(p);
+        return;
+    }
+    double D = json_object_get_int_member(o, "hidden_size");
+    double F = json_object_get_int_member(o, "intermediate_size");
+    int N = (int)json_object_get_int_member(o, "num_hidden_layers");
+    g_object_unref(p);
+    ClipModel *m = clip_load(cdir, &err);
+    if (!m) {
+        fprintf(stderr, "clip: %s\n", err->message);
+        g_clear_error(&err);
+        return;
+    }
+    int64_t ids[77];
+    for (int i = 0; i < 77; i++) ids[i] = i == 0 ? 49406 : i > 20 ? 49407 : 320 + i;
+    float pooled[4096];
+    double best = 1e30;
+    for (int r = 0; r < repeat; r++) {
+        double t0 = now();
+        if (!clip_encode(m, ids, 77, pooled, NULL, &err)) {
+            fprintf(stderr, "clip: %s\n", err->message);
+            g_clear_error(&err);
+            break;
+        }
+        best = MIN(best, now() - t0);
+    }
+    double L = 77, fl = N * (2.0 * L * (4 * D * D + 2 * D * F) + 4.0 * L * L * D);
+    g_autofree char *what = g_strdup_printf("CLIP encode 77 tok (%d lay)", N);
+    report(what, best, fl, sgemm_gflops(77, (int)D, (int)F, 5));
+    clip_free(m);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* VAE                                                                                   */
+
+/* FLOPs of the AutoencoderKL decoder for latents h×w: every 3×3 / 1×1 convolution
+ * (2·Cout·Cin·k²·pixels) and the mid-block attention (4 linears + 2·2·T²·C). */
+static double vae_flops(const int *ch, int n_ch, int lpb, int c_lat, int h, int w)
+{
+    double fl = 0, px = (double)h * w;
+#define CONV(ci, co, k, p) (2.0 * (double)(ci) * (co) * (k) * (k) * (p))
+    int top = ch[n_ch - 1];
+    fl += CONV(c_lat, top, 3, px);                        /* conv_in */
+    fl += 2 * 2 * CONV(top, top, 3, px);                  /* mid resnets ×2 */
+    fl += 2.0 * px * 4 * top * top + 4.0 * px * px * top; /* mid attention */
+    int prev = top;
+    for (int b = n_ch - 1; b >= 0; b--) {
+        int out = ch[b];
+        for (int r = 0; r <= lpb; r++) {
+            int in = r == 0 ? prev : out;
+            fl += CONV(in, out, 3, px) + CONV(out, out, 3, px);
+            if (in != out) fl += CONV(in, out, 1, px);
+        }
+        prev = out;
+        if (b > 0) {
+            px *= 4;
+            fl += CONV(out, out, 3, px); /* upsampler conv at the doubled size */
+        }
+    }
+    fl += CONV(ch[0], 3, 3, px); /* conv_out */
+#undef CONV
+    return fl;
+}
+
+static void bench_vae(const char *dir, const int *sizes, int n_sizes, int repeat)
+{
+    GError *err = NULL;
+    g_autofree char *vdir = g_build_filename(dir, "vae", NULL);
+    JsonParser *p;
+    JsonObject *o = read_config(dir, "vae", &p);
+    if (!o) {
+        g_object_unref(p);
+        return;
+    }
+    JsonArray *a = json_object_get_array_member(o, "block_out_channels");
+    int ch[8], n_ch = MIN((int)json_array_get_length(a), 8);
+    for (int i = 0; i < n_ch; i++) ch[i] = (int)json_array_get_int_element(a, i);
+    int lpb = (int)json_object_get_int_member(o, "layers_per_block");
+    int c_lat = (int)json_object_get_int_member(o, "latent_channels");
+    g_object_unref(p);
+    VaeModel *m = vae_load(vdir, &err);
+    if (!m) {
+        fprintf(stderr, "vae: %s\n", err->message);
+        g_clear_error(&err);
+        return;
+    }
+    int up = vae_upscale(m);
+    for (int si = 0; si < n_sizes; si++) {
+        int S = sizes[si], h = S / up;
+        mem_phase_reset();
+        float *z = g_new(float, (size_t)c_lat *h *h), *dec = g_new(float, (size_t)3 * S * S);
+        fill(z, (size_t)c_lat * h * h, 5);
+        double best = 1e30;
+        for (int r = 0; r < repeat; r++) {
+            double t0 = now();
+            if (!vae_decode(m, z, h, h, dec, NULL, &err)) {
+                fprintf(stderr, "vae: %s\n", err->message);
+                g_clear_error(&err);
+                break;
+            }
+            best = MIN(best, now() - t0);
+        }
+        g_autofree char *what = g_strdup_printf("VAE decode %d²", S);
+        /* matching shape: a 3×3 convolution of the 256-channel stage as im2col GEMM */
+        report(what, best, vae_flops(ch, n_ch, lpb, c_lat, h, h),
+               sgemm_gflops(ch[1], ch[1] * 9, 4096, 2));
+        mem_phase_print("VAE decode");
+        g_free(z), g_free(dec);
+    }
+    vae_free(m);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Main                                                                                  */
+
+static int parse_sizes(const char *s, int *out, int max)
+{
+    g_auto(GStrv) parts = g_strsplit(s, ",", -1);
+    int n = 0;
+    for (int i = 0; parts[i] && n < max; i++)
+        if (atoi(parts[i]) > 0) out[n++] = atoi(parts[i]);
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr,
+                "usage: %s MODEL_DIR [--sizes 256,512,1024] [--vae-sizes 512,1024] "
+                "[--skip dit,t5,clip,vae] [--repeat N]\n",
+                argv[0]);
+        return 2;
+    }
+    const char *dir = g_getenv("FLUX_BENCH_MODEL") ? g_getenv("FLUX_BENCH_MODEL") : argv[1];
+    int sizes[8] = {256, 512, 1024}, n_sizes = 3, vsizes[8] = {512, 1024}, n_vsizes = 2;
+    const char *skip = "";
+    int repeat = 1;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--sizes"))
+            n_sizes = parse_sizes(argv[i + 1], sizes, 8);
+        else if (!strcmp(argv[i], "--vae-sizes"))
+            n_vsizes = parse_sizes(argv[i + 1], vsizes, 8);
+        else if (!strcmp(argv[i], "--skip"))
+            skip = argv[i + 1];
+        else if (!strcmp(argv[i], "--repeat"))
+            repeat = MAX(1, atoi(argv[i + 1]));
+    }
+    g_mutex_init(&mem.lock);
+    mem.thread = g_thread_new("mem", sampler, NULL);
+    const char *ct = g_getenv("OPENBLAS_CORETYPE");
+    printf("OpenBLAS %s, core %s, %d BLAS threads, %d op threads (OPENBLAS_CORETYPE=%s)\n",
+           openblas_get_config(), openblas_get_corename(), openblas_get_num_threads(),
+           ops_n_threads(), ct ? ct : "unset");
+    FluxModelInfo info;
+    GError *err = NULL;
+    if (flux_model_probe(dir, &info, &err)) {
+        for (int i = 0; i < n_sizes; i++)
+            printf("flux_estimate_memory(%d², 512) = %.1f MiB\n", sizes[i],
+                   flux_estimate_memory(&info, sizes[i], sizes[i], T_TXT) / 1048576.0);
+    } else {
+        printf("flux_model_probe: %s\n", err->message);
+        g_clear_error(&err);
+    }
+    if (!strstr(skip, "clip")) bench_clip(dir, MAX(repeat, 3));
+    if (!strstr(skip, "t5")) bench_t5(dir, repeat);
+    if (!strstr(skip, "dit")) bench_dit(dir, sizes, n_sizes, repeat);
+    if (!strstr(skip, "vae")) bench_vae(dir, vsizes, n_vsizes, repeat);
+    g_mutex_lock(&mem.lock);
+    mem.stop = TRUE;
+    g_mutex_unlock(&mem.lock);
+    g_thread_join(mem.thread);
+    guint64 a, f, h;
+    read_status(&a, &f, &h);
+    printf("peak RSS (VmHWM) %.1f MiB, peak anonymous %.1f MiB (sampled every 5 ms)\n", h / 1024.0,
+           mem.anon_all / 1024.0);
+    return 0;
+}
