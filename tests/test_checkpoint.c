@@ -24,51 +24,7 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------------------------- */
-/* The python converter (python3 with numpy: $FLUX_PYTHON, PATH, /usr/bin)               */
-
-static const char *python_with_numpy(void)
-{
-    static char *found;
-    static gboolean tried;
-    if (tried) return found;
-    tried = TRUE;
-    g_autofree char *on_path = g_find_program_in_path("python3");
-    const char *cands[] = {g_getenv("FLUX_PYTHON"), on_path, "/usr/bin/python3"};
-    for (gsize i = 0; i < G_N_ELEMENTS(cands); i++) {
-        if (!cands[i]) continue;
-        const char *argv[] = {cands[i], "-c", "import numpy", NULL};
-        gint status = -1;
-        if (g_spawn_sync(NULL, (char **)argv, NULL,
-                         G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL,
-                         NULL, &status, NULL) &&
-            g_spawn_check_wait_status(status, NULL))
-            return found = g_strdup(cands[i]);
-    }
-    return NULL;
-}
-
-/* The converted files, made once per run (this file's folder holds the script; meson builds
- * with paths relative to the build root, where it runs the tests). */
-static char *conv(const char *file)
-{
-    static char *dir;
-    if (!dir) {
-        dir = tu_temp_dir();
-        g_autofree char *src = g_path_get_dirname(__FILE__);
-        g_autofree char *script = g_build_filename(src, "convert_checkpoint.py", NULL);
-        g_autofree char *model = tu_model_path(NULL);
-        const char *argv[] = {python_with_numpy(), script, model, dir, NULL};
-        gint status;
-        g_autofree char *err = NULL;
-        GError *e = NULL;
-        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
-                                   NULL, NULL, &err, &status, &e));
-        g_assert_no_error(e);
-        if (!g_spawn_check_wait_status(status, NULL))
-            g_error("convert_checkpoint.py failed:\n%s", err);
-    }
-    return g_build_filename(dir, file, NULL);
-}
+/* The reference archives                                                               */
 
 static StArchive *reference(const char *component)
 {
@@ -234,7 +190,7 @@ static void check_tiny_config(const CkptTransformerConfig *c)
 
 static void test_transformer_original(void)
 {
-    g_autofree char *p = conv("transformer_orig.safetensors");
+    g_autofree char *p = tu_converted("transformer_orig.safetensors");
     CkptTransformerConfig cfg;
     StArchive *a = open_transformer(p, &cfg), *ref = reference("transformer");
     g_assert_cmpint(ckpt_archive_info(a)->layout, ==, CKPT_LAYOUT_ORIGINAL);
@@ -261,7 +217,7 @@ static void test_transformer_gguf(void)
     StArchive *ref = reference("transformer");
     for (gsize i = 0; i < G_N_ELEMENTS(types); i++) {
         g_autofree char *f = g_strdup_printf("transformer_%s.gguf", types[i]);
-        g_autofree char *p = conv(f);
+        g_autofree char *p = tu_converted(f);
         CkptTransformerConfig cfg;
         StArchive *a = open_transformer(p, &cfg);
         const CkptInfo *info = ckpt_archive_info(a);
@@ -273,7 +229,7 @@ static void test_transformer_gguf(void)
         check_tiny_config(&cfg);
         st_archive_free(a);
     }
-    g_autofree char *p = conv("transformer_diffusers_F32.gguf");
+    g_autofree char *p = tu_converted("transformer_diffusers_F32.gguf");
     StArchive *a = open_transformer(p, NULL);
     g_assert_cmpint(ckpt_archive_info(a)->layout, ==, CKPT_LAYOUT_DIFFUSERS);
     compare("GGUF F32 with diffusers names", a, ref);
@@ -284,12 +240,12 @@ static void test_transformer_gguf(void)
 static void test_transformer_fp8(void)
 {
     StArchive *ref = reference("transformer");
-    g_autofree char *p = conv("transformer_fp8.safetensors");
+    g_autofree char *p = tu_converted("transformer_fp8.safetensors");
     StArchive *a = open_transformer(p, NULL);
     g_assert_cmpint(ckpt_archive_info(a)->n_scaled, ==, 0);
     compare("FP8 e4m3fn", a, ref);
     st_archive_free(a);
-    g_autofree char *ps = conv("transformer_fp8_scaled.safetensors");
+    g_autofree char *ps = tu_converted("transformer_fp8_scaled.safetensors");
     a = open_transformer(ps, NULL);
     /* every matrix of the BFL file carries a scale: 10 per double block, 3 per single
      * block, 10 outside the blocks */
@@ -302,7 +258,7 @@ static void test_transformer_fp8(void)
 
 static void test_all_in_one(void)
 {
-    g_autofree char *p = conv("all_in_one.safetensors");
+    g_autofree char *p = tu_converted("all_in_one.safetensors");
     StArchive *a = open_transformer(p, NULL), *ref = reference("transformer");
     g_assert_cmpstr(ckpt_archive_info(a)->prefix, ==, "model.diffusion_model.");
     compare("all-in-one transformer (BF16)", a, ref);
@@ -322,7 +278,7 @@ static void test_all_in_one(void)
 
 static void test_vae(void)
 {
-    g_autofree char *p = conv("vae_orig.safetensors");
+    g_autofree char *p = tu_converted("vae_orig.safetensors");
     StArchive *a = open_ok(ckpt_open_vae, p), *ref = reference("vae");
     g_assert_cmpint(ckpt_archive_info(a)->layout, ==, CKPT_LAYOUT_ORIGINAL);
     compare("VAE, LDM names", a, ref); /* incl. [C, C, 1, 1] attention convs seen as [C, C] */
@@ -332,7 +288,7 @@ static void test_vae(void)
 
 static void test_text_encoders(void)
 {
-    g_autofree char *pc = conv("clip_prefixed.safetensors");
+    g_autofree char *pc = tu_converted("clip_prefixed.safetensors");
     StArchive *a = open_ok(ckpt_open_clip, pc), *ref = reference("text_encoder");
     g_assert_cmpstr(ckpt_archive_info(a)->prefix, ==, "text_encoders.clip_l.transformer.");
     compare("CLIP-L, prefixed", a, ref);
@@ -340,11 +296,11 @@ static void test_text_encoders(void)
     st_archive_free(ref);
 
     ref = reference("text_encoder_2");
-    g_autofree char *pt = conv("t5_prefixed.safetensors");
+    g_autofree char *pt = tu_converted("t5_prefixed.safetensors");
     a = open_ok(ckpt_open_t5, pt); /* only encoder.embed_tokens.weight: becomes shared.weight */
     compare("T5, prefixed, embed_tokens", a, ref);
     st_archive_free(a);
-    g_autofree char *pg = conv("t5_llama_Q8_0.gguf");
+    g_autofree char *pg = tu_converted("t5_llama_Q8_0.gguf");
     a = open_ok(ckpt_open_t5, pg);
     g_assert_cmpint(ckpt_archive_info(a)->layout, ==, CKPT_LAYOUT_LLAMA_CPP);
     compare("T5, llama.cpp GGUF Q8_0", a, ref);
@@ -442,7 +398,7 @@ static void test_errors(void)
     g_assert_error(err, FLUX_ERROR, FLUX_ERROR_UNSUPPORTED);
     g_clear_error(&err);
     /* the VAE is not a CLIP model; a missing file */
-    g_autofree char *vae = conv("vae_orig.safetensors");
+    g_autofree char *vae = tu_converted("vae_orig.safetensors");
     g_assert_null(ckpt_open_clip(vae, &err));
     g_assert_error(err, FLUX_ERROR, FLUX_ERROR_MODEL);
     g_assert_nonnull(strstr(err->message, "text_model.final_layer_norm.weight"));
@@ -483,7 +439,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/checkpoint/block-name-without-layer", test_block_name_without_layer);
-    if (!python_with_numpy()) {
+    if (!tu_python_with_numpy()) {
         /* a TAP skip plan: meson's TAP protocol reports SKIP for it, but ERROR for exit 77 */
         printf(
             "1..0 # SKIP python3 with numpy not found (needed by tests/convert_checkpoint.py)\n");

@@ -30,57 +30,13 @@
 /* ------------------------------------------------------------------------------------- */
 /* The converted files                                                                   */
 
-/* python3 with numpy: $FLUX_PYTHON, PATH, /usr/bin. */
-static const char *python_with_numpy(void)
-{
-    static char *found;
-    static gboolean tried;
-    if (tried) return found;
-    tried = TRUE;
-    g_autofree char *on_path = g_find_program_in_path("python3");
-    const char *cands[] = {g_getenv("FLUX_PYTHON"), on_path, "/usr/bin/python3"};
-    for (gsize i = 0; i < G_N_ELEMENTS(cands); i++) {
-        if (!cands[i]) continue;
-        const char *argv[] = {cands[i], "-c", "import numpy", NULL};
-        gint status = -1;
-        if (g_spawn_sync(NULL, (char **)argv, NULL,
-                         G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL,
-                         NULL, &status, NULL) &&
-            g_spawn_check_wait_status(status, NULL))
-            return found = g_strdup(cands[i]);
-    }
-    return NULL;
-}
-
-/* <tmp>/<file> of the conversion, made once per run. */
-static char *conv(const char *file)
-{
-    static char *dir;
-    if (!dir) {
-        dir = tu_temp_dir();
-        g_autofree char *src = g_path_get_dirname(__FILE__);
-        g_autofree char *script = g_build_filename(src, "convert_checkpoint.py", NULL);
-        g_autofree char *model = tu_model_path(NULL);
-        const char *argv[] = {python_with_numpy(), script, model, dir, NULL};
-        gint status;
-        g_autofree char *err = NULL;
-        GError *e = NULL;
-        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
-                                   NULL, NULL, &err, &status, &e));
-        g_assert_no_error(e);
-        if (!g_spawn_check_wait_status(status, NULL))
-            g_error("convert_checkpoint.py failed:\n%s", err);
-    }
-    return g_build_filename(dir, file, NULL);
-}
-
 /* A schnell-type transformer: the original-names file without guidance_in.* (what
  * flux1-schnell.safetensors lacks compared with flux1-dev.safetensors). */
 static char *schnell_file(void)
 {
     static char *path;
     if (path) return path;
-    g_autofree char *src = conv("transformer_orig.safetensors");
+    g_autofree char *src = tu_converted("transformer_orig.safetensors");
     GError *err = NULL;
     StFile *f = st_file_open(src, &err);
     g_assert_no_error(err);
@@ -95,7 +51,7 @@ static char *schnell_file(void)
         st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data);
     }
     g_assert_cmpint(dropped, ==, 4); /* in_layer, out_layer × weight, bias */
-    path = conv("transformer_schnell.safetensors");
+    path = tu_converted("transformer_schnell.safetensors");
     g_assert_true(st_writer_save(w, path, &err));
     g_assert_no_error(err);
     st_writer_free(w);
@@ -212,10 +168,10 @@ static void test_case(gconstpointer data)
 {
     const Case *c = data;
     g_autofree char *dir = tu_model_path(NULL);
-    g_autofree char *tr = c->transformer ? conv(c->transformer) : NULL;
-    g_autofree char *vae = c->vae ? conv(c->vae) : NULL;
-    g_autofree char *clip = c->clip_l ? conv(c->clip_l) : NULL;
-    g_autofree char *t5 = c->t5 ? conv(c->t5) : NULL;
+    g_autofree char *tr = c->transformer ? tu_converted(c->transformer) : NULL;
+    g_autofree char *vae = c->vae ? tu_converted(c->vae) : NULL;
+    g_autofree char *clip = c->clip_l ? tu_converted(c->clip_l) : NULL;
+    g_autofree char *t5 = c->t5 ? tu_converted(c->t5) : NULL;
     const FluxModelFiles f = {
         .folder = dir, .transformer = tr, .vae = vae, .clip_l = clip, .t5 = t5};
     const Run *ref = reference();
@@ -261,7 +217,7 @@ static void test_schnell_variant(void)
     flux_model_free(m);
 
     /* the dev file under the dev folder keeps the folder's scheduler (dynamic shifting) */
-    g_autofree char *dev = conv("transformer_orig.safetensors");
+    g_autofree char *dev = tu_converted("transformer_orig.safetensors");
     const FluxModelFiles fd = {.folder = dir, .transformer = dev};
     m = flux_model_load_files(&fd, &err);
     g_assert_no_error(err);
@@ -284,8 +240,8 @@ static void test_info(void)
     g_assert_cmpmem(&m->info, sizeof probe, &probe, sizeof probe);
     flux_model_free(m);
 
-    g_autofree char *tr = conv("transformer_Q8_0.gguf");
-    g_autofree char *vae = conv("vae_orig.safetensors");
+    g_autofree char *tr = tu_converted("transformer_Q8_0.gguf");
+    g_autofree char *vae = tu_converted("vae_orig.safetensors");
     const FluxModelFiles f = {.folder = dir, .transformer = tr, .vae = vae};
     m = flux_model_load_files(&f, &err);
     g_assert_no_error(err);
@@ -306,7 +262,7 @@ static void test_info(void)
 /* The transformer config inferred from a file's shapes binds like the folder's config. */
 static void test_inferred_transformer(void)
 {
-    g_autofree char *tr = conv("transformer_orig.safetensors");
+    g_autofree char *tr = tu_converted("transformer_orig.safetensors");
     CkptTransformerConfig tc;
     GError *err = NULL;
     StArchive *a = ckpt_open_transformer(tr, &tc, &err);
@@ -414,10 +370,10 @@ static void expect_load_error(const FluxModelFiles *f, FluxError code, const cha
 static void test_no_folder(void)
 {
     g_autofree char *tok = tu_model_path(NULL);
-    g_autofree char *tr = conv("transformer_orig.safetensors");
-    g_autofree char *vae = conv("vae_orig.safetensors");
-    g_autofree char *clip = conv("clip_prefixed.safetensors");
-    g_autofree char *t5 = conv("t5_prefixed.safetensors");
+    g_autofree char *tr = tu_converted("transformer_orig.safetensors");
+    g_autofree char *vae = tu_converted("vae_orig.safetensors");
+    g_autofree char *clip = tu_converted("clip_prefixed.safetensors");
+    g_autofree char *t5 = tu_converted("t5_prefixed.safetensors");
     const FluxModelFiles only_tr = {.transformer = tr};
     expect_load_error(&only_tr, FLUX_ERROR_ARGUMENT,
                       (const char *const[]){"no model folder", "the tokenizers folder",
@@ -501,13 +457,13 @@ static void test_cli(void)
         return;
     }
     g_autofree char *model = tu_model_path(NULL);
-    g_autofree char *tr = conv("transformer_Q8_0.gguf");
-    g_autofree char *tr32 = conv("transformer_orig.safetensors");
-    g_autofree char *vae = conv("vae_orig.safetensors");
-    g_autofree char *clip = conv("clip_prefixed.safetensors");
-    g_autofree char *t5 = conv("t5_prefixed.safetensors");
-    g_autofree char *out = conv("cli.png");
-    g_autofree char *ref = conv("cli_ref.png");
+    g_autofree char *tr = tu_converted("transformer_Q8_0.gguf");
+    g_autofree char *tr32 = tu_converted("transformer_orig.safetensors");
+    g_autofree char *vae = tu_converted("vae_orig.safetensors");
+    g_autofree char *clip = tu_converted("clip_prefixed.safetensors");
+    g_autofree char *t5 = tu_converted("t5_prefixed.safetensors");
+    g_autofree char *out = tu_converted("cli.png");
+    g_autofree char *ref = tu_converted("cli_ref.png");
 #define RUN                                                                                        \
     "--prompt", "a photo of a cat", "--width", "32", "--height", "32", "--steps", "2", "--seed",   \
         "1", "--max-sequence-length", "16", "--quiet"
@@ -546,7 +502,7 @@ static void test_cli(void)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    if (!python_with_numpy()) {
+    if (!tu_python_with_numpy()) {
         /* a TAP skip plan: meson's TAP protocol reports SKIP for it, but ERROR for exit 77 */
         printf(
             "1..0 # SKIP python3 with numpy not found (needed by tests/convert_checkpoint.py)\n");

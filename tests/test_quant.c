@@ -18,28 +18,7 @@ static const StDtype block_types[] = {ST_Q8_0, ST_Q4_0, ST_Q4_1, ST_Q5_0,
                                       ST_Q5_1, ST_Q4_K, ST_Q5_K, ST_Q6_K};
 
 /* ------------------------------------------------------------------------------------- */
-/* The python converter (python3 with numpy: $FLUX_PYTHON, PATH, /usr/bin)               */
-
-static const char *python_with_numpy(void)
-{
-    static char *found;
-    static gboolean tried;
-    if (tried) return found;
-    tried = TRUE;
-    g_autofree char *on_path = g_find_program_in_path("python3");
-    const char *cands[] = {g_getenv("FLUX_PYTHON"), on_path, "/usr/bin/python3"};
-    for (gsize i = 0; i < G_N_ELEMENTS(cands); i++) {
-        if (!cands[i]) continue;
-        const char *argv[] = {cands[i], "-c", "import numpy", NULL};
-        gint status = -1;
-        if (g_spawn_sync(NULL, (char **)argv, NULL,
-                         G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL,
-                         NULL, &status, NULL) &&
-            g_spawn_check_wait_status(status, NULL))
-            return found = g_strdup(cands[i]);
-    }
-    return NULL;
-}
+/* The python converter (tu_python_with_numpy runs it)                                  */
 
 /* tests/convert_checkpoint.py, found from this source file's path (relative to the build
  * root, where meson runs the tests, or absolute). */
@@ -56,7 +35,7 @@ static const char *converted(void)
     dir = tu_temp_dir();
     g_autofree char *script = converter_script();
     g_autofree char *model = tu_model_path(NULL);
-    const char *argv[] = {python_with_numpy(), script, model, dir, NULL};
+    const char *argv[] = {tu_python_with_numpy(), script, model, dir, NULL};
     gint status;
     g_autofree char *err = NULL;
     GError *e = NULL;
@@ -198,7 +177,7 @@ int main(int argc, char **argv)
     g_test_add_func("/quant/block-sizes", test_block_sizes);
     g_test_add_func("/quant/f16", test_f16);
     g_test_add_func("/quant/hand-blocks", test_hand_blocks);
-    if (python_with_numpy())
+    if (tu_python_with_numpy())
         g_test_add_func("/quant/roundtrip-numpy", test_roundtrip);
     else
         g_test_message("python3 with numpy not found: round trip skipped");

@@ -143,3 +143,46 @@ void tu_fill_random(float *x, size_t n, guint32 seed)
         x[i] = (float)((s >> 8) * (1.0 / 8388608.0) - 1.0);
     }
 }
+
+const char *tu_python_with_numpy(void)
+{
+    static char *found;
+    static gboolean tried;
+    if (tried) return found;
+    tried = TRUE;
+    g_autofree char *on_path = g_find_program_in_path("python3");
+    const char *cands[] = {g_getenv("FLUX_PYTHON"), on_path, "/usr/bin/python3"};
+    for (gsize i = 0; i < G_N_ELEMENTS(cands); i++) {
+        if (!cands[i]) continue;
+        const char *argv[] = {cands[i], "-c", "import numpy", NULL};
+        gint status = -1;
+        if (g_spawn_sync(NULL, (char **)argv, NULL,
+                         G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL,
+                         NULL, &status, NULL) &&
+            g_spawn_check_wait_status(status, NULL))
+            return found = g_strdup(cands[i]);
+    }
+    return NULL;
+}
+
+/* meson runs the tests from the build root; the script lies beside this file. */
+char *tu_converted(const char *file)
+{
+    static char *dir;
+    if (!dir) {
+        dir = tu_temp_dir();
+        g_autofree char *src = g_path_get_dirname(__FILE__);
+        g_autofree char *script = g_build_filename(src, "convert_checkpoint.py", NULL);
+        g_autofree char *model = tu_model_path(NULL);
+        const char *argv[] = {tu_python_with_numpy(), script, model, dir, NULL};
+        gint status;
+        g_autofree char *err = NULL;
+        GError *e = NULL;
+        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                                   NULL, NULL, &err, &status, &e));
+        g_assert_no_error(e);
+        if (!g_spawn_check_wait_status(status, NULL))
+            g_error("convert_checkpoint.py failed:\n%s", err);
+    }
+    return g_build_filename(dir, file, NULL);
+}

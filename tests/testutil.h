@@ -27,5 +27,12 @@ char *tu_temp_file(const char *suffix, const void *data, size_t len);
 /* A fresh temporary directory (removed recursively at exit). */
 char *tu_temp_dir(void);
 
+/* python3 that can import numpy ($FLUX_PYTHON, then PATH, then /usr/bin/python3), or NULL.
+ * Looked up once per process; owned by testutil. */
+const char *tu_python_with_numpy(void);
+/* <tmp>/<file> of tests/convert_checkpoint.py's conversion of the tiny model, made once per
+ * process (caller frees the path). Needs tu_python_with_numpy(). */
+char *tu_converted(const char *file);
+
 /* Deterministic pseudo-random floats in [-1, 1) (xorshift; independent of the project RNG). */
 void tu_fill_random(float *x, size_t n, guint32 seed);
