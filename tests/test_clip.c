@@ -334,15 +334,6 @@ static void test_unused(void)
 /* ------------------------------------------------------------------------------------- */
 /* bf16 weights                                                                          */
 
-/* float32 → bf16 with round-to-nearest-even (what torch's .to(torch.bfloat16) does). */
-static guint16 bf16_rne(float f)
-{
-    guint32 u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (guint16)((u >> 16) | 0x40); /* quiet NaN */
-    return (guint16)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
 /* Writes every float tensor of <src>/model.safetensors into <dst>/model.safetensors, either as
  * BF16 or as F32 holding the bf16-rounded values (the "upcast" twin). */
 static void write_bf16_variant(const char *src, const char *dst, gboolean as_bf16)
@@ -359,7 +350,7 @@ static void write_bf16_variant(const char *src, const char *dst, gboolean as_bf1
         guint16 *h = g_new(guint16, t->numel);
         st_to_f32(f, t, 0, t->numel);
         for (int64_t k = 0; k < t->numel; k++) {
-            h[k] = bf16_rne(f[k]);
+            h[k] = tu_bf16_rne(f[k]);
             guint32 u = (guint32)h[k] << 16;
             memcpy(&f[k], &u, 4);
         }

@@ -159,12 +159,6 @@ static void test_unused(void)
 /* ------------------------------------------------------------------------------------- */
 /* Model variants in temporary folders                                                    */
 
-/* A config edit: value NULL removes the key. */
-typedef struct {
-    const char *key;
-    JsonNode *value;
-} CfgEdit;
-
 static JsonNode *int_node(gint64 v)
 {
     JsonNode *n = json_node_new(JSON_NODE_VALUE);
@@ -177,46 +171,6 @@ static JsonNode *string_node(const char *s)
     JsonNode *n = json_node_new(JSON_NODE_VALUE);
     json_node_set_string(n, s);
     return n;
-}
-
-/* A new temp dir holding <src>/config.json with `edits` applied (terminated by {NULL}) and,
- * when `link_weights`, a link to <src>/model.safetensors. */
-static char *variant_dir(const char *src, const CfgEdit *edits, gboolean link_weights)
-{
-    char *dir = tu_temp_dir();
-    g_autofree char *cfg_in = g_build_filename(src, "config.json", NULL);
-    g_autofree char *cfg_out = g_build_filename(dir, "config.json", NULL);
-    JsonParser *p = json_parser_new();
-    g_assert_true(json_parser_load_from_file(p, cfg_in, NULL));
-    JsonNode *root = json_node_copy(json_parser_get_root(p));
-    JsonObject *o = json_node_get_object(root);
-    for (const CfgEdit *e = edits; e && e->key; e++) {
-        if (e->value)
-            json_object_set_member(o, e->key, e->value);
-        else if (json_object_has_member(o, e->key))
-            json_object_remove_member(o, e->key);
-    }
-    JsonGenerator *gen = json_generator_new();
-    json_generator_set_root(gen, root);
-    g_assert_true(json_generator_to_file(gen, cfg_out, NULL));
-    g_object_unref(gen);
-    json_node_unref(root);
-    g_object_unref(p);
-    if (link_weights) {
-        g_autofree char *w_in = g_build_filename(src, "model.safetensors", NULL);
-        g_autofree char *w_out = g_build_filename(dir, "model.safetensors", NULL);
-        g_assert_cmpint(symlink(w_in, w_out), ==, 0);
-    }
-    return dir;
-}
-
-/* float32 → bf16 with round-to-nearest-even (what torch's .to(torch.bfloat16) does). */
-static guint16 bf16_rne(float f)
-{
-    guint32 u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (guint16)((u >> 16) | 0x40); /* quiet NaN */
-    return (guint16)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
 typedef enum { W_F32, W_BF16, W_BF16_AS_F32 } WeightMode;
@@ -242,7 +196,7 @@ static void write_weights(const char *src, const char *dst, WeightMode mode, Ren
         guint16 *h = g_new(guint16, t->numel);
         st_to_f32(f, t, 0, t->numel);
         for (int64_t k = 0; mode != W_F32 && k < t->numel; k++) {
-            h[k] = bf16_rne(f[k]);
+            h[k] = tu_bf16_rne(f[k]);
             guint32 u = (guint32)h[k] << 16;
             memcpy(&f[k], &u, 4);
         }
@@ -265,13 +219,13 @@ static void write_weights(const char *src, const char *dst, WeightMode mode, Ren
 static void test_ff_config(void)
 {
     g_autofree char *src = te_dir();
-    CfgEdit flux_form[] = {{"feed_forward_proj", NULL}, {NULL, NULL}};
-    g_autofree char *d1 = variant_dir(src, flux_form, TRUE);
+    TuCfgEdit flux_form[] = {{"feed_forward_proj", NULL}, {NULL, NULL}};
+    g_autofree char *d1 = tu_variant_dir(src, flux_form, "model.safetensors");
     T5Model *m = load_ok(d1);
     check_golden(m, "plain", "explicit keys only:", TOL);
     t5_free(m);
-    CfgEdit legacy[] = {{"dense_act_fn", NULL}, {"is_gated_act", NULL}, {NULL, NULL}};
-    g_autofree char *d2 = variant_dir(src, legacy, TRUE);
+    TuCfgEdit legacy[] = {{"dense_act_fn", NULL}, {"is_gated_act", NULL}, {NULL, NULL}};
+    g_autofree char *d2 = tu_variant_dir(src, legacy, "model.safetensors");
     m = load_ok(d2);
     check_golden(m, "plain", "feed_forward_proj gated-gelu only:", TOL);
     t5_free(m);
@@ -298,11 +252,11 @@ static void test_relu_variant(void)
                                     {0.84295523f, -1.0424098f, -0.11810747f, 0.50295323f}};
     static const int rows[3] = {0, 7, 19};
     g_autofree char *src = te_dir();
-    CfgEdit edits[] = {{"feed_forward_proj", string_node("relu")},
-                       {"dense_act_fn", NULL},
-                       {"is_gated_act", NULL},
-                       {NULL, NULL}};
-    g_autofree char *dir = variant_dir(src, edits, FALSE);
+    TuCfgEdit edits[] = {{"feed_forward_proj", string_node("relu")},
+                         {"dense_act_fn", NULL},
+                         {"is_gated_act", NULL},
+                         {NULL, NULL}};
+    g_autofree char *dir = tu_variant_dir(src, edits, NULL);
     write_weights(src, dir, W_F32, to_plain_ff);
     T5Model *m = load_ok(dir);
     int L;
@@ -327,7 +281,7 @@ static const char *drop_shared(const char *name)
 static void test_embed_tokens_fallback(void)
 {
     g_autofree char *src = te_dir();
-    g_autofree char *dir = variant_dir(src, NULL, FALSE);
+    g_autofree char *dir = tu_variant_dir(src, NULL, NULL);
     write_weights(src, dir, W_F32, shared_to_embed_tokens);
     T5Model *m = load_ok(dir);
     check_golden(m, "plain", "embed_tokens only:", TOL);
@@ -355,41 +309,41 @@ static void test_load_errors(void)
 {
     g_autofree char *src = te_dir();
     /* 4 heads × d_kv 8 → 5 heads: q is [NH·d_kv, d_model] */
-    CfgEdit heads[] = {{"num_heads", int_node(5)}, {NULL, NULL}};
-    g_autofree char *d1 = variant_dir(src, heads, TRUE);
+    TuCfgEdit heads[] = {{"num_heads", int_node(5)}, {NULL, NULL}};
+    g_autofree char *d1 = tu_variant_dir(src, heads, "model.safetensors");
     expect_load_error(d1, FLUX_ERROR_MODEL,
                       (const char *const[]){"encoder.block.0.layer.0.SelfAttention.q.weight",
                                             "[32, 32]", "expected [40, 32]", NULL});
-    CfgEdit buckets[] = {{"relative_attention_num_buckets", int_node(16)}, {NULL, NULL}};
-    g_autofree char *d2 = variant_dir(src, buckets, TRUE);
+    TuCfgEdit buckets[] = {{"relative_attention_num_buckets", int_node(16)}, {NULL, NULL}};
+    g_autofree char *d2 = tu_variant_dir(src, buckets, "model.safetensors");
     expect_load_error(d2, FLUX_ERROR_MODEL,
                       (const char *const[]){"relative_attention_bias.weight", "[32, 4]",
                                             "expected [16, 4]", NULL});
-    CfgEdit dff[] = {{"d_ff", int_node(64)}, {NULL, NULL}};
-    g_autofree char *d3 = variant_dir(src, dff, TRUE);
+    TuCfgEdit dff[] = {{"d_ff", int_node(64)}, {NULL, NULL}};
+    g_autofree char *d3 = tu_variant_dir(src, dff, "model.safetensors");
     expect_load_error(
         d3, FLUX_ERROR_MODEL,
         (const char *const[]){"DenseReluDense.wi_0.weight", "[37, 32]", "expected [64, 32]", NULL});
-    CfgEdit act[] = {{"dense_act_fn", string_node("mish")}, {NULL, NULL}};
-    g_autofree char *d4 = variant_dir(src, act, TRUE);
+    TuCfgEdit act[] = {{"dense_act_fn", string_node("mish")}, {NULL, NULL}};
+    g_autofree char *d4 = tu_variant_dir(src, act, "model.safetensors");
     expect_load_error(d4, FLUX_ERROR_UNSUPPORTED,
                       (const char *const[]){"dense_act_fn", "mish", NULL});
-    CfgEdit proj[] = {{"feed_forward_proj", string_node("very-gated-gelu")}, {NULL, NULL}};
-    g_autofree char *d5 = variant_dir(src, proj, TRUE);
+    TuCfgEdit proj[] = {{"feed_forward_proj", string_node("very-gated-gelu")}, {NULL, NULL}};
+    g_autofree char *d5 = tu_variant_dir(src, proj, "model.safetensors");
     expect_load_error(d5, FLUX_ERROR_MODEL,
                       (const char *const[]){"feed_forward_proj", "very-gated-gelu", NULL});
     /* gated config, plain checkpoint */
-    CfgEdit none[] = {{NULL, NULL}};
-    g_autofree char *d6 = variant_dir(src, none, FALSE);
+    TuCfgEdit none[] = {{NULL, NULL}};
+    g_autofree char *d6 = tu_variant_dir(src, none, NULL);
     write_weights(src, d6, W_F32, to_plain_ff);
     expect_load_error(d6, FLUX_ERROR_MODEL,
                       (const char *const[]){"encoder.block.0.layer.1.DenseReluDense.wi_0.weight",
                                             "missing", NULL});
-    g_autofree char *d7 = variant_dir(src, none, FALSE);
+    g_autofree char *d7 = tu_variant_dir(src, none, NULL);
     write_weights(src, d7, W_F32, drop_shared);
     expect_load_error(d7, FLUX_ERROR_MODEL,
                       (const char *const[]){"shared.weight", "missing", NULL});
-    g_autofree char *d8 = variant_dir(src, none, FALSE);
+    g_autofree char *d8 = tu_variant_dir(src, none, NULL);
     expect_load_error(d8, FLUX_ERROR_IO, (const char *const[]){"model.safetensors", NULL});
     expect_load_error("/nonexistent/text_encoder_2", FLUX_ERROR_IO,
                       (const char *const[]){"config.json", NULL});
@@ -429,8 +383,8 @@ static void test_encode_errors(void)
 static void test_bf16(void)
 {
     g_autofree char *src = te_dir();
-    g_autofree char *d16 = variant_dir(src, NULL, FALSE);
-    g_autofree char *d32 = variant_dir(src, NULL, FALSE);
+    g_autofree char *d16 = tu_variant_dir(src, NULL, NULL);
+    g_autofree char *d32 = tu_variant_dir(src, NULL, NULL);
     write_weights(src, d16, W_BF16, NULL);
     write_weights(src, d32, W_BF16_AS_F32, NULL);
     T5Model *m16 = load_ok(d16), *m32 = load_ok(d32);

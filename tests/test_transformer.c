@@ -121,13 +121,6 @@ static char *tiny_dir(gboolean guidance, gboolean link_weights)
 
 typedef enum { W_COPY, W_BF16, W_BF16_AS_F32 } WeightMode;
 
-static guint16 bf16_round(float f)
-{
-    guint32 u;
-    memcpy(&u, &f, 4);
-    return (guint16)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16); /* nearest even; no NaNs here */
-}
-
 /* Writes <dir>/diffusion_pytorch_model.safetensors from the tiny weights: converted per `mode`,
  * without tensor `drop`, and with tensors whose name contains `zero` set to 0. */
 static void write_weights(const char *dir, WeightMode mode, const char *drop, const char *zero)
@@ -143,7 +136,7 @@ static void write_weights(const char *dir, WeightMode mode, const char *drop, co
         g_autofree float *x = tu_f32(t);
         if (zero && strstr(t->name, zero)) memset(x, 0, sizeof(float) * t->numel);
         g_autofree guint16 *h = g_new(guint16, t->numel ? t->numel : 1);
-        for (int64_t j = 0; j < t->numel; j++) h[j] = bf16_round(x[j]);
+        for (int64_t j = 0; j < t->numel; j++) h[j] = tu_bf16_rne(x[j]);
         if (mode == W_BF16_AS_F32)
             for (int64_t j = 0; j < t->numel; j++) {
                 guint32 u = (guint32)h[j] << 16;

@@ -208,11 +208,6 @@ static void test_rgb8_rounding(void)
 /* ------------------------------------------------------------------------------------- */
 /* Model variants in temporary folders                                                    */
 
-typedef struct {
-    const char *key;
-    JsonNode *value; /* NULL removes the key */
-} CfgEdit;
-
 static JsonNode *int_node(gint64 v)
 {
     JsonNode *n = json_node_new(JSON_NODE_VALUE);
@@ -239,44 +234,6 @@ static JsonNode *array_node(const char *json)
     return json_from_string(json, NULL);
 }
 
-/* A new temp dir with <src>/config.json edited and, when `link_weights`, a link to the
- * weights. */
-static char *variant_dir(const char *src, const CfgEdit *edits, gboolean link_weights)
-{
-    char *dir = tu_temp_dir();
-    g_autofree char *cfg_in = g_build_filename(src, "config.json", NULL);
-    g_autofree char *cfg_out = g_build_filename(dir, "config.json", NULL);
-    JsonParser *p = json_parser_new();
-    g_assert_true(json_parser_load_from_file(p, cfg_in, NULL));
-    JsonNode *root = json_node_copy(json_parser_get_root(p));
-    JsonObject *o = json_node_get_object(root);
-    for (const CfgEdit *e = edits; e && e->key; e++) {
-        if (e->value)
-            json_object_set_member(o, e->key, e->value);
-        else if (json_object_has_member(o, e->key))
-            json_object_remove_member(o, e->key);
-    }
-    JsonGenerator *gen = json_generator_new();
-    json_generator_set_root(gen, root);
-    g_assert_true(json_generator_to_file(gen, cfg_out, NULL));
-    g_object_unref(gen);
-    json_node_unref(root);
-    g_object_unref(p);
-    if (link_weights) {
-        g_autofree char *w_in = g_build_filename(src, "diffusion_pytorch_model.safetensors", NULL);
-        g_autofree char *w_out = g_build_filename(dir, "diffusion_pytorch_model.safetensors", NULL);
-        g_assert_cmpint(symlink(w_in, w_out), ==, 0);
-    }
-    return dir;
-}
-
-static guint16 bf16_rne(float f)
-{
-    guint32 u;
-    memcpy(&u, &f, 4);
-    return (guint16)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
 typedef enum { W_F32, W_BF16, W_BF16_AS_F32 } WeightMode;
 
 /* Rewrites the weights into <dst>: float32, bf16, or float32 holding the bf16-rounded values;
@@ -294,7 +251,7 @@ static void write_weights(const char *src, const char *dst, WeightMode mode,
         float *f = tu_f32(t);
         guint16 *h = g_new(guint16, t->numel);
         for (int64_t k = 0; mode != W_F32 && k < t->numel; k++) {
-            h[k] = bf16_rne(f[k]);
+            h[k] = tu_bf16_rne(f[k]);
             guint32 u = (guint32)h[k] << 16;
             memcpy(&f[k], &u, 4);
         }
@@ -314,8 +271,8 @@ static void write_weights(const char *src, const char *dst, WeightMode mode,
 static void test_bf16_weights(void)
 {
     g_autofree char *src = vae_dir();
-    g_autofree char *d16 = variant_dir(src, NULL, FALSE);
-    g_autofree char *d32 = variant_dir(src, NULL, FALSE);
+    g_autofree char *d16 = tu_variant_dir(src, NULL, NULL);
+    g_autofree char *d32 = tu_variant_dir(src, NULL, NULL);
     write_weights(src, d16, W_BF16, NULL);
     write_weights(src, d32, W_BF16_AS_F32, NULL);
     VaeModel *m16 = load_ok(d16), *m32 = load_ok(d32);
@@ -341,8 +298,8 @@ static void add_post_quant(StWriter *w)
 static void test_post_quant_conv(void)
 {
     g_autofree char *src = vae_dir();
-    CfgEdit on[] = {{"use_post_quant_conv", bool_node(TRUE)}, {NULL, NULL}};
-    g_autofree char *dir = variant_dir(src, on, FALSE);
+    TuCfgEdit on[] = {{"use_post_quant_conv", bool_node(TRUE)}, {NULL, NULL}};
+    g_autofree char *dir = tu_variant_dir(src, on, NULL);
     write_weights(src, dir, W_F32, add_post_quant);
     VaeModel *m = load_ok(dir);
     StTensor *lat = tu_golden_tensor("vae.safetensors", "vae_64x64.latents_scaled");
@@ -371,8 +328,8 @@ static void test_unused(void)
     vae_free(m);
 
     /* without the mid-block attention, its 10 tensors join the unused list */
-    CfgEdit no_attn[] = {{"mid_block_add_attention", bool_node(FALSE)}, {NULL, NULL}};
-    g_autofree char *d2 = variant_dir(dir, no_attn, TRUE);
+    TuCfgEdit no_attn[] = {{"mid_block_add_attention", bool_node(FALSE)}, {NULL, NULL}};
+    g_autofree char *d2 = tu_variant_dir(dir, no_attn, "diffusion_pytorch_model.safetensors");
     m = load_ok(d2);
     g_assert_cmpuint(vae_unused_tensors(m, NULL), ==, n + 10);
     g_autofree float *out =
@@ -400,45 +357,45 @@ static void expect_load_error(const char *dir, int code, const char *const *need
 static void test_load_errors(void)
 {
     g_autofree char *src = vae_dir();
-    CfgEdit ch[] = {{"block_out_channels", array_node("[8, 16, 16, 32]")}, {NULL, NULL}};
-    g_autofree char *d1 = variant_dir(src, ch, TRUE);
+    TuCfgEdit ch[] = {{"block_out_channels", array_node("[8, 16, 16, 32]")}, {NULL, NULL}};
+    g_autofree char *d1 = tu_variant_dir(src, ch, "diffusion_pytorch_model.safetensors");
     expect_load_error(d1, FLUX_ERROR_MODEL,
                       (const char *const[]){"decoder.conv_in.weight", "[16, 16, 3, 3]",
                                             "expected [32, 16, 3, 3]", NULL});
-    CfgEdit lat[] = {{"latent_channels", int_node(4)}, {NULL, NULL}};
-    g_autofree char *d2 = variant_dir(src, lat, TRUE);
+    TuCfgEdit lat[] = {{"latent_channels", int_node(4)}, {NULL, NULL}};
+    g_autofree char *d2 = tu_variant_dir(src, lat, "diffusion_pytorch_model.safetensors");
     expect_load_error(
         d2, FLUX_ERROR_MODEL,
         (const char *const[]){"decoder.conv_in.weight", "expected [16, 4, 3, 3]", NULL});
-    CfgEdit groups[] = {{"norm_num_groups", int_node(3)}, {NULL, NULL}};
-    g_autofree char *d3 = variant_dir(src, groups, TRUE);
+    TuCfgEdit groups[] = {{"norm_num_groups", int_node(3)}, {NULL, NULL}};
+    g_autofree char *d3 = tu_variant_dir(src, groups, "diffusion_pytorch_model.safetensors");
     expect_load_error(d3, FLUX_ERROR_MODEL,
                       (const char *const[]){"norm_num_groups", "block_out_channels", NULL});
-    CfgEdit layers[] = {{"layers_per_block", int_node(2)}, {NULL, NULL}};
-    g_autofree char *d4 = variant_dir(src, layers, TRUE);
+    TuCfgEdit layers[] = {{"layers_per_block", int_node(2)}, {NULL, NULL}};
+    g_autofree char *d4 = tu_variant_dir(src, layers, "diffusion_pytorch_model.safetensors");
     expect_load_error(
         d4, FLUX_ERROR_MODEL,
         (const char *const[]){"decoder.up_blocks.0.resnets.2.norm1.weight", "missing", NULL});
-    CfgEdit pq[] = {{"use_post_quant_conv", bool_node(TRUE)}, {NULL, NULL}};
-    g_autofree char *d5 = variant_dir(src, pq, TRUE);
+    TuCfgEdit pq[] = {{"use_post_quant_conv", bool_node(TRUE)}, {NULL, NULL}};
+    g_autofree char *d5 = tu_variant_dir(src, pq, "diffusion_pytorch_model.safetensors");
     expect_load_error(d5, FLUX_ERROR_MODEL,
                       (const char *const[]){"post_quant_conv.weight", "missing", NULL});
-    CfgEdit act[] = {{"act_fn", string_node("gelu")}, {NULL, NULL}};
-    g_autofree char *d6 = variant_dir(src, act, TRUE);
+    TuCfgEdit act[] = {{"act_fn", string_node("gelu")}, {NULL, NULL}};
+    g_autofree char *d6 = tu_variant_dir(src, act, "diffusion_pytorch_model.safetensors");
     expect_load_error(d6, FLUX_ERROR_UNSUPPORTED, (const char *const[]){"act_fn", "gelu", NULL});
-    CfgEdit types[] = {
+    TuCfgEdit types[] = {
         {"up_block_types", array_node("[\"UpDecoderBlock2D\", "
                                       "\"AttnUpDecoderBlock2D\", "
                                       "\"UpDecoderBlock2D\", \"UpDecoderBlock2D\"]")},
         {NULL, NULL}};
-    g_autofree char *d7 = variant_dir(src, types, TRUE);
+    g_autofree char *d7 = tu_variant_dir(src, types, "diffusion_pytorch_model.safetensors");
     expect_load_error(d7, FLUX_ERROR_UNSUPPORTED,
                       (const char *const[]){"up_block_types", "AttnUpDecoderBlock2D", NULL});
-    CfgEdit ntypes[] = {{"up_block_types", array_node("[\"UpDecoderBlock2D\"]")}, {NULL, NULL}};
-    g_autofree char *d8 = variant_dir(src, ntypes, TRUE);
+    TuCfgEdit ntypes[] = {{"up_block_types", array_node("[\"UpDecoderBlock2D\"]")}, {NULL, NULL}};
+    g_autofree char *d8 = tu_variant_dir(src, ntypes, "diffusion_pytorch_model.safetensors");
     expect_load_error(d8, FLUX_ERROR_MODEL, (const char *const[]){"up_block_types", NULL});
-    CfgEdit none[] = {{NULL, NULL}};
-    g_autofree char *d9 = variant_dir(src, none, FALSE);
+    TuCfgEdit none[] = {{NULL, NULL}};
+    g_autofree char *d9 = tu_variant_dir(src, none, NULL);
     expect_load_error(d9, FLUX_ERROR_IO,
                       (const char *const[]){"diffusion_pytorch_model.safetensors", NULL});
     expect_load_error("/nonexistent/vae", FLUX_ERROR_IO,

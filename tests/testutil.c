@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,4 +186,41 @@ char *tu_converted(const char *file)
             g_error("convert_checkpoint.py failed:\n%s", err);
     }
     return g_build_filename(dir, file, NULL);
+}
+
+guint16 tu_bf16_rne(float f)
+{
+    guint32 u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (guint16)((u >> 16) | 0x40); /* quiet NaN */
+    return (guint16)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+char *tu_variant_dir(const char *src, const TuCfgEdit *edits, const char *weights)
+{
+    char *dir = tu_temp_dir();
+    g_autofree char *cfg_in = g_build_filename(src, "config.json", NULL);
+    g_autofree char *cfg_out = g_build_filename(dir, "config.json", NULL);
+    JsonParser *p = json_parser_new();
+    g_assert_true(json_parser_load_from_file(p, cfg_in, NULL));
+    JsonNode *root = json_node_copy(json_parser_get_root(p));
+    JsonObject *o = json_node_get_object(root);
+    for (const TuCfgEdit *e = edits; e && e->key; e++) {
+        if (e->value)
+            json_object_set_member(o, e->key, e->value);
+        else if (json_object_has_member(o, e->key))
+            json_object_remove_member(o, e->key);
+    }
+    JsonGenerator *gen = json_generator_new();
+    json_generator_set_root(gen, root);
+    g_assert_true(json_generator_to_file(gen, cfg_out, NULL));
+    g_object_unref(gen);
+    json_node_unref(root);
+    g_object_unref(p);
+    if (weights) {
+        g_autofree char *w_in = g_build_filename(src, weights, NULL);
+        g_autofree char *w_out = g_build_filename(dir, weights, NULL);
+        g_assert_cmpint(symlink(w_in, w_out), ==, 0);
+    }
+    return dir;
 }

@@ -34,5 +34,17 @@ const char *tu_python_with_numpy(void);
  * process (caller frees the path). Needs tu_python_with_numpy(). */
 char *tu_converted(const char *file);
 
+/* float32 → bf16 with round-to-nearest-even (torch's .to(torch.bfloat16)); NaN stays NaN. */
+guint16 tu_bf16_rne(float f);
+
+/* A config.json edit: value NULL removes the key; the value is consumed. */
+typedef struct {
+    const char *key;
+    struct _JsonNode *value;
+} TuCfgEdit;
+/* A new temp dir holding <src>/config.json with `edits` applied (terminated by {NULL}) and,
+ * when `weights` is non-NULL, a link to <src>/<weights>. Caller frees the path. */
+char *tu_variant_dir(const char *src, const TuCfgEdit *edits, const char *weights);
+
 /* Deterministic pseudo-random floats in [-1, 1) (xorshift; independent of the project RNG). */
 void tu_fill_random(float *x, size_t n, guint32 seed);
