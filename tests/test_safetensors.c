@@ -77,6 +77,17 @@ static void test_scalar_and_empty(void)
     st_file_free(f);
 }
 
+/* Regression (found by fuzz_safetensors): a header with no tensors is a valid, empty file. */
+static void test_no_tensors(void)
+{
+    g_autofree char *p = make_file("{}", 0);
+    GError *err = NULL;
+    StFile *f = st_file_open(p, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(st_file_n_tensors(f), ==, 0);
+    st_file_free(f);
+}
+
 static void test_rejects(void)
 {
     expect_error("{\"a\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
@@ -300,6 +311,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/safetensors/valid", test_valid);
     g_test_add_func("/safetensors/scalar-and-empty", test_scalar_and_empty);
+    g_test_add_func("/safetensors/no-tensors", test_no_tensors);
     g_test_add_func("/safetensors/rejects-bad-headers", test_rejects);
     g_test_add_func("/safetensors/rejects-bad-lengths", test_bad_lengths);
     g_test_add_func("/safetensors/dtype-conversion", test_conversion);
