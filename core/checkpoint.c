@@ -8,6 +8,7 @@
 #include "flux.h"
 #include "gguf.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -630,8 +631,12 @@ gboolean ckpt_infer_transformer_config(StArchive *a, int head_dim, CkptTransform
         StTensor *nq =
             st_archive_find(a, cfg->num_layers ? "transformer_blocks.0.attn.norm_q.weight"
                                                : "single_transformer_blocks.0.attn.norm_q.weight");
-        head_dim = nq && nq->ndim == 1 ? (int)nq->shape[0] : 128;
+        head_dim = nq && nq->ndim == 1 ? (int)MIN(nq->shape[0], (int64_t)INT_MAX) : 128;
     }
+    /* A zero-length norm_q (seen by fuzz_gguf) would divide by zero below. */
+    if (head_dim <= 0)
+        return model_error(error, st_archive_path(a), "attention head dim %d is not positive",
+                           head_dim);
     if (cfg->inner_dim <= 0 || cfg->inner_dim % head_dim != 0)
         return model_error(error, st_archive_path(a),
                            "inner dim %d (x_embedder.weight rows) is not a multiple of the head "

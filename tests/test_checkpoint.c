@@ -435,10 +435,34 @@ static void test_block_name_without_layer(void)
     }
 }
 
+/* Regression (found by fuzz_gguf in CI): a diffusers-named transformer whose norm_q has zero
+ * length gave a head dim of 0 and a division by zero while inferring the config. It must be
+ * refused with a message naming the head dim. */
+static void test_zero_head_dim(void)
+{
+    static float z[64 * 64];
+    StWriter *w = st_writer_new();
+    st_writer_add(w, "x_embedder.weight", ST_F32, 2, (int64_t[]){32, 64}, z);
+    st_writer_add(w, "context_embedder.weight", ST_F32, 2, (int64_t[]){32, 16}, z);
+    st_writer_add(w, "time_text_embed.text_embedder.linear_1.weight", ST_F32, 2, (int64_t[]){32, 8},
+                  z);
+    st_writer_add(w, "proj_out.weight", ST_F32, 2, (int64_t[]){64, 32}, z);
+    st_writer_add(w, "transformer_blocks.0.attn.to_q.weight", ST_F32, 2, (int64_t[]){32, 32}, z);
+    st_writer_add(w, "transformer_blocks.0.attn.norm_q.weight", ST_F32, 1, (int64_t[]){0}, z);
+    g_autofree char *p = write_st(w);
+    GError *err = NULL;
+    CkptTransformerConfig cfg;
+    g_assert_null(ckpt_open_transformer(p, &cfg, &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_MODEL);
+    g_assert_nonnull(strstr(err->message, "head dim 0"));
+    g_clear_error(&err);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/checkpoint/block-name-without-layer", test_block_name_without_layer);
+    g_test_add_func("/checkpoint/zero-head-dim", test_zero_head_dim);
     if (!tu_python_with_numpy()) {
         /* a TAP skip plan: meson's TAP protocol reports SKIP for it, but ERROR for exit 77 */
         printf(
