@@ -10,8 +10,10 @@
 #include "checkpoint.h"
 #include "defaults.h"
 
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static gboolean mismatch(GError **error, const char *label, const char *what, int a, int b)
 {
@@ -228,6 +230,107 @@ static gboolean check_files(const FluxModelFiles *f, GError **error)
 }
 
 /* ------------------------------------------------------------------------------------- */
+/* Text encoders released between runs                                                  */
+
+static void files_copy(FluxModelFiles *dst, const FluxModelFiles *src)
+{
+    dst->folder = g_strdup(src->folder);
+    dst->tokenizers = g_strdup(src->tokenizers);
+    dst->transformer = g_strdup(src->transformer);
+    dst->vae = g_strdup(src->vae);
+    dst->clip_l = g_strdup(src->clip_l);
+    dst->t5 = g_strdup(src->t5);
+}
+
+static void files_clear(FluxModelFiles *f)
+{
+    g_free((char *)f->folder), g_free((char *)f->tokenizers), g_free((char *)f->transformer);
+    g_free((char *)f->vae), g_free((char *)f->clip_l), g_free((char *)f->t5);
+    memset(f, 0, sizeof *f);
+}
+
+/* The weight files of a part: the file given, else the folder's *.safetensors shards. */
+static void add_part_files(GPtrArray *out, const Part *p)
+{
+    if (p->file) {
+        g_ptr_array_add(out, g_strdup(p->file));
+        return;
+    }
+    GDir *d = p->dir ? g_dir_open(p->dir, 0, NULL) : NULL;
+    for (const char *n; d && (n = g_dir_read_name(d));)
+        if (g_str_has_suffix(n, ".safetensors"))
+            g_ptr_array_add(out, g_build_filename(p->dir, n, NULL));
+    if (d) g_dir_close(d);
+}
+
+static void remember_sources(FluxModel *m, const FluxModelFiles *f, const Part *clip,
+                             const Part *t5)
+{
+    files_copy(&m->files, f);
+    GPtrArray *files = g_ptr_array_new();
+    add_part_files(files, clip);
+    add_part_files(files, t5);
+    g_ptr_array_add(files, NULL);
+    m->encoder_files = (char **)g_ptr_array_free(files, FALSE);
+}
+
+gboolean model_encoders_acquire(FluxModel *m, GError **error)
+{
+    if (m->clip && m->t5) return TRUE;
+    Part clip = {"CLIP-L", "text_encoder", m->files.clip_l, DEFAULTS_CLIP_L, NULL, NULL, NULL, 0};
+    Part t5 = {"T5", "text_encoder_2", m->files.t5, DEFAULTS_T5_XXL, NULL, NULL, NULL, 0};
+    /* the files may have changed on disk since the first load: check the fit again */
+    gboolean ok = (m->clip || load_clip(m, &m->files, &clip, error)) &&
+                  (m->t5 || load_t5(m, &m->files, &t5, error)) && check_fit(m, error);
+    part_clear(&clip), part_clear(&t5);
+    if (!ok) {
+        clip_free(m->clip), t5_free(m->t5);
+        m->clip = NULL, m->t5 = NULL;
+    }
+    return ok;
+}
+
+static guint64 physical_memory(void)
+{
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents("/proc/meminfo", &text, NULL, NULL)) return 0;
+    const char *line = strstr(text, "MemTotal:");
+    return line ? g_ascii_strtoull(line + strlen("MemTotal:"), NULL, 10) * 1024 : 0;
+}
+
+static gboolean should_release(const FluxModel *m)
+{
+    const char *mode = g_getenv("FLUX_RELEASE_ENCODERS");
+    if (mode && strcmp(mode, "always") == 0) return TRUE;
+    if (mode && strcmp(mode, "never") == 0) return FALSE;
+    guint64 total = physical_memory();
+    return total && m->info.weight_bytes > total / 4 * 3;
+}
+
+/* Unmapping alone leaves the pages cached; the transformer's cyclic pass over its weights
+ * evicts them anyway, so telling the kernel now keeps its pages from being the victims. */
+static void drop_from_page_cache(char **files)
+{
+    for (char **f = files; f && *f; f++) {
+        int fd = g_open(*f, O_RDONLY, 0);
+        if (fd < 0) continue;
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        close(fd);
+    }
+}
+
+gboolean model_encoders_release(FluxModel *m)
+{
+    if (!m->clip || !m->t5 || !should_release(m)) return FALSE;
+    clip_free(m->clip);
+    t5_free(m->t5);
+    m->clip = NULL;
+    m->t5 = NULL;
+    drop_from_page_cache(m->encoder_files);
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------------------------- */
 /* Public                                                                                */
 
 FluxModel *flux_model_load_files(const FluxModelFiles *f, GError **error)
@@ -249,6 +352,8 @@ FluxModel *flux_model_load_files(const FluxModelFiles *f, GError **error)
                   load_scheduler(m, f, folder_info.uses_guidance, error) && check_fit(m, error) &&
                   probe_info_from_configs(tr.cfg, t5.cfg, vae.cfg, &m->info, error);
     m->info.weight_bytes = clip.bytes + t5.bytes + tr.bytes + vae.bytes;
+    m->encoder_bytes = clip.bytes + t5.bytes;
+    if (ok) remember_sources(m, f, &clip, &t5);
     part_clear(&clip), part_clear(&t5), part_clear(&tr), part_clear(&vae);
     if (!ok) {
         flux_model_free(m);
@@ -274,6 +379,8 @@ void flux_model_free(FluxModel *m)
     dit_free(m->dit);
     vae_free(m->vae);
     g_free(m->label);
+    files_clear(&m->files);
+    g_strfreev(m->encoder_files);
     g_free(m);
 }
 
@@ -293,10 +400,14 @@ gsize flux_model_unused_tensors(const FluxModel *m, char ***names)
 {
     GPtrArray *out = g_ptr_array_new();
     char **n;
-    clip_unused_tensors(m->clip, &n);
-    append_prefixed(out, "text_encoder", n);
-    t5_unused_tensors(m->t5, &n);
-    append_prefixed(out, "text_encoder_2", n);
+    if (m->clip) { /* (none to report while released) */
+        clip_unused_tensors(m->clip, &n);
+        append_prefixed(out, "text_encoder", n);
+    }
+    if (m->t5) {
+        t5_unused_tensors(m->t5, &n);
+        append_prefixed(out, "text_encoder_2", n);
+    }
     dit_unused_tensors(m->dit, &n);
     append_prefixed(out, "transformer", n);
     vae_unused_tensors(m->vae, &n);

@@ -21,7 +21,22 @@ struct FluxModel {
     VaeModel *vae;          /* vae/ */
     SchedConfig sched;      /* scheduler/ */
     FluxModelInfo info;     /* what the configs in use say (as flux_model_probe) */
+    /* Releasing the text encoders between runs (model_encoders_release): where they were
+     * loaded from, to load them again, and their weight files, to drop from the page cache. */
+    FluxModelFiles files;  /* deep copy of what flux_model_load_files was given */
+    char **encoder_files;  /* NULL-terminated */
+    guint64 encoder_bytes; /* CLIP + T5 weight file bytes */
 };
+
+/* model.c: CLIP and T5 loaded (again, after model_encoders_release). FALSE with `error` when
+ * the files changed on disk since the model was loaded and no longer load. */
+gboolean model_encoders_acquire(FluxModel *m, GError **error);
+/* model.c: after the prompts are encoded, free CLIP and T5 (unmapping their weights and
+ * dropping those files from the page cache) when the whole model's weights do not fit in
+ * physical memory, so that the transformer's pages are not evicted every step: FLUX.1's
+ * 23.8 GB transformer + 9.5 GB T5-XXL on a 24 GB machine. FLUX_RELEASE_ENCODERS=always|never
+ * overrides the rule ("auto": weights > 3/4 of MemTotal). Returns whether it released them. */
+gboolean model_encoders_release(FluxModel *m);
 
 /* probe.c: FluxModelInfo from the transformer, T5 and VAE configs (weight_bytes 0). */
 gboolean probe_info_from_configs(const CfgJson *transformer, const CfgJson *t5, const CfgJson *vae,

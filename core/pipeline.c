@@ -170,7 +170,9 @@ gboolean flux_encode_prompt(FluxModel *m, const FluxGenerateParams *p, GError **
     FluxTrace trace = {p->trace, p->user_data};
     PromptEmbeds e = {0};
     gboolean ok =
+        model_encoders_acquire(m, error) &&
         encode_prompt(m, p, p->prompt, p->max_sequence_length, "", &e, &trace, NULL, error);
+    model_encoders_release(m);
     prompt_embeds_clear(&e);
     return ok;
 }
@@ -403,9 +405,11 @@ gboolean flux_generate(FluxModel *m, const FluxGenerateParams *p, guint8 *rgb, G
     if (ok && p->phase) p->phase(FLUX_PHASE_ENCODING, p->user_data);
 
     /* 1. text encoding: pooled [1, D_clip], prompt_embeds [1, L, D_t5], text_ids [L, 3] */
+    ok = ok && model_encoders_acquire(m, error);
     ok = ok && encode_prompt(m, p, p->prompt, r.L, "", &r.pos, &trace, debug, error);
     ok = ok && (!r.true_cfg || encode_prompt(m, p, p->negative_prompt, r.L, "negative_", &r.neg,
                                              &trace, debug, error));
+    model_encoders_release(m); /* only when the weights do not all fit in memory */
     int64_t s_tid[2] = {r.L, 3};
     if (ok) trace_f32(&trace, r.text_ids, 2, s_tid, "text_ids");
 

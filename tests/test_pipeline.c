@@ -1,6 +1,7 @@
 /* test_pipeline.c — the public API around a run: parameters, validation, progress,
  * cancellation, preview, repeatability, schnell-type models, and an in-process golden run. */
 #include "flux.h"
+#include "model.h"
 #include "testutil.h"
 
 #include <glib/gstdio.h>
@@ -152,6 +153,39 @@ static void test_repeatable(void)
     flux_model_free(m);
 }
 
+/* Text encoders released after encoding (as on a machine too small for all the weights) and
+ * loaded again for the next prompt: the same pictures as with them kept, run after run. */
+static void test_encoders_released(void)
+{
+    FluxGenerateParams p;
+    size_t n = 32 * 48 * 3;
+    guint8 *kept = g_malloc(n), *a = g_malloc(n), *b = g_malloc(n);
+    g_setenv("FLUX_RELEASE_ENCODERS", "never", TRUE);
+    FluxModel *m = load_tiny();
+    small_params(&p, m);
+    g_assert_true(flux_generate(m, &p, kept, NULL));
+    g_assert_nonnull(m->clip);
+    g_assert_nonnull(m->t5);
+    flux_model_free(m);
+
+    g_setenv("FLUX_RELEASE_ENCODERS", "always", TRUE);
+    m = load_tiny();
+    g_assert_true(flux_generate(m, &p, a, NULL));
+    g_assert_null(m->clip);
+    g_assert_null(m->t5);
+    g_assert_true(flux_generate(m, &p, b, NULL));
+    g_assert_null(m->t5);
+    g_assert_cmpmem(kept, n, a, n);
+    g_assert_cmpmem(kept, n, b, n);
+    GError *err = NULL;
+    g_assert_true(flux_encode_prompt(m, &p, &err));
+    g_assert_no_error(err);
+    g_assert_null(m->t5);
+    g_unsetenv("FLUX_RELEASE_ENCODERS");
+    g_free(kept), g_free(a), g_free(b);
+    flux_model_free(m);
+}
+
 /* A copy of the tiny model whose transformer config says guidance_embeds: false. */
 static char *schnell_copy(void)
 {
@@ -256,6 +290,7 @@ int main(int argc, char **argv)
     g_test_add_func("/pipeline/validate", test_validate);
     g_test_add_func("/pipeline/progress-and-cancel", test_progress_and_cancel);
     g_test_add_func("/pipeline/repeatable", test_repeatable);
+    g_test_add_func("/pipeline/encoders-released", test_encoders_released);
     g_test_add_func("/pipeline/schnell-type", test_schnell_type);
     g_test_add_func("/pipeline/golden-in-process", test_golden_in_process);
     return g_test_run();
