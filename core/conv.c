@@ -93,8 +93,7 @@ static void conv_pre_row(float *dst, const float *src, int n, const ConvShape *s
     } else {
         memcpy(dst, src, sizeof(float) * (size_t)n);
     }
-    if (s->pre_silu)
-        for (int i = 0; i < n; i++) dst[i] = conv_silu(dst[i]);
+    if (s->pre_silu) ops_silu(dst, (size_t)n); /* vectorised exp: libm's expf was 5% */
 }
 
 /* d [Wo] = the (maybe ×2 upsampled) source row `src` shifted by `off` columns, zero outside. */
@@ -350,8 +349,7 @@ static void affine_worker(void *ctx, size_t begin, size_t end)
         const float *xc = J->x + c * J->N;
         float *yc = J->y + c * J->N, a = J->scale[c], b = J->shift[c];
         for (size_t i = 0; i < J->N; i++) yc[i] = xc[i] * a + b;
-        if (J->silu)
-            for (size_t i = 0; i < J->N; i++) yc[i] = conv_silu(yc[i]);
+        if (J->silu) ops_silu(yc, J->N);
     }
 }
 

@@ -167,10 +167,12 @@ static inline __attribute__((always_inline)) float exp_approx(float x)
 /* ------------------------------------------------------------------------------------- */
 /* Linear                                                                                */
 
-/* Rows of w converted per tile: 48 MiB of float32 (>= 1024 rows at FLUX's widest K = 12288).
- * Measured at M = 1536: 8 MiB tiles (170 rows at K = 12288) reach ~65% of sgemm on float32
- * weights, 48 MiB ~90-100%; a tile is all of a bf16/f16 matrix ever held in float32. */
-#define LINEAR_TILE_BYTES (48u << 20)
+/* Float32 rows of w converted per tile and thread: up to 24 MiB (512 rows at FLUX's widest
+ * K = 12288), at least 256 rows (below that, repacking x for each tile's sgemm shows).
+ * Measured on 2 threads at M = 1536, K/N = 3072/12288 (docs/PERFORMANCE.md): 4-8 MiB tiles
+ * 50-90% of a float32 sgemm on the whole matrix, 12-48 MiB 95-115%. */
+#define LINEAR_TILE_BYTES    (24u << 20)
+#define LINEAR_TILE_MIN_ROWS 256
 /* x with at most this many rows goes through the GEMV path: each weight is read once, as
  * stored (2 bytes for bf16), and used for every row of x; the AdaLN linears (M = batch) of
  * FLUX.1 are ~1.1e9 weights per step that sgemm would first have to see converted. */
@@ -201,20 +203,6 @@ static void weights_to_f32(float *dst, const StTensor *w, int64_t first, int64_t
         bf16_to_f32(dst, (const guint16 *)w->data + first, (size_t)n);
     else
         st_to_f32(dst, w, first, n);
-}
-
-typedef struct {
-    float *dst;
-    const StTensor *w;
-    int64_t first;
-    int K;
-} ConvertJob;
-
-static void convert_rows(void *ctx, size_t begin, size_t end)
-{
-    const ConvertJob *j = ctx;
-    weights_to_f32(j->dst + begin * j->K, j->w, j->first + (int64_t)begin * j->K,
-                   (int64_t)(end - begin) * j->K);
 }
 
 /* Σ a[k]·b[k] with 16 independent partial sums (the vectoriser needs them: a float sum is
@@ -270,22 +258,84 @@ OPS_SIMD static void bias_rows(void *ctx, size_t begin, size_t end)
     }
 }
 
-/* y[M,N] = x[M,K] · w[N,K]ᵀ + b: sgemm on float32 weights as mapped; other dtypes a tile of
- * rows at a time, converted on every thread, then one sgemm per tile (all threads again). */
+/* A float32 scratch buffer per thread, kept for the life of the thread: the conversion tiles
+ * of every linear of every step reuse it (no allocation in the step loop, no page faults on
+ * fresh 48 MiB blocks). Grows to the largest request; freed when the thread exits. */
+static void scratch_free(gpointer p)
+{
+    g_free(p);
+}
+
+static float *thread_scratch(size_t n)
+{
+    static GPrivate key = G_PRIVATE_INIT(scratch_free);
+    static _Thread_local size_t cap;
+    float *buf = g_private_get(&key);
+    if (n > cap) {
+        buf = g_renew(float, buf, n); /* (g_private_replace would free the old block) */
+        g_private_set(&key, buf);
+        cap = n;
+    }
+    return buf;
+}
+
+static int forced_tile_rows; /* ops_linear_force_tile_rows (tests) */
+
+void ops_linear_force_tile_rows(int rows)
+{
+    forced_tile_rows = rows;
+}
+
+static int linear_tile_rows(int K)
+{
+    if (forced_tile_rows > 0) return forced_tile_rows;
+    int rows = (int)(LINEAR_TILE_BYTES / (sizeof(float) * (size_t)(K > 0 ? K : 1)));
+    return rows < LINEAR_TILE_MIN_ROWS ? LINEAR_TILE_MIN_ROWS : rows;
+}
+
+size_t ops_linear_scratch_bytes(int K)
+{
+    return (size_t)ops_n_threads() * (size_t)linear_tile_rows(K) * (size_t)K * sizeof(float);
+}
+
+typedef struct {
+    float *y;
+    const float *x;
+    const StTensor *w;
+    int M, K, N, rows;
+} LinearJob;
+
+/* Output columns [begin, end) of a linear, on one thread: a tile of weight rows converted
+ * into this thread's scratch, then a single-threaded sgemm into y's columns. Each thread
+ * converts only the rows it multiplies, while they are warm in its caches. */
+static void linear_worker(void *ctx, size_t begin, size_t end)
+{
+    const LinearJob *j = ctx;
+    float *tile = thread_scratch((size_t)j->rows * j->K);
+    for (size_t n0 = begin; n0 < end; n0 += (size_t)j->rows) {
+        int nr = end - n0 < (size_t)j->rows ? (int)(end - n0) : j->rows;
+        weights_to_f32(tile, j->w, (int64_t)n0 * j->K, (int64_t)nr * j->K);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->M, nr, j->K, 1.0f, j->x, j->K, tile,
+                    j->K, 0.0f, j->y + n0, j->N);
+    }
+}
+
+/* y[M,N] = x[M,K] · w[N,K]ᵀ for non-float32 weights: the output columns are split over the
+ * pool's threads, each converting and multiplying its own tiles with OpenBLAS single-threaded
+ * (its threads would otherwise spin in sched_yield between our conversions: ~10-20% of a step
+ * on a loaded 2-core machine, by perf). */
 static void linear_tiled(float *y, const float *x, const StTensor *w, int M, int K, int N)
 {
-    int rows = (int)(LINEAR_TILE_BYTES / (sizeof(float) * (size_t)(K ? K : 1)));
-    if (rows < 16) rows = 16;
-    if (rows > N) rows = N;
-    float *tile = g_new(float, (size_t)rows *K);
-    for (int n0 = 0; n0 < N; n0 += rows) {
-        int nr = N - n0 < rows ? N - n0 : rows;
-        ConvertJob cj = {tile, w, (int64_t)n0 * K, K};
-        par_maybe((size_t)nr, (size_t)nr * K, convert_rows, &cj);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nr, K, 1.0f, x, K, tile, K, 0.0f,
-                    y + n0, N);
-    }
-    g_free(tile);
+    int nt = ops_n_threads();
+    int rows = linear_tile_rows(K), per_thread = (N + nt - 1) / nt;
+    if (rows > per_thread) rows = per_thread;
+    LinearJob j = {y, x, w, M, K, N, rows};
+    int blas_threads = openblas_get_num_threads();
+    gboolean own = nt > 1 && N >= 2 * 16 && blas_threads > 1; /* else OpenBLAS splits it */
+    if (own) openblas_set_num_threads(1);
+    ops_parallel_for(own ? (size_t)N : 0, linear_worker, &j);
+    if (!own) linear_worker(&j, 0, (size_t)N);
+    if (own) openblas_set_num_threads(blas_threads);
 }
 
 void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int M, int K, int N)

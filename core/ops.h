@@ -21,6 +21,12 @@ void ops_parallel_for(size_t n, void (*fn)(void *ctx, size_t begin, size_t end),
 
 /* ---- linear algebra ----------------------------------------------------------------- */
 
+/* Scratch ops_linear keeps per thread for converting non-float32 weights of K columns (it
+ * lives as long as the thread, for the largest K seen): for memory estimates. */
+size_t ops_linear_scratch_bytes(int K);
+/* Tests only: conversion tiles of `rows` weight rows (0: the default), so that small
+ * matrices span several tiles per thread. Not thread-safe; set before running ops. */
+void ops_linear_force_tile_rows(int rows);
 /* y[M,N] = x[M,K] · w[N,K]ᵀ + b[N]   (torch.nn.Linear). b may be NULL. */
 void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int M, int K, int N);
 void ops_linear_naive(float *y, const float *x, const StTensor *w, const float *b, int M, int K,

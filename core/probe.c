@@ -7,6 +7,7 @@
 #include "config.h"
 #include "flux.h"
 #include "model.h"
+#include "ops.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -167,8 +168,9 @@ guint64 flux_estimate_memory(const FluxModelInfo *info, int width, int height, i
     guint64 S = (guint64)(height / 16) * (guint64)(width / 16), L = (guint64)max_seq;
     guint64 T = S + L, D = (guint64)info->inner_dim, f = sizeof(float);
     /* transformer: the two streams, their norms, q/k/v, attention output, MLP (4D) and
-     * the single blocks' [attn, mlp] concat (5D): ~16 T·D floats, plus 8 MiB weight tiles */
-    guint64 dit = 16 * T * D * f + (8u << 20);
+     * the single blocks' [attn, mlp] concat (5D): ~16 T·D floats, plus each thread's weight
+     * conversion tile (widest K: the MLP's 4D) */
+    guint64 dit = 16 * T * D * f + ops_linear_scratch_bytes((int)(4 * D));
     /* T5: hidden, normed, q/k/v/attn (4·inner ≈ 4d), gated MLP (2·2.5d) */
     guint64 t5 = 12 * L * (guint64)info->t5_d_model * f + (8u << 20);
     /* VAE: the peak is the last up block's first ResNet, its input [C, px] and conv1 output

@@ -59,8 +59,14 @@ static void test_linear(void)
     check_linear(ST_F32, 7, 33, 19);
     check_linear(ST_BF16, 5, 64, 300);
     check_linear(ST_F16, 3, 17, 9);
-    /* several conversion tiles: 8 MiB / (4·K) rows per tile */
     check_linear(ST_BF16, 2, 4096, 1100);
+    /* M > 8: the tiled path, each thread converting and multiplying its own tiles, with
+     * tiles of 7 rows so that every thread has several, and a ragged last one */
+    ops_linear_force_tile_rows(7);
+    check_linear(ST_BF16, 9, 96, 301);
+    check_linear(ST_F16, 33, 40, 64);
+    ops_linear_force_tile_rows(0);
+    check_linear(ST_BF16, 64, 256, 1000);
 }
 
 static void test_linear_unaligned(void)
