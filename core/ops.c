@@ -135,6 +135,31 @@ static void par_maybe(size_t n, size_t work, void (*fn)(void *, size_t, size_t),
         ops_parallel_for(n, fn, ctx);
 }
 
+/* Float32 scratch buffers per thread and purpose, kept for the life of the thread: the
+ * weight tiles, GEMV rows and attention tiles of every step reuse them (no allocation in the
+ * step loop, no page faults on fresh blocks). Each grows to its largest request and is freed
+ * when its thread exits. */
+typedef enum { SCRATCH_LINEAR, SCRATCH_GEMV, SCRATCH_ATTENTION, N_SCRATCH } ScratchSlot;
+
+static void scratch_free(gpointer p)
+{
+    g_free(p);
+}
+
+static float *thread_scratch(ScratchSlot slot, size_t n)
+{
+    static GPrivate keys[N_SCRATCH] = {G_PRIVATE_INIT(scratch_free), G_PRIVATE_INIT(scratch_free),
+                                       G_PRIVATE_INIT(scratch_free)};
+    static _Thread_local size_t cap[N_SCRATCH];
+    float *buf = g_private_get(&keys[slot]);
+    if (n > cap[slot]) {
+        buf = g_renew(float, buf, n); /* (g_private_replace would free the old block) */
+        g_private_set(&keys[slot], buf);
+        cap[slot] = n;
+    }
+    return buf;
+}
+
 /* ------------------------------------------------------------------------------------- */
 /* Vectorisable math                                                                     */
 
@@ -231,7 +256,7 @@ static void gemv_worker(void *ctx, size_t begin, size_t end)
 {
     const GemvJob *j = ctx;
     const int K = j->K;
-    float *buf = g_new(float, (size_t)GEMV_ROWS *K);
+    float *buf = thread_scratch(SCRATCH_GEMV, (size_t)GEMV_ROWS * K);
     for (size_t n0 = begin; n0 < end; n0 += GEMV_ROWS) {
         int nr = end - n0 < GEMV_ROWS ? (int)(end - n0) : GEMV_ROWS;
         weights_to_f32(buf, j->w, (int64_t)n0 * K, (int64_t)nr * K);
@@ -240,7 +265,6 @@ static void gemv_worker(void *ctx, size_t begin, size_t end)
                 j->y[(size_t)m * j->N + n0 + r] =
                     dot(j->x + (size_t)m * K, buf + (size_t)r * K, K) + (j->b ? j->b[n0 + r] : 0);
     }
-    g_free(buf);
 }
 
 typedef struct {
@@ -256,27 +280,6 @@ OPS_SIMD static void bias_rows(void *ctx, size_t begin, size_t end)
         float *yr = j->y + m * j->N;
         for (int n = 0; n < j->N; n++) yr[n] += j->b[n];
     }
-}
-
-/* A float32 scratch buffer per thread, kept for the life of the thread: the conversion tiles
- * of every linear of every step reuse it (no allocation in the step loop, no page faults on
- * fresh 48 MiB blocks). Grows to the largest request; freed when the thread exits. */
-static void scratch_free(gpointer p)
-{
-    g_free(p);
-}
-
-static float *thread_scratch(size_t n)
-{
-    static GPrivate key = G_PRIVATE_INIT(scratch_free);
-    static _Thread_local size_t cap;
-    float *buf = g_private_get(&key);
-    if (n > cap) {
-        buf = g_renew(float, buf, n); /* (g_private_replace would free the old block) */
-        g_private_set(&key, buf);
-        cap = n;
-    }
-    return buf;
 }
 
 static int forced_tile_rows; /* ops_linear_force_tile_rows (tests) */
@@ -311,7 +314,7 @@ typedef struct {
 static void linear_worker(void *ctx, size_t begin, size_t end)
 {
     const LinearJob *j = ctx;
-    float *tile = thread_scratch((size_t)j->rows * j->K);
+    float *tile = thread_scratch(SCRATCH_LINEAR, (size_t)j->rows * j->K);
     for (size_t n0 = begin; n0 < end; n0 += (size_t)j->rows) {
         int nr = end - n0 < (size_t)j->rows ? (int)(end - n0) : j->rows;
         weights_to_f32(tile, j->w, (int64_t)n0 * j->K, (int64_t)nr * j->K);
@@ -575,13 +578,11 @@ static void attn_worker(void *ctx, size_t begin, size_t end)
 {
     const AttnJob *J = ctx;
     int HD = J->s->HD;
-    float *S = g_new(float, (size_t)ATT_BQ *ATT_BK);
-    float *O = g_new(float, (size_t)ATT_BQ *HD);
+    float *S = thread_scratch(SCRATCH_ATTENTION, (size_t)ATT_BQ * (ATT_BK + HD));
+    float *O = S + (size_t)ATT_BQ * ATT_BK;
     float m[ATT_BQ], l[ATT_BQ];
     for (size_t t = begin; t < end; t++)
         attn_tile(J, (int)(t / J->n_qtiles), (int)(t % J->n_qtiles) * ATT_BQ, S, O, m, l);
-    g_free(S);
-    g_free(O);
 }
 
 /* The (head, query tile) jobs run on the pool threads, each calling sgemm on tiles too small

@@ -175,6 +175,7 @@ static void test_attention(void)
     check_attention(150, 600, 3, 8, 0, 0); /* several query and key tiles, ragged ends */
     check_attention(77, 77, 4, 8, 1, 0);   /* CLIP: causal */
     check_attention(130, 130, 2, 8, 1, 0); /* causal across tiles */
+    check_attention(700, 700, 2, 8, 1, 0); /* causal across key tiles (512) too */
     check_attention(300, 300, 4, 8, 0, 1); /* T5: relative bias, no scaling tested via scale */
     check_attention(5, 270, 1, 32, 0, 1);  /* Tq != Tk */
 }
