@@ -3,6 +3,7 @@
  *   flux-generate --model DIR --prompt TEXT [--width W] [--height H] [--steps N]
  *                 [--guidance G] [--seed S] [--max-sequence-length L] --output OUT.png
  *                 [--save-tensors FILE.safetensors] [--trace] [--quiet]
+ *                 [--device auto|cpu|cuda]
  *   flux-generate --model DIR --prompt TEXT --encode-only --save-tensors OUT.safetensors
  *   flux-generate --transformer flux1-schnell.safetensors --vae ae.safetensors
  *                 --clip-l clip_l.safetensors --t5 t5xxl_fp8_e4m3fn.safetensors
@@ -26,6 +27,7 @@
 
 typedef struct {
     char *model, *prompt, *negative_prompt, *output, *save_tensors, *seed;
+    char *device; /* --device: where the transformer runs (NULL: auto) */
     char *tokenizers, *transformer, *vae, *clip_l, *t5; /* component files (ComfyUI style) */
     int width, height, steps, max_seq;
     double guidance, true_cfg;
@@ -167,6 +169,10 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
          "Print each stage of the run with its tensor shape (with the modules' inner stages unless "
          "--save-tensors is given)",
          NULL},
+        {"device", 0, 0, G_OPTION_ARG_STRING, &o->device,
+         "Where the transformer runs: auto (a CUDA GPU when usable, else the CPU), cpu or cuda "
+         "(default auto)",
+         "DEVICE"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, "No progress lines", NULL},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose,
          "List checkpoint tensors the model does not use", NULL},
@@ -182,6 +188,10 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
         return FALSE;
     }
     if (!o->model && !check_files(o, error)) return FALSE;
+    if (!flux_device_check(o->device, error)) {
+        if (o->device) g_prefix_error(error, "--device %s: ", o->device);
+        return FALSE;
+    }
     if (!o->encode_only && !o->output) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "--output OUT.png is required");
         return FALSE;
@@ -233,6 +243,7 @@ static gboolean run(const Options *o, GError **error)
     p.height = o->height;
     p.guidance = (float)o->guidance;
     p.max_sequence_length = o->max_seq;
+    p.device = o->device;
     if (!parse_seed(o->seed, &p.seed, error)) return FALSE;
 
     RunState rs = {o, o->save_tensors ? st_writer_new() : NULL, 0};
@@ -291,7 +302,7 @@ static gboolean run(const Options *o, GError **error)
 static void options_clear(Options *o)
 {
     g_free(o->model), g_free(o->prompt), g_free(o->negative_prompt), g_free(o->output);
-    g_free(o->save_tensors), g_free(o->seed);
+    g_free(o->save_tensors), g_free(o->seed), g_free(o->device);
     g_free(o->tokenizers), g_free(o->transformer), g_free(o->vae), g_free(o->clip_l), g_free(o->t5);
 }
 

@@ -73,6 +73,12 @@ static gboolean cpu_sync(FluxBackendCtx *c, GError **error)
     return TRUE;
 }
 
+static gboolean cpu_mem_info(guint64 *free_bytes, guint64 *total_bytes)
+{
+    *free_bytes = *total_bytes = 0; /* host memory: the pipeline checks it */
+    return FALSE;
+}
+
 static float *cpu_alloc(FluxBackendCtx *c, size_t n, GError **error)
 {
     size_t start = (c->arena_used + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
@@ -151,55 +157,98 @@ static void cpu_rmsnorm(FluxBackendCtx *c, float *y, const float *x, const float
     ops_rmsnorm(y, x, g, M, N, eps);
 }
 
-/* Row work split over the ops threads: modulate and gated_add over [M, N]. */
+/* Elementwise work is split over the ops threads once it is big enough: waking the pool costs
+ * ~10-20 µs, about what 64 K values of a cheap op take (ops.c uses the same threshold). At
+ * FLUX.1 sizes a modulation touches 4608 × 3072 values, ~60 times per step. Every value is
+ * computed by the same expression whatever the split, so results do not depend on it. */
+#define CPU_PAR_MIN (1u << 16)
+
+/* Hot loops in instruction-set variants picked by the loader (GCC ifunc), as in ops.c. With
+ * -ffp-contract=off no variant fuses a multiply-add, so all give the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
+#define CPU_SIMD __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define CPU_SIMD
+#endif
+
+/* A job over rows [begin, end) of [M, N] operands, or over elements when N is 0. */
 typedef struct {
     float *y;
-    const float *x, *a, *b; /* modulate: a = shift, b = scale; gated_add: a = gate */
-    int N;
+    const float *x, *a, *b; /* modulate: a = shift, b = scale; gated_add: a = gate; rope: a =
+                               cos, b = sin */
+    int N, ld, lds, NH, HD; /* ld, lds: row strides of y and x where they differ from N */
     float eps;
-} CpuRows;
+} CpuJob;
+
+static void cpu_par(size_t n, size_t work, void (*fn)(void *, size_t, size_t), CpuJob *job)
+{
+    if (work < CPU_PAR_MIN)
+        fn(job, 0, n);
+    else
+        ops_parallel_for(n, fn, job);
+}
+
+/* y[n] = y[n] · (1 + scale[n]) + shift[n] */
+CPU_SIMD static void scale_shift(float *restrict y, const float *restrict scale,
+                                 const float *restrict shift, int n)
+{
+    for (int d = 0; d < n; d++) y[d] = y[d] * (1.0f + scale[d]) + shift[d];
+}
 
 static void modulate_rows(void *ctx, size_t begin, size_t end)
 {
-    const CpuRows *j = ctx;
+    const CpuJob *j = ctx;
     float *y = j->y + begin * j->N;
     ops_layernorm(y, j->x + begin * j->N, NULL, NULL, (int)(end - begin), j->N, j->eps);
-    for (size_t r = begin; r < end; r++, y += j->N)
-        for (int d = 0; d < j->N; d++) y[d] = y[d] * (1.0f + j->b[d]) + j->a[d];
+    for (size_t r = begin; r < end; r++, y += j->N) scale_shift(y, j->b, j->a, j->N);
 }
 
 static void cpu_modulate(FluxBackendCtx *c, float *y, const float *x, const float *shift,
                          const float *scale, int M, int N, float eps)
 {
     (void)c;
-    CpuRows job = {.y = y, .x = x, .a = shift, .b = scale, .N = N, .eps = eps};
-    ops_parallel_for((size_t)M, modulate_rows, &job);
+    CpuJob job = {.y = y, .x = x, .a = shift, .b = scale, .N = N, .eps = eps};
+    cpu_par((size_t)M, (size_t)M * N, modulate_rows, &job);
+}
+
+/* x[n] += gate[n] · y[n] */
+CPU_SIMD static void gated_row(float *restrict x, const float *restrict y,
+                               const float *restrict gate, int n)
+{
+    for (int d = 0; d < n; d++) x[d] += gate[d] * y[d];
 }
 
 static void gated_add_rows(void *ctx, size_t begin, size_t end)
 {
-    const CpuRows *j = ctx;
-    for (size_t r = begin; r < end; r++) {
-        float *xr = j->y + r * j->N;
-        const float *yr = j->x + r * j->N;
-        for (int d = 0; d < j->N; d++) xr[d] += j->a[d] * yr[d];
-    }
+    const CpuJob *j = ctx;
+    for (size_t r = begin; r < end; r++) gated_row(j->y + r * j->N, j->x + r * j->N, j->a, j->N);
 }
 
 static void cpu_gated_add(FluxBackendCtx *c, float *x, const float *y, const float *gate, int M,
                           int N)
 {
     (void)c;
-    CpuRows job = {.y = x, .x = y, .a = gate, .N = N};
-    ops_parallel_for((size_t)M, gated_add_rows, &job);
+    CpuJob job = {.y = x, .x = y, .a = gate, .N = N};
+    cpu_par((size_t)M, (size_t)M * N, gated_add_rows, &job);
+}
+
+CPU_SIMD static void add_chunk(void *ctx, size_t begin, size_t end)
+{
+    const CpuJob *j = ctx;
+    float *restrict x = j->y;
+    const float *restrict y = j->x;
+    for (size_t i = begin; i < end; i++) x[i] += y[i];
 }
 
 static void cpu_add(FluxBackendCtx *c, float *x, const float *y, size_t n)
 {
     (void)c;
-    for (size_t i = 0; i < n; i++) x[i] += y[i];
+    CpuJob job = {.y = x, .x = y};
+    cpu_par(n, n, add_chunk, &job);
 }
 
+/* ops_gelu_tanh and ops_silu split themselves over the threads above the same threshold. */
 static void cpu_gelu_tanh(FluxBackendCtx *c, float *x, size_t n)
 {
     (void)c;
@@ -212,29 +261,47 @@ static void cpu_silu(FluxBackendCtx *c, float *x, size_t n)
     ops_silu(x, n);
 }
 
+/* One head's pairs: (re, im) → (re·cos − im·sin, im·cos + re·sin), cos/sin repeat-interleaved */
+CPU_SIMD static void rope_head(float *restrict p, const float *restrict cr,
+                               const float *restrict sr, int HD)
+{
+    for (int i = 0; i + 1 < HD; i += 2) {
+        float re = p[i], im = p[i + 1];
+        p[i] = re * cr[i] - im * sr[i];
+        p[i + 1] = im * cr[i + 1] + re * sr[i + 1];
+    }
+}
+
+static void rope_rows(void *ctx, size_t begin, size_t end)
+{
+    const CpuJob *j = ctx;
+    for (size_t t = begin; t < end; t++)
+        for (int h = 0; h < j->NH; h++)
+            rope_head(j->y + t * j->ld + (size_t)h * j->HD, j->a + t * j->HD, j->b + t * j->HD,
+                      j->HD);
+}
+
 static void cpu_rope(FluxBackendCtx *c, float *x, int ld, const float *cos_t, const float *sin_t,
                      int T, int NH, int HD)
 {
     (void)c;
-    for (int t = 0; t < T; t++) {
-        const float *cr = cos_t + (size_t)t * HD, *sr = sin_t + (size_t)t * HD;
-        for (int h = 0; h < NH; h++) {
-            float *p = x + (size_t)t * ld + (size_t)h * HD;
-            for (int i = 0; i + 1 < HD; i += 2) {
-                float re = p[i], im = p[i + 1];
-                p[i] = re * cr[i] - im * sr[i];
-                p[i + 1] = im * cr[i + 1] + re * sr[i + 1];
-            }
-        }
-    }
+    CpuJob job = {.y = x, .a = cos_t, .b = sin_t, .ld = ld, .NH = NH, .HD = HD};
+    cpu_par((size_t)T, (size_t)T * NH * HD, rope_rows, &job);
+}
+
+static void copy_rows(void *ctx, size_t begin, size_t end)
+{
+    const CpuJob *j = ctx;
+    for (size_t r = begin; r < end; r++)
+        memcpy(j->y + r * j->ld, j->x + r * j->lds, sizeof(float) * (size_t)j->N);
 }
 
 static void cpu_copy_columns(FluxBackendCtx *c, float *dst, int ldd, const float *src, int lds,
                              int w, int n)
 {
     (void)c;
-    for (int r = 0; r < n; r++)
-        memcpy(dst + (size_t)r * ldd, src + (size_t)r * lds, sizeof(float) * (size_t)w);
+    CpuJob job = {.y = dst, .x = src, .N = w, .ld = ldd, .lds = lds};
+    cpu_par((size_t)n, (size_t)n * w, copy_rows, &job);
 }
 
 static void cpu_attention(FluxBackendCtx *c, float *out, float *q, float *k, const float *v,
@@ -256,6 +323,7 @@ static const FluxBackend cpu_backend = {
     .ctx_free = cpu_ctx_free,
     .describe = ctx_describe,
     .sync = cpu_sync,
+    .mem_info = cpu_mem_info,
     .alloc = cpu_alloc,
     .mark = cpu_mark,
     .release = cpu_release,
@@ -336,6 +404,18 @@ static void cuda_ctx_free(FluxBackendCtx *c)
 static gboolean cuda_sync(FluxBackendCtx *c, GError **error)
 {
     return fcu_sync(c->gpu) == 0 ? TRUE : take_error(c, error);
+}
+
+static gboolean cuda_mem_info(guint64 *free_bytes, guint64 *total_bytes)
+{
+    size_t f = 0, t = 0;
+    if (fcu_mem_info(&f, &t) != 0) {
+        *free_bytes = *total_bytes = 0;
+        return FALSE;
+    }
+    *free_bytes = f;
+    *total_bytes = t;
+    return TRUE;
 }
 
 static float *cuda_alloc(FluxBackendCtx *c, size_t n, GError **error)
@@ -511,6 +591,7 @@ static const FluxBackend cuda_backend = {
     .ctx_free = cuda_ctx_free,
     .describe = ctx_describe,
     .sync = cuda_sync,
+    .mem_info = cuda_mem_info,
     .alloc = cuda_alloc,
     .mark = cuda_mark,
     .release = cuda_release,
@@ -579,10 +660,27 @@ static const FluxBackend *cuda_table(void)
 #endif
 }
 
+/* FLUX_DEVICE when it names a backend other than "auto", else NULL */
+static const char *device_from_env(void)
+{
+    const char *env = g_getenv("FLUX_DEVICE");
+    return env && *env && strcmp(env, "auto") != 0 ? env : NULL;
+}
+
+gboolean flux_backend_is_auto(const char *name)
+{
+    return (!name || strcmp(name, "auto") == 0) && !device_from_env();
+}
+
 const FluxBackend *flux_backend_get(const char *name, GError **error)
 {
-    if (!name || strcmp(name, "auto") == 0)
-        return flux_backend_cuda_devices() > 0 ? cuda_table() : &cpu_backend;
+    if (!name || strcmp(name, "auto") == 0) {
+        const char *env = device_from_env();
+        if (!env) return flux_backend_cuda_devices() > 0 ? cuda_table() : &cpu_backend;
+        const FluxBackend *be = flux_backend_get(env, error);
+        if (!be) g_prefix_error(error, "FLUX_DEVICE: ");
+        return be;
+    }
     if (strcmp(name, "cpu") == 0) return &cpu_backend;
     if (strcmp(name, "cuda") == 0) {
         if (!flux_backend_cuda_built()) {
@@ -602,4 +700,12 @@ const FluxBackend *flux_backend_get(const char *name, GError **error)
     g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
                 "unknown backend '%s', expected 'auto', 'cpu' or 'cuda'", name);
     return NULL;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Public (flux.h)                                                                       */
+
+gboolean flux_device_check(const char *device, GError **error)
+{
+    return flux_backend_get(device, error) != NULL;
 }

@@ -50,6 +50,9 @@ typedef struct FluxBackend {
     const char *(*describe)(const FluxBackendCtx *c);
     /* Waits for the queued work; FALSE with the first recorded failure (then cleared). */
     gboolean (*sync)(FluxBackendCtx *c, GError **error);
+    /* Free and total bytes of the backend's memory now: FALSE when the backend has no memory
+     * of its own (cpu: host memory, which the pipeline checks). */
+    gboolean (*mem_info)(guint64 *free_bytes, guint64 *total_bytes);
 
     /* ---- memory ---- */
     /* n floats from the arena (aligned to 64 bytes or more); NULL with FLUX_ERROR_NO_MEMORY. */
@@ -105,11 +108,15 @@ typedef struct FluxBackend {
                       const OpsAttnShape *s, const float *cos_t, const float *sin_t, StDtype dtype);
 } FluxBackend;
 
-/* The backend called `name`: "cpu", "cuda", or "auto" (NULL too): cuda when this build has it
- * and a GPU is usable (cudaGetDeviceCount > 0 at run time), else cpu. "cuda" without CUDA
- * support or without a GPU fails with FLUX_ERROR_UNSUPPORTED saying which; an unknown name
- * with FLUX_ERROR_ARGUMENT. The table is static: never freed. */
+/* The backend called `name`: "cpu", "cuda", or "auto" (NULL too): the FLUX_DEVICE environment
+ * variable's backend when it is set (to "cpu" or "cuda"), else cuda when this build has it and
+ * a GPU is usable (cudaGetDeviceCount > 0 at run time), else cpu. "cuda" without CUDA support
+ * or without a GPU fails with FLUX_ERROR_UNSUPPORTED saying which; an unknown name with
+ * FLUX_ERROR_ARGUMENT. The table is static: never freed. */
 const FluxBackend *flux_backend_get(const char *name, GError **error);
+/* Whether flux_backend_get(name) chooses by itself ("auto" or NULL with FLUX_DEVICE unset or
+ * "auto"), so that a caller may fall back to the cpu when the chosen GPU is too small. */
+gboolean flux_backend_is_auto(const char *name);
 
 /* Whether this build includes the CUDA backend (meson -Dcuda). */
 gboolean flux_backend_cuda_built(void);

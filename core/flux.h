@@ -148,7 +148,24 @@ typedef struct {
     gboolean trace_modules; /* also trace inside CLIP, T5, the first transformer step and the
                                VAE ("transformer.x_embedder", ...) */
     void *user_data;        /* passed to every callback */
+    const char *device;     /* where the transformer runs: "auto" (or NULL, the default),
+                               "cpu" or "cuda"; see flux_device_check. Borrowed. */
 } FluxGenerateParams;
+
+/* Compute devices for the transformer (the text encoders and the VAE run on the CPU):
+ *   "cpu"   every step on the CPU, float32 (the reference's numbers to ~1e-5)
+ *   "cuda"  every step on the first CUDA GPU: the weights are uploaded once per model as BF16
+ *           (2 bytes per parameter: 23.8 GB for FLUX.1, refused with FLUX_ERROR_NO_MEMORY
+ *           when the GPU has less free memory), activations stay on the GPU in float32 and
+ *           only the step's inputs (latents, prompt embeddings) and output cross; results
+ *           differ from the cpu's by BF16 rounding (up to ~1e-2 relative)
+ *   "auto"  (NULL too) the FLUX_DEVICE environment variable when set, else "cuda" when this
+ *           build has it and a GPU is usable, else "cpu"; an "auto" GPU without enough free
+ *           memory for the model falls back to the CPU.
+ * TRUE when `device` can be used in this build on this machine; else FALSE with
+ * FLUX_ERROR_ARGUMENT (an unknown name) or FLUX_ERROR_UNSUPPORTED (this build has no CUDA, or
+ * no usable GPU), the message saying which. */
+gboolean flux_device_check(const char *device, GError **error);
 
 /* FluxPipeline's defaults: 1024×1024, 28 steps (4 for schnell-type when model is given),
  * guidance 3.5, max sequence length 512, seed 0, no callbacks. `model` may be NULL. */

@@ -97,6 +97,7 @@ gboolean flux_generate_params_validate(const FluxModel *model, const FluxGenerat
         if (texts[i] && !g_utf8_validate(texts[i], -1, NULL))
             return arg_error(error, "the %s is not valid UTF-8 text",
                              i ? "negative prompt" : "prompt");
+    if (!flux_device_check(p->device, error)) return FALSE;
     return model ? check_memory(model, p, error) : TRUE;
 }
 
@@ -372,7 +373,7 @@ static gboolean run_alloc(FluxModel *m, Run *r, const FluxGenerateParams *p, GEr
                     r->W, r->H);
         return FALSE;
     }
-    r->dit = dit_context_new(m->dit, 1, r->S, r->L, error);
+    r->dit = dit_context_new_on(m->dit, p->device, 1, r->S, r->L, error);
     return r->dit != NULL;
 }
 

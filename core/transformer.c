@@ -20,8 +20,8 @@
  */
 #include "transformer.h"
 
+#include "backend.h"
 #include "config.h"
-#include "ops.h"
 #include "weights.h"
 
 #include <math.h>
@@ -37,20 +37,33 @@
 #define DIT_MAX_BATCH 1024
 #define DIT_MAX_T_IMG (1 << 20)
 #define DIT_MAX_T_TXT (1 << 16)
+/* Backends a model can be bound to at once (cpu and cuda). */
+#define DIT_MAX_BACKENDS 4
+/* Storage type of the weights on backends that copy them (cuda): the tensor cores' input type,
+ * 2 bytes per parameter. The cpu backend reads the mapped tensors as they are. */
+#define DIT_WEIGHT_DTYPE ST_BF16
 
 /* ------------------------------------------------------------------------------------- */
 /* Weights                                                                               */
 
+/* A float32 vector parameter (a bias, a QK-norm scale): the tensor (read with wt_f32) and its
+ * index into a backend binding's vectors (DitBound). */
 typedef struct {
-    const StTensor *w; /* nn.Linear weight [out, in], mapped (F32/F16/BF16) */
-    const StTensor *b; /* bias [out], float32 copy via wt_f32 */
+    const StTensor *t;
+    int id;
+} DitVec;
+
+typedef struct {
+    const StTensor *w; /* nn.Linear weight [out, in], mapped (F32/F16/BF16/FP8/GGML blocks) */
+    DitVec b;          /* bias [out] */
+    int id;            /* index into a binding's weights (DitBound) */
 } DitLinear;
 
 /* The projections of Attention in FluxAttnProcessor2_0 (to_q/k/v + norm_q/k, or the text
  * side's add_q/k/v_proj + norm_added_q/k). */
 typedef struct {
-    DitLinear to_q, to_k, to_v;      /* [D, D] */
-    const StTensor *norm_q, *norm_k; /* RMSNorm scales [HD] */
+    DitLinear to_q, to_k, to_v; /* [D, D] */
+    DitVec norm_q, norm_k;      /* RMSNorm scales [HD] */
 } DitAttn;
 
 /* One stream of a double block. The image stream (norm1, attn.to_*, to_out.0, ff) and the
@@ -88,6 +101,13 @@ struct DitModel {
     DitDoubleBlock *dbl;        /* [num_layers] */
     DitSingleBlock *sgl;        /* [num_single_layers] */
     double *rope_omega;         /* [HD/2] FluxPosEmbed frequency of each rotated pair, float64 */
+    /* every parameter once, in a fixed order: DitLinear.id and DitVec.id index these */
+    GPtrArray *lins; /* DitLinear * */
+    GPtrArray *vecs; /* DitVec * */
+    /* the parameters on each backend used so far (made by the first context on it, kept until
+     * dit_free), guarded by bind_lock */
+    GMutex bind_lock;
+    struct DitBound *bound[DIT_MAX_BACKENDS];
 };
 
 /* Spec dimensions, resolved from the config by bind_weights. */
@@ -108,8 +128,8 @@ enum { DIM_D, DIM_IN, DIM_OUT, DIM_J, DIM_P, DIM_HD, DIM_F, DIM_DF, DIM_6D, DIM_
 /* clang-format off */
 #define LINEAR(S, name, field, n_out, n_in)                        \
     {name ".weight", offsetof(S, field.w), 2, {n_out, n_in}, 0},   \
-    {name ".bias", offsetof(S, field.b), 1, {n_out}, WT_F32}
-#define SCALE(S, name, field, n) {name ".weight", offsetof(S, field), 1, {n}, WT_F32}
+    {name ".bias", offsetof(S, field.b.t), 1, {n_out}, WT_F32}
+#define SCALE(S, name, field, n) {name ".weight", offsetof(S, field.t), 1, {n}, WT_F32}
 /* clang-format on */
 
 static const WtSpec top_spec[] = {
@@ -291,6 +311,50 @@ static gboolean bind_weights(DitModel *m, GError **error)
     return TRUE;
 }
 
+/* Registers every parameter bound by bind_weights, giving each its index. */
+static void add_vec(DitModel *m, DitVec *v)
+{
+    v->id = (int)m->vecs->len;
+    g_ptr_array_add(m->vecs, v);
+}
+
+static void add_linear(DitModel *m, DitLinear *l)
+{
+    l->id = (int)m->lins->len;
+    g_ptr_array_add(m->lins, l);
+    add_vec(m, &l->b);
+}
+
+static void add_attn(DitModel *m, DitAttn *a)
+{
+    add_linear(m, &a->to_q), add_linear(m, &a->to_k), add_linear(m, &a->to_v);
+    add_vec(m, &a->norm_q), add_vec(m, &a->norm_k);
+}
+
+static void list_params(DitModel *m)
+{
+    m->lins = g_ptr_array_new();
+    m->vecs = g_ptr_array_new();
+    DitLinear *top[] = {&m->x_embedder, &m->context_embedder, &m->time_1,   &m->time_2,
+                        &m->text_1,     &m->text_2,           &m->norm_out, &m->proj_out};
+    for (gsize i = 0; i < G_N_ELEMENTS(top); i++) add_linear(m, top[i]);
+    if (m->cfg.guidance_embeds) add_linear(m, &m->guid_1), add_linear(m, &m->guid_2);
+    for (int i = 0; i < m->cfg.num_layers; i++) {
+        DitStream *st[2] = {&m->dbl[i].img, &m->dbl[i].txt};
+        for (int k = 0; k < 2; k++) {
+            add_linear(m, &st[k]->norm1);
+            add_attn(m, &st[k]->attn);
+            add_linear(m, &st[k]->to_out), add_linear(m, &st[k]->ff1), add_linear(m, &st[k]->ff2);
+        }
+    }
+    for (int i = 0; i < m->cfg.num_single_layers; i++) {
+        DitSingleBlock *b = &m->sgl[i];
+        add_linear(m, &b->norm);
+        add_attn(m, &b->attn);
+        add_linear(m, &b->proj_mlp), add_linear(m, &b->proj_out);
+    }
+}
+
 /* get_1d_rotary_pos_embed's frequencies, per axis a of d_a dims: ω_j = 1 / θ^(2j / d_a),
  * j < d_a/2, in float64 (FluxPosEmbed asks for float64 on CPU). Pairs are numbered across
  * the axes in concatenation order. */
@@ -309,10 +373,12 @@ DitModel *dit_load_from(const CfgJson *cfg, StArchive *archive, GError **error)
 {
     g_return_val_if_fail(cfg != NULL && archive != NULL, NULL);
     DitModel *m = g_new0(DitModel, 1);
+    g_mutex_init(&m->bind_lock);
     m->archive = archive; /* owned from here on, failure included */
     if (!read_config(cfg, &m->cfg, error)) goto fail;
     m->mlp_dim = 4 * m->cfg.inner_dim;
     if (!bind_weights(m, error)) goto fail;
+    list_params(m);
     rope_frequencies(m);
     return m;
 fail:
@@ -335,9 +401,15 @@ DitModel *dit_load(const char *dir, GError **error)
     return m;
 }
 
+static void bound_free(DitModel *m, struct DitBound *wb);
+
 void dit_free(DitModel *m)
 {
     if (!m) return;
+    for (int i = 0; i < DIT_MAX_BACKENDS; i++) bound_free(m, m->bound[i]);
+    g_mutex_clear(&m->bind_lock);
+    if (m->lins) g_ptr_array_free(m->lins, TRUE);
+    if (m->vecs) g_ptr_array_free(m->vecs, TRUE);
     st_archive_free(m->archive);
     g_free(m->dbl);
     g_free(m->sgl);
@@ -356,25 +428,136 @@ gsize dit_unused_tensors(const DitModel *m, char ***names)
 }
 
 /* ------------------------------------------------------------------------------------- */
-/* Context: one arena of scratch, sized from (B, T_img, T_txt)                            */
+/* The parameters on a backend                                                           */
+
+/* Every nn.Linear weight as a backend weight (on cuda a BF16 copy uploaded once; on cpu the
+ * mapped tensor itself) and every float32 vector (biases, QK-norm scales) in the backend's
+ * memory, indexed by DitLinear.id and DitVec.id. */
+typedef struct DitBound {
+    const FluxBackend *be;
+    FluxBackendCtx *bc;    /* owns the weights; its arena holds the vectors */
+    FluxBackendWeight **w; /* [lins->len] */
+    const float **v;       /* [vecs->len] */
+} DitBound;
+
+static void bound_free(DitModel *m, DitBound *wb)
+{
+    if (!wb) return;
+    for (guint i = 0; wb->w && i < m->lins->len; i++) wb->be->weight_free(wb->bc, wb->w[i]);
+    wb->be->ctx_free(wb->bc);
+    g_free(wb->w);
+    g_free(wb->v);
+    g_free(wb);
+}
+
+/* Bytes the vectors take in a backend arena (each start aligned to 256 bytes). */
+static guint64 vector_bytes(const DitModel *m)
+{
+    guint64 bytes = 0;
+    for (guint i = 0; i < m->vecs->len; i++) {
+        const DitVec *v = g_ptr_array_index(m->vecs, i);
+        bytes += ((guint64)v->t->numel * sizeof(float) + 255) & ~(guint64)255;
+    }
+    return bytes;
+}
+
+guint64 dit_device_weight_bytes(const DitModel *m)
+{
+    guint64 bytes = vector_bytes(m);
+    for (guint i = 0; i < m->lins->len; i++) {
+        const DitLinear *l = g_ptr_array_index(m->lins, i);
+        bytes += (guint64)l->w->numel * st_dtype_size(DIT_WEIGHT_DTYPE);
+    }
+    return bytes;
+}
+
+static DitBound *bound_new(DitModel *m, const FluxBackend *be, GError **error)
+{
+    DitBound *wb = g_new0(DitBound, 1);
+    wb->be = be;
+    wb->bc = be->ctx_new(vector_bytes(m), error);
+    if (!wb->bc) {
+        g_free(wb);
+        return NULL;
+    }
+    wb->w = g_new0(FluxBackendWeight *, m->lins->len);
+    wb->v = g_new0(const float *, m->vecs->len);
+    gboolean ok = TRUE;
+    for (guint i = 0; ok && i < m->vecs->len; i++) {
+        const DitVec *v = g_ptr_array_index(m->vecs, i);
+        float *p = be->alloc(wb->bc, (size_t)v->t->numel, error);
+        if (p) be->upload(wb->bc, p, wt_f32(v->t), (size_t)v->t->numel);
+        wb->v[i] = p;
+        ok = p != NULL;
+    }
+    for (guint i = 0; ok && i < m->lins->len; i++) {
+        const DitLinear *l = g_ptr_array_index(m->lins, i);
+        wb->w[i] = be->weight_new(wb->bc, l->w, DIT_WEIGHT_DTYPE, error);
+        ok = wb->w[i] != NULL;
+    }
+    if (ok && be->sync(wb->bc, error)) return wb;
+    g_prefix_error(error, "transformer: weights on %s: ", be->name);
+    bound_free(m, wb);
+    return NULL;
+}
+
+/* The model's parameters on `be`, made on first use. */
+static const DitBound *model_bound(DitModel *m, const FluxBackend *be, GError **error)
+{
+    g_mutex_lock(&m->bind_lock);
+    int slot = -1;
+    for (int i = 0; i < DIT_MAX_BACKENDS && slot < 0; i++)
+        if (!m->bound[i] || m->bound[i]->be == be) slot = i;
+    g_assert(slot >= 0); /* more backends than DIT_MAX_BACKENDS */
+    if (!m->bound[slot]) m->bound[slot] = bound_new(m, be, error);
+    const DitBound *wb = m->bound[slot];
+    g_mutex_unlock(&m->bind_lock);
+    return wb;
+}
+
+static gboolean model_is_bound(DitModel *m, const FluxBackend *be)
+{
+    g_mutex_lock(&m->bind_lock);
+    gboolean found = FALSE;
+    for (int i = 0; i < DIT_MAX_BACKENDS; i++)
+        found = found || (m->bound[i] && m->bound[i]->be == be);
+    g_mutex_unlock(&m->bind_lock);
+    return found;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Context: one arena of activations in the backend, sized from (B, T_img, T_txt)          */
 
 struct DitContext {
-    const DitModel *m;
+    DitModel *m;
+    const FluxBackend *be;
+    FluxBackendCtx *bc; /* the activations' arena */
+    const DitBound *wb; /* the model's parameters on be */
     int B, T_img, T_txt, T;
     const FluxTrace *trace; /* of the dit_forward running, else NULL */
-    float *arena;
-    /* whole batch */
-    float *x;        /* [B, T, D]   the joint stream: text rows, then image rows, per sample */
-    float *n;        /* [B, T, D]   LayerNorm(x)·(1 + scale) + shift: what a block works on */
-    float *temb;     /* [B, D]      conditioning embedding */
-    float *temb_act; /* [B, D]      SiLU(temb): the input of every AdaLN linear */
-    float *tproj;    /* [B, 256]    sinusoidal projection of timestep or guidance */
-    float *emb_hid;  /* [B, D]      hidden layer of an embedder's MLP */
-    float *emb_out;  /* [B, D]      one embedder's output, before it joins temb */
-    float *mod_img;  /* [B, 6D]     AdaLN chunks: image stream, single blocks, norm_out */
-    float *mod_txt;  /* [B, 6D]     AdaLN chunks: text stream */
-    float *rope_cos; /* [T, HD] */
-    float *rope_sin; /* [T, HD] */
+    /* host side: what is computed on the CPU each step, before its upload */
+    float *host;      /* one block holding the four below */
+    float *h_tproj;   /* [B, 256] */
+    float *h_cos;     /* [T, HD] */
+    float *h_sin;     /* [T, HD] */
+    float *h_ids;     /* [T, 3]  the ids rope_cos/sin were made from ([txt; img]) */
+    gboolean rope_ok; /* rope_cos/sin hold h_ids' tables */
+    /* backend memory, whole batch */
+    float *in_hid;    /* [B, T_img, C_in]  the inputs, uploaded each step */
+    float *in_enc;    /* [B, T_txt, J] */
+    float *in_pooled; /* [B, P] */
+    float *out;       /* [B, T_img, C_out] the output, downloaded each step */
+    float *x;         /* [B, T, D]   the joint stream: text rows, then image rows, per sample */
+    float *n;         /* [B, T, D]   LayerNorm(x)·(1 + scale) + shift: what a block works on */
+    float *temb;      /* [B, D]      conditioning embedding */
+    float *temb_act;  /* [B, D]      SiLU(temb): the input of every AdaLN linear */
+    float *tproj;     /* [B, 256]    sinusoidal projection of timestep or guidance */
+    float *emb_hid;   /* [B, D]      hidden layer of an embedder's MLP */
+    float *emb_out;   /* [B, D]      one embedder's output, before it joins temb */
+    float *mod_img;   /* [B, 6D]     AdaLN chunks: image stream, single blocks, norm_out */
+    float *mod_txt;   /* [B, 6D]     AdaLN chunks: text stream */
+    float *rope_cos;  /* [T, HD] */
+    float *rope_sin;  /* [T, HD] */
     /* one sample at a time */
     float *q, *k, *v; /* [T, D] */
     float *attn;      /* [T, D]      double blocks: attention output, heads merged */
@@ -383,9 +566,10 @@ struct DitContext {
     float *proj;      /* [T, D]      a block's output projection, before its gate */
 };
 
-/* The size table: assigns the buffers inside `base` (when non-NULL) and returns the number of
- * floats; buffer offsets are multiples of 16 floats (64 bytes). */
-static guint64 context_layout(DitContext *c, float *base)
+/* The size table: with `be`, assigns the buffers from the backend arena; returns the arena's
+ * size in floats. Every buffer takes a multiple of 64 floats (256 bytes, the strictest arena
+ * alignment), so the sum is what the allocations need. */
+static guint64 context_layout(DitContext *c, GError **error)
 {
     const DitConfig *cfg = &c->m->cfg;
     guint64 B = c->B, T = c->T, D = cfg->inner_dim, F = c->m->mlp_dim, HD = cfg->head_dim;
@@ -393,6 +577,10 @@ static guint64 context_layout(DitContext *c, float *base)
         float **p;
         guint64 n;
     } slots[] = {
+        {&c->in_hid, B * c->T_img * cfg->in_channels},
+        {&c->in_enc, B * c->T_txt * cfg->joint_attention_dim},
+        {&c->in_pooled, B * cfg->pooled_projection_dim},
+        {&c->out, B * c->T_img * cfg->out_channels},
         {&c->x, B * T * D},
         {&c->n, B * T * D},
         {&c->temb, B * D},
@@ -414,8 +602,8 @@ static guint64 context_layout(DitContext *c, float *base)
     };
     guint64 off = 0;
     for (gsize i = 0; i < G_N_ELEMENTS(slots); i++) {
-        if (base) *slots[i].p = base + off;
-        off += (slots[i].n + 15) & ~(guint64)15;
+        if (c->bc && !(*slots[i].p = c->be->alloc(c->bc, (size_t)slots[i].n, error))) return 0;
+        off += (slots[i].n + 63) & ~(guint64)63;
     }
     return off;
 }
@@ -439,151 +627,158 @@ static gboolean check_sizes(int B, int T_img, int T_txt, GError **error)
 guint64 dit_context_bytes(const DitModel *m, int B, int T_img, int T_txt)
 {
     if (!check_sizes(B, T_img, T_txt, NULL)) return 0;
-    DitContext c = {.m = m, .B = B, .T_img = T_img, .T_txt = T_txt, .T = T_img + T_txt};
+    DitContext c = {.m = (DitModel *)m, .B = B, .T_img = T_img, .T_txt = T_txt, .T = T_img + T_txt};
     return context_layout(&c, NULL) * sizeof(float);
 }
 
-DitContext *dit_context_new(const DitModel *m, int B, int T_img, int T_txt, GError **error)
+/* Device memory a context needs besides its arena: the cuda backend's scratch for GEMM inputs
+ * rounded to BF16 (at most proj_out's cat [T, D + F]) or packed Q, K, V [3, T, D], and
+ * cuBLAS's and the runtime's own (a margin). */
+static guint64 device_extra_bytes(const DitContext *c)
 {
-    if (!check_sizes(B, T_img, T_txt, error)) return NULL;
-    DitContext *c = g_new0(DitContext, 1);
-    *c = (DitContext){.m = m, .B = B, .T_img = T_img, .T_txt = T_txt, .T = T_img + T_txt};
-    guint64 bytes = context_layout(c, NULL) * sizeof(float);
-    c->arena = bytes <= G_MAXSIZE ? g_try_malloc((gsize)bytes) : NULL;
-    if (!c->arena) {
+    guint64 T = c->T, D = c->m->cfg.inner_dim, F = c->m->mlp_dim;
+    return 2 * T * MAX(D + F, 3 * D) + 3 * 256 + ((guint64)256 << 20);
+}
+
+/* Refuses (FLUX_ERROR_NO_MEMORY) a backend with memory of its own that cannot hold the
+ * weights (unless bound already), the arena and the scratch. Weights are not streamed per
+ * block: the whole model must fit. */
+static gboolean check_device_memory(DitContext *c, guint64 arena_bytes, GError **error)
+{
+    guint64 free_b, total_b;
+    if (!c->be->mem_info(&free_b, &total_b)) return TRUE;
+    guint64 weights = model_is_bound(c->m, c->be) ? 0 : dit_device_weight_bytes(c->m);
+    guint64 act = arena_bytes + device_extra_bytes(c), need = weights + act;
+    if (need <= free_b) return TRUE;
+    const double GiB = 1024.0 * 1024.0 * 1024.0;
+    g_set_error(error, FLUX_ERROR, FLUX_ERROR_NO_MEMORY,
+                "transformer on %s: needs %.2f GiB of GPU memory (%.2f GiB of weights as BF16, "
+                "%.2f GiB of activations for %d image and %d text tokens), but only %.2f GiB of "
+                "%.2f GiB are free; weights are not streamed per block: use a smaller image, a "
+                "GPU with more memory, or the cpu device",
+                c->be->name, need / GiB, weights / GiB, act / GiB, c->T_img, c->T_txt, free_b / GiB,
+                total_b / GiB);
+    return FALSE;
+}
+
+/* The host staging block, the backend context and its arena, and the weights. */
+static gboolean context_init(DitContext *c, guint64 arena_bytes, GError **error)
+{
+    const int HD = c->m->cfg.head_dim;
+    size_t n_tproj = (size_t)c->B * DIT_TIME_CHANNELS, n_rope = (size_t)c->T * HD;
+    c->host = g_try_new(float, n_tproj + 2 * n_rope + (size_t)c->T * 3);
+    if (!c->host) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_NO_MEMORY,
-                    "transformer: cannot allocate %.1f MiB of scratch for batch %d, %d image "
-                    "and %d text tokens",
-                    bytes / 1048576.0, B, T_img, T_txt);
-        g_free(c);
+                    "transformer: cannot allocate the rotary tables for %d tokens", c->T);
+        return FALSE;
+    }
+    c->h_tproj = c->host;
+    c->h_cos = c->h_tproj + n_tproj;
+    c->h_sin = c->h_cos + n_rope;
+    c->h_ids = c->h_sin + n_rope;
+    if (!(c->wb = model_bound(c->m, c->be, error))) return FALSE;
+    if (arena_bytes > G_MAXSIZE || !(c->bc = c->be->ctx_new((size_t)arena_bytes, error)) ||
+        !context_layout(c, error)) {
+        if (error && !*error)
+            g_set_error(error, FLUX_ERROR, FLUX_ERROR_NO_MEMORY, "%.1f MiB is too large",
+                        arena_bytes / 1048576.0);
+        g_prefix_error(error,
+                       "transformer: activations for batch %d, %d image and %d text tokens: ", c->B,
+                       c->T_img, c->T_txt);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+DitContext *dit_context_new_on(DitModel *m, const char *device, int B, int T_img, int T_txt,
+                               GError **error)
+{
+    g_return_val_if_fail(m != NULL, NULL);
+    if (!check_sizes(B, T_img, T_txt, error)) return NULL;
+    const FluxBackend *be = flux_backend_get(device, error);
+    if (!be) return NULL;
+    DitContext *c = g_new0(DitContext, 1);
+    *c = (DitContext){.m = m, .be = be, .B = B, .T_img = T_img, .T_txt = T_txt, .T = T_img + T_txt};
+    guint64 bytes = context_layout(c, NULL) * sizeof(float);
+    GError *mem_err = NULL;
+    if (!check_device_memory(c, bytes, &mem_err)) {
+        if (!flux_backend_is_auto(device)) {
+            g_propagate_error(error, mem_err);
+            g_free(c);
+            return NULL;
+        }
+        g_clear_error(&mem_err); /* "auto" chose a GPU too small for this model: the CPU */
+        c->be = flux_backend_get("cpu", NULL);
+    }
+    if (!context_init(c, bytes, error)) {
+        dit_context_free(c);
         return NULL;
     }
-    context_layout(c, c->arena);
     return c;
+}
+
+DitContext *dit_context_new(DitModel *m, int B, int T_img, int T_txt, GError **error)
+{
+    return dit_context_new_on(m, "cpu", B, T_img, T_txt, error);
 }
 
 void dit_context_free(DitContext *c)
 {
     if (!c) return;
-    g_free(c->arena);
+    if (c->bc) c->be->ctx_free(c->bc);
+    g_free(c->host);
     g_free(c);
 }
 
+const char *dit_context_device(const DitContext *c)
+{
+    return c->be->describe(c->bc);
+}
+
 /* ------------------------------------------------------------------------------------- */
-/* Small ops                                                                             */
+/* Small ops: the backend's, with the model's parameters                                 */
 
 /* y [M, out] = x [M, in] · Wᵀ + b   (nn.Linear; in and out from the weight's shape) */
-static void linear(float *y, const float *x, const DitLinear *l, int M)
+static void linear(const DitContext *c, float *y, const float *x, const DitLinear *l, int M)
 {
-    ops_linear(y, x, l->w, wt_f32(l->b), M, (int)l->w->shape[1], (int)l->w->shape[0]);
-}
-
-/* x [n] += y [n] */
-static void add(float *x, const float *y, size_t n)
-{
-    for (size_t i = 0; i < n; i++) x[i] += y[i];
-}
-
-/* Elementwise work over [n, D] rows is split over the ops threads once it is big enough
- * (at FLUX.1 sizes a modulation touches 4608 × 3072 values, ~60 times per step). */
-#define DIT_PAR_MIN (1u << 16)
-
-typedef struct {
-    float *y;
-    const float *x, *a, *b; /* modulate: a = shift, b = scale; gated_add: a = gate */
-    int D;
-} DitRowJob;
-
-static void par_rows(size_t n, size_t width, void (*fn)(void *, size_t, size_t), DitRowJob *job)
-{
-    if (n * width < DIT_PAR_MIN)
-        fn(job, 0, n);
-    else
-        ops_parallel_for(n, fn, job);
-}
-
-static void modulate_rows(void *ctx, size_t begin, size_t end)
-{
-    const DitRowJob *j = ctx;
-    const int D = j->D;
-    float *y = j->y + begin * D;
-    ops_layernorm(y, j->x + begin * D, NULL, NULL, (int)(end - begin), D, DIT_NORM_EPS);
-    for (size_t r = begin; r < end; r++, y += D)
-        for (int d = 0; d < D; d++) y[d] = y[d] * (1.0f + j->b[d]) + j->a[d];
+    c->be->linear(c->bc, y, x, c->wb->w[l->id], c->wb->v[l->b.id], M);
 }
 
 /* y [n, D] = LayerNorm(x)·(1 + scale) + shift — the modulation of every AdaLN here
  * (LayerNorm eps 1e-6 without affine; scale, shift [D] from temb). y may equal x. */
-static void modulate(float *y, const float *x, int n, int D, const float *shift, const float *scale)
+static void modulate(const DitContext *c, float *y, const float *x, int n, const float *shift,
+                     const float *scale)
 {
-    DitRowJob job = {.y = y, .x = x, .a = shift, .b = scale, .D = D};
-    par_rows((size_t)n, (size_t)D, modulate_rows, &job);
-}
-
-static void gated_add_rows(void *ctx, size_t begin, size_t end)
-{
-    const DitRowJob *j = ctx;
-    const int D = j->D;
-    for (size_t r = begin; r < end; r++) {
-        float *xr = j->y + r * D;
-        const float *yr = j->x + r * D;
-        for (int d = 0; d < D; d++) xr[d] += j->a[d] * yr[d];
-    }
+    c->be->modulate(c->bc, y, x, shift, scale, n, c->m->cfg.inner_dim, DIT_NORM_EPS);
 }
 
 /* x [n, D] += gate [D] · y [n, D] — the gated residual of every block */
-static void gated_add(float *x, const float *y, const float *gate, int n, int D)
+static void gated_add(const DitContext *c, float *x, const float *y, const float *gate, int n)
 {
-    DitRowJob job = {.y = x, .x = y, .a = gate, .D = D};
-    par_rows((size_t)n, (size_t)D, gated_add_rows, &job);
-}
-
-static void gelu_chunk(void *ctx, size_t begin, size_t end)
-{
-    ops_gelu_tanh((float *)ctx + begin, end - begin);
-}
-
-/* GELU(approximate="tanh") in place. T × F values per block make it the largest elementwise
- * op of the model. */
-static void gelu(float *x, size_t n)
-{
-    if (n < DIT_PAR_MIN)
-        ops_gelu_tanh(x, n);
-    else
-        ops_parallel_for(n, gelu_chunk, x);
-}
-
-/* dst [n, ldd] columns 0..w-1 = src [n, w] */
-static void copy_columns(float *dst, int ldd, const float *src, int w, int n)
-{
-    for (int r = 0; r < n; r++)
-        memcpy(dst + (size_t)r * ldd, src + (size_t)r * w, sizeof(float) * (size_t)w);
+    c->be->gated_add(c->bc, x, y, gate, n, c->m->cfg.inner_dim);
 }
 
 /* ------------------------------------------------------------------------------------- */
-/* Tracing (debug only: may allocate)                                                    */
+/* Tracing (debug only: may allocate, waits for the backend)                             */
 
-/* Emits rows [r0, r0 + n) of every sample of buf [B, rows, w] as [B, n, w] (ndim 3) or, for
- * n = 1, [B, w] (ndim 2). Copies when those rows are not contiguous (B > 1, partial range). */
+/* Emits rows [r0, r0 + n) of every sample of buf [B, rows, w] (backend memory) as [B, n, w]
+ * (ndim 3) or, for n = 1, [B, w] (ndim 2). A failed download skips the trace: the error comes
+ * back from the forward's own download. */
 static void G_GNUC_PRINTF(8, 9) trace_rows(const DitContext *c, const float *buf, int rows, int r0,
                                            int n, int w, int ndim, const char *fmt, ...)
 {
     if (!trace_on(c->trace)) return;
+    size_t per = (size_t)n * w, stride = (size_t)rows * w;
+    g_autofree float *tmp = g_new(float, (size_t)c->B *per);
+    for (int b = 0; b < c->B; b++)
+        if (!c->be->download(c->bc, tmp + b * per, buf + b * stride + (size_t)r0 * w, per, NULL))
+            return;
     va_list ap;
     va_start(ap, fmt);
     g_autofree char *name = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    size_t per = (size_t)n * w, stride = (size_t)rows * w;
-    const float *data = buf + (size_t)r0 * w;
-    g_autofree float *tmp = NULL;
-    if (c->B > 1 && per != stride) {
-        tmp = g_new(float, (size_t)c->B *per);
-        for (int b = 0; b < c->B; b++)
-            memcpy(tmp + b * per, data + b * stride, sizeof(float) * per);
-        data = tmp;
-    }
     int64_t shape3[3] = {c->B, n, w}, shape2[2] = {c->B, w};
-    trace_f32(c->trace, data, ndim, ndim == 3 ? shape3 : shape2, "%s", name);
+    trace_f32(c->trace, tmp, ndim, ndim == 3 ? shape3 : shape2, "%s", name);
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -595,7 +790,8 @@ static void G_GNUC_PRINTF(8, 9) trace_rows(const DitContext *c, const float *buf
  * The arguments reach guidance·1000 (3500 rad and more), where one ulp of a frequency moves
  * sin/cos by ~1e-4: torch's exp/sin (MKL VML or SLEEF, CPU-dependent) and libm differ at that
  * level, which is why temb, and through it every output, differs from the golden by ~1e-5
- * (5e-6 relative) while the rest of the model agrees to ~5e-7 given the same temb. */
+ * (5e-6 relative) while the rest of the model agrees to ~5e-7 given the same temb.
+ * Computed on the host (B·256 values) and uploaded. */
 static void timestep_proj(float *out, const float *s, int B)
 {
     const int half = DIT_TIME_CHANNELS / 2;
@@ -617,43 +813,56 @@ static void timestep_proj(float *out, const float *s, int B)
 static void embed_mlp(DitContext *c, float *out, const float *x, const DitLinear *l1,
                       const DitLinear *l2)
 {
-    linear(c->emb_hid, x, l1, c->B);
-    ops_silu(c->emb_hid, (size_t)c->B * c->m->cfg.inner_dim);
-    linear(out, c->emb_hid, l2, c->B);
+    linear(c, c->emb_hid, x, l1, c->B);
+    c->be->silu(c->bc, c->emb_hid, (size_t)c->B * c->m->cfg.inner_dim);
+    linear(c, out, c->emb_hid, l2, c->B);
+}
+
+/* sinusoidal projection of s [B] into tproj [B, 256] (backend) */
+static void upload_proj(DitContext *c, const float *s)
+{
+    timestep_proj(c->h_tproj, s, c->B);
+    c->be->upload(c->bc, c->tproj, c->h_tproj, (size_t)c->B * DIT_TIME_CHANNELS);
 }
 
 /* CombinedTimestepGuidanceTextProjEmbeddings (guidance_embeds) or CombinedTimestepTextProj-
- * Embeddings: temb [B, D] = (time_emb + guidance_emb) + text_emb. */
-static void time_text_embed(DitContext *c, const float *timestep, const float *guidance,
-                            const float *pooled)
+ * Embeddings: temb [B, D] = (time_emb + guidance_emb) + text_emb, with pooled in in_pooled. */
+static void time_text_embed(DitContext *c, const float *timestep, const float *guidance)
 {
     const DitModel *m = c->m;
-    size_t n = (size_t)c->B * m->cfg.inner_dim;
-    timestep_proj(c->tproj, timestep, c->B);
+    const int D = m->cfg.inner_dim;
+    size_t n = (size_t)c->B * D;
+    upload_proj(c, timestep);
     embed_mlp(c, c->temb, c->tproj, &m->time_1, &m->time_2);
     if (m->cfg.guidance_embeds) {
-        timestep_proj(c->tproj, guidance, c->B);
+        upload_proj(c, guidance); /* queued after the time embedder's reads of tproj */
         embed_mlp(c, c->emb_out, c->tproj, &m->guid_1, &m->guid_2);
-        add(c->temb, c->emb_out, n);
+        c->be->add(c->bc, c->temb, c->emb_out, n);
     }
-    embed_mlp(c, c->emb_out, pooled, &m->text_1, &m->text_2);
-    add(c->temb, c->emb_out, n);
+    embed_mlp(c, c->emb_out, c->in_pooled, &m->text_1, &m->text_2);
+    c->be->add(c->bc, c->temb, c->emb_out, n);
     /* every AdaLN of the model starts with SiLU(temb): once here instead of 2·19 + 38 + 1 times */
-    memcpy(c->temb_act, c->temb, sizeof(float) * n);
-    ops_silu(c->temb_act, n);
+    c->be->copy_columns(c->bc, c->temb_act, D, c->temb, D, D, c->B);
+    c->be->silu(c->bc, c->temb_act, n);
 }
 
 /* FluxPosEmbed: ids = [txt_ids; img_ids] [T, 3] → rope_cos, rope_sin [T, HD]. Axis a gives
  * d_a/2 angles id[a]·ω_j (float64, then cast to float); each cos/sin is repeat-interleaved, so
- * columns 2p and 2p+1 hold pair p's value. */
+ * columns 2p and 2p+1 hold pair p's value. Computed on the host and uploaded only when the
+ * ids differ from the previous call's (they are the same at every step of a run). */
 static void pos_embed(DitContext *c, const float *txt_ids, const float *img_ids)
 {
     const DitConfig *cfg = &c->m->cfg;
     const int HD = cfg->head_dim;
+    const size_t n_txt = (size_t)c->T_txt * 3, n_img = (size_t)c->T_img * 3;
+    if (c->rope_ok && memcmp(c->h_ids, txt_ids, n_txt * sizeof(float)) == 0 &&
+        memcmp(c->h_ids + n_txt, img_ids, n_img * sizeof(float)) == 0)
+        return;
+    memcpy(c->h_ids, txt_ids, n_txt * sizeof(float));
+    memcpy(c->h_ids + n_txt, img_ids, n_img * sizeof(float));
     for (int t = 0; t < c->T; t++) {
-        const float *id =
-            t < c->T_txt ? txt_ids + (size_t)t * 3 : img_ids + (size_t)(t - c->T_txt) * 3;
-        float *cr = c->rope_cos + (size_t)t * HD, *sr = c->rope_sin + (size_t)t * HD;
+        const float *id = c->h_ids + (size_t)t * 3;
+        float *cr = c->h_cos + (size_t)t * HD, *sr = c->h_sin + (size_t)t * HD;
         int p = 0;
         for (int a = 0; a < 3; a++)
             for (int j = 0; j < cfg->axes_dims_rope[a] / 2; j++, p++) {
@@ -662,23 +871,9 @@ static void pos_embed(DitContext *c, const float *txt_ids, const float *img_ids)
                 sr[2 * p] = sr[2 * p + 1] = (float)sin(angle);
             }
     }
-}
-
-/* apply_rotary_emb(use_real, unbind_dim -1) on x [T, NH·HD] in place: each head's pairs
- * (re, im) = (x[2i], x[2i+1]) become x·cos + rotated·sin with rotated = (-im, re). */
-static void apply_rope(float *x, const float *cos_t, const float *sin_t, int T, int NH, int HD)
-{
-    for (int t = 0; t < T; t++) {
-        const float *cr = cos_t + (size_t)t * HD, *sr = sin_t + (size_t)t * HD;
-        for (int h = 0; h < NH; h++) {
-            float *p = x + ((size_t)t * NH + h) * HD;
-            for (int i = 0; i < HD; i += 2) {
-                float re = p[i], im = p[i + 1];
-                p[i] = re * cr[i] - im * sr[i];
-                p[i + 1] = im * cr[i + 1] + re * sr[i + 1];
-            }
-        }
-    }
+    c->be->upload(c->bc, c->rope_cos, c->h_cos, (size_t)c->T * HD);
+    c->be->upload(c->bc, c->rope_sin, c->h_sin, (size_t)c->T * HD);
+    c->rope_ok = TRUE;
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -702,21 +897,22 @@ static void attention(DitContext *c, const DitAttn *txt, const DitAttn *img, con
     /* 1. Q, K, V projection: q, k, v [T, D] */
     for (int s = 0; s < nseg; s++) {
         size_t o = (size_t)r0[s] * D;
-        linear(c->q + o, n + o, &w[s]->to_q, nr[s]);
-        linear(c->k + o, n + o, &w[s]->to_k, nr[s]);
-        linear(c->v + o, n + o, &w[s]->to_v, nr[s]);
+        linear(c, c->q + o, n + o, &w[s]->to_q, nr[s]);
+        linear(c, c->k + o, n + o, &w[s]->to_k, nr[s]);
+        linear(c, c->v + o, n + o, &w[s]->to_v, nr[s]);
     }
     /* 2. split heads: [T, D] is [T, NH, HD] with head h at columns h·HD.. — a view */
     /* 3. QK RMSNorm over HD of every (token, head): [T·NH, HD] rows */
     for (int s = 0; s < nseg; s++) {
         size_t o = (size_t)r0[s] * D;
-        ops_rmsnorm(c->q + o, c->q + o, wt_f32(w[s]->norm_q), nr[s] * NH, HD, DIT_NORM_EPS);
-        ops_rmsnorm(c->k + o, c->k + o, wt_f32(w[s]->norm_k), nr[s] * NH, HD, DIT_NORM_EPS);
+        const float *gq = c->wb->v[w[s]->norm_q.id], *gk = c->wb->v[w[s]->norm_k.id];
+        c->be->rmsnorm(c->bc, c->q + o, c->q + o, gq, nr[s] * NH, HD, DIT_NORM_EPS);
+        c->be->rmsnorm(c->bc, c->k + o, c->k + o, gk, nr[s] * NH, HD, DIT_NORM_EPS);
     }
-    /* 4. RoPE on q and k with rope_cos, rope_sin [T, HD] */
-    apply_rope(c->q, c->rope_cos, c->rope_sin, T, NH, HD);
-    apply_rope(c->k, c->rope_cos, c->rope_sin, T, NH, HD);
-    /* 5. softmax(q kᵀ / √HD) v per head, flash style: no [T, T] matrix */
+    /* 4. RoPE on q and k with rope_cos, rope_sin [T, HD] (apply_rotary_emb: each head's pairs
+     *    (re, im) = (x[2i], x[2i+1]) become x·cos + rotated·sin with rotated = (-im, re)), and
+     * 5. softmax(q kᵀ / √HD) v per head, flash style: no [T, T] matrix. One backend call: the
+     *    cuda backend applies RoPE while packing Q and K to BF16 for its tensor-core kernel. */
     OpsAttnShape shape = {.Tq = T,
                           .Tk = T,
                           .NH = NH,
@@ -726,7 +922,7 @@ static void attention(DitContext *c, const DitAttn *txt, const DitAttn *img, con
                           .ldv = D,
                           .ldo = ldo,
                           .scale = (float)(1.0 / sqrt((double)HD))};
-    ops_attention(out, c->q, c->k, c->v, &shape);
+    c->be->attention(c->bc, out, c->q, c->k, c->v, &shape, c->rope_cos, c->rope_sin, ST_BF16);
     /* 6. merge heads: out [T, NH·HD] is already in that layout */
 }
 
@@ -737,9 +933,9 @@ static void attention(DitContext *c, const DitAttn *txt, const DitAttn *img, con
  * x [n, D], hidden mlp [n, F]. */
 static void feed_forward(DitContext *c, float *y, const float *x, const DitStream *w, int n)
 {
-    linear(c->mlp, x, &w->ff1, n);
-    gelu(c->mlp, (size_t)n * c->m->mlp_dim);
-    linear(y, c->mlp, &w->ff2, n);
+    linear(c, c->mlp, x, &w->ff1, n);
+    c->be->gelu_tanh(c->bc, c->mlp, (size_t)n * c->m->mlp_dim);
+    linear(c, y, c->mlp, &w->ff2, n);
 }
 
 /* The rest of FluxTransformerBlock.forward for one stream (n rows) of one sample, after the
@@ -754,11 +950,11 @@ static void stream_update(DitContext *c, const DitStream *w, float *x, float *h,
     const int D = c->m->cfg.inner_dim;
     const float *gate_msa = mod + 2 * D, *shift_mlp = mod + 3 * D, *scale_mlp = mod + 4 * D,
                 *gate_mlp = mod + 5 * D;
-    linear(c->proj, attn, &w->to_out, n); /* [n, D] */
-    gated_add(x, c->proj, gate_msa, n, D);
-    modulate(h, x, n, D, shift_mlp, scale_mlp);
+    linear(c, c->proj, attn, &w->to_out, n); /* [n, D] */
+    gated_add(c, x, c->proj, gate_msa, n);
+    modulate(c, h, x, n, shift_mlp, scale_mlp);
     feed_forward(c, c->proj, h, w, n); /* [n, D] */
-    gated_add(x, c->proj, gate_mlp, n, D);
+    gated_add(c, x, c->proj, gate_mlp, n);
 }
 
 /* FluxTransformerBlock.forward (double stream) for every sample: text and image rows keep
@@ -769,13 +965,13 @@ static void double_block(DitContext *c, const DitDoubleBlock *blk, int index)
     const size_t img_off = (size_t)T_txt * D;
     /* norm1, norm1_context (AdaLayerNormZero): mod [B, 6D] per stream =
      * shift_msa | scale_msa | gate_msa | shift_mlp | scale_mlp | gate_mlp */
-    linear(c->mod_img, c->temb_act, &blk->img.norm1, c->B);
-    linear(c->mod_txt, c->temb_act, &blk->txt.norm1, c->B);
+    linear(c, c->mod_img, c->temb_act, &blk->img.norm1, c->B);
+    linear(c, c->mod_txt, c->temb_act, &blk->txt.norm1, c->B);
     for (int b = 0; b < c->B; b++) {
         const float *mi = c->mod_img + (size_t)b * 6 * D, *mt = c->mod_txt + (size_t)b * 6 * D;
         size_t s = (size_t)b * T * D;
-        modulate(c->n + s + img_off, c->x + s + img_off, T_img, D, mi, mi + D); /* [T_img, D] */
-        modulate(c->n + s, c->x + s, T_txt, D, mt, mt + D);                     /* [T_txt, D] */
+        modulate(c, c->n + s + img_off, c->x + s + img_off, T_img, mi, mi + D); /* [T_img, D] */
+        modulate(c, c->n + s, c->x + s, T_txt, mt, mt + D);                     /* [T_txt, D] */
     }
     trace_rows(c, c->n, T, T_txt, T_img, D, 3, "double_block.%d.norm1.norm_x", index);
     static const char *const returned[4] = {"gate_msa", "shift_mlp", "scale_mlp", "gate_mlp"};
@@ -802,22 +998,22 @@ static void single_block(DitContext *c, const DitSingleBlock *blk, int index)
 {
     const int D = c->m->cfg.inner_dim, F = c->m->mlp_dim, T = c->T;
     /* AdaLayerNormZeroSingle: mod [B, 3D] = shift | scale | gate */
-    linear(c->mod_img, c->temb_act, &blk->norm, c->B);
+    linear(c, c->mod_img, c->temb_act, &blk->norm, c->B);
     for (int b = 0; b < c->B; b++) {
         float *x = c->x + (size_t)b * T * D, *n = c->n + (size_t)b * T * D;
         const float *mod = c->mod_img + (size_t)b * 3 * D;
         const float *shift = mod, *scale = mod + D, *gate = mod + 2 * D;
         /* 1. adaptive norm: n [T, D] */
-        modulate(n, x, T, D, shift, scale);
+        modulate(c, n, x, T, shift, scale);
         /* 2. attention and MLP side by side, both into cat [T, D + F] */
         attention(c, NULL, &blk->attn, n, c->cat, D + F); /* cat[:, :D] [T, D] */
-        linear(c->mlp, n, &blk->proj_mlp, T);             /* [T, F] */
-        gelu(c->mlp, (size_t)T * F);
+        linear(c, c->mlp, n, &blk->proj_mlp, T);          /* [T, F] */
+        c->be->gelu_tanh(c->bc, c->mlp, (size_t)T * F);
         /* 3. concat + projection: proj [T, D] */
-        copy_columns(c->cat + D, D + F, c->mlp, F, T); /* cat[:, D:] = mlp */
-        linear(c->proj, c->cat, &blk->proj_out, T);
+        c->be->copy_columns(c->bc, c->cat + D, D + F, c->mlp, F, F, T); /* cat[:, D:] = mlp */
+        linear(c, c->proj, c->cat, &blk->proj_out, T);
         /* 4. gate + residual */
-        gated_add(x, c->proj, gate, T, D);
+        gated_add(c, x, c->proj, gate, T);
     }
     trace_rows(c, c->x, T, 0, T, D, 3, "single_block.%d", index);
 }
@@ -867,19 +1063,26 @@ gboolean dit_forward(DitContext *c, const float *hidden, const float *encoder_hi
         return FALSE;
     const DitModel *m = c->m;
     const DitConfig *cfg = &m->cfg;
+    const FluxBackend *be = c->be;
     const int B = c->B, T = c->T, T_txt = c->T_txt, T_img = c->T_img, D = cfg->inner_dim;
     const size_t img_off = (size_t)T_txt * D;
+    const size_t n_hid = (size_t)T_img * cfg->in_channels,
+                 n_enc = (size_t)T_txt * cfg->joint_attention_dim,
+                 n_out = (size_t)T_img * cfg->out_channels;
     c->trace = trace;
+
+    /* 0. the inputs into the backend (a copy on the cpu) */
+    be->upload(c->bc, c->in_hid, hidden, B * n_hid);
+    be->upload(c->bc, c->in_enc, encoder_hidden, B * n_enc);
+    be->upload(c->bc, c->in_pooled, pooled, (size_t)B * cfg->pooled_projection_dim);
 
     /* 1. embeddings into the joint stream x [B, T, D] (per sample: text rows, image rows) */
     for (int b = 0; b < B; b++) {
         float *x = c->x + (size_t)b * T * D;
-        const float *hid = hidden + (size_t)b * T_img * cfg->in_channels;
-        const float *enc = encoder_hidden + (size_t)b * T_txt * cfg->joint_attention_dim;
-        linear(x + img_off, hid, &m->x_embedder, T_img); /* [T_img, C_in] → [T_img, D] */
-        linear(x, enc, &m->context_embedder, T_txt);     /* [T_txt, J] → [T_txt, D] */
+        linear(c, x + img_off, c->in_hid + b * n_hid, &m->x_embedder, T_img); /* → [T_img, D] */
+        linear(c, x, c->in_enc + b * n_enc, &m->context_embedder, T_txt);     /* → [T_txt, D] */
     }
-    time_text_embed(c, timestep, guidance, pooled); /* temb [B, D] */
+    time_text_embed(c, timestep, guidance); /* temb [B, D] */
     trace_rows(c, c->x, T, T_txt, T_img, D, 3, "x_embedder");
     trace_rows(c, c->x, T, 0, T_txt, D, 3, "context_embedder");
     trace_rows(c, c->temb, 1, 0, 1, D, 2, "temb");
@@ -887,8 +1090,8 @@ gboolean dit_forward(DitContext *c, const float *hidden, const float *encoder_hi
     /* 2. rotary position embedding: ids = [txt_ids; img_ids] [T, 3] → cos, sin [T, HD] */
     pos_embed(c, txt_ids, img_ids);
     int64_t rope_shape[2] = {T, cfg->head_dim};
-    trace_f32(trace, c->rope_cos, 2, rope_shape, "rope_cos");
-    trace_f32(trace, c->rope_sin, 2, rope_shape, "rope_sin");
+    trace_f32(trace, c->h_cos, 2, rope_shape, "rope_cos");
+    trace_f32(trace, c->h_sin, 2, rope_shape, "rope_sin");
 
     /* 3. double blocks × num_layers: x [B, T, D], text and image rows apart */
     for (int i = 0; i < cfg->num_layers; i++) double_block(c, &m->dbl[i], i);
@@ -902,16 +1105,21 @@ gboolean dit_forward(DitContext *c, const float *hidden, const float *encoder_hi
 
     /* 6. norm_out (AdaLayerNormContinuous: mod [B, 2D] = scale | shift, in that order), then
      *    proj_out [T_img, D] → out [T_img, C_out] per sample */
-    linear(c->mod_img, c->temb_act, &m->norm_out, B);
+    linear(c, c->mod_img, c->temb_act, &m->norm_out, B);
     for (int b = 0; b < B; b++) {
         const float *scale = c->mod_img + (size_t)b * 2 * D, *shift = scale + D;
         size_t s = (size_t)b * T * D + img_off;
-        modulate(c->n + s, c->x + s, T_img, D, shift, scale);
+        modulate(c, c->n + s, c->x + s, T_img, shift, scale);
     }
     trace_rows(c, c->n, T, T_txt, T_img, D, 3, "norm_out");
     for (int b = 0; b < B; b++)
-        linear(out + (size_t)b * T_img * cfg->out_channels, c->n + (size_t)b * T * D + img_off,
-               &m->proj_out, T_img);
+        linear(c, c->out + b * n_out, c->n + (size_t)b * T * D + img_off, &m->proj_out, T_img);
     c->trace = NULL;
+    /* 7. the output back: waits for the queued work and reports its first failure */
+    if (!be->download(c->bc, out, c->out, B * n_out, error)) {
+        c->rope_ok = FALSE; /* a failed upload may have left the tables incomplete */
+        g_prefix_error(error, "transformer: ");
+        return FALSE;
+    }
     return TRUE;
 }

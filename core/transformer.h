@@ -1,15 +1,16 @@
 /* transformer.h — the FLUX denoiser: diffusers FluxTransformer2DModel (transformer/ folder).
  *
  *   DitModel *m = dit_load("/models/FLUX.1-dev/transformer", &err);     // weights stay mapped
- *   DitContext *c = dit_context_new(m, 1, T_img, T_txt, &err);           // scratch, once
+ *   DitContext *c = dit_context_new_on(m, "auto", 1, T_img, T_txt, &err); // activations, once
  *   for (each step)
  *       dit_forward(c, latents, prompt_embeds, pooled, &sigma, &guidance, img_ids, txt_ids,
  *                   noise_pred, NULL, &err);
  *   dit_context_free(c);
  *   dit_free(m);
  *
- * The model (immutable after loading) is split from the run state (a context per batch size
- * and sequence lengths), so several contexts may share one model, one forward at a time each.
+ * The model (immutable after loading, except for the weights it binds to each backend used)
+ * is split from the run state (a context per backend, batch size and sequence lengths), so
+ * several contexts may share one model, one forward at a time each.
  *
  * Dimensions: B batch, T_img image tokens, T_txt text tokens, D = num_attention_heads ·
  * attention_head_dim (3072 for FLUX.1), in/out channels 64, joint_attention_dim 4096,
@@ -46,18 +47,37 @@ const DitConfig *dit_config(const DitModel *m);
  * false); names as a g_strfreev'd array when `names` is non-NULL. */
 gsize dit_unused_tensors(const DitModel *m, char ***names);
 
-/* Scratch for one (B, T_img, T_txt): allocated once as one arena, reused by every step (nothing
- * is allocated in dit_forward). NULL + FLUX_ERROR_ARGUMENT for out-of-range sizes,
- * FLUX_ERROR_NO_MEMORY when the arena cannot be allocated. Caller owns: dit_context_free
- * (NULL-safe). The context keeps a pointer to `m`, which must outlive it. */
+/* Run state for one (B, T_img, T_txt) on a compute backend (core/backend.h): the activations,
+ * allocated once as one arena in the backend's memory and reused by every step (nothing is
+ * allocated in dit_forward), so that on cuda they stay on the GPU for the whole forward and
+ * only the inputs and the output cross per step.
+ * `device` is a flux_backend_get name: "cpu", "cuda", or "auto"/NULL. The model's weights are
+ * bound to the backend by the first context made on it and stay bound until dit_free (cuda:
+ * uploaded once as BF16, 2 bytes per parameter; cpu: the mapped tensors as they are). A GPU
+ * without room for the weights, the arena and the kernels' scratch is refused with
+ * FLUX_ERROR_NO_MEMORY naming the sizes (weights are not streamed per block), except under
+ * "auto", which then uses the cpu.
+ * NULL + FLUX_ERROR_ARGUMENT for out-of-range sizes or an unknown device,
+ * FLUX_ERROR_UNSUPPORTED for a device this build or machine lacks, FLUX_ERROR_NO_MEMORY when
+ * the arena or the weights do not fit. Caller owns: dit_context_free (NULL-safe). The context
+ * keeps a pointer to `m`, which must outlive it; contexts are made from one thread at a time
+ * per model. */
 typedef struct DitContext DitContext;
-DitContext *dit_context_new(const DitModel *m, int B, int T_img, int T_txt, GError **error);
+DitContext *dit_context_new_on(DitModel *m, const char *device, int B, int T_img, int T_txt,
+                               GError **error);
+/* The same on the cpu backend. */
+DitContext *dit_context_new(DitModel *m, int B, int T_img, int T_txt, GError **error);
 void dit_context_free(DitContext *c);
+/* The backend a context runs on, e.g. "cpu (16 threads)" or "cuda: NVIDIA H100 ..."; owned by c. */
+const char *dit_context_device(const DitContext *c);
 /* Bytes the arena of dit_context_new(m, B, T_img, T_txt) takes (0 when the sizes are out of
  * range), so that a caller can refuse a size before starting. */
 guint64 dit_context_bytes(const DitModel *m, int B, int T_img, int T_txt);
+/* Bytes the weights take on a backend that copies them (cuda): BF16 matrices and float32
+ * vectors. */
+guint64 dit_device_weight_bytes(const DitModel *m);
 
-/* One forward pass of FluxTransformer2DModel:
+/* One forward pass of FluxTransformer2DModel on the context's backend:
  *   hidden [B, T_img, in_channels]            packed latents
  *   encoder_hidden [B, T_txt, joint_dim]      T5 embeddings
  *   pooled [B, pooled_dim]                    CLIP pooled embedding
@@ -67,7 +87,9 @@ guint64 dit_context_bytes(const DitModel *m, int B, int T_img, int T_txt);
  *   img_ids [T_img, 3], txt_ids [T_txt, 3]   rope positions (float, as diffusers)
  *   → out [B, T_img, out_channels]            (caller-allocated)
  * `trace` (may be NULL) receives the intermediates under the names of the golden debug tensors
- * (x_embedder, temb, rope_cos, double_block.<i>.hidden_states, single_block.<i>, norm_out ...). */
+ * (x_embedder, temb, rope_cos, double_block.<i>.hidden_states, single_block.<i>, norm_out ...);
+ * tracing downloads each of them (debug only). A failure of the backend (a kernel, a launch)
+ * is reported here, by the download of the output. */
 gboolean dit_forward(DitContext *c, const float *hidden, const float *encoder_hidden,
                      const float *pooled, const float *timestep, const float *guidance,
                      const float *img_ids, const float *txt_ids, float *out, const FluxTrace *trace,

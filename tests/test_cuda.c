@@ -22,9 +22,12 @@
 #include "flux.h"
 #include "ops.h"
 #include "testutil.h"
+#include "transformer.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define ARENA_BYTES (64u << 20)
 
@@ -285,11 +288,11 @@ static void test_norms(gconstpointer data)
 }
 
 /* gated_add, add, GELU-tanh, SiLU, copy_columns over [M, N] */
-static void test_elementwise(gconstpointer data)
+static void check_elementwise(Bk *bp, int M, int N)
 {
-    Bk b = bk_open(data);
-    const int M = 45, N = 211;
+    Bk b = *bp;
     const size_t n = (size_t)M * N;
+    size_t mark = b.be->mark(b.c);
     g_autofree float *x = random_array(n, 31), *y = random_array(n, 32),
                      *gate = random_array(N, 33);
     for (size_t i = 0; i < n; i++) y[i] *= 6.0f; /* GELU/SiLU over [-6, 6) */
@@ -328,6 +331,14 @@ static void test_elementwise(gconstpointer data)
         memcpy(ref + (size_t)m * N + 7, y + (size_t)m * N, 50 * sizeof(float));
     g_autofree float *r5 = bk_get(&b, dx, n);
     tu_assert_close("copy_columns", r5, ref, n, 0.0);
+    b.be->release(b.c, mark);
+}
+
+static void test_elementwise(gconstpointer data)
+{
+    Bk b = bk_open(data);
+    check_elementwise(&b, 45, 211);  /* one thread on the cpu */
+    check_elementwise(&b, 300, 400); /* above the cpu's threading threshold (64 K values) */
     bk_close(&b);
 }
 
@@ -360,11 +371,12 @@ static void rope_ref(float *x, int ld, const float *cos_t, const float *sin_t, i
             }
 }
 
-static void test_rope(gconstpointer data)
+static void check_rope(Bk *bp, int T)
 {
-    Bk b = bk_open(data);
-    const int T = 29, NH = 3, HD = 16, ld = NH * HD + 5; /* a strided view, as q within cat */
+    Bk b = *bp;
+    const int NH = 3, HD = 16, ld = NH * HD + 5; /* a strided view, as q within cat */
     const size_t n = (size_t)T * ld;
+    size_t mark = b.be->mark(b.c);
     g_autofree float *x = random_array(n, 41), *cs = g_new(float, (size_t)T *HD),
                      *sn = g_new(float, (size_t)T *HD), *ref = g_memdup2(x, n * sizeof(float));
     rope_tables(cs, sn, T, HD);
@@ -374,6 +386,14 @@ static void test_rope(gconstpointer data)
     b.be->rope(b.c, dx, ld, dc, ds, T, NH, HD);
     g_autofree float *got = bk_get(&b, dx, n);
     tu_assert_close("rope", got, ref, n, 1e-5); /* also: the 5 padding columns untouched */
+    b.be->release(b.c, mark);
+}
+
+static void test_rope(gconstpointer data)
+{
+    Bk b = bk_open(data);
+    check_rope(&b, 29);
+    check_rope(&b, 2000); /* 96 K values: threaded on the cpu */
     bk_close(&b);
 }
 
@@ -511,6 +531,300 @@ static void test_errors(gconstpointer data)
 }
 
 /* ------------------------------------------------------------------------------------- */
+/* Device selection through the API and the CLI (no GPU needed)                          */
+
+static void test_select_env(void)
+{
+    GError *err = NULL;
+    /* FLUX_DEVICE replaces "auto" (so that test suites can pin the cpu on GPU machines) */
+    g_setenv("FLUX_DEVICE", "cpu", TRUE);
+    g_assert_cmpstr(flux_backend_get("auto", &err)->name, ==, "cpu");
+    g_assert_cmpstr(flux_backend_get(NULL, &err)->name, ==, "cpu");
+    g_assert_no_error(err);
+    g_assert_false(flux_backend_is_auto(NULL));
+    g_assert_true(flux_device_check(NULL, &err));
+    g_setenv("FLUX_DEVICE", "metal", TRUE);
+    g_assert_null(flux_backend_get("auto", &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_ARGUMENT);
+    g_assert_true(g_str_has_prefix(err->message, "FLUX_DEVICE: "));
+    g_clear_error(&err);
+    g_assert_cmpstr(flux_backend_get("cpu", &err)->name, ==, "cpu"); /* a name beats the variable */
+    g_setenv("FLUX_DEVICE", "auto", TRUE);
+    g_assert_true(flux_backend_is_auto("auto"));
+    g_unsetenv("FLUX_DEVICE");
+    g_assert_true(flux_backend_is_auto(NULL));
+    g_assert_false(flux_backend_is_auto("cpu"));
+}
+
+static void test_device_check(void)
+{
+    GError *err = NULL;
+    g_assert_true(flux_device_check(NULL, &err));
+    g_assert_true(flux_device_check("auto", &err));
+    g_assert_true(flux_device_check("cpu", &err));
+    g_assert_no_error(err);
+    g_assert_false(flux_device_check("gpu", &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_ARGUMENT);
+    g_assert_nonnull(strstr(err->message, "'gpu'"));
+    g_clear_error(&err);
+    gboolean have = flux_backend_cuda_devices() > 0;
+    g_assert_true(flux_device_check("cuda", &err) == have);
+    if (!have) {
+        g_assert_error(err, FLUX_ERROR, FLUX_ERROR_UNSUPPORTED);
+        g_clear_error(&err);
+    }
+}
+
+/* The tiny model's transformer on the golden inputs of `cname`, on `device`; the output and
+ * its golden reference (caller frees both). */
+static float *dit_run(DitModel *m, const char *device, const char *cname, float **ref, size_t *n,
+                      char **described)
+{
+    const char *file = "transformer.safetensors";
+    g_autofree char *hn = g_strdup_printf("%s.hidden_states", cname);
+    g_autofree char *en = g_strdup_printf("%s.encoder_hidden_states", cname);
+    const StTensor *h = tu_golden_tensor(file, hn), *e = tu_golden_tensor(file, en);
+    const int B = (int)h->shape[0], T_img = (int)h->shape[1], T_txt = (int)e->shape[1];
+    const char *what[5] = {"pooled_projections", "timestep", "guidance", "img_ids", "txt_ids"};
+    float *in[5];
+    for (int i = 0; i < 5; i++) {
+        g_autofree char *name = g_strdup_printf("%s.%s", cname, what[i]);
+        in[i] = tu_f32(tu_golden_tensor(file, name));
+    }
+    g_autofree float *hid = tu_f32(h), *enc = tu_f32(e);
+    g_autofree char *oname = g_strdup_printf("%s.output", cname);
+    const StTensor *o = tu_golden_tensor(file, oname);
+    *n = (size_t)o->numel;
+    *ref = tu_f32(o);
+    GError *err = NULL;
+    DitContext *c = dit_context_new_on(m, device, B, T_img, T_txt, &err);
+    g_assert_no_error(err);
+    if (described) *described = g_strdup(dit_context_device(c));
+    float *out = g_new(float, *n);
+    gboolean ok = dit_forward(c, hid, enc, in[0], in[1], in[2], in[3], in[4], out, NULL, &err);
+    g_assert_no_error(err);
+    g_assert_true(ok);
+    /* a second step reuses the uploaded rotary tables and must give the same numbers */
+    g_autofree float *again = g_new(float, *n);
+    g_assert_true(dit_forward(c, hid, enc, in[0], in[1], in[2], in[3], in[4], again, NULL, &err));
+    g_assert_cmpmem(out, *n * sizeof(float), again, *n * sizeof(float));
+    dit_context_free(c);
+    for (int i = 0; i < 5; i++) g_free(in[i]);
+    return out;
+}
+
+static DitModel *tiny_dit(void)
+{
+    g_autofree char *dir = tu_model_path("transformer");
+    GError *err = NULL;
+    DitModel *m = dit_load(dir, &err);
+    g_assert_no_error(err);
+    return m;
+}
+
+/* The transformer through the backend table: the cpu device gives the golden numbers (the
+ * transformer suite holds every case to 1e-4; this checks the device path); "cuda" without a
+ * GPU is refused with a message saying why, and "auto" then runs on the cpu. */
+static void test_transformer_devices(void)
+{
+    DitModel *m = tiny_dit();
+    float *ref = NULL;
+    size_t n = 0;
+    g_autofree char *desc = NULL;
+    g_autofree float *out = dit_run(m, "cpu", "tf_64x64", &ref, &n, &desc);
+    double rel = tu_assert_close("cpu tf_64x64", out, ref, n, 1e-4);
+    g_test_message("cpu (%s) vs golden: relative max diff %.3g", desc, rel);
+    g_assert_true(g_str_has_prefix(desc, "cpu ("));
+    g_free(ref);
+    GError *err = NULL;
+    if (flux_backend_cuda_devices() == 0) {
+        g_assert_null(dit_context_new_on(m, "cuda", 1, 16, 16, &err));
+        g_assert_error(err, FLUX_ERROR, FLUX_ERROR_UNSUPPORTED);
+        g_assert_nonnull(strstr(err->message, "backend 'cuda'"));
+        g_clear_error(&err);
+        DitContext *c = dit_context_new_on(m, "auto", 1, 16, 16, &err);
+        g_assert_no_error(err);
+        g_assert_true(g_str_has_prefix(dit_context_device(c), "cpu ("));
+        dit_context_free(c);
+    }
+    g_assert_null(dit_context_new_on(m, "tpu", 1, 16, 16, &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_ARGUMENT);
+    g_clear_error(&err);
+    dit_free(m);
+}
+
+static FluxModel *tiny_model(void)
+{
+    GError *err = NULL;
+    g_autofree char *dir = tu_model_path(NULL);
+    FluxModel *m = flux_model_load(dir, &err);
+    g_assert_no_error(err);
+    return m;
+}
+
+/* flux_generate's params: the device is validated before anything runs */
+static void test_generate_device_errors(void)
+{
+    FluxModel *m = tiny_model();
+    FluxGenerateParams p;
+    flux_generate_params_init(&p, m);
+    g_assert_null(p.device); /* auto */
+    p.width = p.height = 16;
+    p.steps = 1;
+    guint8 rgb[16 * 16 * 3];
+    GError *err = NULL;
+    p.device = "npu";
+    g_assert_false(flux_generate_params_validate(m, &p, &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_ARGUMENT);
+    g_clear_error(&err);
+    g_assert_false(flux_generate(m, &p, rgb, &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_ARGUMENT);
+    g_clear_error(&err);
+    if (flux_backend_cuda_devices() == 0) {
+        p.device = "cuda";
+        g_assert_false(flux_generate(m, &p, rgb, &err));
+        g_assert_error(err, FLUX_ERROR, FLUX_ERROR_UNSUPPORTED);
+        g_clear_error(&err);
+    }
+    p.device = "cpu";
+    g_assert_true(flux_generate(m, &p, rgb, &err));
+    g_assert_no_error(err);
+    flux_model_free(m);
+}
+
+/* flux-generate --device: unknown names and a missing GPU are usage errors (exit 2) */
+static int run_cli(const char *device, char **err_text)
+{
+    const char *exe = g_getenv("FLUX_GENERATE");
+    g_autofree char *model = tu_model_path(NULL);
+    const char *argv[] = {exe,
+                          "--model",
+                          model,
+                          "--prompt",
+                          "x",
+                          "-W",
+                          "16",
+                          "-H",
+                          "16",
+                          "--steps",
+                          "1",
+                          "-o",
+                          "/nonexistent/out.png",
+                          "--device",
+                          device,
+                          "--quiet",
+                          NULL};
+    int status = 0;
+    GError *err = NULL;
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                               NULL, err_text, &status, &err));
+    g_assert_no_error(err);
+    g_assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void test_cli_device(void)
+{
+    if (!g_getenv("FLUX_GENERATE")) {
+        g_test_skip("FLUX_GENERATE is not set (run through meson test)");
+        return;
+    }
+    g_autofree char *e1 = NULL, *e2 = NULL;
+    g_assert_cmpint(run_cli("metal", &e1), ==, 2);
+    g_test_message("%s", e1);
+    g_assert_nonnull(strstr(e1, "--device metal: unknown backend 'metal'"));
+    if (flux_backend_cuda_devices() > 0) return;
+    g_assert_cmpint(run_cli("cuda", &e2), ==, 2);
+    g_test_message("%s", e2);
+    g_assert_nonnull(strstr(e2, "--device cuda: backend 'cuda': "));
+    g_assert_nonnull(strstr(e2, flux_backend_cuda_built() ? "no usable GPU" : "no CUDA support"));
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* The whole model on the GPU (cuda suite)                                               */
+
+/* Tolerance of BF16 weights, GEMM inputs and attention operands through the tiny model's
+ * 2 + 2 blocks: emulating exactly that rounding in PyTorch on these golden inputs moves the
+ * output by 5.3e-3 … 9.3e-3 (relative to max(1, max|ref|)); 3e-2 leaves 3× room, while a
+ * wrong index in any kernel moves outputs by 1e-1 or more. */
+#define DIT_BF16_TOL 3e-2
+
+static void test_cuda_transformer(void)
+{
+    DitModel *m = tiny_dit();
+    const char *cases[4] = {"tf_64x64", "tf_48x80", "tf_256x192", "tf_b2_32x32"};
+    for (int i = 0; i < 4; i++) {
+        float *ref = NULL, *ref2 = NULL;
+        size_t n = 0;
+        g_autofree char *desc = NULL;
+        g_autofree float *cpu = dit_run(m, "cpu", cases[i], &ref, &n, NULL);
+        g_autofree float *gpu = dit_run(m, "cuda", cases[i], &ref2, &n, &desc);
+        g_autofree char *w1 = g_strdup_printf("cuda vs cpu %s", cases[i]);
+        g_autofree char *w2 = g_strdup_printf("cuda vs golden %s", cases[i]);
+        double r1 = tu_assert_close(w1, gpu, cpu, n, DIT_BF16_TOL);
+        double r2 = tu_assert_close(w2, gpu, ref, n, DIT_BF16_TOL);
+        g_test_message("%s (%s): relative max diff %.3g vs cpu, %.3g vs golden", cases[i], desc, r1,
+                       r2);
+        g_free(ref), g_free(ref2);
+    }
+    g_assert_cmpuint(dit_device_weight_bytes(m), >, 0);
+    dit_free(m);
+}
+
+typedef struct {
+    GHashTable *seen; /* name → float copy */
+} Capture;
+
+static void on_trace(const char *name, FluxDtype dt, int ndim, const int64_t *shape,
+                     const void *data, void *user_data)
+{
+    Capture *c = user_data;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    if (dt == FLUX_DTYPE_F32) g_hash_table_insert(c->seen, g_strdup(name), g_memdup2(data, n * 4));
+}
+
+/* The golden run p64x64_s4 with the transformer on the GPU: noise predictions and the final
+ * latents against the reference. The same emulation as above gives 2.4e-3 on the final
+ * latents (4 Euler steps average the per-step error); 2e-2 on them, 3e-2 per step. */
+static void test_cuda_pipeline(void)
+{
+    FluxModel *m = tiny_model();
+    FluxGenerateParams p;
+    flux_generate_params_init(&p, m);
+    p.prompt = "a photo of a cat";
+    p.width = p.height = 64;
+    p.steps = 4;
+    p.seed = 0;
+    p.device = "cuda";
+    Capture cap = {g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free)};
+    p.trace = on_trace;
+    p.user_data = &cap;
+    guint8 *rgb = g_malloc(64 * 64 * 3);
+    GError *err = NULL;
+    g_assert_true(flux_generate(m, &p, rgb, &err));
+    g_assert_no_error(err);
+    const char *file = "pipeline_p64x64_s4.safetensors";
+    for (int i = 0; i <= 4; i++) {
+        g_autofree char *name =
+            i < 4 ? g_strdup_printf("step.%d.noise_pred", i) : g_strdup("output_latent");
+        const float *got = g_hash_table_lookup(cap.seen, name);
+        g_assert_nonnull(got);
+        double rel =
+            tu_assert_close_t(name, got, tu_golden_tensor(file, name), i < 4 ? DIT_BF16_TOL : 2e-2);
+        g_test_message("cuda pipeline %s: relative max diff %.3g", name, rel);
+    }
+    const StTensor *u8 = tu_golden_tensor(file, "image_u8");
+    int worst = 0;
+    for (int i = 0; i < 64 * 64 * 3; i++)
+        worst = MAX(worst, abs((int)rgb[i] - (int)((const guint8 *)u8->data)[i]));
+    g_test_message("cuda pipeline image: max 8-bit difference %d", worst);
+    g_hash_table_destroy(cap.seen);
+    g_free(rgb);
+    flux_model_free(m);
+}
+
+/* ------------------------------------------------------------------------------------- */
 
 static void add_backend_tests(const FluxBackend *be)
 {
@@ -533,6 +847,8 @@ int main(int argc, char **argv)
     gboolean cpu_only = argc > 1 && strcmp(argv[1], "--cpu") == 0;
     if (cpu_only) argv[1] = argv[0], argv++, argc--;
     g_test_init(&argc, &argv, NULL);
+    /* the suites may pin FLUX_DEVICE=cpu for the golden tests; these choose for themselves */
+    g_unsetenv("FLUX_DEVICE");
 
     if (!cpu_only && flux_backend_cuda_devices() == 0) {
         g_print("# SKIP %s\n", flux_backend_cuda_built()
@@ -544,7 +860,16 @@ int main(int argc, char **argv)
     g_test_add_func("/backend/select/cpu", test_select_cpu);
     g_test_add_func("/backend/select/cuda", test_select_cuda);
     g_test_add_func("/backend/select/unknown", test_select_unknown);
+    g_test_add_func("/backend/select/env", test_select_env);
+    g_test_add_func("/backend/device/check", test_device_check);
+    g_test_add_func("/backend/device/transformer", test_transformer_devices);
+    g_test_add_func("/backend/device/generate", test_generate_device_errors);
+    g_test_add_func("/backend/device/cli", test_cli_device);
     add_backend_tests(flux_backend_get("cpu", NULL));
-    if (!cpu_only) add_backend_tests(flux_backend_get("cuda", NULL));
+    if (!cpu_only) {
+        add_backend_tests(flux_backend_get("cuda", NULL));
+        g_test_add_func("/backend/cuda/transformer", test_cuda_transformer);
+        g_test_add_func("/backend/cuda/pipeline-golden", test_cuda_pipeline);
+    }
     return g_test_run();
 }

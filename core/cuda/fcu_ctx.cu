@@ -189,6 +189,17 @@ size_t fcu_arena_size(const FcuCtx *c)
     return c->arena_size;
 }
 
+int fcu_mem_info(size_t *free_bytes, size_t *total_bytes)
+{
+    *free_bytes = *total_bytes = 0;
+    if (fcu_device_count() == 0) return -1;
+    if (cudaMemGetInfo(free_bytes, total_bytes) != cudaSuccess) {
+        cudaGetLastError(); /* not sticky: leave no error for later checks */
+        return -1;
+    }
+    return 0;
+}
+
 void *fcu_malloc(FcuCtx *c, size_t bytes)
 {
     void *p = NULL;

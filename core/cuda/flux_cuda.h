@@ -71,6 +71,9 @@ size_t fcu_arena_mark(const FcuCtx *c);
 void fcu_arena_release(FcuCtx *c, size_t mark);
 size_t fcu_arena_size(const FcuCtx *c);
 
+/* Free and total bytes of device 0 now (cudaMemGetInfo): 0, or -1 when the runtime fails. */
+int fcu_mem_info(size_t *free_bytes, size_t *total_bytes);
+
 /* Plain device allocations (weights): NULL with the error set on failure. */
 void *fcu_malloc(FcuCtx *c, size_t bytes);
 void fcu_free(FcuCtx *c, void *p);
