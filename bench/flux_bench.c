@@ -10,14 +10,23 @@
  * next to flux_estimate_memory's figure.
  *
  *   flux-bench MODEL_DIR [--sizes 256,512,1024] [--vae-sizes 512,1024] [--skip t5,clip,vae,dit]
- *              [--repeat N]
+ *              [--repeat N] [--transformer FILE]
+ *   flux-bench --qdot-table 1,8,64,256,1024 [portable|avx2|avx512-vnni]
+ *
+ * --transformer FILE benches the transformer from a weight file (GGUF, single-file
+ * safetensors), loaded with the MODEL_DIR folder through flux_model_load_files as the CLI does
+ * (issue 7). --qdot-table times ops_linear on Q8_0 weights at K = 3072, N = 3072 and 12288 for
+ * the listed M: the int8 kernel (core/quant_dot.c) against dequantised tiles + sgemm (GEMV for
+ * M <= 8), which sets quant_dot.h's QDOT_MAX_M.
  *
  * Dimension letters: D transformer width, F its MLP width, T_img = (S/16)² image tokens for an
  * S×S image, T_txt = 512 text tokens, T = T_img + T_txt.
  */
 #include "clip.h"
 #include "flux.h"
+#include "model.h"
 #include "ops.h"
+#include "quant_dot.h"
 #include "t5.h"
 #include "transformer.h"
 #include "vae.h"
@@ -157,20 +166,36 @@ static double dit_flops(const DitConfig *c, int T_img, int T_txt)
     return c->num_layers * dbl + c->num_single_layers * sgl + emb;
 }
 
-static void bench_dit(const char *dir, const int *sizes, int n_sizes, int repeat)
+/* The folder's transformer (dit_load), or `file` with the folder as flux_model_load_files
+ * takes them; *fm is the whole model then (freed by the caller). */
+static DitModel *load_dit(const char *dir, const char *file, FluxModel **fm, GError **err)
+{
+    *fm = NULL;
+    if (!file) {
+        g_autofree char *tdir = g_build_filename(dir, "transformer", NULL);
+        return dit_load(tdir, err);
+    }
+    const FluxModelFiles f = {.folder = dir, .transformer = file};
+    *fm = flux_model_load_files(&f, err);
+    return *fm ? (*fm)->dit : NULL;
+}
+
+static void bench_dit(const char *dir, const char *file, const int *sizes, int n_sizes, int repeat)
 {
     GError *err = NULL;
-    g_autofree char *tdir = g_build_filename(dir, "transformer", NULL);
     double t0 = now();
-    DitModel *m = dit_load(tdir, &err);
+    FluxModel *fm;
+    DitModel *m = load_dit(dir, file, &fm, &err);
     if (!m) {
         fprintf(stderr, "transformer: %s\n", err->message);
         g_clear_error(&err);
         return;
     }
     const DitConfig *c = dit_config(m);
-    printf("transformer: %d double + %d single blocks, D=%d, loaded (mapped) in %.2f s\n",
-           c->num_layers, c->num_single_layers, c->inner_dim, now() - t0);
+    printf("transformer%s%s: %d double + %d single blocks, D=%d, loaded (mapped) in %.2f s; "
+           "Q8_0 linears with M <= %d: %s\n",
+           file ? " from " : "", file ? file : "", c->num_layers, c->num_single_layers,
+           c->inner_dim, now() - t0, QDOT_MAX_M, quant_dot_path_name(quant_dot_path()));
     for (int si = 0; si < n_sizes; si++) {
         int S = sizes[si], hw = S / 16, T_img = hw * hw, T = T_img + T_TXT;
         mem_phase_reset();
@@ -223,7 +248,84 @@ static void bench_dit(const char *dir, const int *sizes, int n_sizes, int repeat
         g_free(hid), g_free(enc), g_free(pooled), g_free(out), g_free(img_ids), g_free(txt_ids);
         dit_context_free(ctx);
     }
-    dit_free(m);
+    if (fm)
+        flux_model_free(fm);
+    else
+        dit_free(m);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Q8_0 linears: integer kernel against dequantising                                     */
+
+/* Seconds of ops_linear (y = x·wᵀ), best of `reps` after one warm-up. */
+static double time_linear(float *y, const float *x, const StTensor *w, int M, int K, int N,
+                          int reps)
+{
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) {
+        double t0 = now();
+        ops_linear(y, x, w, NULL, M, K, N);
+        if (r > 0) best = MIN(best, now() - t0);
+    }
+    return best;
+}
+
+/* The table behind QDOT_MAX_M: K = 3072 (FLUX's width), N = 3072 (attention projections) and
+ * 12288 (MLP up), random Q8_0 weights (the kernels' speed does not depend on the values). The
+ * dequantising path is ops_linear's with the kernel off (quant_dot_set_path(QDOT_OFF)). */
+static void bench_qdot(const int *Ms, int n_M)
+{
+    const QdotPath path = quant_dot_path();
+    const int K = 3072, Ns[] = {3072, 12288};
+    printf("Q8_0 linear y[M,N] = x[M,%d]·wᵀ, %d threads: dequantise+sgemm (GEMV for M <= 8) vs "
+           "int8 kernel (%s; portable C for M <= 8)\n",
+           K, ops_n_threads(), quant_dot_path_name(path));
+    printf("%6s %6s %12s %12s %8s %12s %12s\n", "M", "N", "dequant s", "int8 s", "speedup",
+           "int8 GMAC/s", "portable s");
+    GRand *r = g_rand_new_with_seed(1);
+    for (gsize ni = 0; ni < G_N_ELEMENTS(Ns); ni++) {
+        int N = Ns[ni];
+        size_t nbytes = (size_t)N * K / 32 * 34;
+        guint8 *wq = g_malloc(nbytes);
+        for (size_t i = 0; i < nbytes; i++) wq[i] = (guint8)g_rand_int(r);
+        for (size_t b = 0; b < nbytes; b += 34) wq[b] = 0, wq[b + 1] = 0x20; /* d = 2^-7 */
+        StTensor w = {.name = "w",
+                      .dtype = ST_Q8_0,
+                      .ndim = 2,
+                      .shape = {N, K},
+                      .numel = (int64_t)N * K,
+                      .data = wq,
+                      .nbytes = nbytes};
+        for (int mi = 0; mi < n_M; mi++) {
+            int M = Ms[mi], reps = M * (double)N * K > 4e9 ? 1 : 3;
+            float *x = g_new(float, (size_t)M *K), *y = g_new(float, (size_t)M *N);
+            fill(x, (size_t)M * K, 7);
+            quant_dot_set_path(QDOT_OFF);
+            double tf = time_linear(y, x, &w, M, K, N, reps);
+            quant_dot_set_path(path);
+            double ti = 1e30, tp = 0;
+            for (int k = 0; k <= reps; k++) {
+                double t0 = now();
+                quant_dot_linear(y, x, &w, M, K, N);
+                if (k > 0) ti = MIN(ti, now() - t0);
+            }
+            if (M <= 8) {
+                quant_dot_set_path(QDOT_PORTABLE);
+                double t0 = now();
+                quant_dot_linear(y, x, &w, M, K, N);
+                tp = now() - t0;
+                quant_dot_set_path(path);
+            }
+            printf("%6d %6d %12.5f %12.5f %7.2fx %12.1f", M, N, tf, ti, tf / ti,
+                   (double)M * N * K / ti / 1e9);
+            if (tp > 0) printf(" %12.5f", tp);
+            printf("\n");
+            fflush(stdout);
+            g_free(x), g_free(y);
+        }
+        g_free(wq);
+    }
+    g_rand_free(r);
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -417,13 +519,24 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fprintf(stderr,
                 "usage: %s MODEL_DIR [--sizes 256,512,1024] [--vae-sizes 512,1024] "
-                "[--skip dit,t5,clip,vae] [--repeat N]\n",
-                argv[0]);
+                "[--skip dit,t5,clip,vae] [--repeat N] [--transformer FILE]\n"
+                "       %s --qdot-table 1,8,64,256,1024 [KERNEL PATH]\n",
+                argv[0], argv[0]);
         return 2;
+    }
+    if (!strcmp(argv[1], "--qdot-table") && argc > 2) {
+        int Ms[16], n_M = parse_sizes(argv[2], Ms, 16);
+        for (int p = QDOT_PORTABLE; argc > 3 && p < QDOT_OFF; p++)
+            if (!strcmp(argv[3], quant_dot_path_name(p)) && !quant_dot_set_path(p)) {
+                fprintf(stderr, "path %s does not run on this CPU\n", argv[3]);
+                return 1;
+            }
+        bench_qdot(Ms, n_M);
+        return 0;
     }
     const char *dir = g_getenv("FLUX_BENCH_MODEL") ? g_getenv("FLUX_BENCH_MODEL") : argv[1];
     int sizes[8] = {256, 512, 1024}, n_sizes = 3, vsizes[8] = {512, 1024}, n_vsizes = 2;
-    const char *skip = "";
+    const char *skip = "", *transformer = NULL;
     int repeat = 1;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--sizes"))
@@ -434,6 +547,8 @@ int main(int argc, char **argv)
             skip = argv[i + 1];
         else if (!strcmp(argv[i], "--repeat"))
             repeat = MAX(1, atoi(argv[i + 1]));
+        else if (!strcmp(argv[i], "--transformer"))
+            transformer = argv[i + 1];
     }
     g_mutex_init(&mem.lock);
     mem.thread = g_thread_new("mem", sampler, NULL);
@@ -453,7 +568,7 @@ int main(int argc, char **argv)
     }
     if (!strstr(skip, "clip")) bench_clip(dir, MAX(repeat, 3));
     if (!strstr(skip, "t5")) bench_t5(dir, repeat);
-    if (!strstr(skip, "dit")) bench_dit(dir, sizes, n_sizes, repeat);
+    if (!strstr(skip, "dit")) bench_dit(dir, transformer, sizes, n_sizes, repeat);
     if (!strstr(skip, "vae")) bench_vae(dir, vsizes, n_vsizes, repeat);
     g_mutex_lock(&mem.lock);
     mem.stop = TRUE;

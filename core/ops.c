@@ -10,6 +10,8 @@
  */
 #include "ops.h"
 
+#include "quant_dot.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -347,12 +349,15 @@ void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int
     if (M == 0 || N == 0) return;
     gboolean f32 = w->dtype == ST_F32 && ((uintptr_t)w->data % sizeof(float)) == 0;
     /* (float32 weights at an odd address take the tiled path: the same sums as sgemm's) */
-    if (M <= LINEAR_GEMV_MAX_M && w->dtype != ST_F32) {
+    gboolean int8 = M <= QDOT_MAX_M && quant_dot_supports(w); /* Q8_0: integer products */
+    if (!int8 && M <= LINEAR_GEMV_MAX_M && w->dtype != ST_F32) {
         GemvJob j = {y, x, b, w, M, K, N};
         par_maybe((size_t)N, (size_t)N * K, gemv_worker, &j);
         return;
     }
-    if (f32)
+    if (int8)
+        quant_dot_linear(y, x, w, M, K, N);
+    else if (f32)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K,
                     (const float *)w->data, K, 0.0f, y, N);
     else
