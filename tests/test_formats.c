@@ -153,7 +153,7 @@ static const Case cases[] = {
     {"fp8-scaled", "transformer_fp8_scaled.safetensors", NULL, NULL, NULL, 7e-2},
     {"gguf-f16", "transformer_F16.gguf", NULL, NULL, NULL, 5e-4},
     {"gguf-bf16", "transformer_BF16.gguf", NULL, NULL, NULL, 4e-3},
-    {"gguf-q8_0", "transformer_Q8_0.gguf", NULL, NULL, NULL, 1.5e-2},
+    {"gguf-q8_0", "transformer_Q8_0.gguf", NULL, NULL, NULL, 2e-2},
     {"gguf-q4_0", "transformer_Q4_0.gguf", NULL, NULL, NULL, 2.5e-1},
     {"gguf-q4_1", "transformer_Q4_1.gguf", NULL, NULL, NULL, 2e-1},
     {"gguf-q5_0", "transformer_Q5_0.gguf", NULL, NULL, NULL, 1.1e-1},
