@@ -12,18 +12,22 @@
  *   flux-bench MODEL_DIR [--sizes 256,512,1024] [--vae-sizes 512,1024] [--skip t5,clip,vae,dit]
  *              [--repeat N] [--transformer FILE]
  *   flux-bench --qdot-table 1,8,64,256,1024 [portable|avx2|avx512-vnni]
+ *   flux-bench --bf16-table 64,512,1536
  *
  * --transformer FILE benches the transformer from a weight file (GGUF, single-file
  * safetensors), loaded with the MODEL_DIR folder through flux_model_load_files as the CLI does
  * (issue 7). --qdot-table times ops_linear on Q8_0 weights at K = 3072, N = 3072 and 12288 for
  * the listed M: the int8 kernel (core/quant_dot.c) against dequantised tiles + sgemm (GEMV for
- * M <= 8), which sets quant_dot.h's QDOT_MAX_M.
+ * M <= 8), which sets quant_dot.h's QDOT_MAX_M. --bf16-table times the hand-written bf16 GEMM
+ * (core/gemm_bf16.c, every path this CPU runs) against ops_linear's converted tiles + sgemm on
+ * the same bf16 weights, for the listed M at (K, N) = (3072, 3072), (3072, 12288), (12288, 3072).
  *
  * Dimension letters: D transformer width, F its MLP width, T_img = (S/16)² image tokens for an
  * S×S image, T_txt = 512 text tokens, T = T_img + T_txt.
  */
 #include "clip.h"
 #include "flux.h"
+#include "gemm_bf16.h"
 #include "model.h"
 #include "ops.h"
 #include "quant_dot.h"
@@ -329,6 +333,82 @@ static void bench_qdot(const int *Ms, int n_M)
 }
 
 /* ------------------------------------------------------------------------------------- */
+/* bf16 linears: hand-written kernel against converted tiles + sgemm                     */
+
+/* Seconds of gemm_bf16_linear on the current path, best of 2 (the first run included: the
+ * kernel keeps no state to warm). */
+static double time_gemm_bf16(float *y, const float *x, const StTensor *w, int M, int K, int N,
+                             int reps)
+{
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        gemm_bf16_linear(y, x, w, M, K, N);
+        best = MIN(best, now() - t0);
+    }
+    return best;
+}
+
+/* The table behind keeping gemm_bf16 opt-in: FLUX's linear shapes (attention projections,
+ * MLP up, MLP down) with random bf16 weights. The portable path is timed only at M <= 64 (it
+ * is the fallback for CPUs without AVX-512, not a contender). */
+static void bench_bf16(const int *Ms, int n_M)
+{
+    const int shapes[][2] = {{3072, 3072}, {3072, 12288}, {12288, 3072}};
+    const GemmBf16Path paths[] = {GEMM_BF16_AVX512BF16, GEMM_BF16_AVX512F, GEMM_BF16_PORTABLE};
+    printf("bf16 linear y[M,N] = x[M,K]·wᵀ, %d threads: seconds (GFLOP/s); ops_linear: one "
+           "warm-up + one timed run, gemm_bf16: best of 2\n",
+           ops_n_threads());
+    printf("%6s %6s %6s %20s", "M", "K", "N", "ops_linear (tiles)");
+    for (gsize p = 0; p < G_N_ELEMENTS(paths); p++)
+        if (gemm_bf16_set_path(paths[p])) printf(" %20s", gemm_bf16_path_name(paths[p]));
+    printf("\n");
+    for (gsize si = 0; si < G_N_ELEMENTS(shapes); si++) {
+        const int K = shapes[si][0], N = shapes[si][1];
+        guint16 *wb = g_new(guint16, (size_t)N * K);
+        float *row = g_new(float, K);
+        for (int n = 0; n < N; n++) {
+            fill(row, (size_t)K, 11 + n);
+            for (int k = 0; k < K; k++) { /* truncated: any bf16 values do */
+                guint32 u;
+                memcpy(&u, row + k, sizeof u);
+                wb[(size_t)n * K + k] = (guint16)(u >> 16);
+            }
+        }
+        g_free(row);
+        StTensor w = {.name = "w",
+                      .dtype = ST_BF16,
+                      .ndim = 2,
+                      .shape = {N, K},
+                      .numel = (int64_t)N * K,
+                      .data = wb,
+                      .nbytes = (size_t)N * K * 2};
+        for (int mi = 0; mi < n_M; mi++) {
+            const int M = Ms[mi];
+            const double flops = 2.0 * M * K * N;
+            float *x = g_new(float, (size_t)M *K), *y = g_new(float, (size_t)M *N);
+            fill(x, (size_t)M * K, 7);
+            double t = time_linear(y, x, &w, M, K, N, 1);
+            printf("%6d %6d %6d %9.4f (%7.1f)", M, K, N, t, flops / t / 1e9);
+            for (gsize p = 0; p < G_N_ELEMENTS(paths); p++) {
+                if (!gemm_bf16_set_path(paths[p])) continue;
+                if (paths[p] == GEMM_BF16_PORTABLE && M > 64) {
+                    printf(" %20s", "-");
+                    continue;
+                }
+                t = time_gemm_bf16(y, x, &w, M, K, N, paths[p] == GEMM_BF16_PORTABLE ? 1 : 2);
+                printf(" %9.4f (%7.1f)", t, flops / t / 1e9);
+            }
+            gemm_bf16_set_path(GEMM_BF16_AUTO);
+            printf("\n");
+            fflush(stdout);
+            g_free(x), g_free(y);
+        }
+        g_free(wb);
+    }
+}
+
+/* ------------------------------------------------------------------------------------- */
 /* Text encoders                                                                         */
 
 static JsonObject *read_config(const char *dir, const char *sub, JsonParser **p)
@@ -520,8 +600,9 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "usage: %s MODEL_DIR [--sizes 256,512,1024] [--vae-sizes 512,1024] "
                 "[--skip dit,t5,clip,vae] [--repeat N] [--transformer FILE]\n"
-                "       %s --qdot-table 1,8,64,256,1024 [KERNEL PATH]\n",
-                argv[0], argv[0]);
+                "       %s --qdot-table 1,8,64,256,1024 [KERNEL PATH]\n"
+                "       %s --bf16-table 64,512,1536\n",
+                argv[0], argv[0], argv[0]);
         return 2;
     }
     if (!strcmp(argv[1], "--qdot-table") && argc > 2) {
@@ -532,6 +613,11 @@ int main(int argc, char **argv)
                 return 1;
             }
         bench_qdot(Ms, n_M);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--bf16-table") && argc > 2) {
+        int Ms[16], n_M = parse_sizes(argv[2], Ms, 16);
+        bench_bf16(Ms, n_M);
         return 0;
     }
     const char *dir = g_getenv("FLUX_BENCH_MODEL") ? g_getenv("FLUX_BENCH_MODEL") : argv[1];
