@@ -214,10 +214,14 @@ void ops_matmul(float *c, int ldc, const float *a, int lda, const float *b, int 
                 accumulate ? 1.0f : 0.0f, c, ldc);
 }
 
-OPS_SIMD static void bf16_to_f32(float *dst, const guint16 *src, size_t n)
+/* src: bf16 values at any address (safetensors data offsets promise no alignment), read
+ * byte-wise through memcpy, which the vectoriser turns into plain unaligned loads. */
+OPS_SIMD static void bf16_to_f32(float *dst, const guint8 *src, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        guint32 u = (guint32)src[i] << 16;
+        guint16 h;
+        memcpy(&h, src + 2 * i, sizeof h);
+        guint32 u = (guint32)h << 16;
         memcpy(dst + i, &u, sizeof u);
     }
 }
@@ -227,7 +231,7 @@ OPS_SIMD static void bf16_to_f32(float *dst, const guint16 *src, size_t n)
 static void weights_to_f32(float *dst, const StTensor *w, int64_t first, int64_t n)
 {
     if (w->dtype == ST_BF16 && w->scale == 0.0f)
-        bf16_to_f32(dst, (const guint16 *)w->data + first, (size_t)n);
+        bf16_to_f32(dst, (const guint8 *)w->data + 2 * first, (size_t)n);
     else
         st_to_f32(dst, w, first, n);
 }
