@@ -771,19 +771,6 @@ static void test_cuda_transformer(void)
     dit_free(m);
 }
 
-typedef struct {
-    GHashTable *seen; /* name → float copy */
-} Capture;
-
-static void on_trace(const char *name, FluxDtype dt, int ndim, const int64_t *shape,
-                     const void *data, void *user_data)
-{
-    Capture *c = user_data;
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    if (dt == FLUX_DTYPE_F32) g_hash_table_insert(c->seen, g_strdup(name), g_memdup2(data, n * 4));
-}
-
 /* The golden run p64x64_s4 with the transformer on the GPU: noise predictions and the final
  * latents against the reference. The same emulation as above gives 2.4e-3 on the final
  * latents (4 Euler steps average the per-step error); 2e-2 on them, 3e-2 per step. */
@@ -797,9 +784,9 @@ static void test_cuda_pipeline(void)
     p.steps = 4;
     p.seed = 0;
     p.device = "cuda";
-    Capture cap = {g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free)};
-    p.trace = on_trace;
-    p.user_data = &cap;
+    GHashTable *seen = tu_capture_new();
+    p.trace = tu_capture_trace;
+    p.user_data = seen;
     guint8 *rgb = g_malloc(64 * 64 * 3);
     GError *err = NULL;
     g_assert_true(flux_generate(m, &p, rgb, &err));
@@ -808,7 +795,7 @@ static void test_cuda_pipeline(void)
     for (int i = 0; i <= 4; i++) {
         g_autofree char *name =
             i < 4 ? g_strdup_printf("step.%d.noise_pred", i) : g_strdup("output_latent");
-        const float *got = g_hash_table_lookup(cap.seen, name);
+        const float *got = g_hash_table_lookup(seen, name);
         g_assert_nonnull(got);
         double rel =
             tu_assert_close_t(name, got, tu_golden_tensor(file, name), i < 4 ? DIT_BF16_TOL : 2e-2);
@@ -819,7 +806,7 @@ static void test_cuda_pipeline(void)
     for (int i = 0; i < 64 * 64 * 3; i++)
         worst = MAX(worst, abs((int)rgb[i] - (int)((const guint8 *)u8->data)[i]));
     g_test_message("cuda pipeline image: max 8-bit difference %d", worst);
-    g_hash_table_destroy(cap.seen);
+    g_hash_table_destroy(seen);
     g_free(rgb);
     flux_model_free(m);
 }

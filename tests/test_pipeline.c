@@ -234,19 +234,6 @@ static void test_schnell_type(void)
     flux_model_free(m);
 }
 
-typedef struct {
-    GHashTable *seen;
-} Capture;
-
-static void on_trace(const char *name, FluxDtype dt, int ndim, const int64_t *shape,
-                     const void *data, void *ud)
-{
-    Capture *c = ud;
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    if (dt == FLUX_DTYPE_F32) g_hash_table_insert(c->seen, g_strdup(name), g_memdup2(data, n * 4));
-}
-
 static void test_golden_in_process(void)
 {
     /* p64x64_s4 through the API: every float tensor of the golden run */
@@ -257,9 +244,9 @@ static void test_golden_in_process(void)
     p.width = p.height = 64;
     p.steps = 4;
     p.seed = 0;
-    Capture c = {g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free)};
-    p.trace = on_trace;
-    p.user_data = &c;
+    GHashTable *seen = tu_capture_new();
+    p.trace = tu_capture_trace;
+    p.user_data = seen;
     guint8 *rgb = g_malloc(64 * 64 * 3);
     GError *err = NULL;
     g_assert_true(flux_generate(m, &p, rgb, &err));
@@ -268,7 +255,7 @@ static void test_golden_in_process(void)
     for (gsize i = 0; i < st_file_n_tensors(g); i++) {
         StTensor *ref = st_file_tensor(g, i);
         if (ref->dtype != ST_F32) continue;
-        float *got = g_hash_table_lookup(c.seen, ref->name);
+        float *got = g_hash_table_lookup(seen, ref->name);
         if (!got) {
             g_test_fail_printf("no traced tensor '%s'", ref->name);
             continue;
@@ -278,7 +265,7 @@ static void test_golden_in_process(void)
     const StTensor *u8 = tu_golden_tensor("pipeline_p64x64_s4.safetensors", "image_u8");
     const guint8 *ref = u8->data;
     for (int i = 0; i < 64 * 64 * 3; i++) g_assert_cmpint(abs((int)rgb[i] - (int)ref[i]), <=, 1);
-    g_hash_table_destroy(c.seen);
+    g_hash_table_destroy(seen);
     g_free(rgb);
     flux_model_free(m);
 }

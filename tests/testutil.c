@@ -224,3 +224,17 @@ char *tu_variant_dir(const char *src, const TuCfgEdit *edits, const char *weight
     }
     return dir;
 }
+
+GHashTable *tu_capture_new(void)
+{
+    return g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+}
+
+void tu_capture_trace(const char *name, FluxDtype dt, int ndim, const int64_t *shape,
+                      const void *data, void *user_data)
+{
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    if (dt == FLUX_DTYPE_F32)
+        g_hash_table_insert(user_data, g_strdup(name), g_memdup2(data, n * sizeof(float)));
+}

@@ -1,6 +1,7 @@
 /* testutil.h — helpers shared by the test programs: the reference pack and comparisons. */
 #pragma once
 
+#include "flux.h"
 #include "safetensors.h"
 #include <glib.h>
 
@@ -36,6 +37,12 @@ char *tu_converted(const char *file);
 
 /* float32 → bf16 with round-to-nearest-even (torch's .to(torch.bfloat16)); NaN stays NaN. */
 guint16 tu_bf16_rne(float f);
+
+/* A FluxGenerateParams.trace callback keeping a copy of every float32 stage by name:
+ * user_data is a table from tu_capture_new() (name → float[]; g_hash_table_destroy frees it). */
+GHashTable *tu_capture_new(void);
+void tu_capture_trace(const char *name, FluxDtype dt, int ndim, const int64_t *shape,
+                      const void *data, void *user_data);
 
 /* A config.json edit: value NULL removes the key; the value is consumed. */
 typedef struct {
