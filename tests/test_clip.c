@@ -183,14 +183,8 @@ static JsonNode *string_node(const char *s)
 static void expect_load_error(const char *dir, int code, const char *const *needles)
 {
     GError *err = NULL;
-    ClipModel *m = clip_load(dir, &err);
-    g_assert_null(m);
-    g_assert_error(err, FLUX_ERROR, code);
-    g_test_message("expected error: %s", err->message);
-    for (int i = 0; needles[i]; i++)
-        if (!strstr(err->message, needles[i]))
-            g_test_fail_printf("'%s' does not mention '%s'", err->message, needles[i]);
-    g_error_free(err);
+    g_assert_null(clip_load(dir, &err));
+    tu_expect_error(&err, code, needles);
 }
 
 static void test_load_errors(void)
@@ -230,10 +224,7 @@ static void expect_encode_error(const ClipModel *m, const int64_t *ids, int n, c
     GError *err = NULL;
     float pooled[32];
     g_assert_false(clip_encode(m, ids, n, pooled, NULL, &err));
-    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_ARGUMENT);
-    if (!strstr(err->message, needle))
-        g_test_fail_printf("'%s' does not mention '%s'", err->message, needle);
-    g_error_free(err);
+    tu_expect_error(&err, FLUX_ERROR_ARGUMENT, (const char *const[]){needle, NULL});
 }
 
 static void test_encode_errors(void)

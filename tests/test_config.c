@@ -45,10 +45,7 @@ static void test_getters(void)
 static void expect_fail(gboolean ok, GError **err, const char *needle)
 {
     g_assert_false(ok);
-    g_assert_error(*err, FLUX_ERROR, FLUX_ERROR_MODEL);
-    if (!strstr((*err)->message, needle))
-        g_test_fail_printf("'%s' does not mention '%s'", (*err)->message, needle);
-    g_clear_error(err);
+    tu_expect_error(err, FLUX_ERROR_MODEL, (const char *const[]){needle, NULL});
 }
 
 static void test_errors(void)

@@ -238,3 +238,13 @@ void tu_capture_trace(const char *name, FluxDtype dt, int ndim, const int64_t *s
     if (dt == FLUX_DTYPE_F32)
         g_hash_table_insert(user_data, g_strdup(name), g_memdup2(data, n * sizeof(float)));
 }
+
+void tu_expect_error(GError **err, int code, const char *const *needles)
+{
+    g_assert_error(*err, FLUX_ERROR, code);
+    g_test_message("expected error: %s", (*err)->message);
+    for (const char *const *n = needles; *n; n++)
+        if (!strstr((*err)->message, *n))
+            g_test_fail_printf("'%s' does not mention '%s'", (*err)->message, *n);
+    g_clear_error(err);
+}

@@ -38,6 +38,10 @@ char *tu_converted(const char *file);
 /* float32 → bf16 with round-to-nearest-even (torch's .to(torch.bfloat16)); NaN stays NaN. */
 guint16 tu_bf16_rne(float f);
 
+/* Checks that *err is a FLUX_ERROR of `code` whose message mentions every string of `needles`
+ * (NULL-terminated), logs the message, and clears *err. */
+void tu_expect_error(GError **err, int code, const char *const *needles);
+
 /* A FluxGenerateParams.trace callback keeping a copy of every float32 stage by name:
  * user_data is a table from tu_capture_new() (name → float[]; g_hash_table_destroy frees it). */
 GHashTable *tu_capture_new(void);
