@@ -134,28 +134,12 @@ static void compare_png(const char *got_path, const char *ref_path)
 }
 
 /* ------------------------------------------------------------------------------------- */
-/* The manifest                                                                          */
-
-static JsonObject *manifest_files(JsonParser **keep)
-{
-    g_autofree char *p = tu_model_path("golden/manifest.json");
-    JsonParser *parser = json_parser_new();
-    GError *err = NULL;
-    g_assert_true(json_parser_load_from_file(parser, p, &err));
-    *keep = parser;
-    return json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)),
-                                         "files");
-}
-
-/* ------------------------------------------------------------------------------------- */
 /* Tests                                                                                 */
 
 static void test_encode_only(void)
 {
-    JsonParser *parser;
-    JsonObject *files = manifest_files(&parser);
-    JsonObject *prompts = json_object_get_object_member(
-        json_object_get_object_member(files, "tokenizers.safetensors"), "prompts");
+    JsonObject *prompts =
+        json_object_get_object_member(tu_golden_manifest("tokenizers.safetensors"), "prompts");
     g_autofree char *model = tu_model_path(NULL);
     g_autofree char *dir = tu_temp_dir();
     g_autofree char *out = g_build_filename(dir, "enc.safetensors", NULL);
@@ -183,7 +167,6 @@ static void test_encode_only(void)
         st_file_free(f);
     }
     g_list_free(names);
-    g_object_unref(parser);
 }
 
 static void test_encode_short_sequence(void)
@@ -213,11 +196,8 @@ typedef struct {
 static void test_pipeline_case(gconstpointer data)
 {
     const char *name = data;
-    JsonParser *parser;
-    JsonObject *files = manifest_files(&parser);
     g_autofree char *file = g_strdup_printf("pipeline_%s.safetensors", name);
-    JsonObject *set =
-        json_object_get_object_member(json_object_get_object_member(files, file), "setting");
+    JsonObject *set = json_object_get_object_member(tu_golden_manifest(file), "setting");
     g_autofree char *model = tu_model_path(NULL);
     g_autofree char *dir = tu_temp_dir();
     g_autofree char *png = g_build_filename(dir, "out.png", NULL);
@@ -251,10 +231,8 @@ static void test_pipeline_case(gconstpointer data)
     cli_result_clear(&r);
     compare_files(name, st, tu_golden(file), NULL);
     g_autofree char *ref_png = g_strdup_printf(
-        "%s/golden/%s", model,
-        json_object_get_string_member(json_object_get_object_member(files, file), "png"));
+        "%s/golden/%s", model, json_object_get_string_member(tu_golden_manifest(file), "png"));
     compare_png(png, ref_png);
-    g_object_unref(parser);
 }
 
 /* ------------------------------------------------------------------------------------- */

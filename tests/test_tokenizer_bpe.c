@@ -18,31 +18,16 @@ static const char *const prompts[] = {"plain",   "punct", "numbers",         "sp
                                       "chinese", "emoji", "mixed_case_html", "empty",  "long"};
 #define N_PROMPTS G_N_ELEMENTS(prompts)
 
-/* The manifest's entry for the tokenizer golden file (prompt texts and lengths). */
-static JsonObject *manifest(void)
-{
-    static JsonParser *parser;
-    if (!parser) {
-        g_autofree char *path = tu_model_path("golden/manifest.json");
-        GError *err = NULL;
-        parser = json_parser_new();
-        json_parser_load_from_file(parser, path, &err);
-        g_assert_no_error(err);
-    }
-    JsonObject *files =
-        json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)), "files");
-    return json_object_get_object_member(files, GOLDEN);
-}
-
 static const char *prompt_text(const char *p)
 {
-    return json_object_get_string_member(json_object_get_object_member(manifest(), "prompts"), p);
+    return json_object_get_string_member(
+        json_object_get_object_member(tu_golden_manifest(GOLDEN), "prompts"), p);
 }
 
 /* Untruncated text token count (without BOS/EOS) from the manifest, -1 when not given. */
 static int prompt_len(const char *p)
 {
-    JsonObject *all = json_object_get_object_member(manifest(), "lengths");
+    JsonObject *all = json_object_get_object_member(tu_golden_manifest(GOLDEN), "lengths");
     JsonObject *l = all ? json_object_get_object_member(all, p) : NULL;
     if (!l || !json_object_has_member(l, "clip_untruncated_len_incl_bos_eos")) return -1;
     return (int)json_object_get_int_member(l, "clip_untruncated_len_incl_bos_eos") - 2;
@@ -124,7 +109,8 @@ static void test_golden(void)
  * that changes the ids. Everywhere else the ftfy ids must equal ours. */
 static void test_ftfy_variant(void)
 {
-    JsonArray *differs = json_object_get_array_member(manifest(), "ftfy_variant_differs_for");
+    JsonArray *differs =
+        json_object_get_array_member(tu_golden_manifest(GOLDEN), "ftfy_variant_differs_for");
     BpeTokenizer *tok = load_ref();
     for (guint k = 0; k < N_PROMPTS; k++) {
         gboolean listed = FALSE;

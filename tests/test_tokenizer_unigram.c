@@ -15,32 +15,17 @@ static const char *const prompts[] = {"plain",   "punct", "numbers",         "sp
                                       "chinese", "emoji", "mixed_case_html", "empty",  "long"};
 #define N_PROMPTS G_N_ELEMENTS(prompts)
 
-/* The manifest's entry for the tokenizer golden file (prompt texts and lengths). */
-static JsonObject *manifest(void)
-{
-    static JsonParser *parser;
-    if (!parser) {
-        g_autofree char *path = tu_model_path("golden/manifest.json");
-        GError *err = NULL;
-        parser = json_parser_new();
-        json_parser_load_from_file(parser, path, &err);
-        g_assert_no_error(err);
-    }
-    JsonObject *files =
-        json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)), "files");
-    return json_object_get_object_member(files, GOLDEN);
-}
-
 static const char *prompt_text(const char *p)
 {
-    return json_object_get_string_member(json_object_get_object_member(manifest(), "prompts"), p);
+    return json_object_get_string_member(
+        json_object_get_object_member(tu_golden_manifest(GOLDEN), "prompts"), p);
 }
 
 /* Untruncated token count without EOS, from the manifest. */
 static int prompt_len(const char *p)
 {
-    JsonObject *l =
-        json_object_get_object_member(json_object_get_object_member(manifest(), "lengths"), p);
+    JsonObject *l = json_object_get_object_member(
+        json_object_get_object_member(tu_golden_manifest(GOLDEN), "lengths"), p);
     return (int)json_object_get_int_member(l, "t5_untruncated_len_incl_eos") - 1;
 }
 

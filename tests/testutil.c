@@ -248,3 +248,20 @@ void tu_expect_error(GError **err, int code, const char *const *needles)
             g_test_fail_printf("'%s' does not mention '%s'", (*err)->message, *n);
     g_clear_error(err);
 }
+
+JsonObject *tu_golden_manifest(const char *file)
+{
+    static JsonParser *parser;
+    if (!parser) {
+        g_autofree char *path = tu_model_path("golden/manifest.json");
+        GError *err = NULL;
+        parser = json_parser_new();
+        json_parser_load_from_file(parser, path, &err);
+        g_assert_no_error(err);
+    }
+    JsonObject *files =
+        json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)), "files");
+    JsonObject *entry = files ? json_object_get_object_member(files, file) : NULL;
+    if (!entry) g_error("golden/manifest.json has no entry for %s", file);
+    return entry;
+}

@@ -4,6 +4,7 @@
 #include "flux.h"
 #include "safetensors.h"
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 /* The reference pack (env FLUX_REFERENCE_DIR, set by meson). */
 const char *tu_ref_dir(void);
@@ -11,6 +12,9 @@ const char *tu_ref_dir(void);
 char *tu_model_path(const char *sub);
 /* Opens <model>/golden/<file>; aborts the test when missing. Cached for the process. */
 StFile *tu_golden(const char *file);
+/* golden/manifest.json's entry for a golden file (files[file]: settings, prompts, lengths);
+ * the manifest is parsed once and owned by testutil. Aborts the test when missing. */
+JsonObject *tu_golden_manifest(const char *file);
 /* A tensor of a golden file; aborts the test when missing. */
 StTensor *tu_golden_tensor(const char *file, const char *name);
 /* Float32 copy of any float tensor (caller frees with g_free). */
