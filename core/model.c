@@ -290,12 +290,12 @@ gboolean model_encoders_acquire(FluxModel *m, GError **error)
     return ok;
 }
 
-static guint64 physical_memory(void)
+guint64 model_meminfo_bytes(const char *key)
 {
     g_autofree char *text = NULL;
     if (!g_file_get_contents("/proc/meminfo", &text, NULL, NULL)) return 0;
-    const char *line = strstr(text, "MemTotal:");
-    return line ? g_ascii_strtoull(line + strlen("MemTotal:"), NULL, 10) * 1024 : 0;
+    const char *line = strstr(text, key);
+    return line ? g_ascii_strtoull(line + strlen(key), NULL, 10) * 1024 : 0;
 }
 
 static gboolean should_release(const FluxModel *m)
@@ -303,7 +303,7 @@ static gboolean should_release(const FluxModel *m)
     const char *mode = g_getenv("FLUX_RELEASE_ENCODERS");
     if (mode && strcmp(mode, "always") == 0) return TRUE;
     if (mode && strcmp(mode, "never") == 0) return FALSE;
-    guint64 total = physical_memory();
+    guint64 total = model_meminfo_bytes("MemTotal:");
     return total && m->info.weight_bytes > total / 4 * 3;
 }
 

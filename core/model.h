@@ -28,6 +28,9 @@ struct FluxModel {
     guint64 encoder_bytes; /* CLIP + T5 weight file bytes */
 };
 
+/* model.c: a /proc/meminfo figure in bytes (`key` with its colon: "MemTotal:"), 0 when
+ * unknown. */
+guint64 model_meminfo_bytes(const char *key);
 /* model.c: CLIP and T5 loaded (again, after model_encoders_release). FALSE with `error` when
  * the files changed on disk since the model was loaded and no longer load. */
 gboolean model_encoders_acquire(FluxModel *m, GError **error);

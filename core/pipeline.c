@@ -55,10 +55,7 @@ static guint64 available_memory(void)
 {
     const char *env = g_getenv("FLUX_MEMORY_LIMIT");
     if (env) return g_ascii_strtoull(env, NULL, 10);
-    g_autofree char *text = NULL;
-    if (!g_file_get_contents("/proc/meminfo", &text, NULL, NULL)) return 0;
-    const char *line = strstr(text, "MemAvailable:");
-    return line ? g_ascii_strtoull(line + strlen("MemAvailable:"), NULL, 10) * 1024 : 0;
+    return model_meminfo_bytes("MemAvailable:");
 }
 
 static gboolean check_memory(const FluxModel *m, const FluxGenerateParams *p, GError **error)
