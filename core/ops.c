@@ -128,6 +128,23 @@ void ops_parallel_for(size_t n, void (*fn)(void *ctx, size_t begin, size_t end),
     g_mutex_unlock(&pool.submit);
 }
 
+/* Runs fn over [0, n) on the pool, each chunk calling sgemm itself: OpenBLAS is made
+ * single-threaded meanwhile, else its threads and ours contend for the cores (measured:
+ * several times slower) or spin in sched_yield between our calls. Below `min_n` items, or on
+ * one thread, fn runs inline and OpenBLAS keeps its threads. */
+static void parallel_blas_jobs(size_t n, size_t min_n, void (*fn)(void *, size_t, size_t),
+                               void *ctx)
+{
+    if (ops_n_threads() < 2 || n < min_n) {
+        fn(ctx, 0, n);
+        return;
+    }
+    int blas_threads = openblas_get_num_threads();
+    if (blas_threads > 1) openblas_set_num_threads(1);
+    ops_parallel_for(n, fn, ctx);
+    if (blas_threads > 1) openblas_set_num_threads(blas_threads);
+}
+
 /* Runs fn over [0, n) on the pool when n · cost_per_item is worth it, else inline. */
 static void par_maybe(size_t n, size_t work, void (*fn)(void *, size_t, size_t), void *ctx)
 {
@@ -339,12 +356,7 @@ static void linear_tiled(float *y, const float *x, const StTensor *w, int M, int
     int rows = linear_tile_rows(K), per_thread = (N + nt - 1) / nt;
     if (rows > per_thread) rows = per_thread;
     LinearJob j = {y, x, w, M, K, N, rows};
-    int blas_threads = openblas_get_num_threads();
-    gboolean own = nt > 1 && N >= 2 * 16 && blas_threads > 1; /* else OpenBLAS splits it */
-    if (own) openblas_set_num_threads(1);
-    ops_parallel_for(own ? (size_t)N : 0, linear_worker, &j);
-    if (!own) linear_worker(&j, 0, (size_t)N);
-    if (own) openblas_set_num_threads(blas_threads);
+    parallel_blas_jobs((size_t)N, 2 * 16, linear_worker, &j); /* (narrower: OpenBLAS splits M) */
 }
 
 void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int M, int K, int N)
@@ -600,9 +612,8 @@ static void attn_worker(void *ctx, size_t begin, size_t end)
         attn_tile(J, (int)(t / J->n_qtiles), (int)(t % J->n_qtiles) * J->bq, S, O, m, l);
 }
 
-/* The (head, query tile) jobs run on the pool threads, each calling sgemm on tiles too small
- * for OpenBLAS to split well: OpenBLAS is made single-threaded meanwhile, else its threads
- * and ours would contend for the cores (measured: several times slower). */
+/* The (head, query tile) jobs run on the pool threads (parallel_blas_jobs), each calling
+ * sgemm on tiles too small for OpenBLAS to split well. */
 void ops_attention(float *out, const float *q, const float *k, const float *v,
                    const OpsAttnShape *s)
 {
@@ -611,10 +622,5 @@ void ops_attention(float *out, const float *q, const float *k, const float *v,
            (size_t)s->NH * (size_t)((s->Tq + bq - 1) / bq) < 2 * (size_t)ops_n_threads())
         bq /= 2;
     AttnJob J = {out, q, k, v, s, bq, (s->Tq + bq - 1) / bq};
-    size_t jobs = (size_t)s->NH * J.n_qtiles;
-    int blas_threads = openblas_get_num_threads();
-    gboolean own = ops_n_threads() > 1 && jobs > 1 && blas_threads > 1;
-    if (own) openblas_set_num_threads(1);
-    ops_parallel_for(jobs, attn_worker, &J);
-    if (own) openblas_set_num_threads(blas_threads);
+    parallel_blas_jobs((size_t)s->NH * J.n_qtiles, 2, attn_worker, &J);
 }
