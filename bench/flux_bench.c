@@ -17,10 +17,11 @@
  * --transformer FILE benches the transformer from a weight file (GGUF, single-file
  * safetensors), loaded with the MODEL_DIR folder through flux_model_load_files as the CLI does
  * (issue 7). --qdot-table times ops_linear on Q8_0 weights at K = 3072, N = 3072 and 12288 for
- * the listed M: the int8 kernel (core/quant_dot.c) against dequantised tiles + sgemm (GEMV for
- * M <= 8), which sets quant_dot.h's QDOT_MAX_M. --bf16-table times the hand-written bf16 GEMM
- * (core/gemm_bf16.c, every path this CPU runs) against ops_linear's converted tiles + sgemm on
- * the same bf16 weights, for the listed M at (K, N) = (3072, 3072), (3072, 12288), (12288, 3072).
+ * the listed M: the int8 kernel (core/compute/quant_dot.c) against dequantised tiles + sgemm (GEMV
+ * for M <= 8), which sets quant_dot.h's QDOT_MAX_M. --bf16-table times the hand-written bf16 GEMM
+ * (core/compute/gemm_bf16.c, every path this CPU runs) against ops_linear's converted tiles + sgemm
+ * on the same bf16 weights, for the listed M at (K, N) = (3072, 3072), (3072, 12288), (12288,
+ * 3072).
  *
  * Dimension letters: D transformer width, F its MLP width, T_img = (S/16)² image tokens for an
  * S×S image, T_txt = 512 text tokens, T = T_img + T_txt.

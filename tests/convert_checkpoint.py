@@ -11,7 +11,7 @@ Formats:
   safetensors  8-byte LE header length, JSON header, raw LE data (huggingface/safetensors)
   GGUF v3      ggml docs/gguf.md: magic, version, counts, KV pairs, tensor infos with dims
                innermost first, data aligned to general.alignment (32)
-  GGML blocks  ggml-common.h layouts (see core/quant.h for the table)
+  GGML blocks  ggml-common.h layouts (see core/formats/quant.h for the table)
   FP8 e4m3fn   1-4-3, bias 7, no infinities, max 448, round to nearest even, saturating
 Names: Black Forest Labs' flux / ae names are the inverse of diffusers 0.32.2's
 convert_flux_transformer_checkpoint_to_diffusers / convert_ldm_vae_checkpoint; T5 llama.cpp
@@ -174,7 +174,7 @@ def quant_q4_1(b, levels=16):
 
 
 def pack_k_scales(sc, m):
-    """8 six-bit scales and mins → 12 bytes (see core/quant.c k_scale_min)."""
+    """8 six-bit scales and mins → 12 bytes (see core/formats/quant.c k_scale_min)."""
     out = np.zeros((sc.shape[0], 12), np.uint8)
     for s in range(4):
         out[:, s] = sc[:, s] & 63 | (sc[:, s + 4] >> 4) << 6

@@ -1,5 +1,5 @@
 /* test_checkpoint.c — other checkpoint formats of the reference tiny model, opened with
- * core/checkpoint.h, compared tensor by tensor with the diffusers folder.
+ * core/formats/checkpoint.h, compared tensor by tensor with the diffusers folder.
  *
  * tests/convert_checkpoint.py (python3 + numpy; its BFL/LDM name conversions were checked
  * against diffusers' own convert_flux_transformer_checkpoint_to_diffusers and

@@ -1,4 +1,4 @@
-/* test_clip.c — the CLIP text encoder (core/clip.c) against the golden tensors of the tiny
+/* test_clip.c — the CLIP text encoder (core/models/clip.c) against the golden tensors of the tiny
  * model (golden/text_encoders.safetensors), layer by layer through the trace hook, its pooling
  * rule, bf16 weights, and the error paths. Token ids come from golden/tokenizers.safetensors
  * so that this test does not depend on the tokenizer. */

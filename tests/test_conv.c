@@ -1,5 +1,5 @@
-/* test_conv.c — the image ops of core/conv.c against their naive twins on random data with odd
- * sizes: 1×1 and 3×3 convolutions with F32/F16/BF16 weights, the fused GroupNorm + SiLU input
+/* test_conv.c — the image ops of core/compute/conv.c against their naive twins on random data with
+ * odd sizes: 1×1 and 3×3 convolutions with F32/F16/BF16 weights, the fused GroupNorm + SiLU input
  * map, the fused ×2 upsampling, the in-place 1×1, several im2col bands and weight tiles;
  * GroupNorm (with and without SiLU, affine or not, in place); nearest upsampling. */
 #include "conv.h"

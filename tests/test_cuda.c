@@ -1,5 +1,5 @@
-/* test_cuda.c — the backend registry (core/backend.h) and every op of each backend against the
- * naive CPU ops (core/ops_naive.c), on fresh random inputs: ggml's test-backend-ops.
+/* test_cuda.c — the backend registry (core/compute/backend.h) and every op of each backend against
+ * the naive CPU ops (core/compute/ops_naive.c), on fresh random inputs: ggml's test-backend-ops.
  *
  * Two meson tests run this program (tests/cuda/meson.build):
  *   backend  (`--cpu`, suite unit, TAP): backend selection, which needs no GPU, and the cpu

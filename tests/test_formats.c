@@ -10,7 +10,7 @@
  *   lossless files (F32 under original names, GGUF F32)  bit-identical latents and pixels
  *   lossy files (F16/BF16/FP8/GGML blocks)  a tolerance per format, set to about twice the
  *                                           difference measured here (docs/FORMATS.md)
- * The built-in configs (core/defaults.h) are FLUX.1's real sizes, so without a folder the
+ * The built-in configs (core/pipeline/defaults.h) are FLUX.1's real sizes, so without a folder the
  * tiny files can only show the errors: what is missing, and a shape mismatch named cleanly.
  * Skips (a TAP "1..0 # SKIP" plan) when python3 with numpy is missing. */
 #include "checkpoint.h"

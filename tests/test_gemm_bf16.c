@@ -1,4 +1,4 @@
-/* test_gemm_bf16.c — the bf16 weight GEMM (core/gemm_bf16.c), every path this CPU runs.
+/* test_gemm_bf16.c — the bf16 weight GEMM (core/compute/gemm_bf16.c), every path this CPU runs.
  *
  * Reference: the same math in double precision, y[m,n] = Σ_k x[m,k]·w[n,k] with w the exact
  * bf16 values and x float32 (portable and AVX-512F paths) or x rounded to bf16 first

@@ -1,5 +1,5 @@
-/* test_gguf.c — the GGUF reader (core/gguf.c) on files built here byte by byte: a valid file
- * (v2 and v3, every KV type, nested arrays, dims reversed to PyTorch order, alignment) and
+/* test_gguf.c — the GGUF reader (core/formats/gguf.c) on files built here byte by byte: a valid
+ * file (v2 and v3, every KV type, nested arrays, dims reversed to PyTorch order, alignment) and
  * hostile ones (bad magic, every truncation, offsets past the end or misaligned, overlaps,
  * huge counts and lengths, bad alignment, unknown types, too many dims, partial blocks). */
 #include "flux.h"

@@ -1,5 +1,5 @@
-/* test_quant.c — GGML block dequantisation (core/quant.c) through st_to_f32, and the Q8_0
- * integer dot-product kernel (core/quant_dot.c).
+/* test_quant.c — GGML block dequantisation (core/formats/quant.c) through st_to_f32, and the Q8_0
+ * integer dot-product kernel (core/compute/quant_dot.c).
  *
  * Round trip: tests/convert_checkpoint.py quantises random rows (6 × 512, with all-zero and
  * positive-only blocks) into every block type and stores beside them numpy's dequantisation,

@@ -1,4 +1,4 @@
-/* test_t5.c — the T5 encoder (core/t5.c) against the golden tensors of the tiny model
+/* test_t5.c — the T5 encoder (core/models/t5.c) against the golden tensors of the tiny model
  * (golden/text_encoders.safetensors), block by block through the trace hook, the config rules
  * for the feed-forward kind, the tied embedding, bf16 weights, and the error paths. Token ids
  * come from golden/tokenizers.safetensors so that this test does not depend on the tokenizer. */

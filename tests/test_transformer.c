@@ -1,5 +1,5 @@
-/* test_transformer.c — FluxTransformer2DModel (core/transformer.c) against the golden forward
- * passes of golden/transformer.safetensors, its debug intermediates through the trace hook,
+/* test_transformer.c — FluxTransformer2DModel (core/models/transformer.c) against the golden
+ * forward passes of golden/transformer.safetensors, its debug intermediates through the trace hook,
  * a guidance-free variant, bf16 weights, and the loader's error paths.
  *
  * Tolerance: max|diff| <= 1e-4 · max(1, max|ref|) (reference README §3: float32 vs float64

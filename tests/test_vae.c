@@ -1,4 +1,4 @@
-/* test_vae.c — the AutoencoderKL decoder (core/vae.c) against the golden tensors of the tiny
+/* test_vae.c — the AutoencoderKL decoder (core/models/vae.c) against the golden tensors of the tiny
  * model: golden/vae.safetensors (64×64 and 48×80, decoder intermediates through the trace hook)
  * and the pipeline goldens (their `vae_input` must give `vae_decoded`, `image` and, to ±1,
  * `image_u8`), the post-processing rounding, bf16 weights, post_quant_conv, config variants and

@@ -1,6 +1,6 @@
 /* fcu_elementwise.cu — the float32 row and elementwise kernels of the CUDA backend: LayerNorm,
  * RMSNorm (FLUX's QK norm), AdaLN modulation, gated residual, GELU-tanh, SiLU, add and RoPE.
- * Each mirrors its CPU twin in core/ops.h / core/transformer.c (tests/test_cuda.c compares
+ * Each mirrors its CPU twin in core/compute/ops.h / core/models/transformer.c (tests/test_cuda.c compares
  * them against ops_naive.c).
  *
  * Dimensions: M rows, N features per row (D = 3072 for FLUX.1 activations, HD = 128 for the

@@ -47,21 +47,19 @@ const DitConfig *dit_config(const DitModel *m);
  * false); names as a g_strfreev'd array when `names` is non-NULL. */
 gsize dit_unused_tensors(const DitModel *m, char ***names);
 
-/* Run state for one (B, T_img, T_txt) on a compute backend (core/backend.h): the activations,
- * allocated once as one arena in the backend's memory and reused by every step (nothing is
- * allocated in dit_forward), so that on cuda they stay on the GPU for the whole forward and
- * only the inputs and the output cross per step.
- * `device` is a flux_backend_get name: "cpu", "cuda", or "auto"/NULL. The model's weights are
- * bound to the backend by the first context made on it and stay bound until dit_free (cuda:
- * uploaded once as BF16, 2 bytes per parameter; cpu: the mapped tensors as they are). A GPU
- * without room for the weights, the arena and the kernels' scratch is refused with
- * FLUX_ERROR_NO_MEMORY naming the sizes (weights are not streamed per block), except under
- * "auto", which then uses the cpu.
- * NULL + FLUX_ERROR_ARGUMENT for out-of-range sizes or an unknown device,
- * FLUX_ERROR_UNSUPPORTED for a device this build or machine lacks, FLUX_ERROR_NO_MEMORY when
- * the arena or the weights do not fit. Caller owns: dit_context_free (NULL-safe). The context
- * keeps a pointer to `m`, which must outlive it; contexts are made from one thread at a time
- * per model. */
+/* Run state for one (B, T_img, T_txt) on a compute backend (core/compute/backend.h): the
+ * activations, allocated once as one arena in the backend's memory and reused by every step
+ * (nothing is allocated in dit_forward), so that on cuda they stay on the GPU for the whole forward
+ * and only the inputs and the output cross per step. `device` is a flux_backend_get name: "cpu",
+ * "cuda", or "auto"/NULL. The model's weights are bound to the backend by the first context made on
+ * it and stay bound until dit_free (cuda: uploaded once as BF16, 2 bytes per parameter; cpu: the
+ * mapped tensors as they are). A GPU without room for the weights, the arena and the kernels'
+ * scratch is refused with FLUX_ERROR_NO_MEMORY naming the sizes (weights are not streamed per
+ * block), except under "auto", which then uses the cpu. NULL + FLUX_ERROR_ARGUMENT for out-of-range
+ * sizes or an unknown device, FLUX_ERROR_UNSUPPORTED for a device this build or machine lacks,
+ * FLUX_ERROR_NO_MEMORY when the arena or the weights do not fit. Caller owns: dit_context_free
+ * (NULL-safe). The context keeps a pointer to `m`, which must outlive it; contexts are made from
+ * one thread at a time per model. */
 typedef struct DitContext DitContext;
 DitContext *dit_context_new_on(DitModel *m, const char *device, int B, int T_img, int T_txt,
                                GError **error);

@@ -1,7 +1,7 @@
 /* model.c — loading FLUX.1: a folder in the diffusers layout (FluxPipeline's
  * model_index.json, checked by flux_model_probe; one sub-folder per component), or
- * component files as artists have them (core/checkpoint.h: original/ComfyUI names, FP8,
- * GGUF) with the folder's configs or the built-in FLUX.1 ones (core/defaults.h); then
+ * component files as artists have them (core/formats/checkpoint.h: original/ComfyUI names, FP8,
+ * GGUF) with the folder's configs or the built-in FLUX.1 ones (core/pipeline/defaults.h); then
  * checking that the components fit together: T5 width = transformer joint_attention_dim,
  * CLIP width = pooled_projection_dim, 4 × VAE latent channels = transformer in_channels
  * (2×2 packing). */

@@ -12,9 +12,9 @@
  *   if (!be->download(bc, host_y, y, (size_t)T * N, &err))   // waits; reports the first failure
  *
  * Backends:
- *   cpu   core/ops.h on host memory (OpenBLAS); weights are the mapped StTensors themselves.
- *   cuda  core/cuda/ kernels and cuBLAS on device memory; weights are uploaded once in the
- *         requested dtype (BF16 for the transformer), activations stay float32 on the device.
+ *   cpu   core/compute/ops.h on host memory (OpenBLAS); weights are the mapped StTensors
+ * themselves. cuda  core/compute/cuda/ kernels and cuBLAS on device memory; weights are uploaded
+ * once in the requested dtype (BF16 for the transformer), activations stay float32 on the device.
  *
  * Memory: every pointer an op takes comes from be->alloc (the context's arena: host memory
  * for cpu, device memory for cuda), except the host side of upload/download. Sizes are in

@@ -1,6 +1,7 @@
-/* backend.c — the backend registry: the cpu table (core/ops.h on host memory) and, when built
- * with CUDA (FLUX_HAVE_CUDA, meson -Dcuda), the cuda table (core/cuda/flux_cuda.h). This is
- * the one file that knows whether CUDA exists; see backend.h for the contract of each entry.
+/* backend.c — the backend registry: the cpu table (core/compute/ops.h on host memory) and, when
+ * built with CUDA (FLUX_HAVE_CUDA, meson -Dcuda), the cuda table (core/compute/cuda/flux_cuda.h).
+ * This is the one file that knows whether CUDA exists; see backend.h for the contract of each
+ * entry.
  *
  * Dimension letters: M rows, K inputs, N features, T tokens, NH heads, HD head dim.
  */

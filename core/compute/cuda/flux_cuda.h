@@ -1,7 +1,7 @@
 /* flux_cuda.h — the CUDA kernels of the optional GPU backend, as a plain C API.
  *
- * Compiled by nvcc (core/cuda/ *.cu), called from C: by core/backend.c (the backend table's
- * CUDA entry, the one place that knows whether CUDA was built) and by bench/cuda_bench.c
+ * Compiled by nvcc (core/compute/cuda/ *.cu), called from C: by core/compute/backend.c (the backend
+ * table's CUDA entry, the one place that knows whether CUDA was built) and by bench/cuda_bench.c
  * (built only with CUDA). No GLib here: errors are messages kept in the context (the first
  * one wins, CUDA-style "sticky"), which backend.c turns into a GError.
  *

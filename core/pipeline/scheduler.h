@@ -53,7 +53,7 @@ void sched_config_default(SchedConfig *c);
  * value is range-checked. Errors: FLUX_ERROR_IO (missing file), FORMAT (bad JSON), MODEL
  * (bad value), UNSUPPORTED (another scheduler class, beta sigmas). */
 gboolean sched_config_load(SchedConfig *c, const char *path, GError **error);
-/* The same from a parsed config (e.g. a built-in default, core/defaults.h). */
+/* The same from a parsed config (e.g. a built-in default, core/pipeline/defaults.h). */
 gboolean sched_config_from(SchedConfig *c, const CfgJson *cfg, GError **error);
 
 /* calculate_shift of pipeline_flux.py (float64): the line through (base_image_seq_len,
