@@ -1,6 +1,6 @@
 /* test_plugin_params.c — the GIMP-free half of the plug-in: FluxRenderParams checks and
- * helpers (plugin/flux-params.c), the settings key file (plugin/flux-settings.c) and one
- * render through the worker (plugin/flux-worker.c) on the reference tiny model, compared
+ * helpers (frontend/flux-params.c), the settings key file (frontend/flux-settings.c) and one
+ * render through the worker (frontend/flux-worker.c) on the reference tiny model, compared
  * with the golden picture. Needs FLUX_REFERENCE_DIR. */
 #include "flux-params.h"
 #include "flux-settings.h"

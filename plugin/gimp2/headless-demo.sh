@@ -11,7 +11,7 @@ unset DISPLAY WAYLAND_DISPLAY
 # a first start creates the profile; the plug-in goes in afterwards
 timeout 120 gimp-console-2.10 -i -d -f -b '(gimp-quit 0)' >/dev/null 2>&1
 mkdir -p "$GIMP2_DIRECTORY/plug-ins/flux"
-cp "$build/plugin/flux" "$GIMP2_DIRECTORY/plug-ins/flux/"
+cp "$build/plugin/gimp2/flux" "$GIMP2_DIRECTORY/plug-ins/flux/"
 log=$work/gimp.log
 timeout 300 gimp-console-2.10 -i -d -f -b "
 (let* ((res (plug-in-flux-generate-image RUN-NONINTERACTIVE \"a photo of a cat\" 64 64 4 3.5 0 \"$model\"))

@@ -5,10 +5,12 @@
  *
  * run() = parameters (run mode: dialog / arguments / last values) → flux_worker_run with
  * GIMP progress → the picture as a layer (one undo step) or a new image. GIMP-specific code
- * stays here; the dialog is ui/flux-dialog.c, the render plugin/flux-worker.c, and the two
+ * stays here; the dialog is ui/gimp2/flux-dialog.c, the render frontend/flux-worker.c, and the two
  * share only FluxRenderParams. Nothing touches the image before the picture is complete, so
  * an error, or GIMP killing the process on Cancel, leaves it as it was.
  */
+#include "plugin-config.h"
+
 #include "flux-dialog.h"
 #include "flux-intl.h"
 #include "flux-params.h"

@@ -2,7 +2,7 @@
  * (GETTEXT_PACKAGE, bound by flux_intl_init), whatever textdomain() libgimp has set. */
 #pragma once
 
-#include "plugin-config.h"
+#include "frontend-config.h"
 
 #include <glib/gi18n-lib.h>
 

@@ -1,5 +1,5 @@
 /* flux-dialog.h — the FLUX Text to Image dialog (GTK 2, libgimpui). It edits one
- * FluxRenderParams (plugin/flux-params.h) and knows nothing else of the plug-in. */
+ * FluxRenderParams (frontend/flux-params.h) and knows nothing else of the plug-in. */
 #pragma once
 
 #include "flux-params.h"

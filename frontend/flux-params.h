@@ -1,4 +1,5 @@
-/* flux-params.h — the one contract between the dialog (ui/) and the GIMP entry (plugin/).
+/* flux-params.h — the one contract between the dialogs (ui/gimp2, ui/gimp3) and the GIMP entries
+ * (plugin/gimp2, plugin/gimp3).
  *
  * Like file-webp's WebPSaveParams: the dialog edits a FluxRenderParams, the PDB entry fills
  * one from its arguments, and the worker (flux-worker.h) renders one. Nothing here knows
