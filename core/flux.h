@@ -127,9 +127,47 @@ typedef void (*FluxPhaseFunc)(FluxPhase phase, void *user_data);
  * to the encoders' limits). */
 typedef void (*FluxWarningFunc)(const char *message, void *user_data);
 
-/* Called after each step with the current packed latents [1, seq, 64] (read-only). */
-typedef void (*FluxPreviewFunc)(int step, const float *latents, int latent_h, int latent_w,
+/* Called after each step (from 1) with x₀, the step's prediction of the clean packed latents
+ * [1, S, 64] (S = (latent_h/2)·(latent_w/2)): x₀ = latents − σ_i·velocity, with the latents
+ * and σ_i of before step i and the transformer's (true-CFG-combined) velocity. So the first
+ * steps already show the composition, not noise; at the last step x₀ is the final latents.
+ * Read-only, valid during the call. Render it with flux_preview_render (same thread, same
+ * model: allowed during flux_generate). */
+typedef void (*FluxPreviewFunc)(int step, const float *x0, int latent_h, int latent_w,
                                 void *user_data);
+
+/* How a preview turns latents into a picture (core/pipeline/preview.c). */
+typedef enum {
+    FLUX_PREVIEW_PROJECTION, /* a fixed linear map of the 16 latent channels to RGB (the FLUX
+                                factors ComfyUI publishes), upscaled bilinearly: about a
+                                millisecond per step, colours and composition only */
+    FLUX_PREVIEW_VAE,        /* the model's own VAE decoder on the latents shrunk so that the
+                                longer side is at most FLUX_PREVIEW_VAE_MAX_SIDE pixels: the
+                                real picture, seconds per preview, so every few steps */
+    /* room for a tiny trained decoder (TAEF1) once its weights can be had */
+} FluxPreviewQuality;
+
+#define FLUX_PREVIEW_VAE_MAX_SIDE 512
+
+/* How often a preview of this quality fits the budget (previews at most ~10% of the run, in
+ * flux_estimate_flops arithmetic), for a dialog to say. */
+typedef struct {
+    int every;                       /* render after every N-th step (1: each step) */
+    int decode_width, decode_height; /* size the VAE decodes at (VAE quality; else 0) */
+    double share;                    /* the previews' estimated share of the whole run, 0..1 */
+} FluxPreviewPlan;
+
+void flux_preview_plan(const FluxModelInfo *info, FluxPreviewQuality quality, int width, int height,
+                       int steps, int max_seq, FluxPreviewPlan *plan);
+
+/* Renders packed latents [1, S, 64] of latent_h × latent_w (as FluxPreviewFunc gives them) to
+ * an out_w × out_h RGB picture, 3 bytes a pixel, rows top to bottom, caller-allocated.
+ * PROJECTION needs no model (`model` may be NULL); VAE decodes with the model's VAE at the
+ * plan's decode size (the full 8·latent size when that is small enough), then resamples.
+ * FALSE with FLUX_ERROR_ARGUMENT for a bad size or quality, FLUX_ERROR_NO_MEMORY. */
+gboolean flux_preview_render(FluxModel *model, FluxPreviewQuality quality, const float *latents,
+                             int latent_h, int latent_w, int out_w, int out_h, guint8 *rgb,
+                             GError **error);
 
 typedef struct {
     const char *prompt;          /* UTF-8; NULL means "" */

@@ -10,6 +10,7 @@
  * P = 4C = 64 packed channels, H × W = image size = 8h × 8w.
  */
 #include "model.h"
+#include "preview.h"
 #include "rng.h"
 #include "trace.h"
 
@@ -229,6 +230,7 @@ typedef struct {
     float *latents;    /* [1, S, P] */
     float *noise_pred; /* [1, S, P] */
     float *neg_pred;   /* [1, S, P] (true CFG) */
+    float *x0;         /* [1, S, P] predicted clean latents (with a preview hook) */
     float *timesteps;  /* [N] */
     float *sigmas;     /* [N + 1] */
     float *vae_in;     /* [1, C, h, w] */
@@ -245,6 +247,7 @@ static void run_clear(Run *r)
     g_free(r->latents);
     g_free(r->noise_pred);
     g_free(r->neg_pred);
+    g_free(r->x0);
     g_free(r->timesteps);
     g_free(r->sigmas);
     g_free(r->vae_in);
@@ -305,9 +308,10 @@ static gboolean denoise(FluxModel *m, Run *r, const FluxGenerateParams *p, const
                 r->noise_pred[k] =
                     r->neg_pred[k] + p->true_cfg_scale * (r->noise_pred[k] - r->neg_pred[k]);
         }
+        if (r->x0) preview_x0(r->x0, r->latents, r->noise_pred, n, r->sigmas[i]);
         sched_step(r->latents, r->noise_pred, n, r->sigmas[i], r->sigmas[i + 1]);
         trace_f32(trace, r->latents, 3, s_lat, "step.%d.latents", i);
-        if (p->preview) p->preview(i + 1, r->latents, r->h, r->w, p->user_data);
+        if (r->x0) p->preview(i + 1, r->x0, r->h, r->w, p->user_data);
         double elapsed = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
         if (p->progress && !p->progress(i + 1, r->N, elapsed, p->user_data)) {
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_CANCELLED, "cancelled after step %d of %d",
@@ -360,12 +364,14 @@ static gboolean run_alloc(FluxModel *m, Run *r, const FluxGenerateParams *p, GEr
     r->latents = g_try_new(float, lat);
     r->noise_pred = g_try_new(float, lat);
     r->neg_pred = r->true_cfg ? g_try_new(float, lat) : NULL;
+    r->x0 = p->preview ? g_try_new(float, lat) : NULL;
     r->timesteps = g_try_new(float, r->N);
     r->sigmas = g_try_new(float, r->N + 1);
     r->vae_in = g_try_new(float, (size_t)r->C * r->h * r->w);
     r->decoded = g_try_new(float, (size_t)3 * r->H * r->W);
     if (!r->text_ids || !r->img_ids || !r->latents || !r->noise_pred ||
-        (r->true_cfg && !r->neg_pred) || !r->timesteps || !r->sigmas || !r->vae_in || !r->decoded) {
+        (r->true_cfg && !r->neg_pred) || (p->preview && !r->x0) || !r->timesteps || !r->sigmas ||
+        !r->vae_in || !r->decoded) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_NO_MEMORY, "not enough memory for a %d×%d image",
                     r->W, r->H);
         return FALSE;
