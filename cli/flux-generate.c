@@ -4,6 +4,7 @@
  *                 [--guidance G] [--seed S] [--max-sequence-length L] --output OUT.png
  *                 [--save-tensors FILE.safetensors] [--trace] [--quiet]
  *                 [--device auto|cpu|cuda]
+ *                 [--preview-out PREVIEW.png [--preview-every N] [--preview projection|vae]]
  *   flux-generate --model DIR --prompt TEXT --encode-only --save-tensors OUT.safetensors
  *   flux-generate --transformer flux1-schnell.safetensors --vae ae.safetensors
  *                 --clip-l clip_l.safetensors --t5 t5xxl_fp8_e4m3fn.safetensors
@@ -15,6 +16,7 @@
  */
 #include "flux.h"
 #include "png_out.h"
+#include "preview_out.h"
 #include "safetensors.h"
 
 #include <errno.h>
@@ -27,7 +29,9 @@
 
 typedef struct {
     char *model, *prompt, *negative_prompt, *output, *save_tensors, *seed;
-    char *device; /* --device: where the transformer runs (NULL: auto) */
+    char *device;                /* --device: where the transformer runs (NULL: auto) */
+    char *preview_out, *preview; /* --preview-out FILE.png, --preview projection|vae */
+    int preview_every;           /* --preview-every N (0: not given) */
     char *tokenizers, *transformer, *vae, *clip_l, *t5; /* component files (ComfyUI style) */
     int width, height, steps, max_seq;
     double guidance, true_cfg;
@@ -36,7 +40,8 @@ typedef struct {
 
 typedef struct {
     const Options *opt;
-    StWriter *tensors; /* --save-tensors */
+    StWriter *tensors;   /* --save-tensors */
+    PreviewOut *preview; /* --preview-out */
     gint64 t0;
 } RunState;
 
@@ -80,6 +85,13 @@ static void on_warning(const char *message, void *user_data)
     fprintf(stderr, "flux-generate: warning: %s\n", message);
 }
 
+static void on_preview(int step, const float *x0, int latent_h, int latent_w, void *user_data)
+{
+    RunState *rs = user_data;
+    g_autofree char *problem = preview_out_step(rs->preview, step, x0, latent_h, latent_w);
+    if (problem) fprintf(stderr, "flux-generate: warning: %s\n", problem);
+}
+
 static gboolean on_progress(int step, int total, double elapsed, void *user_data)
 {
     RunState *rs = user_data;
@@ -120,6 +132,26 @@ static gboolean check_files(const Options *o, GError **error)
                     missing->str, strchr(missing->str, ',') ? "are" : "is");
     g_string_free(missing, TRUE);
     return ok;
+}
+
+static gboolean check_preview_options(const Options *o, GError **error)
+{
+    FluxPreviewQuality q;
+    const char *lone = o->preview_every ? "--preview-every" : o->preview ? "--preview" : NULL;
+    if (!o->preview_out && lone)
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "%s needs --preview-out FILE.png",
+                    lone);
+    else if (o->preview_every < 0 || (o->preview_out && o->preview_every > FLUX_MAX_STEPS))
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--preview-every %d is out of range (1..%d)", o->preview_every, FLUX_MAX_STEPS);
+    else if (o->preview && !preview_out_parse_quality(o->preview, &q, error))
+        return FALSE;
+    else if (o->preview_out && o->encode_only)
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    "--preview-out makes no sense with --encode-only");
+    else
+        return TRUE;
+    return FALSE;
 }
 
 static gboolean parse_options(int *argc, char ***argv, Options *o, GError **error)
@@ -173,6 +205,15 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
          "Where the transformer runs: auto (a CUDA GPU when usable, else the CPU), cpu or cuda "
          "(default auto)",
          "DEVICE"},
+        {"preview-out", 0, 0, G_OPTION_ARG_FILENAME, &o->preview_out,
+         "Write a preview of the picture forming to this PNG every N steps (replaced atomically)",
+         "PREVIEW.png"},
+        {"preview-every", 0, 0, G_OPTION_ARG_INT, &o->preview_every,
+         "With --preview-out: every N steps (default 1)", "N"},
+        {"preview", 0, 0, G_OPTION_ARG_STRING, &o->preview,
+         "With --preview-out: projection (a colour sketch, about a millisecond; default) or vae "
+         "(the real decoder at up to 512 pixels, seconds)",
+         "QUALITY"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, "No progress lines", NULL},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose,
          "List checkpoint tensors the model does not use", NULL},
@@ -196,6 +237,7 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "--output OUT.png is required");
         return FALSE;
     }
+    if (!check_preview_options(o, error)) return FALSE;
     if (o->encode_only && !o->save_tensors && !o->trace) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                     "--encode-only needs --save-tensors FILE or --trace");
@@ -246,7 +288,7 @@ static gboolean run(const Options *o, GError **error)
     p.device = o->device;
     if (!parse_seed(o->seed, &p.seed, error)) return FALSE;
 
-    RunState rs = {o, o->save_tensors ? st_writer_new() : NULL, 0};
+    RunState rs = {o, o->save_tensors ? st_writer_new() : NULL, NULL, 0};
     p.trace = (o->trace || o->save_tensors) ? on_trace : NULL;
     p.trace_modules = o->trace && !o->save_tensors;
     p.progress = on_progress;
@@ -278,6 +320,14 @@ static gboolean run(const Options *o, GError **error)
         if (o->steps == G_MININT) p.steps = flux_model_uses_guidance(m) ? 28 : 4;
         ok = flux_generate_params_validate(m, &p, error); /* with the model: memory too */
     }
+    if (ok && o->preview_out) {
+        FluxPreviewQuality q = FLUX_PREVIEW_PROJECTION;
+        if (o->preview) preview_out_parse_quality(o->preview, &q, NULL);
+        rs.preview = preview_out_new(o->preview_out, q, o->preview_every ? o->preview_every : 1, m,
+                                     w, h, error);
+        ok = rs.preview != NULL;
+        p.preview = ok ? on_preview : NULL;
+    }
     if (ok && !o->encode_only) {
         if (!o->quiet)
             fprintf(stderr, "seed %" G_GUINT64_FORMAT ", %d×%d, %d steps\n", p.seed, w, h, p.steps);
@@ -295,6 +345,7 @@ static gboolean run(const Options *o, GError **error)
     png_out_abort(png);
     if (ok && rs.tensors) ok = st_writer_save(rs.tensors, o->save_tensors, error);
     st_writer_free(rs.tensors);
+    preview_out_free(rs.preview);
     flux_model_free(m);
     return ok;
 }
@@ -303,6 +354,7 @@ static void options_clear(Options *o)
 {
     g_free(o->model), g_free(o->prompt), g_free(o->negative_prompt), g_free(o->output);
     g_free(o->save_tensors), g_free(o->seed), g_free(o->device);
+    g_free(o->preview_out), g_free(o->preview);
     g_free(o->tokenizers), g_free(o->transformer), g_free(o->vae), g_free(o->clip_l), g_free(o->t5);
 }
 

@@ -150,7 +150,8 @@ typedef enum {
 #define FLUX_PREVIEW_VAE_MAX_SIDE 512
 
 /* How often a preview of this quality fits the budget (previews at most ~10% of the run, in
- * flux_estimate_flops arithmetic), for a dialog to say. */
+ * flux_estimate_flops arithmetic), for a dialog to say. The decode size depends on width and
+ * height only; with `info` all zero (shapes unknown) every is 1 and share 0. */
 typedef struct {
     int every;                       /* render after every N-th step (1: each step) */
     int decode_width, decode_height; /* size the VAE decodes at (VAE quality; else 0) */

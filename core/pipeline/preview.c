@@ -211,15 +211,19 @@ void flux_preview_plan(const FluxModelInfo *info, FluxPreviewQuality q, int widt
 {
     memset(plan, 0, sizeof *plan);
     int h = 2 * (height / 16), w = 2 * (width / 16);
-    double t5 = flux_estimate_flops(info, 0, 0, max_seq, 0);
-    double run = flux_estimate_flops(info, width, height, max_seq, steps);
-    double step = (flux_estimate_flops(info, width, height, max_seq, 1) -
-                   flux_estimate_flops(info, width, height, max_seq, 0));
-    if (steps < 1 || h < 2 || w < 2 || run <= 0) return;
-    if (q == FLUX_PREVIEW_VAE) {
+    if (steps < 1 || h < 2 || w < 2) return;
+    plan->every = 1;
+    if (q == FLUX_PREVIEW_VAE) { /* the size depends on the picture only */
         int r = vae_reduction(h, w);
         plan->decode_width = w / r * 8;
         plan->decode_height = h / r * 8;
+    }
+    double t5 = flux_estimate_flops(info, 0, 0, max_seq, 0);
+    double run = flux_estimate_flops(info, width, height, max_seq, steps);
+    double step = flux_estimate_flops(info, width, height, max_seq, 1) -
+                  flux_estimate_flops(info, width, height, max_seq, 0);
+    if (run <= 0 || step <= 0) return; /* no shapes given: no budget to plan with */
+    if (q == FLUX_PREVIEW_VAE) {
         double one =
             flux_estimate_flops(info, plan->decode_width, plan->decode_height, max_seq, 0) - t5;
         /* the smallest N with one decode per N steps within 10% of those N steps */
@@ -227,7 +231,6 @@ void flux_preview_plan(const FluxModelInfo *info, FluxPreviewQuality q, int widt
         plan->share = (steps / plan->every) * one / run;
     } else {
         /* 16·3 multiply-adds per latent pixel, ~10 operations per output pixel to resample */
-        plan->every = 1;
         plan->share = steps * (2.0 * 48 * h * w + 10.0 * 64 * h * w) / run;
     }
 }
