@@ -31,6 +31,7 @@
 #include "gemm_bf16.h"
 #include "model.h"
 #include "ops.h"
+#include "pool.h"
 #include "quant_dot.h"
 #include "t5.h"
 #include "transformer.h"
@@ -284,7 +285,7 @@ static void bench_qdot(const int *Ms, int n_M)
     const int K = 3072, Ns[] = {3072, 12288};
     printf("Q8_0 linear y[M,N] = x[M,%d]·wᵀ, %d threads: dequantise+sgemm (GEMV for M <= 8) vs "
            "int8 kernel (%s; portable C for M <= 8)\n",
-           K, ops_n_threads(), quant_dot_path_name(path));
+           K, pool_n_threads(), quant_dot_path_name(path));
     printf("%6s %6s %12s %12s %8s %12s %12s\n", "M", "N", "dequant s", "int8 s", "speedup",
            "int8 GMAC/s", "portable s");
     GRand *r = g_rand_new_with_seed(1);
@@ -359,7 +360,7 @@ static void bench_bf16(const int *Ms, int n_M)
     const GemmBf16Path paths[] = {GEMM_BF16_AVX512BF16, GEMM_BF16_AVX512F, GEMM_BF16_PORTABLE};
     printf("bf16 linear y[M,N] = x[M,K]·wᵀ, %d threads: seconds (GFLOP/s); ops_linear: one "
            "warm-up + one timed run, gemm_bf16: best of 2\n",
-           ops_n_threads());
+           pool_n_threads());
     printf("%6s %6s %6s %20s", "M", "K", "N", "ops_linear (tiles)");
     for (gsize p = 0; p < G_N_ELEMENTS(paths); p++)
         if (gemm_bf16_set_path(paths[p])) printf(" %20s", gemm_bf16_path_name(paths[p]));
@@ -642,7 +643,7 @@ int main(int argc, char **argv)
     const char *ct = g_getenv("OPENBLAS_CORETYPE");
     printf("OpenBLAS %s, core %s, %d BLAS threads, %d op threads (OPENBLAS_CORETYPE=%s)\n",
            openblas_get_config(), openblas_get_corename(), openblas_get_num_threads(),
-           ops_n_threads(), ct ? ct : "unset");
+           pool_n_threads(), ct ? ct : "unset");
     FluxModelInfo info;
     GError *err = NULL;
     if (flux_model_probe(dir, &info, &err)) {

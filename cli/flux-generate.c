@@ -17,7 +17,6 @@
 #include "flux.h"
 #include "png_out.h"
 #include "preview_out.h"
-#include "safetensors.h"
 
 #include <errno.h>
 #include <locale.h>
@@ -40,8 +39,8 @@ typedef struct {
 
 typedef struct {
     const Options *opt;
-    StWriter *tensors;   /* --save-tensors */
-    PreviewOut *preview; /* --preview-out */
+    FluxTensorFile *tensors; /* --save-tensors */
+    PreviewOut *preview;     /* --preview-out */
     gint64 t0;
 } RunState;
 
@@ -55,11 +54,6 @@ static void on_sigint(int sig)
 
 /* ------------------------------------------------------------------------------------- */
 /* Callbacks                                                                             */
-
-static StDtype st_dtype_of(FluxDtype dt)
-{
-    return dt == FLUX_DTYPE_F32 ? ST_F32 : dt == FLUX_DTYPE_I64 ? ST_I64 : ST_U8;
-}
 
 static void on_trace(const char *name, FluxDtype dtype, int ndim, const int64_t *shape,
                      const void *data, void *user_data)
@@ -76,7 +70,7 @@ static void on_trace(const char *name, FluxDtype dtype, int ndim, const int64_t 
         fflush(stdout);
         g_string_free(s, TRUE);
     }
-    if (rs->tensors) st_writer_add(rs->tensors, name, st_dtype_of(dtype), ndim, shape, data);
+    if (rs->tensors) flux_tensor_file_add(rs->tensors, name, dtype, ndim, shape, data);
 }
 
 static void on_warning(const char *message, void *user_data)
@@ -288,7 +282,7 @@ static gboolean run(const Options *o, GError **error)
     p.device = o->device;
     if (!parse_seed(o->seed, &p.seed, error)) return FALSE;
 
-    RunState rs = {o, o->save_tensors ? st_writer_new() : NULL, NULL, 0};
+    RunState rs = {o, o->save_tensors ? flux_tensor_file_new() : NULL, NULL, 0};
     p.trace = (o->trace || o->save_tensors) ? on_trace : NULL;
     p.trace_modules = o->trace && !o->save_tensors;
     p.progress = on_progress;
@@ -343,8 +337,8 @@ static gboolean run(const Options *o, GError **error)
         g_free(rgb);
     }
     png_out_abort(png);
-    if (ok && rs.tensors) ok = st_writer_save(rs.tensors, o->save_tensors, error);
-    st_writer_free(rs.tensors);
+    if (ok && rs.tensors) ok = flux_tensor_file_save(rs.tensors, o->save_tensors, error);
+    flux_tensor_file_free(rs.tensors);
     preview_out_free(rs.preview);
     flux_model_free(m);
     return ok;

@@ -111,6 +111,17 @@ double flux_estimate_flops(const FluxModelInfo *info, int width, int height, int
 typedef void (*FluxTraceFunc)(const char *name, FluxDtype dtype, int ndim, const int64_t *shape,
                               const void *data, void *user_data);
 
+/* A .safetensors file of named tensors, filled from a FluxTraceFunc (--save-tensors):
+ * flux_tensor_file_add copies `data`; names must be unique. flux_tensor_file_save writes
+ * atomically (a temporary file beside `path`, renamed into place). Caller owns the file
+ * (flux_tensor_file_free, NULL-safe). */
+typedef struct FluxTensorFile FluxTensorFile;
+FluxTensorFile *flux_tensor_file_new(void);
+void flux_tensor_file_add(FluxTensorFile *file, const char *name, FluxDtype dtype, int ndim,
+                          const int64_t *shape, const void *data);
+gboolean flux_tensor_file_save(FluxTensorFile *file, const char *path, GError **error);
+void flux_tensor_file_free(FluxTensorFile *file);
+
 /* Called once per finished denoising step (step counts from 1). Return FALSE to cancel:
  * flux_generate then fails with FLUX_ERROR_CANCELLED before the next step starts. */
 typedef gboolean (*FluxProgressFunc)(int step, int total, double elapsed_s, void *user_data);

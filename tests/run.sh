@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, the release build's tests, then the same
-# tests again under AddressSanitizer + UndefinedBehaviorSanitizer (leaks count as failures).
+# The whole test suite, as CI runs it: formatting, the include layers, the release build's
+# tests, then the same tests again under AddressSanitizer + UndefinedBehaviorSanitizer (leaks
+# count as failures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== clang-format check"
 git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+
+echo "== layer check (docs/ARCHITECTURE.md)"
+python3 tests/check_layers.py
 
 echo "== build and test (release)"
 [ -d build-test ] || meson setup build-test

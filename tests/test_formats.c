@@ -17,6 +17,7 @@
 #include "defaults.h"
 #include "flux.h"
 #include "model.h"
+#include "probe.h"
 #include "testutil.h"
 
 #include <glib/gstdio.h>

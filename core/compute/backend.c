@@ -5,7 +5,9 @@
  *
  * Dimension letters: M rows, K inputs, N features, T tokens, NH heads, HD head dim.
  */
+#include "convert.h"
 #include "backend.h"
+#include "pool.h"
 
 #include "cuda/flux_cuda.h"
 #include "flux.h"
@@ -187,7 +189,7 @@ static void cpu_par(size_t n, size_t work, void (*fn)(void *, size_t, size_t), C
     if (work < CPU_PAR_MIN)
         fn(job, 0, n);
     else
-        ops_parallel_for(n, fn, job);
+        pool_parallel_for(n, fn, job);
 }
 
 /* y[n] = y[n] · (1 + scale[n]) + shift[n] */
@@ -349,7 +351,7 @@ static FluxBackendCtx *cpu_ctx_new(size_t arena_bytes, GError **error)
 {
     FluxBackendCtx *c = g_new0(FluxBackendCtx, 1);
     c->be = &cpu_backend;
-    g_snprintf(c->description, sizeof c->description, "cpu (%d threads)", ops_n_threads());
+    g_snprintf(c->description, sizeof c->description, "cpu (%d threads)", pool_n_threads());
     if (arena_bytes) {
         void *p = NULL;
         int err = posix_memalign(&p, ARENA_ALIGN, arena_bytes);

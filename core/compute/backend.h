@@ -27,7 +27,7 @@
 #pragma once
 
 #include "ops.h"
-#include "safetensors.h"
+#include "dtype.h"
 
 #include <glib.h>
 

@@ -13,9 +13,11 @@
  * Legend: Ci/Co = input/output channels, H×W = input size, Ho×Wo = output size, k = kernel,
  * K = Ci·k·k (GEMM depth), N = pixels, G = GroupNorm groups, R = rows per band.
  */
+#include "convert.h"
 #include "conv.h"
 
 #include "ops.h"
+#include "pool.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -148,7 +150,7 @@ static void conv_im2col(ColJob *J, int r0, int R)
     J->R = R;
     J->s0 = up ? first >> 1 : first;
     J->ns = (up ? last >> 1 : last) - J->s0 + 1;
-    ops_parallel_for((size_t)J->s->Ci, col_worker, J);
+    pool_parallel_for((size_t)J->s->Ci, col_worker, J);
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -183,7 +185,7 @@ static void conv_1x1_inplace(float *y, const StTensor *w, const float *b, const 
     for (size_t p0 = 0; p0 < N; p0 += nb) {
         size_t n = N - p0 < nb ? N - p0 : nb;
         BiasJob bj = {tmp, b, n, 0};
-        ops_parallel_for((size_t)s->Co, bias_worker, &bj);
+        pool_parallel_for((size_t)s->Co, bias_worker, &bj);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Co, (int)n, s->Ci, 1.0f, wm,
                     s->Ci, y + p0, (int)N, 1.0f, tmp, (int)n);
         for (int co = 0; co < s->Co; co++)
@@ -231,7 +233,7 @@ void conv_2d(float *y, const float *x, const StTensor *w, const float *b, const 
     }
     size_t No = (size_t)s->H * s->W * (s->upsample ? 4 : 1);
     BiasJob bj = {y, b, No, s->accumulate};
-    ops_parallel_for((size_t)s->Co, bias_worker, &bj);
+    pool_parallel_for((size_t)s->Co, bias_worker, &bj);
     int tile = (int)(CONV_WTILE_BYTES / (sizeof(float) * K));
     if (tile < 16) tile = 16;
     if (tile > s->Co) tile = s->Co;
@@ -318,10 +320,10 @@ void conv_group_norm_coeffs(float *scale, float *shift, const float *x, int C, s
     int cpg = C / G;
     double *acc = g_new(double, C), *mean = g_new(double, G), *var = g_new(double, G);
     StatJob J = {x, N, cpg, NULL, acc};
-    ops_parallel_for((size_t)C, stat_worker, &J);
+    pool_parallel_for((size_t)C, stat_worker, &J);
     group_sums(mean, acc, G, cpg, N);
     J.mean = mean;
-    ops_parallel_for((size_t)C, stat_worker, &J);
+    pool_parallel_for((size_t)C, stat_worker, &J);
     group_sums(var, acc, G, cpg, N);
     for (int c = 0; c < C; c++) {
         double rstd = 1.0 / sqrt(var[c / cpg] + eps);
@@ -359,7 +361,7 @@ void conv_group_norm(float *y, const float *x, int C, size_t N, int G, const flo
     float *scale = g_new(float, 2 * (size_t)C), *shift = scale + C;
     conv_group_norm_coeffs(scale, shift, x, C, N, G, g, b, eps);
     AffineJob J = {y, x, N, scale, shift, silu};
-    ops_parallel_for((size_t)C, affine_worker, &J);
+    pool_parallel_for((size_t)C, affine_worker, &J);
     g_free(scale);
 }
 
@@ -411,7 +413,7 @@ static void up_worker(void *ctx, size_t begin, size_t end)
 void conv_upsample2x(float *y, const float *x, int C, int H, int W)
 {
     UpJob J = {y, x, W};
-    ops_parallel_for((size_t)C * H, up_worker, &J);
+    pool_parallel_for((size_t)C * H, up_worker, &J);
 }
 
 void conv_upsample2x_naive(float *y, const float *x, int C, int H, int W)

@@ -18,7 +18,7 @@
  */
 #pragma once
 
-#include "safetensors.h"
+#include "dtype.h"
 #include <stddef.h>
 
 /* ---- convolution -------------------------------------------------------------------- */

@@ -12,7 +12,7 @@
  * MB = x rows per block, k = index along K. */
 #include "gemm_bf16.h"
 
-#include "ops.h"
+#include "pool.h"
 
 #include <string.h>
 
@@ -240,10 +240,10 @@ void gemm_bf16_linear(float *y, const float *x, const StTensor *w, int M, int K,
     if (j.path == GEMM_BF16_AVX512BF16) {
         xb = g_new(guint16, (size_t)M * K);
         RoundJob r = {x, xb, K};
-        ops_parallel_for((size_t)M, round_rows, &r);
+        pool_parallel_for((size_t)M, round_rows, &r);
         j.xb = xb;
     }
-    ops_parallel_for(((size_t)N + NR - 1) / NR, bf16_worker, &j);
+    pool_parallel_for(((size_t)N + NR - 1) / NR, bf16_worker, &j);
     g_free(xb);
 }
 

@@ -21,7 +21,7 @@
  * Legend: M rows of x, K input features, N output features (rows of W). */
 #pragma once
 
-#include "safetensors.h"
+#include "dtype.h"
 
 typedef enum {
     GEMM_BF16_AUTO,       /* the fastest the CPU supports (the default) */
@@ -32,7 +32,7 @@ typedef enum {
 } GemmBf16Path;
 
 /* y[M,N] = x[M,K] · w[N,K]ᵀ (no bias) for w of dtype ST_BF16 (a per-tensor scale, if set,
- * multiplies the result). Split over N on the ops thread pool (ops_parallel_for). */
+ * multiplies the result). Split over N on the ops thread pool (pool_parallel_for). */
 void gemm_bf16_linear(float *y, const float *x, const StTensor *w, int M, int K, int N);
 
 /* dst[n] = src[n] rounded to bf16, to nearest even (NaN stays a quiet NaN): what the

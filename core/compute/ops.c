@@ -4,12 +4,14 @@
  * are OpenBLAS's; everything else here is written so that GCC vectorises it (plain loops over
  * arrays, no reductions that need reassociation) and is compiled in several instruction-set
  * variants chosen at run time (OPS_SIMD: AVX-512, AVX2+FMA, baseline x86-64), and split over
- * a persistent pool of threads (ops_parallel_for). Attention is flash style: per (head, query
+ * a persistent pool of threads (pool_parallel_for). Attention is flash style: per (head, query
  * tile) an sgemm per key tile, an online softmax with a vectorised exp, and an sgemm into the
  * output tile; the tiles run on the pool threads with OpenBLAS itself single-threaded meanwhile.
  */
+#include "convert.h"
 #include "ops.h"
 
+#include "pool.h"
 #include "quant_dot.h"
 
 #include <cblas.h>
@@ -29,105 +31,6 @@
  * ~10-20 µs, about what 64 K values of a cheap op take. */
 #define OPS_PAR_MIN (1u << 16)
 
-/* ------------------------------------------------------------------------------------- */
-/* Threading: a persistent pool                                                          */
-
-int ops_n_threads(void)
-{
-    static gsize n = 0;
-    if (g_once_init_enter(&n)) {
-        int v = (int)g_get_num_processors();
-        const char *env = g_getenv("FLUX_THREADS");
-        if (env && atoi(env) > 0) v = atoi(env);
-        g_once_init_leave(&n, (gsize)(v < 1 ? 1 : v > 64 ? 64 : v));
-    }
-    return (int)n;
-}
-
-/* Workers sleep on `go` until `generation` changes; worker i (1..n-1) runs chunk i of the job,
- * the caller runs chunk 0, and the last worker to finish signals `done`. One job at a time:
- * `submit` is held by the thread that runs one; a job started while another runs (from another
- * thread, or nested inside a chunk) runs serially on its caller. */
-typedef struct {
-    GMutex lock, submit;
-    GCond go, done;
-    int n_workers;
-    guint64 generation;
-    void (*fn)(void *, size_t, size_t);
-    void *ctx;
-    size_t n;
-    int n_chunks, pending;
-} OpsPool;
-
-static OpsPool pool;
-static _Thread_local int in_chunk; /* this thread is running a chunk of a job */
-
-static void run_chunk(void (*fn)(void *, size_t, size_t), void *ctx, size_t n, int i, int nc)
-{
-    in_chunk = 1;
-    fn(ctx, n * (size_t)i / (size_t)nc, n * (size_t)(i + 1) / (size_t)nc);
-    in_chunk = 0;
-}
-
-static gpointer pool_worker(gpointer data)
-{
-    const int index = GPOINTER_TO_INT(data);
-    guint64 seen = 0;
-    g_mutex_lock(&pool.lock);
-    for (;;) {
-        while (pool.generation == seen) g_cond_wait(&pool.go, &pool.lock);
-        seen = pool.generation;
-        if (index >= pool.n_chunks) continue;
-        void (*fn)(void *, size_t, size_t) = pool.fn;
-        void *ctx = pool.ctx;
-        size_t n = pool.n;
-        int nc = pool.n_chunks;
-        g_mutex_unlock(&pool.lock);
-        run_chunk(fn, ctx, n, index, nc);
-        g_mutex_lock(&pool.lock);
-        if (--pool.pending == 0) g_cond_signal(&pool.done);
-    }
-    return NULL;
-}
-
-/* Starts the workers once; they live as long as the process (idle ones sleep on a condition
- * variable, so they cost nothing while OpenBLAS's own threads run a GEMM). */
-static void pool_start(void)
-{
-    static gsize started = 0;
-    if (g_once_init_enter(&started)) {
-        pool.n_workers = ops_n_threads() - 1;
-        for (int i = 1; i <= pool.n_workers; i++)
-            g_thread_unref(g_thread_new("flux-op", pool_worker, GINT_TO_POINTER(i)));
-        g_once_init_leave(&started, 1);
-    }
-}
-
-void ops_parallel_for(size_t n, void (*fn)(void *ctx, size_t begin, size_t end), void *ctx)
-{
-    int nc = ops_n_threads();
-    if ((size_t)nc > n) nc = (int)n;
-    if (nc <= 1 || in_chunk || !g_mutex_trylock(&pool.submit)) {
-        if (n) fn(ctx, 0, n);
-        return;
-    }
-    pool_start();
-    g_mutex_lock(&pool.lock);
-    pool.fn = fn;
-    pool.ctx = ctx;
-    pool.n = n;
-    pool.n_chunks = nc;
-    pool.pending = nc - 1;
-    pool.generation++;
-    g_cond_broadcast(&pool.go);
-    g_mutex_unlock(&pool.lock);
-    run_chunk(fn, ctx, n, 0, nc);
-    g_mutex_lock(&pool.lock);
-    while (pool.pending > 0) g_cond_wait(&pool.done, &pool.lock);
-    g_mutex_unlock(&pool.lock);
-    g_mutex_unlock(&pool.submit);
-}
-
 /* Runs fn over [0, n) on the pool, each chunk calling sgemm itself: OpenBLAS is made
  * single-threaded meanwhile, else its threads and ours contend for the cores (measured:
  * several times slower) or spin in sched_yield between our calls. Below `min_n` items, or on
@@ -135,13 +38,13 @@ void ops_parallel_for(size_t n, void (*fn)(void *ctx, size_t begin, size_t end),
 static void parallel_blas_jobs(size_t n, size_t min_n, void (*fn)(void *, size_t, size_t),
                                void *ctx)
 {
-    if (ops_n_threads() < 2 || n < min_n) {
+    if (pool_n_threads() < 2 || n < min_n) {
         fn(ctx, 0, n);
         return;
     }
     int blas_threads = openblas_get_num_threads();
     if (blas_threads > 1) openblas_set_num_threads(1);
-    ops_parallel_for(n, fn, ctx);
+    pool_parallel_for(n, fn, ctx);
     if (blas_threads > 1) openblas_set_num_threads(blas_threads);
 }
 
@@ -151,7 +54,7 @@ static void par_maybe(size_t n, size_t work, void (*fn)(void *, size_t, size_t),
     if (work < OPS_PAR_MIN)
         fn(ctx, 0, n);
     else
-        ops_parallel_for(n, fn, ctx);
+        pool_parallel_for(n, fn, ctx);
 }
 
 /* Float32 scratch buffers per thread and purpose, kept for the life of the thread: the
@@ -321,7 +224,7 @@ static int linear_tile_rows(int K)
 
 size_t ops_linear_scratch_bytes(int K)
 {
-    return (size_t)ops_n_threads() * (size_t)linear_tile_rows(K) * (size_t)K * sizeof(float);
+    return (size_t)pool_n_threads() * (size_t)linear_tile_rows(K) * (size_t)K * sizeof(float);
 }
 
 typedef struct {
@@ -352,7 +255,7 @@ static void linear_worker(void *ctx, size_t begin, size_t end)
  * on a loaded 2-core machine, by perf). */
 static void linear_tiled(float *y, const float *x, const StTensor *w, int M, int K, int N)
 {
-    int nt = ops_n_threads();
+    int nt = pool_n_threads();
     int rows = linear_tile_rows(K), per_thread = (N + nt - 1) / nt;
     if (rows > per_thread) rows = per_thread;
     LinearJob j = {y, x, w, M, K, N, rows};
@@ -619,7 +522,7 @@ void ops_attention(float *out, const float *q, const float *k, const float *v,
 {
     int bq = ATT_BQ_MAX;
     while (bq > ATT_BQ_MIN &&
-           (size_t)s->NH * (size_t)((s->Tq + bq - 1) / bq) < 2 * (size_t)ops_n_threads())
+           (size_t)s->NH * (size_t)((s->Tq + bq - 1) / bq) < 2 * (size_t)pool_n_threads())
         bq /= 2;
     AttnJob J = {out, q, k, v, s, bq, (s->Tq + bq - 1) / bq};
     parallel_blas_jobs((size_t)s->NH * J.n_qtiles, 2, attn_worker, &J);

@@ -9,15 +9,8 @@
  */
 #pragma once
 
-#include "safetensors.h"
+#include "dtype.h"
 #include <stddef.h>
-
-/* ---- threading ---------------------------------------------------------------------- */
-
-/* Number of worker threads the ops use (default: the CPU count; FLUX_THREADS overrides). */
-int ops_n_threads(void);
-/* Runs fn(ctx, begin, end) over [0, n) split into contiguous chunks, one per thread. */
-void ops_parallel_for(size_t n, void (*fn)(void *ctx, size_t begin, size_t end), void *ctx);
 
 /* ---- linear algebra ----------------------------------------------------------------- */
 

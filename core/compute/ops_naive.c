@@ -1,4 +1,5 @@
 /* ops_naive.c — plain loops, the algorithmic reference for ops.c (used by the tests). */
+#include "convert.h"
 #include "ops.h"
 
 #include <math.h>

@@ -15,7 +15,7 @@
  * nb = K/32 blocks per row, b = block index. */
 #include "quant_dot.h"
 
-#include "ops.h"
+#include "pool.h"
 #include "quant.h"
 
 #include <math.h>
@@ -382,13 +382,13 @@ void quant_dot_linear(float *y, const float *x, const StTensor *w, int M, int K,
     gint8 *xq = (gint8 *)(buf + xd_bytes);
     QuantizeJob qj = {x, xq, xd, K};
     if ((size_t)M * K >= (1u << 16))
-        ops_parallel_for((size_t)M, quantize_rows, &qj);
+        pool_parallel_for((size_t)M, quantize_rows, &qj);
     else
         quantize_rows(&qj, 0, (size_t)M);
     QdotJob j = {y, xq, xd, w->data, M, K, N, quant_dot_path()};
     size_t tiles = ((size_t)N + NR - 1) / NR;
     if ((size_t)M * N * K >= (1u << 18))
-        ops_parallel_for(tiles, tiles_worker, &j);
+        pool_parallel_for(tiles, tiles_worker, &j);
     else
         tiles_worker(&j, 0, tiles);
 }

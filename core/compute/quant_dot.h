@@ -18,7 +18,7 @@
  * b = block index along K, j = element inside a block. */
 #pragma once
 
-#include "safetensors.h"
+#include "dtype.h"
 
 /* The largest M for which ops_linear takes this path for Q8_0 weights: above it OpenBLAS's
  * sgemm on dequantised tiles is faster on AVX-512 machines without VNNI (docs/PERFORMANCE.md

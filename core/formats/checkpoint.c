@@ -4,6 +4,7 @@
  * ComfyUI-GGUF's llama.cpp T5 names.
  * Legend: D = inner dim (3072 for FLUX.1), M = MLP hidden (4·D), HD = head dim (128),
  * N = a block index, C = VAE channels. */
+#include "convert.h"
 #include "checkpoint.h"
 #include "flux.h"
 #include "gguf.h"

@@ -18,7 +18,7 @@
  * blocks (checked when a tensor is added to an archive). */
 #pragma once
 
-#include "safetensors.h"
+#include "dtype.h"
 #include <stdint.h>
 
 /* Dequantises n elements (a multiple of the block of `dt`) from the blocks at `src`. Fast

@@ -2,8 +2,8 @@
  * (huggingface/safetensors): header length within the file, JSON object, known dtype,
  * offsets inside the data section, byte size = numel × dtype size, no overlaps. */
 #include "safetensors.h"
+#include "convert.h"
 #include "flux.h"
-#include "quant.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -41,71 +41,6 @@ struct StArchive {
     GStringChunk *names; /* names and file paths of added tensors */
     GArray *attachments; /* StAttachment */
 };
-
-/* Block types: a row of a GGML tensor is a whole number of blocks of `block` elements
- * stored in `bytes` bytes (ggml-common.h layouts; see quant.c). Plain types: block 1. */
-static const struct {
-    const char *name;
-    size_t size;
-    int block;
-    size_t bytes;
-} dtype_info[ST_N_DTYPES] = {
-    [ST_F64] = {"F64", 8, 1, 8},         [ST_F32] = {"F32", 4, 1, 4},
-    [ST_F16] = {"F16", 2, 1, 2},         [ST_BF16] = {"BF16", 2, 1, 2},
-    [ST_I64] = {"I64", 8, 1, 8},         [ST_I32] = {"I32", 4, 1, 4},
-    [ST_I16] = {"I16", 2, 1, 2},         [ST_I8] = {"I8", 1, 1, 1},
-    [ST_U8] = {"U8", 1, 1, 1},           [ST_BOOL] = {"BOOL", 1, 1, 1},
-    [ST_F8_E4M3] = {"F8_E4M3", 1, 1, 1}, [ST_F8_E5M2] = {"F8_E5M2", 1, 1, 1},
-    [ST_Q8_0] = {"Q8_0", 0, 32, 34},     [ST_Q4_0] = {"Q4_0", 0, 32, 18},
-    [ST_Q4_1] = {"Q4_1", 0, 32, 20},     [ST_Q5_0] = {"Q5_0", 0, 32, 22},
-    [ST_Q5_1] = {"Q5_1", 0, 32, 24},     [ST_Q4_K] = {"Q4_K", 0, 256, 144},
-    [ST_Q5_K] = {"Q5_K", 0, 256, 176},   [ST_Q6_K] = {"Q6_K", 0, 256, 210},
-};
-
-size_t st_dtype_size(StDtype dt)
-{
-    return (unsigned)dt < ST_N_DTYPES ? dtype_info[dt].size : 0;
-}
-
-gboolean st_dtype_block(StDtype dt, int *block_elems, size_t *block_bytes)
-{
-    if ((unsigned)dt >= ST_N_DTYPES) return FALSE;
-    if (block_elems) *block_elems = dtype_info[dt].block;
-    if (block_bytes) *block_bytes = dtype_info[dt].bytes;
-    return TRUE;
-}
-
-gboolean st_dtype_nbytes(StDtype dt, uint64_t numel, uint64_t *nbytes)
-{
-    if ((unsigned)dt >= ST_N_DTYPES) return FALSE;
-    uint64_t blocks = numel / (uint64_t)dtype_info[dt].block;
-    if (blocks * (uint64_t)dtype_info[dt].block != numel) return FALSE;
-    if (blocks > UINT64_MAX / dtype_info[dt].bytes) return FALSE;
-    *nbytes = blocks * dtype_info[dt].bytes;
-    return TRUE;
-}
-
-const char *st_dtype_name(StDtype dt)
-{
-    return (unsigned)dt < ST_N_DTYPES ? dtype_info[dt].name : "?";
-}
-
-gboolean st_dtype_is_float(StDtype dt)
-{
-    return dt == ST_F32 || dt == ST_F16 || dt == ST_BF16 || dt == ST_F64 || dt == ST_F8_E4M3 ||
-           dt == ST_F8_E5M2 || (dt >= ST_Q8_0 && dt < ST_N_DTYPES);
-}
-
-/* Only the safetensors dtypes: the block types exist in GGUF files alone. */
-static gboolean dtype_from_name(const char *s, StDtype *out)
-{
-    for (int i = 0; i <= ST_F8_E5M2; i++)
-        if (strcmp(s, dtype_info[i].name) == 0) {
-            *out = (StDtype)i;
-            return TRUE;
-        }
-    return FALSE;
-}
 
 /* ------------------------------------------------------------------------------------- */
 /* Header parsing                                                                        */
@@ -162,7 +97,7 @@ static gboolean parse_entry(StFile *f, const char *name, JsonNode *node, size_t 
     t->name = g_string_chunk_insert(f->strings, name);
     t->file = f->path;
     const char *dts = json_node_get_string(dn);
-    if (!dtype_from_name(dts, &t->dtype))
+    if (!st_dtype_from_name(dts, &t->dtype))
         return fail(error, f->path, "tensor '%s': unknown dtype \"%s\"", name, dts);
 
     JsonArray *sa = json_node_get_array(sn);
@@ -548,13 +483,14 @@ static gboolean shape_numel(const char *file, const char *name, StDtype dt, int 
             return fail(error, file, "tensor '%s': shape %s overflows", name, s->str);
         n *= (uint64_t)shape[i];
     }
-    int blk = dtype_info[dt].block;
+    int blk;
+    st_dtype_block(dt, &blk, NULL);
     int64_t row = ndim ? shape[ndim - 1] : 1;
     if (blk > 1 && row % blk != 0)
         return fail(error, file,
                     "tensor '%s': shape %s: a row of %" G_GINT64_FORMAT
                     " elements is not a whole number of %s blocks of %d",
-                    name, s->str, row, dtype_info[dt].name, blk);
+                    name, s->str, row, st_dtype_name(dt), blk);
     *numel = n;
     return TRUE;
 }
@@ -671,116 +607,6 @@ const float *st_archive_f32(StArchive *a, StTensor *t)
         st_to_f32(t->f32, t, 0, t->numel);
     }
     return t->f32;
-}
-
-/* ------------------------------------------------------------------------------------- */
-/* Conversion                                                                            */
-
-static inline float bf16_to_f32(uint16_t h)
-{
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static inline float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
-    if (exp == 0) {
-        if (man == 0) {
-            u = sign;
-        } else { /* subnormal: renormalise */
-            exp = 127 - 15 + 1;
-            while (!(man & 0x400)) {
-                man <<= 1;
-                exp--;
-            }
-            u = sign | (exp << 23) | ((man & 0x3ff) << 13);
-        }
-    } else if (exp == 31) {
-        u = sign | 0x7f800000u | (man << 13);
-    } else {
-        u = sign | ((exp + 127 - 15) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-/* FP8 e4m3fn: bias 7, no infinities, S.1111.111 is NaN. */
-static inline float f8e4m3_to_f32(uint8_t v)
-{
-    int s = v >> 7, e = (v >> 3) & 15, m = v & 7;
-    float r;
-    if (e == 15 && m == 7)
-        r = NAN;
-    else if (e == 0)
-        r = ldexpf((float)m, -9);
-    else
-        r = ldexpf(1.0f + m / 8.0f, e - 7);
-    return s ? -r : r;
-}
-
-static inline float f8e5m2_to_f32(uint8_t v)
-{
-    return f16_to_f32((uint16_t)v << 8);
-}
-
-static void to_f32(float *dst, const StTensor *t, int64_t first, int64_t n)
-{
-    if (t->dtype >= ST_Q8_0) {
-        int blk = dtype_info[t->dtype].block;
-        g_assert(first % blk == 0 && n % blk == 0);
-        const guint8 *q =
-            (const guint8 *)t->data + (size_t)(first / blk) * dtype_info[t->dtype].bytes;
-        quant_dequantize(t->dtype, q, dst, n);
-        return;
-    }
-    const guint8 *p = (const guint8 *)t->data + (size_t)first * st_dtype_size(t->dtype);
-    switch (t->dtype) {
-    case ST_F32:
-        memcpy(dst, p, (size_t)n * 4);
-        break;
-    case ST_F64:
-        for (int64_t i = 0; i < n; i++) {
-            double d;
-            memcpy(&d, p + 8 * i, 8);
-            dst[i] = (float)d;
-        }
-        break;
-    case ST_BF16:
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            dst[i] = bf16_to_f32(h);
-        }
-        break;
-    case ST_F16:
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            dst[i] = f16_to_f32(h);
-        }
-        break;
-    case ST_F8_E4M3:
-        for (int64_t i = 0; i < n; i++) dst[i] = f8e4m3_to_f32(p[i]);
-        break;
-    case ST_F8_E5M2:
-        for (int64_t i = 0; i < n; i++) dst[i] = f8e5m2_to_f32(p[i]);
-        break;
-    default:
-        g_assert_not_reached();
-    }
-}
-
-void st_to_f32(float *dst, const StTensor *t, int64_t first, int64_t n)
-{
-    g_assert(first >= 0 && n >= 0 && first + n <= t->numel);
-    to_f32(dst, t, first, n);
-    if (t->scale != 0.0f)
-        for (int64_t i = 0; i < n; i++) dst[i] *= t->scale;
 }
 
 /* ------------------------------------------------------------------------------------- */

@@ -13,71 +13,19 @@
  * too: st_archive_new + st_archive_add (tensors described by their reader), and "virtual"
  * tensors: views (a row range of another tensor, or the same bytes under another shape: zero
  * copy) and owned buffers (for the few tensors that must be rearranged). See gguf.h and
- * checkpoint.h.
+ * checkpoint.h. The tensor types (StDtype, StTensor) are dtype.h's, their conversion to
+ * float32 convert.h's.
  */
 #pragma once
+
+#include "convert.h"
+#include "dtype.h"
 
 #include <glib.h>
 #include <stdint.h>
 
-#define ST_MAX_DIMS 8
-
-typedef enum {
-    ST_F64,
-    ST_F32,
-    ST_F16,
-    ST_BF16,
-    ST_I64,
-    ST_I32,
-    ST_I16,
-    ST_I8,
-    ST_U8,
-    ST_BOOL,
-    ST_F8_E4M3,
-    ST_F8_E5M2,
-    /* GGML block types (from GGUF files; never in a safetensors header): a row is a whole
-     * number of blocks of st_dtype_block() elements. Dequantised by quant.c. */
-    ST_Q8_0,
-    ST_Q4_0,
-    ST_Q4_1,
-    ST_Q5_0,
-    ST_Q5_1,
-    ST_Q4_K,
-    ST_Q5_K,
-    ST_Q6_K,
-    ST_N_DTYPES
-} StDtype;
-
-typedef struct {
-    const char *name; /* owned by the file */
-    StDtype dtype;
-    int ndim;
-    int64_t shape[ST_MAX_DIMS];
-    int64_t numel;
-    const void *data; /* into the mapping; no alignment is promised */
-    size_t nbytes;
-    const char *file; /* path of the file holding it, for messages */
-    float *f32;       /* optional float32 copy (small tensors), owned by the archive */
-    gboolean used;    /* bound by a loader (for the "unused tensors" report) */
-    float scale;      /* per-tensor multiplier applied by st_to_f32 after conversion (FP8
-                         "scaled" checkpoints); 0 means none. Never set on F32 tensors, whose
-                         data ops_linear may read directly. */
-} StTensor;
-
 typedef struct StFile StFile;
 typedef struct StArchive StArchive;
-
-/* Size in bytes of one element; 0 for an invalid dtype and for block types. */
-size_t st_dtype_size(StDtype dt);
-/* Elements per block and bytes per block (1 and the element size for plain types); FALSE
- * for an invalid dtype. */
-gboolean st_dtype_block(StDtype dt, int *block_elems, size_t *block_bytes);
-/* Bytes taken by `numel` elements (`numel` a multiple of the block); FALSE when it is not,
- * or on overflow. */
-gboolean st_dtype_nbytes(StDtype dt, uint64_t numel, uint64_t *nbytes);
-/* "F32", "BF16", ... */
-const char *st_dtype_name(StDtype dt);
-gboolean st_dtype_is_float(StDtype dt);
 
 /* Maps and validates one file. Returns NULL with `error` set (message names the file and
  * the tensor). Caller owns the result; free with st_file_free (NULL-safe). */
@@ -136,11 +84,6 @@ StTensor *st_archive_add_view(StArchive *a, const char *name, const StTensor *sr
 StTensor *st_archive_add_owned(StArchive *a, const char *name, StDtype dtype, int ndim,
                                const int64_t *shape, gpointer data, const char *file,
                                GError **error);
-
-/* Converts n elements of a float tensor starting at element `first` to float32, then applies
- * t->scale when set. For block types `first` and `n` must be multiples of the block (a row
- * start and whole rows always are: rows are whole blocks). */
-void st_to_f32(float *dst, const StTensor *t, int64_t first, int64_t n);
 
 /* ------------------------------------------------------------------------------------- */
 /* Writing (for --save-tensors and tests).                                                */

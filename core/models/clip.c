@@ -10,6 +10,7 @@
  * HD = D / NH (64), F = intermediate_size (3072), V = vocab_size (49408),
  * P = max_position_embeddings (77), N = num_hidden_layers (12).
  */
+#include "convert.h"
 #include "clip.h"
 
 #include "config.h"

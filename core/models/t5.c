@@ -15,6 +15,7 @@
  * HD = d_kv (64), I = NH*HD inner attention width (4096; need not equal D), F = d_ff (10240),
  * V = vocab_size (32128), NB = relative_attention_num_buckets (32), N = num_layers (24).
  */
+#include "convert.h"
 #include "t5.h"
 
 #include "config.h"

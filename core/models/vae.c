@@ -37,6 +37,7 @@
 #include "conv.h"
 #include "flux.h"
 #include "ops.h"
+#include "pool.h"
 #include "weights.h"
 
 #include <math.h>
@@ -478,7 +479,7 @@ static gboolean vae_attention(const VaeModel *m, const VaeAttn *at, VaeAct *a, G
     conv_group_norm_coeffs(coef, coef + C, a->x, C, N, m->G, wt_f32(at->norm_w), wt_f32(at->norm_b),
                            VAE_EPS);
     TransJob J = {h, a->x, coef, coef + C, C, N};
-    ops_parallel_for(N, to_tokens_worker, &J);
+    pool_parallel_for(N, to_tokens_worker, &J);
     ops_linear(q, h, at->q_w, wt_f32(at->q_b), (int)N, C, C);
     ops_linear(k, h, at->k_w, wt_f32(at->k_b), (int)N, C, C);
     ops_linear(v, h, at->v_w, wt_f32(at->v_b), (int)N, C, C);
@@ -495,7 +496,7 @@ static gboolean vae_attention(const VaeModel *m, const VaeAttn *at, VaeAct *a, G
     ops_attention(h, q, k, v, &s);
     ops_linear(q, h, at->o_w, wt_f32(at->o_b), (int)N, C, C);
     J.tok = q;
-    ops_parallel_for((size_t)C, add_tokens_worker, &J);
+    pool_parallel_for((size_t)C, add_tokens_worker, &J);
     g_free(buf);
     return TRUE;
 }

@@ -6,6 +6,7 @@
  * CLIP width = pooled_projection_dim, 4 × VAE latent channels = transformer in_channels
  * (2×2 packing). */
 #include "model.h"
+#include "probe.h"
 
 #include "checkpoint.h"
 #include "defaults.h"

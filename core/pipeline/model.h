@@ -40,9 +40,3 @@ gboolean model_encoders_acquire(FluxModel *m, GError **error);
  * 23.8 GB transformer + 9.5 GB T5-XXL on a 24 GB machine. FLUX_RELEASE_ENCODERS=always|never
  * overrides the rule ("auto": weights > 3/4 of MemTotal). Returns whether it released them. */
 gboolean model_encoders_release(FluxModel *m);
-
-/* probe.c: FluxModelInfo from the transformer, T5 and VAE configs (weight_bytes 0). */
-gboolean probe_info_from_configs(const CfgJson *transformer, const CfgJson *t5, const CfgJson *vae,
-                                 FluxModelInfo *info, GError **error);
-/* probe.c: total size of the *.safetensors files of a component folder. */
-guint64 probe_folder_weight_bytes(const char *dir);

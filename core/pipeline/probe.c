@@ -4,9 +4,7 @@
  *
  * Legend: D = transformer inner dim (3072), S = image tokens, L = T5 tokens, T = S + L,
  * NB = double + single blocks (57). FLUX.1 at 1024²: S = 4096, T = 4608. */
-#include "config.h"
-#include "flux.h"
-#include "model.h"
+#include "probe.h"
 #include "ops.h"
 
 #include <glib/gstdio.h>
