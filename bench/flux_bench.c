@@ -13,6 +13,7 @@
  *              [--repeat N] [--transformer FILE]
  *   flux-bench --qdot-table 1,8,64,256,1024 [portable|avx2|avx512-vnni]
  *   flux-bench --bf16-table 64,512,1536
+ *   flux-bench --peak
  *
  * --transformer FILE benches the transformer from a weight file (GGUF, single-file
  * safetensors), loaded with the MODEL_DIR folder through flux_model_load_files as the CLI does
@@ -27,11 +28,14 @@
  * S×S image, T_txt = 512 text tokens, T = T_img + T_txt.
  */
 #include "clip.h"
+#include "cpu_features.h"
 #include "flux.h"
 #include "gemm_bf16.h"
 #include "model.h"
 #include "ops.h"
 #include "pool.h"
+#include "peak.h"
+#include "precision.h"
 #include "quant_dot.h"
 #include "t5.h"
 #include "transformer.h"
@@ -335,6 +339,25 @@ static void bench_qdot(const int *Ms, int n_M)
 }
 
 /* ------------------------------------------------------------------------------------- */
+/* The CPU: model, usable features, precision, measured peak per instruction               */
+
+static void print_cpu(gboolean peaks)
+{
+    g_autofree char *cpu = cpu_features_describe();
+    printf("CPU: %s; precision %s (bf16 GEMM path %s); %d op threads\n", cpu,
+           ops_precision_name(ops_precision()), gemm_bf16_path_name(gemm_bf16_path()),
+           pool_n_threads());
+    if (!peaks) return;
+    for (int k = 0; k < PEAK_N; k++) {
+        double g = peak_gflops((PeakKind)k);
+        if (g > 0)
+            printf("peak %-24s %9.1f G%s/s (all op threads)\n", peak_name((PeakKind)k), g,
+                   k == PEAK_VNNI_ZMM || k == PEAK_AMX_INT8 ? "OP" : "FLOP");
+    }
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------------------------------- */
 /* bf16 linears: hand-written kernel against converted tiles + sgemm                     */
 
 /* Seconds of gemm_bf16_linear on the current path, best of 2 (the first run included: the
@@ -356,8 +379,10 @@ static double time_gemm_bf16(float *y, const float *x, const StTensor *w, int M,
  * is the fallback for CPUs without AVX-512, not a contender). */
 static void bench_bf16(const int *Ms, int n_M)
 {
-    const int shapes[][2] = {{3072, 3072}, {3072, 12288}, {12288, 3072}};
-    const GemmBf16Path paths[] = {GEMM_BF16_AVX512BF16, GEMM_BF16_AVX512F, GEMM_BF16_PORTABLE};
+    const int shapes[][2] = {{3072, 3072}, {3072, 12288}, {12288, 3072}, {15360, 3072}};
+    const GemmBf16Path paths[] = {GEMM_BF16_AMX, GEMM_BF16_AVX512BF16, GEMM_BF16_PORTABLE};
+    const OpsPrecision saved = ops_precision();
+    ops_precision_set(OPS_PRECISION_FLOAT32); /* the ops_linear column: tiles + sgemm */
     printf("bf16 linear y[M,N] = x[M,K]·wᵀ, %d threads: seconds (GFLOP/s); ops_linear: one "
            "warm-up + one timed run, gemm_bf16: best of 2\n",
            pool_n_threads());
@@ -408,6 +433,7 @@ static void bench_bf16(const int *Ms, int n_M)
         }
         g_free(wb);
     }
+    ops_precision_set(saved);
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -603,8 +629,9 @@ int main(int argc, char **argv)
                 "usage: %s MODEL_DIR [--sizes 256,512,1024] [--vae-sizes 512,1024] "
                 "[--skip dit,t5,clip,vae] [--repeat N] [--transformer FILE]\n"
                 "       %s --qdot-table 1,8,64,256,1024 [KERNEL PATH]\n"
-                "       %s --bf16-table 64,512,1536\n",
-                argv[0], argv[0], argv[0]);
+                "       %s --bf16-table 64,512,1536\n"
+                "       %s --peak\n",
+                argv[0], argv[0], argv[0], argv[0]);
         return 2;
     }
     if (!strcmp(argv[1], "--qdot-table") && argc > 2) {
@@ -617,8 +644,13 @@ int main(int argc, char **argv)
         bench_qdot(Ms, n_M);
         return 0;
     }
+    if (!strcmp(argv[1], "--peak")) {
+        print_cpu(TRUE);
+        return 0;
+    }
     if (!strcmp(argv[1], "--bf16-table") && argc > 2) {
         int Ms[16], n_M = parse_sizes(argv[2], Ms, 16);
+        print_cpu(TRUE);
         bench_bf16(Ms, n_M);
         return 0;
     }
@@ -644,6 +676,7 @@ int main(int argc, char **argv)
     printf("OpenBLAS %s, core %s, %d BLAS threads, %d op threads (OPENBLAS_CORETYPE=%s)\n",
            openblas_get_config(), openblas_get_corename(), openblas_get_num_threads(),
            pool_n_threads(), ct ? ct : "unset");
+    print_cpu(TRUE);
     FluxModelInfo info;
     GError *err = NULL;
     if (flux_model_probe(dir, &info, &err)) {

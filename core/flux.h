@@ -200,6 +200,8 @@ typedef struct {
     void *user_data;        /* passed to every callback */
     const char *device;     /* where the transformer runs: "auto" (or NULL, the default),
                                "cpu" or "cuda"; see flux_device_check. Borrowed. */
+    const char *precision;  /* CPU arithmetic: "auto" (or NULL, the default), "float32" or
+                               "fast"; see flux_precision_check. Borrowed. */
 } FluxGenerateParams;
 
 /* Compute devices for the transformer (the text encoders and the VAE run on the CPU):
@@ -216,6 +218,16 @@ typedef struct {
  * FLUX_ERROR_ARGUMENT (an unknown name) or FLUX_ERROR_UNSUPPORTED (this build has no CUDA, or
  * no usable GPU), the message saying which. */
 gboolean flux_device_check(const char *device, GError **error);
+
+/* CPU arithmetic of a run (every linear on the CPU; the CUDA device has its own, BF16):
+ *   "float32"  float32 products on exactly converted weights: the reference's numbers (~1e-5)
+ *   "fast"     bf16 products with float32 sums on the CPU's native instructions (AMX-BF16,
+ *              AVX512-BF16; int8 for Q8_0 linears of few rows): several times faster where
+ *              the CPU has them; a picture moves by a few levels of 255 (docs/PERFORMANCE.md)
+ *   "auto"     (NULL too) the FLUX_PRECISION environment variable when set, else "fast" when
+ *              this CPU has a native path, else "float32" (the same code as "fast" there).
+ * TRUE when `precision` is one of these; else FALSE with FLUX_ERROR_ARGUMENT naming it. */
+gboolean flux_precision_check(const char *precision, GError **error);
 
 /* FluxPipeline's defaults: 1024×1024, 28 steps (4 for schnell-type when model is given),
  * guidance 3.5, max sequence length 512, seed 0, no callbacks. `model` may be NULL. */

@@ -10,6 +10,7 @@
 #include "flux.h"
 #include "gguf.h"
 #include "ops.h"
+#include "precision.h"
 #include "quant.h"
 #include "quant_dot.h"
 #include "testutil.h"
@@ -368,8 +369,9 @@ static void test_qdot_quantize(void)
     g_rand_free(r);
 }
 
-/* ops_linear takes the integer path for Q8_0 up to QDOT_MAX_M rows (same bits as
- * quant_dot_linear plus the bias), the dequantising path above (float-exact products). */
+/* Under `fast` ops_linear takes the integer path for Q8_0 up to QDOT_MAX_M rows (same bits as
+ * quant_dot_linear plus the bias); under float32 (and above QDOT_MAX_M rows in float32) the
+ * dequantising path (float-exact products). */
 static void test_qdot_ops_linear(void)
 {
     GRand *r = g_rand_new_with_seed(g_test_rand_int());
@@ -381,12 +383,15 @@ static void test_qdot_ops_linear(void)
     quant_dequantize(ST_Q8_0, wq, wf, (int64_t)N * K);
     float *y = g_new(float, (size_t)M *N), *q = g_new(float, (size_t)M *N);
     static const int rows[] = {1, 5, QDOT_MAX_M};
+    const OpsPrecision saved = ops_precision();
+    ops_precision_set(OPS_PRECISION_FAST);
     for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
         ops_linear(y, x, &w, bias, rows[i], K, N);
         quant_dot_linear(q, x, &w, rows[i], K, N);
         for (int e = 0; e < rows[i] * N; e++) q[e] += bias[e % N];
         g_assert_cmpmem(y, (size_t)rows[i] * N * 4, q, (size_t)rows[i] * N * 4);
     }
+    ops_precision_set(OPS_PRECISION_FLOAT32);
     ops_linear(y, x, &w, bias, M, K, N);
     double d = 0; /* error over the float32 summation bound K·u·(Σ|x·w| + |b|) */
     for (int m = 0; m < M; m++)
@@ -399,6 +404,7 @@ static void test_qdot_ops_linear(void)
             d = fmax(d, fabs(y[m * N + n] - exact) / (K * ldexp(1.0, -24) * mag));
         }
     g_assert_cmpfloat(d, <=, 1.0);
+    ops_precision_set(saved);
     g_free(wq), g_free(x), g_free(bias), g_free(wf), g_free(y), g_free(q);
     g_rand_free(r);
 }

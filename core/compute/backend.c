@@ -170,7 +170,7 @@ static void cpu_rmsnorm(FluxBackendCtx *c, float *y, const float *x, const float
  * -ffp-contract=off no variant fuses a multiply-add, so all give the same bits. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
     !defined(__SANITIZE_ADDRESS__)
-#define CPU_SIMD __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define CPU_SIMD __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CPU_SIMD
 #endif

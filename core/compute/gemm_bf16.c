@@ -1,185 +1,254 @@
-/* gemm_bf16.c — see gemm_bf16.h. Written for this project from Intel's description of
- * vdpbf16ps / vcvtne2ps2bf16 (Intel SDM) and the bf16 format (the top 16 bits of a float32).
+/* gemm_bf16.c — see gemm_bf16.h. Written for this project from Intel's descriptions of
+ * vdpbf16ps and of the AMX tile instructions (Intel SDM; tile configuration "palette 1") and
+ * the bf16 format (the top 16 bits of a float32).
  *
- * Structure: the output columns are split over the thread pool in groups of NR = 4 weight
- * rows. A thread walks x in blocks of rows that stay in L2 (X_BLOCK_BYTES) and, for each of
- * its groups, multiplies MR = 4 rows of x at a time by the 4 weight rows over the full K:
- * 16 accumulators of 16 float32 lanes, summed horizontally at the end. Every weight row is
- * therefore read from memory M / (x rows per block) times, as stored (bf16), and never
- * written anywhere in float32.
+ * The packed weight panel (one per thread, PACK): for 16-column group g (4 per panel),
+ * k pair p and column c: bp[((g·kc/2 + p)·16 + c)·2 + e] = bf16(w[n0 + 16g + c, k0 + 2p + e]).
+ * Rows p of a group are exactly an AMX B tile (16 pairs × 64 bytes) and, one at a time, a
+ * zmm of 16 columns' pairs for vdpbf16ps.
+ * The x chunk (XCHUNK, on the calling thread): [mp, kp] bf16, rows and k padded with zeros to
+ * multiples of MB and 32, so that every kernel works on whole blocks.
+ * The output block (CBUF, per thread): [mp, NC] float32, accumulated over the k blocks of a
+ * panel and then copied to y's valid rows and columns.
  *
- * Legend: M, K, N as in gemm_bf16.h; MR = x rows and NR = weight rows per kernel call,
- * MB = x rows per block, k = index along K. */
+ * Legend: M, K, N as in gemm_bf16.h; kp = K rounded up to 32; NC = weight rows per panel,
+ * NP = per kernel call;
+ * KC = k values per packed block (kc: this block's, ≤ KC); MB = x rows per kernel block;
+ * p = k pair, g = 16-column group, c = column inside a group. */
 #include "gemm_bf16.h"
 
+#include "cpu_features.h"
+#include "convert.h"
 #include "pool.h"
 
 #include <string.h>
 
-#define MR            4
-#define NR            4
-#define X_BLOCK_BYTES (512u << 10) /* x rows kept in L2 while the weights stream by */
+#define NP               64 /* weight rows (output columns) per kernel call: 4 groups of 16 */
+#define NC               256 /* weight rows per packed panel: 4 kernel calls reuse each x block from L1 */
+#define KC               512 /* k per packed block: a 256 KiB panel block (L2), a 32 KiB x block (L1) */
+#define MB               32   /* x rows per kernel block: 2 AMX A tiles, 4 AVX-512 row groups */
+#define X_CHUNK_MAX_ROWS 1024 /* keeps a thread's output block [rows, NC] within 1 MiB (L2) */
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GB_X86 1
 #include <immintrin.h>
-#define GB_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
-#define GB_BF16   __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
+#define GB_BF16 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
+#define GB_AMX  __attribute__((target("amx-tile,amx-bf16,avx512f")))
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
+#define GB_SIMD __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define GB_SIMD
 #endif
 
 typedef struct {
     float *y;          /* [M, N] */
-    const float *x;    /* [M, K] float32 (portable, AVX-512F) */
-    const guint16 *xb; /* [M, K] x rounded to bf16 (AVX512-BF16), else NULL */
-    const guint8 *w;   /* [N, K] bf16, any alignment */
-    int M, K, N, mb;   /* mb: x rows per block, a multiple of MR */
-    float scale;       /* w->scale (0: none) */
+    const guint16 *xb; /* [mp, kp] this chunk of x in bf16 */
+    const StTensor *w; /* [N, K] */
+    int m0, mc, mp;    /* chunk: first row, rows, rows padded to MB */
+    int K, kp, N;
     GemmBf16Path path;
 } Bf16Job;
 
-/* The float32 value of the bf16 at p (2 bytes, little-endian, any alignment). */
-static inline float bf16_at(const guint8 *p)
+/* ------------------------------------------------------------------------------------- */
+/* Per-thread scratch                                                                    */
+
+typedef enum { SCRATCH_XCHUNK, SCRATCH_PACK, SCRATCH_CBUF, SCRATCH_ROW, N_SCRATCH } Scratch;
+
+static void scratch_free(gpointer p)
 {
-    guint32 u = (guint32)(p[0] | p[1] << 8) << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
+    g_free(p);
 }
 
-void gemm_bf16_round(guint16 *dst, const float *src, size_t n)
+/* A buffer of at least `bytes` for this thread and purpose, kept for the thread's life. */
+static void *thread_scratch(Scratch slot, size_t bytes)
+{
+    static GPrivate keys[N_SCRATCH] = {G_PRIVATE_INIT(scratch_free), G_PRIVATE_INIT(scratch_free),
+                                       G_PRIVATE_INIT(scratch_free), G_PRIVATE_INIT(scratch_free)};
+    static _Thread_local size_t cap[N_SCRATCH];
+    void *buf = g_private_get(&keys[slot]);
+    if (bytes > cap[slot]) {
+        g_free(buf); /* (g_private_replace would free it too, but keep the order explicit) */
+        buf = g_malloc(bytes);
+        g_private_set(&keys[slot], buf);
+        cap[slot] = bytes;
+    }
+    return buf;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Rounding and packing                                                                  */
+
+GB_SIMD void gemm_bf16_round(guint16 *dst, const float *src, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         guint32 u;
         memcpy(&u, src + i, sizeof u);
-        if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep it, quiet */
-            dst[i] = (guint16)(u >> 16 | 0x40);
-        else /* + 0x7fff + the kept LSB: ties go to the even one; overflow gives ±inf */
-            dst[i] = (guint16)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
+        /* + 0x7fff + the kept LSB: ties go to the even one; overflow gives ±inf */
+        guint32 r = (u + 0x7fffu + (u >> 16 & 1)) >> 16;
+        guint32 nan = u >> 16 | 0x40; /* NaN: keep it, quiet */
+        dst[i] = (guint16)((u & 0x7fffffffu) > 0x7f800000u ? nan : r);
     }
 }
 
-static void store(const Bf16Job *j, int m, int n, float v)
+/* One weight row's kc values from k0 as bf16 into `dst` (zeros past K). */
+static void weight_row_bf16(guint16 *dst, const StTensor *w, int K, int n, int k0, int kc,
+                            float *row)
 {
-    j->y[(size_t)m * j->N + n] = j->scale != 0.0f ? v * j->scale : v;
+    const int kv = MIN(kc, K - k0);
+    if (w->dtype == ST_BF16 && w->scale == 0.0f)
+        memcpy(dst, (const guint8 *)w->data + ((size_t)n * K + k0) * 2, (size_t)kv * 2);
+    else { /* exact float32 first (blocks of quantised types start at k0: a multiple of 512) */
+        st_to_f32(row, w, (int64_t)n * K + k0, kv);
+        gemm_bf16_round(dst, row, (size_t)kv);
+    }
+    memset(dst + kv, 0, (size_t)(kc - kv) * 2);
+}
+
+/* The panel of weight rows n0 .. n0+nc-1 (zeros up to the next multiple of NP), k0 ..
+ * k0+kc-1, in the layout above. */
+static void pack_panel(guint16 *bp, const Bf16Job *j, int n0, int nc, int k0, int kc, guint16 *tmp,
+                       float *row)
+{
+    const int pairs = kc / 2;
+    for (int c = 0; c < (nc + NP - 1) / NP * NP; c++) {
+        guint32 *col = (guint32 *)(bp + (size_t)(c / 16) * pairs * 32) + (c % 16);
+        if (n0 + c >= j->N) {
+            for (int p = 0; p < pairs; p++) col[(size_t)p * 16] = 0;
+            continue;
+        }
+        weight_row_bf16(tmp, j->w, j->K, n0 + c, k0, kc, row);
+        for (int p = 0; p < pairs; p++) memcpy(col + (size_t)p * 16, tmp + 2 * p, 4);
+    }
 }
 
 /* ------------------------------------------------------------------------------------- */
-/* Portable C                                                                            */
+/* Kernels: c[MB, NP] (+)= a[MB, kc] · panelᵀ; a rows lda apart (bf16), c rows NC apart.      */
 
-/* Σ_k x[k]·w[k] with 16 partial sums (lane k mod 16, as the AVX-512F path), then their sum. */
-static float dot_portable(const float *x, const guint8 *w, int K)
+/* Plain C: products exact in float32 (bf16 × bf16), summed pair by pair along k. */
+static void block_portable(const guint16 *a, int lda, const guint16 *bp, int kc, float *c,
+                           gboolean first)
 {
-    float acc[16] = {0};
-    int k = 0;
-    for (; k + 16 <= K; k += 16)
-        for (int l = 0; l < 16; l++) acc[l] += x[k + l] * bf16_at(w + 2 * (size_t)(k + l));
-    for (; k < K; k++) acc[k % 16] += x[k] * bf16_at(w + 2 * (size_t)k);
-    float s = 0.0f;
-    for (int l = 0; l < 16; l++) s += acc[l];
-    return s;
+    const int pairs = kc / 2;
+    for (int r = 0; r < MB; r++)
+        for (int col = 0; col < NP; col++) {
+            const guint16 *b = bp + (size_t)(col / 16) * pairs * 32 + (col % 16) * 2;
+            const guint16 *ar = a + (size_t)r * lda;
+            float s = first ? 0.0f : c[r * NC + col];
+            for (int p = 0; p < pairs; p++) {
+                guint32 a0 = (guint32)ar[2 * p] << 16, a1 = (guint32)ar[2 * p + 1] << 16;
+                guint32 b0 = (guint32)b[(size_t)p * 32] << 16,
+                        b1 = (guint32)b[(size_t)p * 32 + 1] << 16;
+                float fa0, fa1, fb0, fb1;
+                memcpy(&fa0, &a0, 4), memcpy(&fa1, &a1, 4);
+                memcpy(&fb0, &b0, 4), memcpy(&fb1, &b1, 4);
+                s += fa0 * fb0;
+                s += fa1 * fb1;
+            }
+            c[r * NC + col] = s;
+        }
 }
-
-static void tile_portable(const Bf16Job *j, int n0, int nr, int m0, int mr)
-{
-    for (int m = m0; m < m0 + mr; m++)
-        for (int n = n0; n < n0 + nr; n++)
-            store(j, m, n,
-                  dot_portable(j->x + (size_t)m * j->K, j->w + (size_t)n * j->K * 2, j->K));
-}
-
-/* ------------------------------------------------------------------------------------- */
-/* x86: AVX-512F and AVX512-BF16                                                         */
 
 #ifdef GB_X86
 
-/* Row pointers of a tile: rows past the end repeat the last one (their results are dropped),
- * so the kernels have no row tail code. */
-static void tile_rows(const Bf16Job *j, int n0, int nr, int m0, int mr, const guint8 **wr,
-                      int *mrow)
+/* 8 rows × 32 columns (groups g0, g0+1) per pass: 16 zmm accumulators, the x pair of each
+ * row broadcast from memory into vdpbf16ps. */
+GB_BF16 static void block_avx512bf16(const guint16 *a, int lda, const guint16 *bp, int kc, float *c,
+                                     gboolean first)
 {
-    for (int r = 0; r < NR; r++) wr[r] = j->w + (size_t)(n0 + MIN(r, nr - 1)) * j->K * 2;
-    for (int m = 0; m < MR; m++) mrow[m] = m0 + MIN(m, mr - 1);
-}
-
-/* 16 bf16 at p widened to float32: zero-extended to 32 bits and shifted into the top half. */
-GB_AVX512 static inline __m512 widen16(__m256i h)
-{
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-/* y[m0.., n0..] for MR x rows × NR weight rows over the full K: 16 lanes of k per step, the
- * last (K mod 16) by masked loads (zeros in the unused lanes of both operands). */
-GB_AVX512 static void tile_avx512f(const Bf16Job *j, int n0, int nr, int m0, int mr)
-{
-    const guint8 *wr[NR];
-    int mrow[MR];
-    tile_rows(j, n0, nr, m0, mr, wr, mrow);
-    const float *xr[MR];
-    for (int m = 0; m < MR; m++) xr[m] = j->x + (size_t)mrow[m] * j->K;
-    __m512 acc[MR][NR];
-#pragma GCC unroll 4
-    for (int m = 0; m < MR; m++)
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; r++) acc[m][r] = _mm512_setzero_ps();
-    const int K = j->K;
-    for (int k = 0; k < K; k += 16) {
-        __mmask16 mask = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
-        __m512 wv[NR];
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; r++)
-            wv[r] = widen16(_mm256_maskz_loadu_epi16(mask, wr[r] + 2 * (size_t)k));
-#pragma GCC unroll 4
-        for (int m = 0; m < MR; m++) {
-            __m512 xv = _mm512_maskz_loadu_ps(mask, xr[m] + k);
-#pragma GCC unroll 4
-            for (int r = 0; r < NR; r++) acc[m][r] = _mm512_fmadd_ps(xv, wv[r], acc[m][r]);
+    const int pairs = kc / 2;
+    for (int r0 = 0; r0 < MB; r0 += 8)
+        for (int g0 = 0; g0 < 4; g0 += 2) {
+            const guint16 *b0 = bp + (size_t)g0 * pairs * 32, *b1 = b0 + (size_t)pairs * 32;
+            __m512 acc[8][2];
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++)
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++)
+                    acc[r][h] = first ? _mm512_setzero_ps()
+                                      : _mm512_loadu_ps(c + (r0 + r) * NC + (g0 + h) * 16);
+            for (int p = 0; p < pairs; p++) {
+                __m512bh w0 = (__m512bh)_mm512_loadu_si512(b0 + (size_t)p * 32);
+                __m512bh w1 = (__m512bh)_mm512_loadu_si512(b1 + (size_t)p * 32);
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
+                    gint32 pair;
+                    memcpy(&pair, a + (size_t)(r0 + r) * lda + 2 * p, 4);
+                    __m512bh xv = (__m512bh)_mm512_set1_epi32(pair);
+                    acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xv, w0);
+                    acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xv, w1);
+                }
+            }
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++)
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++)
+                    _mm512_storeu_ps(c + (r0 + r) * NC + (g0 + h) * 16, acc[r][h]);
         }
-    }
-    float sums[MR][NR]; /* (constant indices keep acc in registers) */
-#pragma GCC unroll 4
-    for (int m = 0; m < MR; m++)
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; r++) sums[m][r] = _mm512_reduce_add_ps(acc[m][r]);
-    for (int m = 0; m < mr; m++)
-        for (int r = 0; r < nr; r++) store(j, m0 + m, n0 + r, sums[m][r]);
 }
 
-/* The same tile with x in bf16: 32 values of k per step, vdpbf16ps adding the products of
- * each pair (k, k+1) into one float32 lane; the last (K mod 32) by masked loads. K need not
- * be even: a row's pairs start at its own k = 0 in both operands. */
-GB_BF16 static void tile_bf16(const Bf16Job *j, int n0, int nr, int m0, int mr)
+/* AMX tile configuration (palette 1): tiles 0-3 the float32 C blocks, 4-5 the x (A) tiles,
+ * 6-7 the weight (B) tiles; every tile 16 rows of 64 bytes. */
+typedef struct {
+    guint8 palette, start_row, reserved[14];
+    guint16 colsb[16];
+    guint8 rows[16];
+} TileConfig;
+
+GB_AMX static void amx_begin(void)
 {
-    const guint8 *wr[NR];
-    int mrow[MR];
-    tile_rows(j, n0, nr, m0, mr, wr, mrow);
-    const guint16 *xr[MR];
-    for (int m = 0; m < MR; m++) xr[m] = j->xb + (size_t)mrow[m] * j->K;
-    __m512 acc[MR][NR];
-#pragma GCC unroll 4
-    for (int m = 0; m < MR; m++)
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; r++) acc[m][r] = _mm512_setzero_ps();
-    const int K = j->K;
-    for (int k = 0; k < K; k += 32) {
-        __mmask32 mask = K - k >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (K - k)) - 1);
-        __m512bh wv[NR];
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; r++)
-            wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(mask, wr[r] + 2 * (size_t)k);
-#pragma GCC unroll 4
-        for (int m = 0; m < MR; m++) {
-            __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(mask, xr[m] + k);
-#pragma GCC unroll 4
-            for (int r = 0; r < NR; r++) acc[m][r] = _mm512_dpbf16_ps(acc[m][r], xv, wv[r]);
+    /* static: GCC's _tile_loadconfig names only the first 8 bytes as its memory input, so the
+     * stores into a local struct could be dropped as dead */
+    static const TileConfig cfg = {
+        .palette = 1,
+        .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
+        .rows = {16, 16, 16, 16, 16, 16, 16, 16},
+    };
+    _tile_loadconfig(&cfg);
+}
+
+GB_AMX static void amx_end(void)
+{
+    _tile_release();
+}
+
+/* 32 rows × 32 columns (groups g0, g0+1) per pass in 4 C tiles; per step of 32 k two x tiles
+ * and two weight tiles, four tdpbf16ps. */
+GB_AMX static void block_amx(const guint16 *a, int lda, const guint16 *bp, int kc, float *c,
+                             gboolean first)
+{
+    const int pairs = kc / 2;
+    const size_t sa = (size_t)lda * 2, sc = NC * sizeof(float);
+    for (int g0 = 0; g0 < 4; g0 += 2) {
+        float *c0 = c + g0 * 16, *c1 = c0 + 16 * NC;
+        if (first) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+        } else {
+            _tile_loadd(0, c0, sc);
+            _tile_loadd(1, c0 + 16, sc);
+            _tile_loadd(2, c1, sc);
+            _tile_loadd(3, c1 + 16, sc);
         }
+        const guint16 *b0 = bp + (size_t)g0 * pairs * 32, *b1 = b0 + (size_t)pairs * 32;
+        for (int k = 0; k < kc; k += 32) {
+            _tile_loadd(4, a + k, sa);
+            _tile_loadd(5, a + (size_t)16 * lda + k, sa);
+            _tile_loadd(6, b0 + (size_t)k * 16, 64);
+            _tile_loadd(7, b1 + (size_t)k * 16, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+        }
+        _tile_stored(0, c0, sc);
+        _tile_stored(1, c0 + 16, sc);
+        _tile_stored(2, c1, sc);
+        _tile_stored(3, c1 + 16, sc);
     }
-    float sums[MR][NR]; /* (constant indices keep acc in registers) */
-#pragma GCC unroll 4
-    for (int m = 0; m < MR; m++)
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; r++) sums[m][r] = _mm512_reduce_add_ps(acc[m][r]);
-    for (int m = 0; m < mr; m++)
-        for (int r = 0; r < nr; r++) store(j, m0 + m, n0 + r, sums[m][r]);
 }
 
 #endif /* GB_X86 */
@@ -187,64 +256,101 @@ GB_BF16 static void tile_bf16(const Bf16Job *j, int n0, int nr, int m0, int mr)
 /* ------------------------------------------------------------------------------------- */
 /* Driver                                                                                */
 
-static void tile(const Bf16Job *j, int n0, int nr, int m0, int mr)
+static void block(GemmBf16Path path, const guint16 *a, int lda, const guint16 *bp, int kc, float *c,
+                  gboolean first)
 {
-    switch (j->path) {
+    switch (path) {
 #ifdef GB_X86
-    case GEMM_BF16_AVX512F:
-        tile_avx512f(j, n0, nr, m0, mr);
+    case GEMM_BF16_AMX:
+        block_amx(a, lda, bp, kc, c, first);
         return;
     case GEMM_BF16_AVX512BF16:
-        tile_bf16(j, n0, nr, m0, mr);
+        block_avx512bf16(a, lda, bp, kc, c, first);
         return;
 #endif
     default:
-        tile_portable(j, n0, nr, m0, mr);
+        block_portable(a, lda, bp, kc, c, first);
     }
 }
 
-/* Weight-row groups [begin, end) (NR rows each): for each block of x rows, every group of the
- * range against every MR rows of the block. */
-static void bf16_worker(void *ctx, size_t begin, size_t end)
+/* Panels [begin, end) of NC weight rows: pack KC values of k at a time; each MB-row x block
+ * (in L1) runs against the panel's NP-column parts (in L2); then the output block's valid
+ * part goes to y. */
+static void panel_worker(void *ctx, size_t begin, size_t end)
 {
     const Bf16Job *j = ctx;
-    const int n_lo = (int)begin * NR, n_hi = MIN((int)end * NR, j->N);
-    for (int mb0 = 0; mb0 < j->M; mb0 += j->mb) {
-        const int mb1 = MIN(mb0 + j->mb, j->M);
-        for (int n0 = n_lo; n0 < n_hi; n0 += NR)
-            for (int m0 = mb0; m0 < mb1; m0 += MR)
-                tile(j, n0, MIN(NR, n_hi - n0), m0, MIN(MR, mb1 - m0));
+    guint16 *bp = thread_scratch(SCRATCH_PACK, (size_t)NC * KC * 2);
+    float *cb = thread_scratch(SCRATCH_CBUF, (size_t)j->mp * NC * sizeof(float));
+    float *row = thread_scratch(SCRATCH_ROW, (size_t)KC * (sizeof(float) + 2));
+    guint16 *tmp = (guint16 *)(row + KC);
+#ifdef GB_X86
+    if (j->path == GEMM_BF16_AMX) amx_begin();
+#endif
+    for (size_t panel = begin; panel < end; panel++) {
+        const int n0 = (int)panel * NC, nc = MIN(NC, j->N - n0), parts = (nc + NP - 1) / NP;
+        for (int k0 = 0; k0 < j->kp; k0 += KC) {
+            const int kc = MIN(KC, j->kp - k0);
+            pack_panel(bp, j, n0, nc, k0, kc, tmp, row);
+            for (int r0 = 0; r0 < j->mp; r0 += MB)
+                for (int q = 0; q < parts; q++)
+                    block(j->path, j->xb + (size_t)r0 * j->kp + k0, j->kp, bp + (size_t)q * NP * kc,
+                          kc, cb + (size_t)r0 * NC + q * NP, k0 == 0);
+        }
+        for (int r = 0; r < j->mc; r++)
+            memcpy(j->y + (size_t)(j->m0 + r) * j->N + n0, cb + (size_t)r * NC,
+                   (size_t)nc * sizeof(float));
     }
+#ifdef GB_X86
+    if (j->path == GEMM_BF16_AMX) amx_end();
+#endif
 }
 
 typedef struct {
-    const float *x;
+    const float *x; /* first row of the chunk */
     guint16 *xb;
-    int K;
+    int mc, K, kp;
 } RoundJob;
 
+/* Rows [begin, end) of the padded chunk: x rounded, zeros past K and past the chunk's rows. */
 static void round_rows(void *ctx, size_t begin, size_t end)
 {
     const RoundJob *r = ctx;
-    gemm_bf16_round(r->xb + begin * r->K, r->x + begin * r->K, (end - begin) * r->K);
+    for (size_t m = begin; m < end; m++) {
+        guint16 *dst = r->xb + m * r->kp;
+        size_t valid = m < (size_t)r->mc ? (size_t)r->K : 0;
+        if (valid) gemm_bf16_round(dst, r->x + m * r->K, valid);
+        memset(dst + valid, 0, (r->kp - valid) * 2);
+    }
+}
+
+/* x rows per chunk for K: the chunk's bf16 within GEMM_BF16_X_CHUNK_BYTES, a multiple of MB. */
+static int chunk_rows(int kp)
+{
+    size_t rows = GEMM_BF16_X_CHUNK_BYTES / ((size_t)kp * 2) / MB * MB;
+    return (int)CLAMP(rows, (size_t)MB, (size_t)X_CHUNK_MAX_ROWS);
+}
+
+size_t gemm_bf16_scratch_bytes(int K)
+{
+    const int kp = (MAX(K, 1) + 31) / 32 * 32, rows = chunk_rows(kp);
+    size_t per_thread = (size_t)NC * KC * 2 + (size_t)rows * NC * sizeof(float) + KC * 6;
+    return (size_t)rows * kp * 2 + (size_t)pool_n_threads() * per_thread;
 }
 
 void gemm_bf16_linear(float *y, const float *x, const StTensor *w, int M, int K, int N)
 {
-    g_assert(w->dtype == ST_BF16 && w->numel == (int64_t)N * K && K > 0);
+    g_assert(w->numel == (int64_t)N * K && K > 0);
     if (M == 0 || N == 0) return;
-    Bf16Job j = {y, x, NULL, w->data, M, K, N, 0, w->scale, gemm_bf16_path()};
-    const size_t elt = j.path == GEMM_BF16_AVX512BF16 ? sizeof(guint16) : sizeof(float);
-    j.mb = (int)MAX((size_t)MR, X_BLOCK_BYTES / (elt * (size_t)K) / MR * MR);
-    guint16 *xb = NULL;
-    if (j.path == GEMM_BF16_AVX512BF16) {
-        xb = g_new(guint16, (size_t)M * K);
-        RoundJob r = {x, xb, K};
-        pool_parallel_for((size_t)M, round_rows, &r);
-        j.xb = xb;
+    const int kp = (K + 31) / 32 * 32, rows = chunk_rows(kp);
+    guint16 *xb =
+        thread_scratch(SCRATCH_XCHUNK, (size_t)MIN(rows, (M + MB - 1) / MB * MB) * kp * 2);
+    for (int m0 = 0; m0 < M; m0 += rows) {
+        const int mc = MIN(rows, M - m0), mp = (mc + MB - 1) / MB * MB;
+        RoundJob r = {x + (size_t)m0 * K, xb, mc, K, kp};
+        pool_parallel_for((size_t)mp, round_rows, &r);
+        Bf16Job j = {y, xb, w, m0, mc, mp, K, kp, N, gemm_bf16_path()};
+        pool_parallel_for(((size_t)N + NC - 1) / NC, panel_worker, &j);
     }
-    pool_parallel_for(((size_t)N + NR - 1) / NR, bf16_worker, &j);
-    g_free(xb);
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -256,11 +362,10 @@ static gboolean path_runs(GemmBf16Path p)
     case GEMM_BF16_PORTABLE:
         return TRUE;
 #ifdef GB_X86
-    case GEMM_BF16_AVX512F:
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl");
     case GEMM_BF16_AVX512BF16:
-        return path_runs(GEMM_BF16_AVX512F) && __builtin_cpu_supports("avx512bf16");
+        return cpu_has(CPU_AVX512_BF16);
+    case GEMM_BF16_AMX:
+        return cpu_has(CPU_AMX_BF16);
 #endif
     default:
         return FALSE;
@@ -269,8 +374,8 @@ static gboolean path_runs(GemmBf16Path p)
 
 static GemmBf16Path detect(void)
 {
+    if (path_runs(GEMM_BF16_AMX)) return GEMM_BF16_AMX;
     if (path_runs(GEMM_BF16_AVX512BF16)) return GEMM_BF16_AVX512BF16;
-    if (path_runs(GEMM_BF16_AVX512F)) return GEMM_BF16_AVX512F;
     return GEMM_BF16_PORTABLE;
 }
 
@@ -291,8 +396,13 @@ GemmBf16Path gemm_bf16_path(void)
     return f != GEMM_BF16_AUTO ? f : (GemmBf16Path)detected;
 }
 
+gboolean gemm_bf16_native(void)
+{
+    return gemm_bf16_path() != GEMM_BF16_PORTABLE;
+}
+
 const char *gemm_bf16_path_name(GemmBf16Path p)
 {
-    static const char *names[] = {"auto", "portable", "avx512f", "avx512-bf16"};
+    static const char *names[] = {"auto", "portable", "avx512-bf16", "amx-bf16"};
     return (unsigned)p < G_N_ELEMENTS(names) ? names[p] : "?";
 }

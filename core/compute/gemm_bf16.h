@@ -1,22 +1,27 @@
-/* gemm_bf16.h — y = x · Wᵀ for bf16 W without converted tiles (issue 5).
+/* gemm_bf16.h — y = x · Wᵀ with bf16 products and float32 sums: the `fast` linear (issue 15).
  *
- * ops_linear multiplies bf16 weights by converting tiles of W rows to float32 in per-thread
- * scratch and calling single-threaded OpenBLAS sgemm on them. This is a hand-written
- * alternative that reads W as stored (2 bytes a weight) straight into registers:
+ * Both operands are rounded to bf16 (round to nearest even): x per chunk of rows, W per panel
+ * of 64 rows as it is packed (bf16 weights are copied as stored, straight from the mapped
+ * file; any other dtype is converted exactly to float32 first, st_to_f32, then rounded). Each
+ * product of two bf16 is exact in float32; the sums are float32:
  *
- *   AVX512-BF16  x rounded to bf16 once per call (round to nearest even), then vdpbf16ps on
- *                pairs of K: each product bf16·bf16 is exact in float32, summed in float32.
- *                The instruction treats denormal inputs as zero and flushes denormal results.
- *   AVX-512F     W widened to float32 in registers (zero-extend + shift by 16) and FMA'd
- *                against float32 x: the exact bf16 weights times the float32 x.
- *   portable C   the same sums as AVX-512F (16 partial sums; products rounded, no FMA), for
- *                other CPUs.
+ *   y[m,n] = Σ_k bf16(x[m,k]) · bf16(w[n,k])       (order of the sums depends on the path)
  *
- * The path is chosen at run time from the CPU (the fastest it runs).
+ * so against float32 math on the exact weights each product moves by at most 2·2⁻⁸ + 2⁻¹⁶
+ * relative (two roundings of 2⁻⁸ each), the sum by at most that times Σ_k |x[m,k]·w[n,k]|.
  *
- * OPT-IN ONLY: ops_linear does not call this. Whether it should is decided by the measurement
- * in docs/PERFORMANCE.md ("What was done (issue 5)", the bf16 kernel table: flux-bench
- * --bf16-table).
+ * Paths, chosen at run time from the CPU (cpu_features.h):
+ *   AMX-BF16     tdpbf16ps on 16×16 float32 tiles (2 x-tiles × 2 w-tiles per step of 32 k)
+ *   AVX512-BF16  vdpbf16ps, 8 rows × 32 columns of float32 accumulators in registers
+ *   portable C   the same packed operands and products, plain loops (the naive twin the tests
+ *                compare with, and the path of CPUs without either)
+ * AMX and AVX512-BF16 treat denormal inputs as zero and flush denormal results (Intel SDM).
+ *
+ * Blocking: x in chunks of rows (≤ GEMM_BF16_X_CHUNK_BYTES of bf16, shared by the threads);
+ * the output columns split over the ops thread pool in panels of 64 weight rows; each thread
+ * packs a panel 512 values of k at a time into the pair-interleaved layout both instruction
+ * sets read (for k pair p: 16 columns × 2 bf16 = 64 bytes), and accumulates a float32
+ * [chunk rows, 64] block that is copied to y at the end of the panel.
  *
  * Legend: M rows of x, K input features, N output features (rows of W). */
 #pragma once
@@ -26,23 +31,32 @@
 typedef enum {
     GEMM_BF16_AUTO,       /* the fastest the CPU supports (the default) */
     GEMM_BF16_PORTABLE,   /* plain C */
-    GEMM_BF16_AVX512F,    /* AVX-512F/BW/VL: weights widened in registers, FMA */
-    GEMM_BF16_AVX512BF16, /* AVX512-BF16 (vdpbf16ps), x rounded to bf16 */
+    GEMM_BF16_AVX512BF16, /* AVX512-BF16 (vdpbf16ps) */
+    GEMM_BF16_AMX,        /* AMX-BF16 tiles */
     GEMM_BF16_N_PATHS
 } GemmBf16Path;
 
-/* y[M,N] = x[M,K] · w[N,K]ᵀ (no bias) for w of dtype ST_BF16 (a per-tensor scale, if set,
- * multiplies the result). Split over N on the ops thread pool (pool_parallel_for). */
+/* x rows rounded to bf16 at once (shared scratch of the calling thread, kept for its life). */
+#define GEMM_BF16_X_CHUNK_BYTES (32u << 20)
+
+/* y[M,N] = x[M,K] · w[N,K]ᵀ (no bias) for w of any dtype st_to_f32 reads (its per-tensor scale
+ * included). Split over N on the ops thread pool (pool_parallel_for). */
 void gemm_bf16_linear(float *y, const float *x, const StTensor *w, int M, int K, int N);
 
-/* dst[n] = src[n] rounded to bf16, to nearest even (NaN stays a quiet NaN): what the
- * AVX512-BF16 path does to x, for the tests' reference. */
+/* Scratch gemm_bf16_linear keeps (the x chunk on the calling thread, the packed panel and
+ * the output block on each pool thread) for a K-column problem: for memory estimates. */
+size_t gemm_bf16_scratch_bytes(int K);
+
+/* dst[n] = src[n] rounded to bf16, to nearest even (NaN stays a quiet NaN; overflow gives
+ * ±inf): what every path does to its operands, for the tests' reference. */
 void gemm_bf16_round(guint16 *dst, const float *src, size_t n);
 
 /* For tests and benchmarks: forces a path (GEMM_BF16_AUTO restores detection). Returns FALSE,
  * and changes nothing, when this CPU or build cannot run it. Not thread-safe against running
- * gemm_bf16_linear calls. */
+ * gemm_bf16_linear calls. FLUX_CPU_DISABLE (cpu_features.h) hides paths from detection. */
 gboolean gemm_bf16_set_path(GemmBf16Path p);
 /* The path gemm_bf16_linear uses now (never GEMM_BF16_AUTO), and a path's name. */
 GemmBf16Path gemm_bf16_path(void);
 const char *gemm_bf16_path_name(GemmBf16Path p);
+/* TRUE when the path now in use is a native one (not portable C): where `fast` uses it. */
+gboolean gemm_bf16_native(void);

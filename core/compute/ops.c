@@ -12,6 +12,8 @@
 #include "ops.h"
 
 #include "pool.h"
+#include "gemm_bf16.h"
+#include "precision.h"
 #include "quant_dot.h"
 
 #include <cblas.h>
@@ -19,10 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Several instruction-set variants of a hot loop, picked by the loader (GCC ifunc). */
+/* Several instruction-set variants of a hot loop, picked by the loader (GCC ifunc) from the
+ * CPU's feature bits. (Not "arch=skylake-avx512"/"arch=haswell": those clones are chosen by
+ * CPU model (__builtin_cpu_is), so every other CPU — Ice Lake, Sapphire Rapids, Zen — ran
+ * the baseline SSE2 loops.) */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
     !defined(__SANITIZE_ADDRESS__)
-#define OPS_SIMD __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define OPS_SIMD __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define OPS_SIMD
 #endif
@@ -224,7 +229,11 @@ static int linear_tile_rows(int K)
 
 size_t ops_linear_scratch_bytes(int K)
 {
-    return (size_t)pool_n_threads() * (size_t)linear_tile_rows(K) * (size_t)K * sizeof(float);
+    size_t tiles =
+        (size_t)pool_n_threads() * (size_t)linear_tile_rows(K) * (size_t)K * sizeof(float);
+    /* where fast can run, the bf16 GEMM's scratch too: the per-thread buffers of both paths
+     * outlive a run, and the precision may change between runs */
+    return tiles + (gemm_bf16_native() ? gemm_bf16_scratch_bytes(K) : 0);
 }
 
 typedef struct {
@@ -268,7 +277,9 @@ void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int
     if (M == 0 || N == 0) return;
     gboolean f32 = w->dtype == ST_F32 && ((uintptr_t)w->data % sizeof(float)) == 0;
     /* (float32 weights at an odd address take the tiled path: the same sums as sgemm's) */
-    gboolean int8 = M <= QDOT_MAX_M && quant_dot_supports(w); /* Q8_0: integer products */
+    const gboolean fast = ops_precision() == OPS_PRECISION_FAST;
+    /* Q8_0: integer products (fast only: x is rounded to 8 bits per block) */
+    gboolean int8 = fast && M <= QDOT_MAX_M && quant_dot_supports(w);
     if (!int8 && M <= LINEAR_GEMV_MAX_M && w->dtype != ST_F32) {
         GemvJob j = {y, x, b, w, M, K, N};
         par_maybe((size_t)N, (size_t)N * K, gemv_worker, &j);
@@ -276,6 +287,8 @@ void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int
     }
     if (int8)
         quant_dot_linear(y, x, w, M, K, N);
+    else if (fast && gemm_bf16_native()) /* bf16 products on AMX / AVX512-BF16 */
+        gemm_bf16_linear(y, x, w, M, K, N);
     else if (f32)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K,
                     (const float *)w->data, K, 0.0f, y, N);

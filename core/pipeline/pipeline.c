@@ -11,6 +11,7 @@
  */
 #include "model.h"
 #include "preview.h"
+#include "precision.h"
 #include "rng.h"
 #include "trace.h"
 
@@ -96,6 +97,7 @@ gboolean flux_generate_params_validate(const FluxModel *model, const FluxGenerat
             return arg_error(error, "the %s is not valid UTF-8 text",
                              i ? "negative prompt" : "prompt");
     if (!flux_device_check(p->device, error)) return FALSE;
+    if (!flux_precision_check(p->precision, error)) return FALSE;
     return model ? check_memory(model, p, error) : TRUE;
 }
 
@@ -404,6 +406,10 @@ gboolean flux_generate(FluxModel *m, const FluxGenerateParams *p, guint8 *rgb, G
     FluxTrace dbg_enc = {module_trace, &mt_enc}, dbg_dit = {module_trace, &mt_dit},
               dbg_vae = {module_trace, &mt_vae};
     if (p->trace && p->trace_modules) debug = &dbg_enc;
+    const OpsPrecision saved_precision = ops_precision(); /* (the ops' mode is process-wide) */
+    OpsPrecision precision = saved_precision;
+    ops_precision_parse(p->precision, &precision); /* (validated above) */
+    ops_precision_set(precision);
     Run r = {0};
     gboolean ok = run_alloc(m, &r, p, error);
     if (ok && p->phase) p->phase(FLUX_PHASE_ENCODING, p->user_data);
@@ -440,5 +446,6 @@ gboolean flux_generate(FluxModel *m, const FluxGenerateParams *p, guint8 *rgb, G
         if (trace_on(&trace)) p->trace("image_u8", FLUX_DTYPE_U8, 3, s_u8, rgb, p->user_data);
     }
     run_clear(&r);
+    ops_precision_set(saved_precision);
     return ok;
 }

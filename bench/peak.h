@@ -1,0 +1,19 @@
+/* peak.h — the CPU's measured peak for the instructions the kernels use (issue 15): each
+ * microbenchmark runs independent chains of one instruction on every op thread, operands in
+ * registers (AMX: in tiles), so that the figure is what the execution units give, for the
+ * "% of the native peak" ratios of flux-bench. */
+#pragma once
+
+typedef enum {
+    PEAK_FMA_F32,    /* vfmadd231ps zmm: 32 flop */
+    PEAK_DPBF16_ZMM, /* vdpbf16ps zmm: 64 flop */
+    PEAK_AMX_BF16,   /* tdpbf16ps 16×16×32: 16384 flop */
+    PEAK_VNNI_ZMM,   /* vpdpbusd zmm: 128 int ops */
+    PEAK_AMX_INT8,   /* tdpbssd 16×16×64: 32768 int ops */
+    PEAK_N
+} PeakKind;
+
+/* Name of the instruction, and the GFLOP/s (GOP/s for the int8 ones) of all op threads
+ * running it; a negative value when this CPU cannot. */
+const char *peak_name(PeakKind k);
+double peak_gflops(PeakKind k);
