@@ -181,6 +181,19 @@ gboolean flux_preview_render(FluxModel *model, FluxPreviewQuality quality, const
                              int latent_h, int latent_w, int out_w, int out_h, guint8 *rgb,
                              GError **error);
 
+/* A LoRA: a small file of low-rank changes to the transformer's layers (a style, a character,
+ * a few-step "turbo"), read as kohya/ComfyUI (lora_unet_*), diffusers/PEFT (transformer.*) or
+ * BFL/ai-toolkit (diffusion_model.*) .safetensors in F32/F16/BF16 — the names tell which.
+ * Applied at run time inside every linear layer it changes, y = x·Wᵀ + s·((x·Aᵀ)·Bᵀ) with
+ * s = multiplier × alpha / rank (diffusers' rule; alpha = rank when the file has none), so the
+ * base weights (mapped bf16, FP8 or GGUF blocks) are never copied and LoRAs stack. CLIP-L
+ * layers in the file (lora_te1_*, text_encoder.*) are not applied; FluxGenerateParams.warning
+ * says so, and names every other tensor left out. */
+typedef struct {
+    const char *path; /* the .safetensors file; borrowed */
+    float multiplier; /* strength: 1 as trained, 0.5 half, 0 off, negative inverts */
+} FluxLora;
+
 typedef struct {
     const char *prompt;          /* UTF-8; NULL means "" */
     const char *negative_prompt; /* true CFG when non-NULL and true_cfg_scale > 1 */
@@ -202,6 +215,13 @@ typedef struct {
                                "cpu" or "cuda"; see flux_device_check. Borrowed. */
     const char *precision;  /* CPU arithmetic: "auto" (or NULL, the default), "float32" or
                                "fast"; see flux_precision_check. Borrowed. */
+    /* LoRAs for this run (NULL/0: none), in the generate parameters rather than the load
+     * ones because they cost nothing to switch: the files are small and read per run, the
+     * model stays unchanged and shared, so a front-end keeping a model loaded can change
+     * styles between runs. A file that cannot be read or does not fit the model fails the
+     * run before any step (FLUX_ERROR_IO/FORMAT/MODEL naming the file and tensor). Borrowed. */
+    const FluxLora *loras;
+    int n_loras;
 } FluxGenerateParams;
 
 /* Compute devices for the transformer (the text encoders and the VAE run on the CPU):
@@ -246,6 +266,19 @@ gboolean flux_generate_params_validate(const FluxModel *model, const FluxGenerat
  * to bottom, w/h from flux_output_size). On failure `rgb` may hold partial data. */
 gboolean flux_generate(FluxModel *model, const FluxGenerateParams *params, guint8 *rgb,
                        GError **error);
+
+/* Parses "FILE[:MULTIPLIER]" (the CLI's --lora and one item of the plug-ins' list): the
+ * multiplier is what follows the last ':' when that is a number (default 1.0), so
+ * "C:\\loras\\style.safetensors" and "style:v2.safetensors" keep their colons. Fills
+ * lora->path (newly allocated: g_free) and lora->multiplier; FALSE with FLUX_ERROR_ARGUMENT
+ * for an empty file name or a multiplier outside -100..100. */
+gboolean flux_lora_parse(const char *spec, FluxLora *lora, GError **error);
+
+/* Tensors of a LoRA file that would not be applied to `model`'s transformer (text-encoder
+ * layers, layers this model lacks, other tensors), as "FILE: TENSOR" in a g_strfreev'd array
+ * when `names` is non-NULL; -1 with `error` set when the file cannot be used at all (see
+ * FluxGenerateParams.loras). For a dialog's check of a chosen file and the CLI's --verbose. */
+gssize flux_lora_check(FluxModel *model, const char *path, char ***names, GError **error);
 
 /* Text encoding only: emits clip_input_ids [1,77], t5_input_ids [1,L] (I64),
  * pooled_prompt_embeds [1,D_clip] and prompt_embeds [1,L,D_t5] (F32) through params->trace. */

@@ -240,6 +240,51 @@ static gboolean apply_rule(Tr *tr, const Rule *r, const char *block, const char 
     return FALSE;
 }
 
+/* a == b where '.' and '_' count as the same character (kohya writes names with '_'). */
+static gboolean same_name(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (*a != *b && !(strchr("._", *a) && strchr("._", *b))) return FALSE;
+    return *a == *b;
+}
+
+/* "<head><sep>N<sep><rest>" with sep '.' or '_' → N and rest. */
+static gboolean layer_block(const char *stem, const char *head, long *index, const char **rest)
+{
+    size_t n = strlen(head);
+    if (strncmp(stem, head, n) != 0 || !strchr("._", stem[n]) || !g_ascii_isdigit(stem[n + 1]))
+        return FALSE;
+    char *end;
+    *index = strtol(stem + n + 1, &end, 10);
+    if (!*end || !strchr("._", *end) || *index > 100000) return FALSE;
+    *rest = end + 1;
+    return TRUE;
+}
+
+char **ckpt_transformer_layer_targets(const char *stem, gboolean *swapped)
+{
+    const Rule *rules = top_rules, *r = NULL;
+    gsize n_rules = G_N_ELEMENTS(top_rules);
+    const char *rest = stem;
+    g_autofree char *block = g_strdup("");
+    long i;
+    if (layer_block(stem, "double_blocks", &i, &rest)) {
+        rules = double_rules, n_rules = G_N_ELEMENTS(double_rules);
+        g_free(block), block = g_strdup_printf("transformer_blocks.%ld.", i);
+    } else if (layer_block(stem, "single_blocks", &i, &rest)) {
+        rules = single_rules, n_rules = G_N_ELEMENTS(single_rules);
+        g_free(block), block = g_strdup_printf("single_transformer_blocks.%ld.", i);
+    }
+    for (gsize k = 0; k < n_rules && !r; k++)
+        if (same_name(rest, rules[k].from)) r = &rules[k];
+    if (!r) return NULL;
+    int n = r->op == OP_QKV ? 3 : r->op == OP_LINEAR1 ? 4 : 1;
+    char **out = g_new0(char *, n + 1);
+    for (int k = 0; k < n; k++) out[k] = g_strconcat(block, r->to[k], NULL);
+    *swapped = r->op == OP_SWAP;
+    return out;
+}
+
 /* "double_blocks.12.img_attn.qkv.weight" → index 12, rest "img_attn.qkv.weight". */
 static gboolean block_index(const char *name, const char *head, int *index, const char **rest)
 {

@@ -73,6 +73,14 @@ StArchive *ckpt_open_t5(const char *path, GError **error);
 /* What ckpt_open_* found (NULL for other archives). Owned by the archive. */
 const CkptInfo *ckpt_archive_info(const StArchive *a);
 
+/* The diffusers layers of a Black Forest Labs transformer layer `stem`
+ * ("double_blocks.3.img_attn.qkv"; kohya's spelling with '_' for every '.' too:
+ * "double_blocks_3_img_attn_qkv"), in the order of their rows in the BFL weight: one name, or 3
+ * (qkv: to_q, to_k, to_v) or 4 (single-block linear1: to_q, to_k, to_v, proj_mlp), e.g.
+ * "transformer_blocks.3.attn.to_q". *swapped is TRUE when the two halves of the rows are exchanged
+ * (final_layer.adaLN_modulation.1 → norm_out.linear). NULL when `stem` is no FLUX layer. Caller
+ * frees (g_strfreev). For LoRA files (lora.h). */
+char **ckpt_transformer_layer_targets(const char *stem, gboolean *swapped);
 /* Infers the transformer config from an archive with diffusers names. head_dim > 0 forces the
  * head dim; 0 takes it from the qk-norm scale length (attn.norm_q.weight), else 128 (FLUX.1). */
 gboolean ckpt_infer_transformer_config(StArchive *a, int head_dim, CkptTransformerConfig *cfg,

@@ -22,6 +22,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "lora_linear.h"
 #include "weights.h"
 
 #include <math.h>
@@ -535,6 +536,7 @@ struct DitContext {
     const DitBound *wb; /* the model's parameters on be */
     int B, T_img, T_txt, T;
     const FluxTrace *trace; /* of the dit_forward running, else NULL */
+    LoraLinear *lora;       /* LoRAs added to the linears (dit_context_set_lora), else NULL */
     /* host side: what is computed on the CPU each step, before its upload */
     float *host;      /* one block holding the four below */
     float *h_tproj;   /* [B, 256] */
@@ -725,9 +727,28 @@ DitContext *dit_context_new(DitModel *m, int B, int T_img, int T_txt, GError **e
 void dit_context_free(DitContext *c)
 {
     if (!c) return;
+    lora_linear_free(c->lora);
     if (c->bc) c->be->ctx_free(c->bc);
     g_free(c->host);
     g_free(c);
+}
+
+gboolean dit_context_set_lora(DitContext *c, StArchive *lora, GError **error)
+{
+    lora_linear_free(c->lora);
+    c->lora = NULL;
+    if (!lora) return TRUE;
+    GPtrArray *lins = c->m->lins;
+    const StTensor **w = g_new(const StTensor *, lins->len);
+    for (guint i = 0; i < lins->len; i++) w[i] = ((const DitLinear *)g_ptr_array_index(lins, i))->w;
+    c->lora = lora_linear_new(c->be, lora, w, lins->len, DIT_WEIGHT_DTYPE, error);
+    g_free(w);
+    return c->lora != NULL;
+}
+
+StArchive *dit_archive(DitModel *m)
+{
+    return m->archive;
 }
 
 const char *dit_context_device(const DitContext *c)
@@ -742,6 +763,7 @@ const char *dit_context_device(const DitContext *c)
 static void linear(const DitContext *c, float *y, const float *x, const DitLinear *l, int M)
 {
     c->be->linear(c->bc, y, x, c->wb->w[l->id], c->wb->v[l->b.id], M);
+    lora_linear_apply(c->lora, c->bc, (guint)l->id, y, x, M); /* + (x·Aᵀ)·Bᵀ with a LoRA */
 }
 
 /* y [n, D] = LayerNorm(x)·(1 + scale) + shift — the modulation of every AdaLN here

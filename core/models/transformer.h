@@ -66,6 +66,13 @@ DitContext *dit_context_new_on(DitModel *m, const char *device, int B, int T_img
 /* The same on the cpu backend. */
 DitContext *dit_context_new(DitModel *m, int B, int T_img, int T_txt, GError **error);
 void dit_context_free(DitContext *c);
+/* LoRAs for the context's forwards: `lora` (lora.h: "<layer>.lora_A"/".lora_B" float32
+ * tensors) is added to the matching linears at run time, y = x·Wᵀ + b + (x·Aᵀ)·Bᵀ, the model
+ * unchanged. Takes ownership of `lora` (freed on failure too); NULL removes the LoRAs. FALSE
+ * with `error` when the backend cannot hold them. */
+gboolean dit_context_set_lora(DitContext *c, StArchive *lora, GError **error);
+/* The model's weights with diffusers names (what LoRA layers are matched against). Owned by m. */
+StArchive *dit_archive(DitModel *m);
 /* The backend a context runs on, e.g. "cpu (16 threads)" or "cuda: NVIDIA H100 ..."; owned by c. */
 const char *dit_context_device(const DitContext *c);
 /* Bytes the arena of dit_context_new(m, B, T_img, T_txt) takes (0 when the sizes are out of

@@ -9,6 +9,7 @@
  * h × w = latent size = 2⌊H/16⌋ × 2⌊W/16⌋, S = (h/2)(w/2) packed image tokens,
  * P = 4C = 64 packed channels, H × W = image size = 8h × 8w.
  */
+#include "loras.h"
 #include "model.h"
 #include "preview.h"
 #include "precision.h"
@@ -379,7 +380,7 @@ static gboolean run_alloc(FluxModel *m, Run *r, const FluxGenerateParams *p, GEr
         return FALSE;
     }
     r->dit = dit_context_new_on(m->dit, p->device, 1, r->S, r->L, error);
-    return r->dit != NULL;
+    return r->dit != NULL && loras_attach(m, r->dit, p, error);
 }
 
 /* Module-level traces (trace_modules) go to the same hook with the module's name in front. */
