@@ -4,6 +4,7 @@
  *                 [--guidance G] [--seed S] [--max-sequence-length L] --output OUT.png
  *                 [--save-tensors FILE.safetensors] [--trace] [--quiet]
  *                 [--device auto|cpu|cuda] [--precision auto|float32|fast]
+ *                 [--lora FILE[:STRENGTH]]...
  *                 [--preview-out PREVIEW.png [--preview-every N] [--preview projection|vae]]
  *   flux-generate --model DIR --prompt TEXT --encode-only --save-tensors OUT.safetensors
  *   flux-generate --transformer flux1-schnell.safetensors --vae ae.safetensors
@@ -36,6 +37,9 @@ typedef struct {
     int width, height, steps, max_seq;
     double guidance, true_cfg;
     gboolean encode_only, quiet, trace, verbose;
+    char **lora_specs; /* --lora FILE[:STRENGTH], repeatable */
+    FluxLora *loras;   /* parsed from lora_specs (paths owned) */
+    int n_loras;
 } Options;
 
 typedef struct {
@@ -149,6 +153,21 @@ static gboolean check_preview_options(const Options *o, GError **error)
     return FALSE;
 }
 
+/* --lora FILE[:STRENGTH] ... → o->loras */
+static gboolean parse_loras(Options *o, GError **error)
+{
+    guint n = o->lora_specs ? g_strv_length(o->lora_specs) : 0;
+    o->loras = g_new0(FluxLora, MAX(n, 1));
+    for (guint i = 0; i < n; i++) {
+        if (!flux_lora_parse(o->lora_specs[i], &o->loras[i], error)) {
+            g_prefix_error(error, "--lora: ");
+            return FALSE;
+        }
+        o->n_loras++;
+    }
+    return TRUE;
+}
+
 static gboolean parse_options(int *argc, char ***argv, Options *o, GError **error)
 {
     o->width = o->height = 1024;
@@ -214,6 +233,10 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
          "reference's numbers) or fast (bf16 products, several times faster) (default auto)",
          "PRECISION"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, "No progress lines", NULL},
+        {"lora", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->lora_specs,
+         "A LoRA (.safetensors: kohya, diffusers or BFL names) and its strength (default 1); "
+         "repeat to stack",
+         "FILE[:STRENGTH]"},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose,
          "List checkpoint tensors the model does not use", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
@@ -241,6 +264,7 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
         return FALSE;
     }
     if (!check_preview_options(o, error)) return FALSE;
+    if (!parse_loras(o, error)) return FALSE;
     if (o->encode_only && !o->save_tensors && !o->trace) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                     "--encode-only needs --save-tensors FILE or --trace");
@@ -277,6 +301,20 @@ static void report_unused(const FluxModel *m)
     g_strfreev(names);
 }
 
+/* --verbose: the tensors of each LoRA that the model does not take. */
+static gboolean report_loras(const Options *o, FluxModel *m, GError **error)
+{
+    for (int i = 0; i < o->n_loras; i++) {
+        char **names = NULL;
+        gssize n = flux_lora_check(m, o->loras[i].path, &names, error);
+        if (n < 0) return FALSE;
+        fprintf(stderr, "%s: %zd tensors not applied\n", o->loras[i].path, n);
+        for (gssize k = 0; k < n; k++) fprintf(stderr, "  not applied: %s\n", names[k]);
+        g_strfreev(names);
+    }
+    return TRUE;
+}
+
 static gboolean run(const Options *o, GError **error)
 {
     FluxGenerateParams p;
@@ -290,6 +328,8 @@ static gboolean run(const Options *o, GError **error)
     p.max_sequence_length = o->max_seq;
     p.device = o->device;
     p.precision = o->precision;
+    p.loras = o->loras;
+    p.n_loras = o->n_loras;
     if (!parse_seed(o->seed, &p.seed, error)) return FALSE;
 
     RunState rs = {o, o->save_tensors ? flux_tensor_file_new() : NULL, NULL, 0};
@@ -318,6 +358,7 @@ static gboolean run(const Options *o, GError **error)
     FluxModel *m = ok ? flux_model_load_files(&files, error) : NULL;
     ok = m != NULL;
     if (ok && o->verbose) report_unused(m);
+    if (ok && o->verbose) ok = report_loras(o, m, error);
     if (ok && o->encode_only) {
         ok = flux_encode_prompt(m, &p, error);
     } else if (ok) {
@@ -359,6 +400,8 @@ static void options_clear(Options *o)
     g_free(o->model), g_free(o->prompt), g_free(o->negative_prompt), g_free(o->output);
     g_free(o->save_tensors), g_free(o->seed), g_free(o->device), g_free(o->precision);
     g_free(o->preview_out), g_free(o->preview);
+    for (int i = 0; i < o->n_loras; i++) g_free((char *)o->loras[i].path);
+    g_free(o->loras), g_strfreev(o->lora_specs);
     g_free(o->tokenizers), g_free(o->transformer), g_free(o->vae), g_free(o->clip_l), g_free(o->t5);
 }
 

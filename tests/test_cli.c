@@ -549,6 +549,138 @@ static void test_trace_and_defaults(void)
     cli_result_clear(&r);
 }
 
+/* ------------------------------------------------------------------------------------- */
+/* --lora                                                                                */
+
+/* A LoRA file on the tiny model (D = 32): float32 pairs with values from tu_fill_random,
+ * `seed` per pair, so that two files can hold the same pair under other names. */
+typedef struct {
+    const char *down, *up; /* tensor names; down [r, in], up [out, r] */
+    int r, in, out;
+    guint32 seed;
+    gboolean split_up; /* write only rows [row0, row0 + out) of a [total, r] up */
+    int row0, total;
+} LoraPair;
+
+static char *lora_file(const char *dir, const char *name, const LoraPair *pairs, int n)
+{
+    StWriter *w = st_writer_new();
+    for (int i = 0; i < n; i++) {
+        const LoraPair *p = &pairs[i];
+        float *a = g_new(float, p->r * p->in);
+        int total = p->split_up ? p->total : p->out;
+        float *b = g_new(float, total * p->r);
+        tu_fill_random(a, (size_t)p->r * p->in, p->seed);
+        tu_fill_random(b, (size_t)total * p->r, p->seed + 1000);
+        int64_t sa[2] = {p->r, p->in}, sb[2] = {p->out, p->r};
+        st_writer_add(w, p->down, ST_F32, 2, sa, a);
+        st_writer_add(w, p->up, ST_F32, 2, sb, b + (p->split_up ? (size_t)p->row0 * p->r : 0));
+        g_free(a), g_free(b);
+    }
+    char *path = g_build_filename(dir, name, NULL);
+    g_assert_true(st_writer_save(w, path, NULL));
+    st_writer_free(w);
+    return path;
+}
+
+static gboolean same_file(const char *a, const char *b)
+{
+    g_autofree gchar *x = NULL, *y = NULL;
+    gsize nx, ny;
+    g_assert_true(g_file_get_contents(a, &x, &nx, NULL));
+    g_assert_true(g_file_get_contents(b, &y, &ny, NULL));
+    return nx == ny && memcmp(x, y, nx) == 0;
+}
+
+static char *run_png(const char *dir, const char *name, const char *lora1, const char *lora2)
+{
+    g_autofree char *model = tu_model_path(NULL);
+    char *out = g_build_filename(dir, name, NULL);
+    CliResult r = run_cli("--model", model, "--prompt", "a cat", "--width", "32", "--height", "32",
+                          "--steps", "2", "--seed", "3", "--quiet", "--output", out,
+                          lora1 ? "--lora" : NULL, lora1, lora2 ? "--lora" : NULL, lora2, NULL);
+    g_assert_cmpint(r.status, ==, 0);
+    cli_result_clear(&r);
+    return out;
+}
+
+/* The same LoRA as kohya's fused qkv and as diffusers' to_q/to_k/to_v gives the same picture;
+ * strength 0 gives the picture without LoRA; strength 1 changes it; bad files fail cleanly. */
+static void test_lora(void)
+{
+    const int D = 32, r = 4;
+    g_autofree char *dir = tu_temp_dir();
+    const LoraPair fused[] = {{"lora_unet_double_blocks_1_img_attn_qkv.lora_down.weight",
+                               "lora_unet_double_blocks_1_img_attn_qkv.lora_up.weight", r, D, 3 * D,
+                               5, FALSE, 0, 0}};
+    LoraPair split[3];
+    static const char *const qkv[] = {"to_q", "to_k", "to_v"};
+    char *names[6];
+    for (int k = 0; k < 3; k++) {
+        names[2 * k] =
+            g_strdup_printf("transformer.transformer_blocks.1.attn.%s.lora_A.weight", qkv[k]);
+        names[2 * k + 1] =
+            g_strdup_printf("transformer.transformer_blocks.1.attn.%s.lora_B.weight", qkv[k]);
+        split[k] = (LoraPair){names[2 * k], names[2 * k + 1], r, D, D, 5, TRUE, k * D, 3 * D};
+    }
+    g_autofree char *p_fused = lora_file(dir, "fused.safetensors", fused, 1);
+    g_autofree char *p_split = lora_file(dir, "split.safetensors", split, 3);
+    for (int k = 0; k < 6; k++) g_free(names[k]);
+    g_autofree char *spec0 = g_strconcat(p_fused, ":0", NULL);
+    g_autofree char *spec_half = g_strconcat(p_split, ":0.5", NULL);
+    g_autofree char *spec_half2 = g_strconcat(p_fused, ":0.5", NULL);
+
+    g_autofree char *base = run_png(dir, "base.png", NULL, NULL);
+    g_autofree char *zero = run_png(dir, "zero.png", spec0, NULL);
+    g_autofree char *f1 = run_png(dir, "fused.png", p_fused, NULL);
+    g_autofree char *s1 = run_png(dir, "split.png", p_split, NULL);
+    g_autofree char *halves = run_png(dir, "halves.png", spec_half, spec_half2);
+    g_assert_true(same_file(base, zero));
+    g_assert_false(same_file(base, f1));
+    g_assert_true(same_file(f1, s1));
+    g_assert_true(same_file(f1, halves)); /* 0.5 + 0.5 stacked = 1 */
+
+    g_autofree char *model = tu_model_path(NULL);
+    g_autofree char *out = g_build_filename(dir, "bad.png", NULL);
+#define RUN_LORA(spec)                                                                             \
+    "--model", model, "--prompt", "x", "--width", "32", "--height", "32", "--steps", "1",          \
+        "--quiet", "--output", out, "--lora", spec, NULL
+    expect_failure("missing.safetensors", out, RUN_LORA("/nonexistent/missing.safetensors"));
+    expect_failure("--lora", out, RUN_LORA(":0.5"));
+    expect_failure("strength", out, RUN_LORA("x.safetensors:1000"));
+    /* truncated */
+    g_autofree gchar *bytes = NULL;
+    gsize len;
+    g_assert_true(g_file_get_contents(p_fused, &bytes, &len, NULL));
+    g_autofree char *p_cut = g_build_filename(dir, "cut.safetensors", NULL);
+    g_assert_true(g_file_set_contents(p_cut, bytes, (gssize)len - 64, NULL));
+    expect_failure("cut.safetensors", out, RUN_LORA(p_cut));
+    /* shapes of another model: the tensor is named */
+    const LoraPair wide[] = {{"lora_unet_double_blocks_1_img_attn_qkv.lora_down.weight",
+                              "lora_unet_double_blocks_1_img_attn_qkv.lora_up.weight", r, 3072,
+                              3 * 3072, 5, FALSE, 0, 0}};
+    g_autofree char *p_wide = lora_file(dir, "wide.safetensors", wide, 1);
+    expect_failure("lora_unet_double_blocks_1_img_attn_qkv.lora_down.weight", out,
+                   RUN_LORA(p_wide));
+    /* nothing this model has: refused; some unknown keys among known ones: a warning */
+    const LoraPair sd[] = {{"lora_unet_mid_block_attentions_0_proj_in.lora_down.weight",
+                            "lora_unet_mid_block_attentions_0_proj_in.lora_up.weight", r, D, D, 5,
+                            FALSE, 0, 0}};
+    g_autofree char *p_sd = lora_file(dir, "sd15.safetensors", sd, 1);
+    expect_failure("another model", out, RUN_LORA(p_sd));
+    const LoraPair mixed[] = {fused[0], sd[0]};
+    g_autofree char *p_mixed = lora_file(dir, "mixed.safetensors", mixed, 2);
+    CliResult res = run_cli(RUN_LORA(p_mixed));
+    g_assert_cmpint(res.status, ==, 0);
+    g_assert_nonnull(strstr(res.err, "lora_unet_mid_block_attentions_0_proj_in.lora_down.weight"));
+    cli_result_clear(&res);
+    res = run_cli("--verbose", RUN_LORA(p_mixed));
+    g_assert_cmpint(res.status, ==, 0);
+    g_assert_nonnull(strstr(res.err, "mixed.safetensors: 2 tensors not applied"));
+    cli_result_clear(&res);
+#undef RUN_LORA
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -567,5 +699,6 @@ int main(int argc, char **argv)
     g_test_add_func("/cli/more-bad-arguments", test_more_bad_arguments);
     g_test_add_func("/cli/memory-refusal", test_memory_refusal);
     g_test_add_func("/cli/edge-prompts", test_edge_prompts);
+    g_test_add_func("/cli/lora", test_lora);
     return g_test_run();
 }
