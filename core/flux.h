@@ -85,6 +85,9 @@ FluxModel *flux_model_load_files(const FluxModelFiles *files, GError **error);
 
 /* TRUE for dev-type models (transformer has a guidance embedder), FALSE for schnell-type. */
 gboolean flux_model_uses_guidance(const FluxModel *model);
+/* TRUE for a FLUX.1 Fill model: its transformer takes 384 input channels (64 latent + 64
+ * masked-picture latent + 256 mask), so every run needs init_image and mask. */
+gboolean flux_model_is_fill(const FluxModel *model);
 /* Number of checkpoint tensors no loader used (e.g. the VAE encoder); names via g_strfreev'd
  * array when `names` is non-NULL. */
 gsize flux_model_unused_tensors(const FluxModel *model, char ***names);
@@ -222,6 +225,26 @@ typedef struct {
      * run before any step (FLUX_ERROR_IO/FORMAT/MODEL naming the file and tensor). Borrowed. */
     const FluxLora *loras;
     int n_loras;
+
+    /* Working from a picture (diffusers FluxImg2ImgPipeline / FluxInpaintPipeline /
+     * FluxFillPipeline; all borrowed, NULL = text-to-image):
+     *   init_image only            img2img: the picture, re-noised to `strength`, is denoised
+     *   init_image + mask          inpainting: only the mask's white part is repainted (any
+     *                              FLUX.1 model; the rest is put back after every step)
+     *   init_image + mask, Fill    a FLUX.1 Fill model (flux_model_is_fill): the masked picture
+     *                              and the mask condition every step; strength is not used
+     * The picture must be exactly the output size (flux_output_size); nothing is resized. */
+    const guint8 *init_image;    /* RGB [init_height, init_width, 3], rows top to bottom */
+    int init_width, init_height; /* its size in pixels */
+    const guint8 *mask;          /* grey [mask_height, mask_width], 255 = repaint; values ≥ 128
+                                    count as repaint, below as keep (the reference binarizes at
+                                    0.5); the same size as init_image */
+    int mask_width, mask_height;
+    double strength; /* img2img/inpainting: share of the schedule that runs, 0 < s ≤ 1 (1 = start
+                        from pure noise; the picture still sets what is kept outside a mask);
+                        the run takes steps − int(steps − steps·strength) steps, which must be
+                        at least 1. Default 0.6 (diffusers'). A double, so that the step count
+                        matches Python's float arithmetic exactly. */
 } FluxGenerateParams;
 
 /* Compute devices for the transformer (the text encoders and the VAE run on the CPU):
@@ -250,13 +273,16 @@ gboolean flux_device_check(const char *device, GError **error);
 gboolean flux_precision_check(const char *precision, GError **error);
 
 /* FluxPipeline's defaults: 1024×1024, 28 steps (4 for schnell-type when model is given),
- * guidance 3.5, max sequence length 512, seed 0, no callbacks. `model` may be NULL. */
+ * guidance 3.5 (30 for a Fill model, as FluxFillPipeline), max sequence length 512, seed 0,
+ * no callbacks, no picture, strength 0.6. `model` may be NULL. */
 void flux_generate_params_init(FluxGenerateParams *params, const FluxModel *model);
 
 /* Size of the produced image: width and height floored to multiples of 16. */
 void flux_output_size(const FluxGenerateParams *params, int *width, int *height);
 
-/* Checks every argument against the limits; the message names the value. With a model, also
+/* Checks every argument against the limits; the message names the value (for a picture: a mask
+ * without a picture, a picture or mask of another size than the output, strength outside
+ * (0, 1] or so low that no step runs, a Fill model without picture and mask). With a model, also
  * refuses (FLUX_ERROR_NO_MEMORY) a size whose working memory exceeds what the system has
  * available (MemAvailable, or the FLUX_MEMORY_LIMIT environment variable in bytes). */
 gboolean flux_generate_params_validate(const FluxModel *model, const FluxGenerateParams *params,

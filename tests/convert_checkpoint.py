@@ -6,6 +6,9 @@ layout, so the C readers are checked against an independent writer.
 
   convert_checkpoint.py MODEL_DIR OUT_DIR      the conversions (list in main())
   convert_checkpoint.py --fuzz-corpus OUT_DIR  a few small GGUF files (fuzzer seeds)
+  convert_checkpoint.py --bfl-transformer MODEL_DIR OUT_FILE
+                                               MODEL_DIR's transformer with BFL names (e.g. the
+                                               Fill-shaped tiny model, for tests/test_edit.c)
 
 Formats:
   safetensors  8-byte LE header length, JSON header, raw LE data (huggingface/safetensors)
@@ -500,6 +503,10 @@ def fuzz_corpus(out_dir):
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--fuzz-corpus":
         fuzz_corpus(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "--bfl-transformer":
+        tr = read_safetensors(os.path.join(sys.argv[2], "transformer",
+                                           "diffusion_pytorch_model.safetensors"))
+        write_safetensors(sys.argv[3], flux_to_original(tr))
     elif len(sys.argv) == 3:
         convert(sys.argv[1], sys.argv[2])
     else:

@@ -69,9 +69,11 @@ typedef struct {
     StDtype dtype;
 } ConvCase;
 
-static double conv_case(const ConvCase *c, guint32 seed)
+/* `down`: the stride-2 Downsample2D form (conv.h). */
+static double conv_case_ex(const ConvCase *c, guint32 seed, int down)
 {
     int Ho = c->upsample ? 2 * c->H : c->H, Wo = c->upsample ? 2 * c->W : c->W;
+    if (down) Ho = (c->H - 2) / 2 + 1, Wo = (c->W - 2) / 2 + 1;
     size_t nx = (size_t)c->Ci * c->H * c->W, ny = (size_t)c->Co * Ho * Wo;
     StTensor w = make_weight(c->dtype, c->Co, c->Ci, c->k, seed);
     float *x = g_new(float, nx), *b = g_new(float, c->Co), *pre = g_new(float, 2 * c->Ci);
@@ -87,15 +89,17 @@ static double conv_case(const ConvCase *c, guint32 seed)
                    .W = c->W,
                    .k = c->k,
                    .upsample = c->upsample,
+                   .down = down,
                    .pre_scale = c->pre ? pre : NULL,
                    .pre_shift = c->pre ? pre + c->Ci : NULL,
                    .pre_silu = c->silu,
                    .accumulate = c->accumulate};
     conv_2d(y, x, &w, b, &s);
     conv_2d_naive(ref, x, &w, b, &s);
-    g_autofree char *what = g_strdup_printf(
-        "conv %s Ci=%d Co=%d %dx%d k=%d up=%d pre=%d silu=%d acc=%d", st_dtype_name(c->dtype),
-        c->Ci, c->Co, c->H, c->W, c->k, c->upsample, c->pre, c->silu, c->accumulate);
+    g_autofree char *what =
+        g_strdup_printf("conv %s Ci=%d Co=%d %dx%d k=%d up=%d down=%d pre=%d silu=%d acc=%d",
+                        st_dtype_name(c->dtype), c->Ci, c->Co, c->H, c->W, c->k, c->upsample, down,
+                        c->pre, c->silu, c->accumulate);
     double rel = tu_assert_close(what, y, ref, ny, TOL);
     g_free((void *)w.data);
     g_free(x);
@@ -104,6 +108,11 @@ static double conv_case(const ConvCase *c, guint32 seed)
     g_free(y);
     g_free(ref);
     return rel;
+}
+
+static double conv_case(const ConvCase *c, guint32 seed)
+{
+    return conv_case_ex(c, seed, 0);
 }
 
 static void test_conv_small(void)
@@ -133,6 +142,49 @@ static void test_conv_bands(void)
     ConvCase a = {64, 5, 160, 96, 3, 0, 1, 1, 0, ST_F32};
     ConvCase b = {64, 5, 80, 48, 3, 1, 1, 1, 1, ST_BF16};
     g_test_message("two bands: %.3g, upsampled: %.3g", conv_case(&a, 7), conv_case(&b, 8));
+}
+
+/* Downsample2D (stride 2, padding (0, 1, 0, 1)): fast vs naive on even and odd sizes, with the
+ * fused pre-map and across two bands; then, independently of both, for an even size the result
+ * equals the stride-1, padding-1 convolution read at odd rows and columns (output (oy, ox) sees
+ * input rows 2oy .. 2oy+2, i.e. the 3×3 window centred on (2oy+1, 2ox+1), whose last row or
+ * column is the zero padding exactly when 2oy+2 = H). */
+static void test_conv_down(void)
+{
+    static const ConvCase cases[] = {
+        {3, 5, 8, 6, 3, 0, 0, 0, 0, ST_F32},     {3, 5, 7, 9, 3, 0, 0, 0, 0, ST_F32},
+        {4, 6, 2, 2, 3, 0, 0, 0, 0, ST_F32},     {6, 7, 10, 12, 3, 0, 1, 1, 1, ST_BF16},
+        {64, 5, 320, 96, 3, 0, 1, 1, 0, ST_F32},
+    };
+    double worst = 0;
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++)
+        worst = fmax(worst, conv_case_ex(&cases[i], 300 + 10 * (guint32)i, 1));
+
+    int Ci = 5, Co = 4, H = 10, W = 14;
+    StTensor w = make_weight(ST_F32, Co, Ci, 3, 77);
+    g_autofree float *x = g_new(float, (size_t)Ci *H *W);
+    g_autofree float *full = g_new(float, (size_t)Co *H *W);
+    g_autofree float *y = g_new(float, (size_t)Co *(H / 2) * (W / 2));
+    g_autofree float *ref = g_new(float, (size_t)Co *(H / 2) * (W / 2));
+    tu_fill_random(x, (size_t)Ci * H * W, 78);
+    ConvShape s1 = {.Ci = Ci, .Co = Co, .H = H, .W = W, .k = 3};
+    conv_2d_naive(full, x, &w, NULL, &s1);
+    for (int co = 0; co < Co; co++)
+        for (int oy = 0; oy < H / 2; oy++)
+            for (int ox = 0; ox < W / 2; ox++)
+                ref[(co * (H / 2) + oy) * (W / 2) + ox] =
+                    full[(co * H + 2 * oy + 1) * W + 2 * ox + 1];
+    ConvShape s2 = {.Ci = Ci, .Co = Co, .H = H, .W = W, .k = 3, .down = 1};
+    int Ho, Wo;
+    conv_out_size(&s2, &Ho, &Wo);
+    g_assert_cmpint(Ho, ==, H / 2);
+    g_assert_cmpint(Wo, ==, W / 2);
+    conv_2d(y, x, &w, NULL, &s2);
+    double rel = tu_assert_close("down = odd samples of stride 1", y, ref,
+                                 (size_t)Co * (H / 2) * (W / 2), TOL);
+    g_free((void *)w.data);
+    g_test_message("%zu cases vs naive: worst %.3g; vs stride-1 samples: %.3g", G_N_ELEMENTS(cases),
+                   worst, rel);
 }
 
 /* K = 2048·9: the 16 MiB weight tile holds 227 output channels, so 240 take two tiles. */
@@ -274,5 +326,6 @@ int main(int argc, char **argv)
     g_test_add_func("/conv/fusions", test_conv_fusions);
     g_test_add_func("/conv/group-norm", test_group_norm);
     g_test_add_func("/conv/upsample", test_upsample);
+    g_test_add_func("/conv/down", test_conv_down);
     return g_test_run();
 }

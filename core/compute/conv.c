@@ -40,7 +40,18 @@ static inline float conv_silu(float v)
 
 static int conv_plain(const ConvShape *s)
 {
-    return s->k == 1 && !s->upsample && !s->pre_scale && !s->pre_silu;
+    return s->k == 1 && !s->upsample && !s->down && !s->pre_scale && !s->pre_silu;
+}
+
+void conv_out_size(const ConvShape *s, int *Ho, int *Wo)
+{
+    if (s->down) { /* (H + 1 − 3) / 2 + 1, torch's floor for padded size H + 1 */
+        *Ho = s->H >= 2 ? (s->H - 2) / 2 + 1 : 0;
+        *Wo = s->W >= 2 ? (s->W - 2) / 2 + 1 : 0;
+    } else {
+        *Ho = s->upsample ? 2 * s->H : s->H;
+        *Wo = s->upsample ? 2 * s->W : s->W;
+    }
 }
 
 /* Rows co0 .. co0+n-1 of w viewed as [Co, K], as float32: straight from the mapping when it
@@ -111,6 +122,15 @@ static void conv_fill_row(float *d, const float *src, int Wo, int off, int up)
         for (int ox = lo; ox < hi; ox++) d[ox] = src[(ox + off) >> 1];
 }
 
+/* d [Wo] = src[2·ox + kx], zero past the right edge (the downsampler's padding column). */
+static void conv_fill_row_down(float *d, const float *src, int Wo, int kx, int W)
+{
+    for (int ox = 0; ox < Wo; ox++) {
+        int ix = 2 * ox + kx;
+        d[ox] = ix < W ? src[ix] : 0.0f;
+    }
+}
+
 static void col_worker(void *ctx, size_t begin, size_t end)
 {
     const ColJob *J = ctx;
@@ -126,14 +146,20 @@ static void col_worker(void *ctx, size_t begin, size_t end)
             for (int kx = 0; kx < k; kx++) {
                 float *dst = J->col + ((c * k + ky) * k + kx) * RW;
                 for (int r = 0; r < J->R; r++) {
-                    int iy = J->r0 + r + ky - pad; /* row of the (upsampled) input */
+                    /* row of the (upsampled) input; stride 2 and no top padding when down */
+                    int iy = s->down ? 2 * (J->r0 + r) + ky : J->r0 + r + ky - pad;
+                    int rows_in = s->down ? s->H : J->Ho;
                     float *d = dst + (size_t)r * J->Wo;
-                    if (iy < 0 || iy >= J->Ho) {
+                    if (iy < 0 || iy >= rows_in) {
                         memset(d, 0, sizeof(float) * (size_t)J->Wo);
                         continue;
                     }
                     int sy = s->upsample ? iy >> 1 : iy;
-                    conv_fill_row(d, rows + (size_t)(sy - J->s0) * W, J->Wo, kx - pad, s->upsample);
+                    const float *src = rows + (size_t)(sy - J->s0) * W;
+                    if (s->down)
+                        conv_fill_row_down(d, src, J->Wo, kx, W);
+                    else
+                        conv_fill_row(d, src, J->Wo, kx - pad, s->upsample);
                 }
             }
     }
@@ -144,12 +170,18 @@ static void col_worker(void *ctx, size_t begin, size_t end)
 static void conv_im2col(ColJob *J, int r0, int R)
 {
     int pad = J->s->k / 2, up = J->s->upsample;
-    int first = r0 - pad < 0 ? 0 : r0 - pad;
-    int last = r0 + R - 1 + pad >= J->Ho ? J->Ho - 1 : r0 + R - 1 + pad;
     J->r0 = r0;
     J->R = R;
-    J->s0 = up ? first >> 1 : first;
-    J->ns = (up ? last >> 1 : last) - J->s0 + 1;
+    if (J->s->down) { /* output row r reads input rows 2r .. 2r + 2 */
+        int last = 2 * (r0 + R - 1) + 2;
+        J->s0 = 2 * r0;
+        J->ns = (last >= J->s->H ? J->s->H - 1 : last) - J->s0 + 1;
+    } else {
+        int first = r0 - pad < 0 ? 0 : r0 - pad;
+        int last = r0 + R - 1 + pad >= J->Ho ? J->Ho - 1 : r0 + R - 1 + pad;
+        J->s0 = up ? first >> 1 : first;
+        J->ns = (up ? last >> 1 : last) - J->s0 + 1;
+    }
     pool_parallel_for((size_t)J->s->Ci, col_worker, J);
 }
 
@@ -199,7 +231,8 @@ static void conv_1x1_inplace(float *y, const StTensor *w, const float *b, const 
 static void conv_banded(float *y, const float *x, const StTensor *w, const ConvShape *s,
                         float *wbuf, int tile)
 {
-    int Ho = s->upsample ? 2 * s->H : s->H, Wo = s->upsample ? 2 * s->W : s->W;
+    int Ho, Wo;
+    conv_out_size(s, &Ho, &Wo);
     size_t K = (size_t)s->Ci * s->k * s->k, No = (size_t)Ho * Wo;
     int R = (int)(CONV_COL_BYTES / (sizeof(float) * K * (size_t)Wo));
     if (R < 1) R = 1;
@@ -223,15 +256,18 @@ void conv_2d(float *y, const float *x, const StTensor *w, const float *b, const 
 {
     g_assert(s->k == 1 || s->k == 3);
     g_assert(!s->pre_scale == !s->pre_shift);
+    g_assert(!s->down || (s->k == 3 && !s->upsample));
     size_t K = (size_t)s->Ci * s->k * s->k;
     g_assert(w->numel == (int64_t)s->Co * (int64_t)K);
-    if (s->Co == 0 || s->H == 0 || s->W == 0) return;
+    int Ho, Wo;
+    conv_out_size(s, &Ho, &Wo);
+    if (s->Co == 0 || Ho == 0 || Wo == 0) return;
     if (y == x) {
         g_assert(conv_plain(s) && !s->accumulate && s->Co <= s->Ci);
         conv_1x1_inplace(y, w, b, s);
         return;
     }
-    size_t No = (size_t)s->H * s->W * (s->upsample ? 4 : 1);
+    size_t No = (size_t)Ho * Wo;
     BiasJob bj = {y, b, No, s->accumulate};
     pool_parallel_for((size_t)s->Co, bias_worker, &bj);
     int tile = (int)(CONV_WTILE_BYTES / (sizeof(float) * K));
@@ -249,8 +285,8 @@ void conv_2d(float *y, const float *x, const StTensor *w, const float *b, const 
 /* Direct 7-loop convolution in double, reading the (upsampled, pre-mapped) input by index. */
 void conv_2d_naive(float *y, const float *x, const StTensor *w, const float *b, const ConvShape *s)
 {
-    int k = s->k, pad = k / 2, up = s->upsample;
-    int Ho = up ? 2 * s->H : s->H, Wo = up ? 2 * s->W : s->W;
+    int k = s->k, pad = k / 2, up = s->upsample, Ho, Wo;
+    conv_out_size(s, &Ho, &Wo);
     size_t K = (size_t)s->Ci * k * k;
     g_assert(w->numel == (int64_t)s->Co * (int64_t)K);
     float *wf = g_new(float, w->numel > 0 ? w->numel : 1);
@@ -263,7 +299,12 @@ void conv_2d_naive(float *y, const float *x, const StTensor *w, const float *b, 
                     for (int ky = 0; ky < k; ky++)
                         for (int kx = 0; kx < k; kx++) {
                             int iy = oy + ky - pad, ix = ox + kx - pad;
-                            if (iy < 0 || iy >= Ho || ix < 0 || ix >= Wo) continue;
+                            if (s->down) {
+                                iy = 2 * oy + ky, ix = 2 * ox + kx;
+                                if (iy >= s->H || ix >= s->W) continue; /* padding */
+                            } else if (iy < 0 || iy >= Ho || ix < 0 || ix >= Wo) {
+                                continue;
+                            }
                             if (up) iy /= 2, ix /= 2;
                             float v = x[((size_t)ci * s->H + iy) * s->W + ix];
                             if (s->pre_scale) v = v * s->pre_scale[ci] + s->pre_shift[ci];

@@ -1,5 +1,5 @@
-/* conv.h — image ops of the VAE decoder: 2-D convolution (im2col + sgemm), GroupNorm with
- * optional SiLU, nearest ×2 upsampling.
+/* conv.h — image ops of the VAE: 2-D convolution (im2col + sgemm; stride 1, or the encoder's
+ * stride-2 downsampling), GroupNorm with optional SiLU, nearest ×2 upsampling.
  *
  * Layout: activations are contiguous float32 [C, H, W] (PyTorch NCHW with batch 1); conv
  * weights are checkpoint tensors [Co, Ci, k, k] (F32/F16/BF16, mapped) converted to float32 in
@@ -28,10 +28,17 @@ typedef struct {
     int H, W;     /* size of x [Ci, H, W] */
     int k;        /* kernel 1 or 3; stride 1, zero padding k/2 (torch padding=1 for 3×3) */
     int upsample; /* nonzero: convolve nearest-×2(x); y is [Co, 2H, 2W] */
+    int down;     /* nonzero (k = 3): Downsample2D, stride 2 after zero-padding x by one row at
+                     the bottom and one column at the right (F.pad (0, 1, 0, 1), conv padding 0);
+                     y is [Co, Ho, Wo] of conv_out_size (H/2 × W/2 for even sizes) */
     const float *pre_scale, *pre_shift; /* [Ci] or both NULL: input = x·scale[c] + shift[c] */
     int pre_silu;                       /* then SiLU (after the affine map, before padding) */
     int accumulate;                     /* y += conv(...) instead of y = conv(...) */
 } ConvShape;
+
+/* Output size of s: H×W, 2H×2W when upsampling, ⌊(H−2)/2⌋+1 × ⌊(W−2)/2⌋+1 (= H/2 × W/2 for
+ * even sizes) when downsampling. */
+void conv_out_size(const ConvShape *s, int *Ho, int *Wo);
 
 /* y [Co, Ho, Wo] (=|+=) b[Co] + Σ w[Co, Ci, k, k] ⋆ pre(x) [Ci, H, W]  (torch.nn.Conv2d).
  * b may be NULL. y must not overlap x, except that y == x is allowed for a plain 1×1

@@ -37,7 +37,8 @@
 #include "conv.h"
 #include "flux.h"
 #include "ops.h"
-#include "pool.h"
+#include "vae_blocks.h"
+#include "vae_encoder.h"
 #include "weights.h"
 
 #include <math.h>
@@ -46,21 +47,6 @@
 #include <string.h>
 
 #define VAE_MAX_BLOCKS 8
-#define VAE_EPS        1e-6f /* resnet_eps and the norms' eps are hard-wired in diffusers */
-
-typedef struct {
-    int Ci, Co;
-    const StTensor *norm1_w, *norm1_b; /* [Ci] */
-    const StTensor *conv1_w, *conv1_b; /* [Co, Ci, 3, 3], [Co] */
-    const StTensor *norm2_w, *norm2_b; /* [Co] */
-    const StTensor *conv2_w, *conv2_b; /* [Co, Co, 3, 3], [Co] */
-    const StTensor *sc_w, *sc_b;       /* [Co, Ci, 1, 1], [Co]; NULL when Ci == Co */
-} VaeResnet;
-
-typedef struct {
-    const StTensor *norm_w, *norm_b;                               /* [C] group_norm */
-    const StTensor *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b; /* [C, C], [C] */
-} VaeAttn;
 
 typedef struct {
     int Ci, Co;
@@ -80,42 +66,12 @@ struct VaeModel {
     VaeUpBlock *up;                  /* [n] */
     const StTensor *nout_w, *nout_b; /* [Cb[0]] */
     const StTensor *out_w, *out_b;   /* [C_out, Cb[0], 3, 3] */
+    int C_in;                        /* in_channels: the encoder's picture channels */
+    gboolean quant;                  /* use_quant_conv (encoder) */
+    VaeEncoder *enc;                 /* NULL when the file has no encoder.* tensors */
 };
 
 enum { DIM_CI, DIM_CO, N_DIMS };
-
-#define R_(field) offsetof(VaeResnet, field)
-static const WtSpec vae_resnet_spec[] = {
-    {"norm1.weight", R_(norm1_w), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"norm1.bias", R_(norm1_b), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"conv1.weight", R_(conv1_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 3, 3}, 0},
-    {"conv1.bias", R_(conv1_b), 1, {WT_D(DIM_CO)}, WT_F32},
-    {"norm2.weight", R_(norm2_w), 1, {WT_D(DIM_CO)}, WT_F32},
-    {"norm2.bias", R_(norm2_b), 1, {WT_D(DIM_CO)}, WT_F32},
-    {"conv2.weight", R_(conv2_w), 4, {WT_D(DIM_CO), WT_D(DIM_CO), 3, 3}, 0},
-    {"conv2.bias", R_(conv2_b), 1, {WT_D(DIM_CO)}, WT_F32},
-};
-static const WtSpec vae_shortcut_spec[] = {
-    {"conv_shortcut.weight", R_(sc_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 1, 1}, 0},
-    {"conv_shortcut.bias", R_(sc_b), 1, {WT_D(DIM_CO)}, WT_F32},
-};
-#undef R_
-
-/* under "decoder.mid_block.attentions.0.", with Ci = Co = C */
-#define A_(field) offsetof(VaeAttn, field)
-static const WtSpec vae_attn_spec[] = {
-    {"group_norm.weight", A_(norm_w), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"group_norm.bias", A_(norm_b), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"to_q.weight", A_(q_w), 2, {WT_D(DIM_CI), WT_D(DIM_CI)}, 0},
-    {"to_q.bias", A_(q_b), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"to_k.weight", A_(k_w), 2, {WT_D(DIM_CI), WT_D(DIM_CI)}, 0},
-    {"to_k.bias", A_(k_b), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"to_v.weight", A_(v_w), 2, {WT_D(DIM_CI), WT_D(DIM_CI)}, 0},
-    {"to_v.bias", A_(v_b), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"to_out.0.weight", A_(o_w), 2, {WT_D(DIM_CI), WT_D(DIM_CI)}, 0},
-    {"to_out.0.bias", A_(o_b), 1, {WT_D(DIM_CI)}, WT_F32},
-};
-#undef A_
 
 /* under "decoder.up_blocks.<i>.upsamplers.0.", with Ci = Co */
 #define U_(field) offsetof(VaeUpBlock, field)
@@ -209,7 +165,7 @@ static gboolean vae_parse_channels(VaeModel *m, const CfgJson *c, GError **error
 /* Defaults are AutoencoderKL.__init__'s (shift_factor None → no shift). */
 static gboolean vae_parse_config(VaeModel *m, const CfgJson *c, GError **error)
 {
-    int64_t lat, out;
+    int64_t lat, out, in;
     double scaling, shift;
     const char *act;
     if (!vae_parse_channels(m, c, error) ||
@@ -219,12 +175,14 @@ static gboolean vae_parse_config(VaeModel *m, const CfgJson *c, GError **error)
         !cfg_double_or(c, "shift_factor", 0.0, -1e6, 1e6, &shift, error) ||
         !cfg_bool_or(c, "mid_block_add_attention", TRUE, &m->mid_attn, error) ||
         !cfg_bool_or(c, "use_post_quant_conv", TRUE, &m->post_quant, error) ||
+        !cfg_bool_or(c, "use_quant_conv", TRUE, &m->quant, error) ||
+        !cfg_int_or(c, "in_channels", 3, 1, 1 << 12, &in, error) ||
         !cfg_string_or(c, "act_fn", "silu", &act, error))
         return FALSE;
     if (strcmp(act, "silu") && strcmp(act, "swish"))
         return vae_config_error(c, error, FLUX_ERROR_UNSUPPORTED,
                                 "\"act_fn\" is \"%s\", expected \"silu\" or \"swish\"", act);
-    m->C_lat = (int)lat, m->C_out = (int)out;
+    m->C_lat = (int)lat, m->C_out = (int)out, m->C_in = (int)in;
     m->scaling = (float)scaling, m->shift = (float)shift;
     return TRUE;
 }
@@ -232,29 +190,15 @@ static gboolean vae_parse_config(VaeModel *m, const CfgJson *c, GError **error)
 /* ------------------------------------------------------------------------------------- */
 /* Loading                                                                               */
 
-static gboolean vae_bind_resnet(VaeModel *m, VaeResnet *r, const char *prefix, int Ci, int Co,
-                                GError **error)
-{
-    const int64_t dims[N_DIMS] = {[DIM_CI] = Ci, [DIM_CO] = Co};
-    r->Ci = Ci, r->Co = Co;
-    if (!wt_bind(m->archive, prefix, vae_resnet_spec, G_N_ELEMENTS(vae_resnet_spec), dims, r,
-                 error))
-        return FALSE;
-    /* ResnetBlock2D.use_in_shortcut = in_channels != out_channels */
-    return Ci == Co || wt_bind(m->archive, prefix, vae_shortcut_spec,
-                               G_N_ELEMENTS(vae_shortcut_spec), dims, r, error);
-}
-
 static gboolean vae_bind_mid(VaeModel *m, GError **error)
 {
     int C = m->ch[m->n - 1];
-    const int64_t dims[N_DIMS] = {[DIM_CI] = C, [DIM_CO] = C};
     for (int j = 0; j < 2; j++) {
         g_autofree char *prefix = g_strdup_printf("decoder.mid_block.resnets.%d.", j);
-        if (!vae_bind_resnet(m, &m->mid[j], prefix, C, C, error)) return FALSE;
+        if (!vae_bind_resnet(m->archive, prefix, C, C, &m->mid[j], error)) return FALSE;
     }
-    return !m->mid_attn || wt_bind(m->archive, "decoder.mid_block.attentions.0.", vae_attn_spec,
-                                   G_N_ELEMENTS(vae_attn_spec), dims, &m->attn, error);
+    return !m->mid_attn ||
+           vae_bind_attn(m->archive, "decoder.mid_block.attentions.0.", C, &m->attn, error);
 }
 
 /* Decoder.__init__: up block i maps reversed(Cb)[i-1] (Cb[n-1] for i = 0) to reversed(Cb)[i]
@@ -267,7 +211,8 @@ static gboolean vae_bind_up(VaeModel *m, int i, GError **error)
     u->resnets = g_new0(VaeResnet, m->layers + 1);
     for (int j = 0; j <= m->layers; j++) {
         g_autofree char *prefix = g_strdup_printf("decoder.up_blocks.%d.resnets.%d.", i, j);
-        if (!vae_bind_resnet(m, &u->resnets[j], prefix, j == 0 ? u->Ci : u->Co, u->Co, error))
+        if (!vae_bind_resnet(m->archive, prefix, j == 0 ? u->Ci : u->Co, u->Co, &u->resnets[j],
+                             error))
             return FALSE;
     }
     if (i == m->n - 1) return TRUE;
@@ -291,8 +236,13 @@ static gboolean vae_bind(VaeModel *m, GError **error)
     m->up = g_new0(VaeUpBlock, m->n);
     for (int i = 0; i < m->n; i++)
         if (!vae_bind_up(m, i, error)) return FALSE;
-    return wt_bind(m->archive, "", vae_conv_out_spec, G_N_ELEMENTS(vae_conv_out_spec), out, m,
-                   error);
+    if (!wt_bind(m->archive, "", vae_conv_out_spec, G_N_ELEMENTS(vae_conv_out_spec), out, m, error))
+        return FALSE;
+    /* The encoder is bound when the file has one (decoder-only files load for text-to-image) */
+    if (!st_archive_find(m->archive, "encoder.conv_in.weight")) return TRUE;
+    VaeEncoderShape es = {m->n, m->ch, m->layers, m->G, m->C_in, m->C_lat, m->mid_attn, m->quant};
+    m->enc = vae_encoder_bind(m->archive, &es, error);
+    return m->enc != NULL;
 }
 
 VaeModel *vae_load_from(const CfgJson *cfg, StArchive *archive, GError **error)
@@ -327,6 +277,7 @@ void vae_free(VaeModel *m)
     if (!m) return;
     for (int i = 0; m->up && i < m->n; i++) g_free(m->up[i].resnets);
     g_free(m->up);
+    vae_encoder_free(m->enc);
     st_archive_free(m->archive);
     g_free(m);
 }
@@ -356,6 +307,11 @@ int vae_upscale(const VaeModel *m)
     return 1 << (m->n - 1);
 }
 
+gboolean vae_has_encoder(const VaeModel *m)
+{
+    return m->enc != NULL;
+}
+
 gsize vae_unused_tensors(const VaeModel *m, char ***names)
 {
     return st_archive_unused(m->archive, names);
@@ -363,143 +319,6 @@ gsize vae_unused_tensors(const VaeModel *m, char ***names)
 
 /* ------------------------------------------------------------------------------------- */
 /* Forward                                                                               */
-
-/* The activation flowing through the decoder: x [C, H, W], owned. */
-typedef struct {
-    float *x;
-    int C, H, W;
-} VaeAct;
-
-static float *vae_alloc(size_t n, const char *what, GError **error)
-{
-    float *p = g_try_new(float, n);
-    if (!p)
-        g_set_error(error, FLUX_ERROR, FLUX_ERROR_NO_MEMORY,
-                    "VAE decoder: cannot allocate %.1f MiB for %s", (double)n * 4.0 / 1048576.0,
-                    what);
-    return p;
-}
-
-static void vae_trace(const FluxTrace *trace, const VaeAct *a, const char *name)
-{
-    if (!trace_on(trace)) return;
-    const int64_t shape[4] = {1, a->C, a->H, a->W};
-    trace_f32(trace, a->x, 4, shape, "%s", name);
-}
-
-/* A ResNet: x [Ci, N] → [Co, N]. Order matters for memory: conv1 needs all of x; then the
- * shortcut overwrites x in place (Co <= Ci for every FLUX-like decoder; otherwise a new buffer)
- * and conv2 accumulates onto it. */
-static gboolean vae_resnet(const VaeModel *m, const VaeResnet *r, VaeAct *a, GError **error)
-{
-    size_t N = (size_t)a->H * a->W;
-    int Cmax = MAX(r->Ci, r->Co);
-    g_autofree float *coef = g_new(float, 2 * (size_t)Cmax);
-    float *scale = coef, *shift = coef + Cmax;
-    float *u = vae_alloc((size_t)r->Co * N, "a ResNet's conv1 output", error);
-    if (!u) return FALSE;
-    conv_group_norm_coeffs(scale, shift, a->x, r->Ci, N, m->G, wt_f32(r->norm1_w),
-                           wt_f32(r->norm1_b), VAE_EPS);
-    ConvShape s1 = {.Ci = r->Ci,
-                    .Co = r->Co,
-                    .H = a->H,
-                    .W = a->W,
-                    .k = 3,
-                    .pre_scale = scale,
-                    .pre_shift = shift,
-                    .pre_silu = 1};
-    conv_2d(u, a->x, r->conv1_w, wt_f32(r->conv1_b), &s1);
-    if (r->sc_w) {
-        ConvShape sc = {.Ci = r->Ci, .Co = r->Co, .H = a->H, .W = a->W, .k = 1};
-        float *dst = a->x;
-        if (r->Co > r->Ci && !(dst = vae_alloc((size_t)r->Co * N, "a ResNet shortcut", error))) {
-            g_free(u);
-            return FALSE;
-        }
-        conv_2d(dst, a->x, r->sc_w, wt_f32(r->sc_b), &sc);
-        if (dst != a->x) {
-            g_free(a->x);
-            a->x = dst;
-        } else if (r->Co < r->Ci) {
-            float *shrunk = g_try_realloc(a->x, sizeof(float) * (size_t)r->Co * N);
-            if (shrunk) a->x = shrunk; /* else keep the larger block */
-        }
-    }
-    a->C = r->Co;
-    conv_group_norm_coeffs(scale, shift, u, r->Co, N, m->G, wt_f32(r->norm2_w), wt_f32(r->norm2_b),
-                           VAE_EPS);
-    ConvShape s2 = {.Ci = r->Co,
-                    .Co = r->Co,
-                    .H = a->H,
-                    .W = a->W,
-                    .k = 3,
-                    .pre_scale = scale,
-                    .pre_shift = shift,
-                    .pre_silu = 1,
-                    .accumulate = 1};
-    conv_2d(a->x, u, r->conv2_w, wt_f32(r->conv2_b), &s2);
-    g_free(u);
-    return TRUE;
-}
-
-typedef struct {
-    float *tok; /* [N, C] tokens */
-    float *img; /* [C, N] */
-    const float *scale, *shift;
-    int C;
-    size_t N;
-} TransJob;
-
-/* tok[n, c] = img[c, n]·scale[c] + shift[c]: group_norm, then view(C, N).transpose. */
-static void to_tokens_worker(void *ctx, size_t begin, size_t end)
-{
-    const TransJob *J = ctx;
-    for (size_t n = begin; n < end; n++)
-        for (int c = 0; c < J->C; c++)
-            J->tok[n * J->C + c] = J->img[c * J->N + n] * J->scale[c] + J->shift[c];
-}
-
-/* img[c, n] += tok[n, c]: the residual connection. */
-static void add_tokens_worker(void *ctx, size_t begin, size_t end)
-{
-    const TransJob *J = ctx;
-    for (size_t c = begin; c < end; c++)
-        for (size_t n = 0; n < J->N; n++) J->img[c * J->N + n] += J->tok[n * J->C + c];
-}
-
-/* Attention with residual, in place on x [C, N]; rescale_output_factor is 1. */
-static gboolean vae_attention(const VaeModel *m, const VaeAttn *at, VaeAct *a, GError **error)
-{
-    int C = a->C;
-    size_t N = (size_t)a->H * a->W, NC = N * C;
-    float *buf = vae_alloc(4 * NC, "the mid-block attention", error);
-    if (!buf) return FALSE;
-    float *h = buf, *q = buf + NC, *k = buf + 2 * NC, *v = buf + 3 * NC; /* each [N, C] */
-    g_autofree float *coef = g_new(float, 2 * (size_t)C);
-    conv_group_norm_coeffs(coef, coef + C, a->x, C, N, m->G, wt_f32(at->norm_w), wt_f32(at->norm_b),
-                           VAE_EPS);
-    TransJob J = {h, a->x, coef, coef + C, C, N};
-    pool_parallel_for(N, to_tokens_worker, &J);
-    ops_linear(q, h, at->q_w, wt_f32(at->q_b), (int)N, C, C);
-    ops_linear(k, h, at->k_w, wt_f32(at->k_b), (int)N, C, C);
-    ops_linear(v, h, at->v_w, wt_f32(at->v_b), (int)N, C, C);
-    /* heads = C / attention_head_dim = 1, scale = dim_head^-0.5 */
-    OpsAttnShape s = {.Tq = (int)N,
-                      .Tk = (int)N,
-                      .NH = 1,
-                      .HD = C,
-                      .ldq = C,
-                      .ldk = C,
-                      .ldv = C,
-                      .ldo = C,
-                      .scale = (float)(1.0 / sqrt((double)C))};
-    ops_attention(h, q, k, v, &s);
-    ops_linear(q, h, at->o_w, wt_f32(at->o_b), (int)N, C, C);
-    J.tok = q;
-    pool_parallel_for((size_t)C, add_tokens_worker, &J);
-    g_free(buf);
-    return TRUE;
-}
 
 /* Upsample2D: x [C, H, W] → conv3×3(nearest×2(x)) [C, 2H, 2W], the upsampling done by the
  * convolution's input gather. */
@@ -533,17 +352,10 @@ static gboolean vae_stem(const VaeModel *m, const float *latents, VaeAct *a, GEr
     return TRUE;
 }
 
-static gboolean vae_mid_block(const VaeModel *m, VaeAct *a, GError **error)
-{
-    return vae_resnet(m, &m->mid[0], a, error) &&
-           (!m->mid_attn || vae_attention(m, &m->attn, a, error)) &&
-           vae_resnet(m, &m->mid[1], a, error);
-}
-
 static gboolean vae_up_block(const VaeModel *m, const VaeUpBlock *u, VaeAct *a, GError **error)
 {
     for (int j = 0; j <= m->layers; j++)
-        if (!vae_resnet(m, &u->resnets[j], a, error)) return FALSE;
+        if (!vae_resnet(&u->resnets[j], m->G, a, error)) return FALSE;
     return !u->up_w || vae_upsample(u, a, error);
 }
 
@@ -553,7 +365,7 @@ static void vae_head(const VaeModel *m, VaeAct *a, float *out, const FluxTrace *
 {
     conv_group_norm(a->x, a->x, a->C, (size_t)a->H * a->W, m->G, wt_f32(m->nout_w),
                     wt_f32(m->nout_b), VAE_EPS, 0);
-    vae_trace(trace, a, "decoder.conv_norm_out");
+    vae_trace_act(trace, a, "decoder.conv_norm_out");
     ConvShape s = {.Ci = a->C, .Co = m->C_out, .H = a->H, .W = a->W, .k = 3, .pre_silu = 1};
     conv_2d(out, a->x, m->out_w, wt_f32(m->out_b), &s);
 }
@@ -571,18 +383,38 @@ gboolean vae_decode(const VaeModel *m, const float *latents, int h, int w, float
     }
     VaeAct a = {NULL, 0, h, w};
     gboolean ok = vae_stem(m, latents, &a, error);
-    if (ok) vae_trace(trace, &a, "decoder.conv_in");
-    ok = ok && vae_mid_block(m, &a, error);
-    if (ok) vae_trace(trace, &a, "decoder.mid_block");
+    if (ok) vae_trace_act(trace, &a, "decoder.conv_in");
+    ok = ok && vae_mid_block(m->mid, m->mid_attn ? &m->attn : NULL, m->G, &a, error);
+    if (ok) vae_trace_act(trace, &a, "decoder.mid_block");
     for (int i = 0; ok && i < m->n; i++) {
         ok = vae_up_block(m, &m->up[i], &a, error);
         if (!ok) break;
         g_autofree char *name = g_strdup_printf("decoder.up_block.%d", i);
-        vae_trace(trace, &a, name);
+        vae_trace_act(trace, &a, name);
     }
     if (ok) vae_head(m, &a, out, trace);
     g_free(a.x);
     return ok;
+}
+
+gboolean vae_encode(const VaeModel *m, const float *image, int H, int W, float *mean, float *logvar,
+                    const FluxTrace *trace, GError **error)
+{
+    int down = vae_upscale(m);
+    if (!m->enc) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
+                    "%s has no VAE encoder weights (encoder.*): it can only turn latents into "
+                    "pictures, not pictures into latents",
+                    st_archive_path(m->archive));
+        return FALSE;
+    }
+    if (H < down || W < down || H > FLUX_MAX_SIZE || W > FLUX_MAX_SIZE || H % down || W % down) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
+                    "VAE encoder: picture size %d×%d, expected multiples of %d up to %d", W, H,
+                    down, FLUX_MAX_SIZE);
+        return FALSE;
+    }
+    return vae_encoder_forward(m->enc, image, H, W, mean, logvar, trace, error);
 }
 
 /* ------------------------------------------------------------------------------------- */

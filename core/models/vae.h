@@ -1,4 +1,5 @@
-/* vae.h — the decoder of FLUX.1's AutoencoderKL (diffusers 0.32.2, `vae/`).
+/* vae.h — FLUX.1's AutoencoderKL (diffusers 0.32.2, `vae/`): the decoder, and the encoder
+ * (vae_encoder.c) when the file has one.
  *
  *   GError *err = NULL;
  *   VaeModel *vae = vae_load("/models/FLUX.1-dev/vae", &err);
@@ -10,8 +11,11 @@
  *   vae_to_rgb8(dec, h * up, w * up, rgb);             // rgb [H, W, 3]
  *   vae_free(vae);
  *
- * Only the decoder is bound; the encoder's tensors stay in the file and are reported by
- * vae_unused_tensors. The model is immutable after loading; weights stay mapped.
+ *   // picture x [3, H, W] in [-1, 1] (u8 / 255 · 2 − 1), H and W multiples of 8
+ *   vae_encode(vae, x, H, W, mean, logvar, NULL, &err); // [C_lat, H/8, W/8] each
+ *
+ * The encoder is bound when the file has `encoder.*` tensors (vae_has_encoder); the model is
+ * immutable after loading; weights stay mapped.
  */
 #pragma once
 
@@ -37,7 +41,9 @@ float vae_scaling_factor(const VaeModel *m);
 float vae_shift_factor(const VaeModel *m); /* 0 when the config has none */
 int vae_upscale(const VaeModel *m);        /* 2^(len(block_out_channels) - 1): 8 for FLUX.1 */
 
-/* Checkpoint tensors the decoder did not bind (names: NULL-terminated, g_strfreev). */
+gboolean vae_has_encoder(const VaeModel *m);
+
+/* Checkpoint tensors neither half bound (names: NULL-terminated, g_strfreev). */
 gsize vae_unused_tensors(const VaeModel *m, char ***names);
 
 /* latents [C_lat, h, w], already scaled (z / scaling_factor + shift_factor, what FluxPipeline
@@ -47,6 +53,13 @@ gsize vae_unused_tensors(const VaeModel *m, char ***names);
  * before SiLU). Fails with FLUX_ERROR_ARGUMENT when h·up or w·up is outside 1..FLUX_MAX_SIZE,
  * FLUX_ERROR_NO_MEMORY when a working buffer cannot be allocated. */
 gboolean vae_decode(const VaeModel *m, const float *latents, int h, int w, float *out,
+                    const FluxTrace *trace, GError **error);
+
+/* AutoencoderKL.encode(x).latent_dist: image [in_channels, H, W] → mean, logvar
+ * [C_lat, H/up, W/up] (logvar clamped to [-30, 20]; std = exp(0.5·logvar) is the caller's).
+ * trace as vae_encoder_forward (vae_encoder.h). Fails with FLUX_ERROR_MODEL when the file has no
+ * encoder, FLUX_ERROR_ARGUMENT when H or W is not a multiple of `up` in up..FLUX_MAX_SIZE. */
+gboolean vae_encode(const VaeModel *m, const float *image, int H, int W, float *mean, float *logvar,
                     const FluxTrace *trace, GError **error);
 
 /* VaeImageProcessor.postprocess: image = clamp(decoded / 2 + 0.5, 0, 1), NCHW → NHWC.

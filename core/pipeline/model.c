@@ -32,10 +32,23 @@ static gboolean check_fit(FluxModel *m, GError **error)
     if (dc->pooled_projection_dim != clip_hidden_size(m->clip))
         return mismatch(error, m->label, "transformer pooled_projection_dim vs CLIP hidden_size",
                         dc->pooled_projection_dim, clip_hidden_size(m->clip));
-    if (dc->in_channels != 4 * vae_latent_channels(m->vae) || dc->out_channels != dc->in_channels)
-        return mismatch(error, m->label, "transformer in_channels vs 4 × VAE latent_channels",
-                        dc->in_channels, 4 * vae_latent_channels(m->vae));
+    int P = 4 * vae_latent_channels(m->vae), up = vae_upscale(m->vae);
+    if (dc->out_channels != P)
+        return mismatch(error, m->label, "transformer out_channels vs 4 × VAE latent_channels",
+                        dc->out_channels, P);
+    /* FLUX.1 Fill: latents + masked-picture latents + the up×up mask of each latent pixel */
+    if (dc->in_channels != P && dc->in_channels != 2 * P + 4 * up * up)
+        return mismatch(error, m->label,
+                        "transformer in_channels vs 4 × VAE latent_channels (or, for a Fill "
+                        "model, 8 × latent_channels + 4 × 8²)",
+                        dc->in_channels, P);
     return TRUE;
+}
+
+gboolean flux_model_is_fill(const FluxModel *m)
+{
+    const DitConfig *dc = dit_config(m->dit);
+    return dc->in_channels != dc->out_channels;
 }
 
 /* ------------------------------------------------------------------------------------- */

@@ -9,6 +9,8 @@
  * h × w = latent size = 2⌊H/16⌋ × 2⌊W/16⌋, S = (h/2)(w/2) packed image tokens,
  * P = 4C = 64 packed channels, H × W = image size = 8h × 8w.
  */
+#include "edit.h"
+#include "latents.h"
 #include "loras.h"
 #include "model.h"
 #include "preview.h"
@@ -29,8 +31,9 @@ void flux_generate_params_init(FluxGenerateParams *p, const FluxModel *model)
     p->true_cfg_scale = 1.0f;
     p->width = p->height = 1024;
     p->steps = (model && !flux_model_uses_guidance(model)) ? 4 : 28;
-    p->guidance = 3.5f;
+    p->guidance = model && flux_model_is_fill(model) ? 30.0f : 3.5f; /* FluxFillPipeline's */
     p->max_sequence_length = 512;
+    p->strength = 0.6; /* FluxImg2ImgPipeline's and FluxInpaintPipeline's */
 }
 
 /* prepare_latents: height = 2 * (H // (vae_scale_factor * 2)), so the image is 16⌊H/16⌋. */
@@ -99,6 +102,7 @@ gboolean flux_generate_params_validate(const FluxModel *model, const FluxGenerat
                              i ? "negative prompt" : "prompt");
     if (!flux_device_check(p->device, error)) return FALSE;
     if (!flux_precision_check(p->precision, error)) return FALSE;
+    if (!edit_validate(model, p, error)) return FALSE; /* the picture and mask (edit.c) */
     return model ? check_memory(model, p, error) : TRUE;
 }
 
@@ -182,33 +186,6 @@ gboolean flux_encode_prompt(FluxModel *m, const FluxGenerateParams *p, GError **
 /* ------------------------------------------------------------------------------------- */
 /* 2. Latents (prepare_latents, _pack_latents, _prepare_latent_image_ids)                */
 
-/* [C, h, w] → [S = (h/2)(w/2), P = 4C]: token (r, c) holds channel c·4 + dy·2 + dx of the
- * 2×2 patch at latent (2r+dy, 2c+dx). */
-static void pack_latents(float *packed, const float *x, int C, int h, int w)
-{
-    int hw2 = w / 2;
-    for (int r = 0; r < h / 2; r++)
-        for (int c = 0; c < hw2; c++)
-            for (int ch = 0; ch < C; ch++)
-                for (int dy = 0; dy < 2; dy++)
-                    for (int dx = 0; dx < 2; dx++)
-                        packed[((size_t)r * hw2 + c) * 4 * C + ch * 4 + dy * 2 + dx] =
-                            x[((size_t)ch * h + 2 * r + dy) * w + 2 * c + dx];
-}
-
-/* The inverse of pack_latents: [S, 4C] → [C, h, w]. */
-static void unpack_latents(float *x, const float *packed, int C, int h, int w)
-{
-    int hw2 = w / 2;
-    for (int r = 0; r < h / 2; r++)
-        for (int c = 0; c < hw2; c++)
-            for (int ch = 0; ch < C; ch++)
-                for (int dy = 0; dy < 2; dy++)
-                    for (int dx = 0; dx < 2; dx++)
-                        x[((size_t)ch * h + 2 * r + dy) * w + 2 * c + dx] =
-                            packed[((size_t)r * hw2 + c) * 4 * C + ch * 4 + dy * 2 + dx];
-}
-
 /* img_ids [S, 3] = (0, row, col) of each packed token; text ids are all zero. */
 static void prepare_image_ids(float *ids, int h2, int w2)
 {
@@ -226,6 +203,8 @@ static void prepare_image_ids(float *ids, int h2, int w2)
 
 typedef struct {
     int C, h, w, S, P, H, W, L, N;
+    int t0;       /* first schedule index run: the schedule has t0 + N steps (edit.c) */
+    EditRun edit; /* the picture's stages when working from one (edit.h) */
     PromptEmbeds pos, neg;
     gboolean true_cfg;
     float *text_ids;   /* [L, 3] zeros */
@@ -234,8 +213,8 @@ typedef struct {
     float *noise_pred; /* [1, S, P] */
     float *neg_pred;   /* [1, S, P] (true CFG) */
     float *x0;         /* [1, S, P] predicted clean latents (with a preview hook) */
-    float *timesteps;  /* [N] */
-    float *sigmas;     /* [N + 1] */
+    float *timesteps;  /* [t0 + N] */
+    float *sigmas;     /* [t0 + N + 1] */
     float *vae_in;     /* [1, C, h, w] */
     float *decoded;    /* [1, 3, H, W] */
     DitContext *dit;
@@ -256,21 +235,23 @@ static void run_clear(Run *r)
     g_free(r->vae_in);
     g_free(r->decoded);
     dit_context_free(r->dit);
+    edit_run_clear(&r->edit);
 }
 
 /* Noise [1, C, h, w] = torch.randn(generator=manual_seed(seed)), packed to latents [1, S, P]. */
 static void prepare_latents(Run *r, guint64 seed, const FluxTrace *trace)
 {
+    int64_t s_noise[4] = {1, r->C, r->h, r->w}, s_lat[3] = {1, r->S, r->P}, s_ids[2] = {r->S, 3};
+    prepare_image_ids(r->img_ids, r->h / 2, r->w / 2);
+    trace_f32(trace, r->img_ids, 2, s_ids, "latent_image_ids");
+    if (r->edit.kind) return; /* from a picture, edit_prepare_latents draws */
     float *noise = g_new(float, (size_t)r->C * r->h * r->w);
     FluxRng rng;
     rng_seed(&rng, seed);
     rng_randn(&rng, noise, (size_t)r->C * r->h * r->w);
     pack_latents(r->latents, noise, r->C, r->h, r->w);
-    prepare_image_ids(r->img_ids, r->h / 2, r->w / 2);
-    int64_t s_noise[4] = {1, r->C, r->h, r->w}, s_lat[3] = {1, r->S, r->P}, s_ids[2] = {r->S, 3};
     trace_f32(trace, noise, 4, s_noise, "noise");
     trace_f32(trace, r->latents, 3, s_lat, "latents_init");
-    trace_f32(trace, r->img_ids, 2, s_ids, "latent_image_ids");
     g_free(noise);
 }
 
@@ -278,8 +259,9 @@ static void prepare_latents(Run *r, guint64 seed, const FluxTrace *trace)
 static gboolean predict(Run *r, const PromptEmbeds *e, float ts, const float *guidance, float *out,
                         const FluxTrace *debug, GError **error)
 {
-    return dit_forward(r->dit, r->latents, e->embeds, e->pooled, &ts, guidance, r->img_ids,
-                       r->text_ids, out, debug, error);
+    const float *hidden = edit_transformer_input(&r->edit, r->latents); /* Fill: + picture */
+    return dit_forward(r->dit, hidden, e->embeds, e->pooled, &ts, guidance, r->img_ids, r->text_ids,
+                       out, debug, error);
 }
 
 /* 4. The denoising loop: noise_pred = Transformer(latents, t/1000, ...); Euler step. */
@@ -292,7 +274,8 @@ static gboolean denoise(FluxModel *m, Run *r, const FluxGenerateParams *p, const
     int64_t s1[1] = {1}, s_lat[3] = {1, r->S, r->P};
     gint64 t0 = g_get_monotonic_time();
     for (int i = 0; i < r->N; i++) {
-        float t = r->timesteps[i], ts = t / 1000.0f;
+        int k = r->t0 + i; /* schedule index: img2img starts later (strength) */
+        float t = r->timesteps[k], ts = t / 1000.0f;
         trace_f32(trace, &t, 1, s1, "step.%d.t", i);
         trace_f32(trace, &ts, 1, s1, "step.%d.transformer_timestep", i);
         if (use_guidance) trace_f32(trace, &guidance, 1, s1, "step.%d.transformer_guidance", i);
@@ -311,8 +294,9 @@ static gboolean denoise(FluxModel *m, Run *r, const FluxGenerateParams *p, const
                 r->noise_pred[k] =
                     r->neg_pred[k] + p->true_cfg_scale * (r->noise_pred[k] - r->neg_pred[k]);
         }
-        if (r->x0) preview_x0(r->x0, r->latents, r->noise_pred, n, r->sigmas[i]);
-        sched_step(r->latents, r->noise_pred, n, r->sigmas[i], r->sigmas[i + 1]);
+        if (r->x0) preview_x0(r->x0, r->latents, r->noise_pred, n, r->sigmas[k]);
+        sched_step(r->latents, r->noise_pred, n, r->sigmas[k], r->sigmas[k + 1]);
+        edit_after_step(&r->edit, r->latents, i, r->N, r->sigmas); /* inpainting's blend */
         trace_f32(trace, r->latents, 3, s_lat, "step.%d.latents", i);
         if (r->x0) p->preview(i + 1, r->x0, r->h, r->w, p->user_data);
         double elapsed = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
@@ -359,7 +343,9 @@ static gboolean run_alloc(FluxModel *m, Run *r, const FluxGenerateParams *p, GEr
     r->H = r->h * vae_upscale(m->vae);
     r->W = r->w * vae_upscale(m->vae);
     r->L = p->max_sequence_length;
-    r->N = p->steps;
+    if (!edit_run_init(&r->edit, m, p, r->C, r->h, r->w, p->steps, error)) return FALSE;
+    r->t0 = r->edit.t_start;
+    r->N = p->steps - r->t0;
     r->true_cfg = p->negative_prompt && p->true_cfg_scale > 1.0f;
     size_t lat = (size_t)r->S * r->P;
     r->text_ids = g_try_new0(float, (size_t)r->L * 3);
@@ -368,8 +354,8 @@ static gboolean run_alloc(FluxModel *m, Run *r, const FluxGenerateParams *p, GEr
     r->noise_pred = g_try_new(float, lat);
     r->neg_pred = r->true_cfg ? g_try_new(float, lat) : NULL;
     r->x0 = p->preview ? g_try_new(float, lat) : NULL;
-    r->timesteps = g_try_new(float, r->N);
-    r->sigmas = g_try_new(float, r->N + 1);
+    r->timesteps = g_try_new(float, p->steps);
+    r->sigmas = g_try_new(float, p->steps + 1);
     r->vae_in = g_try_new(float, (size_t)r->C * r->h * r->w);
     r->decoded = g_try_new(float, (size_t)3 * r->H * r->W);
     if (!r->text_ids || !r->img_ids || !r->latents || !r->noise_pred ||
@@ -424,16 +410,22 @@ gboolean flux_generate(FluxModel *m, const FluxGenerateParams *p, guint8 *rgb, G
     int64_t s_tid[2] = {r.L, 3};
     if (ok) trace_f32(&trace, r.text_ids, 2, s_tid, "text_ids");
 
-    /* 2. latents: noise [1, C, h, w] → packed [1, S, P]; img_ids [S, 3] */
-    if (ok) prepare_latents(&r, p->seed, &trace);
-
-    /* 3. timesteps [N] and sigmas [N+1], shifted by mu(S) for dev-type schedulers */
-    ok = ok && sched_set_timesteps(&m->sched, r.N, r.S, r.timesteps, r.sigmas, error);
-    int64_t s_t[1] = {r.N}, s_s[1] = {r.N + 1};
+    /* 2. timesteps [N] and sigmas [N+1], shifted by mu(S) for dev-type schedulers; from a
+     * picture, the run takes the last N − t0 of them (strength) */
+    int n_all = r.t0 + r.N;
+    ok = ok && sched_set_timesteps(&m->sched, n_all, r.S, r.timesteps, r.sigmas, error);
+    int64_t s_t[1] = {r.N}, s_s[1] = {n_all + 1};
     if (ok) {
-        trace_f32(&trace, r.timesteps, 1, s_t, "timesteps");
+        trace_f32(&trace, r.timesteps + r.t0, 1, s_t, "timesteps");
         trace_f32(&trace, r.sigmas, 1, s_s, "sigmas");
     }
+
+    /* 3. latents: noise [1, C, h, w] → packed [1, S, P]; img_ids [S, 3]; from a picture
+     * (edit.c): VAE encode, noise, mask → latents_init = scale_noise(picture, noise) */
+    if (ok) prepare_latents(&r, p->seed, &trace);
+    ok =
+        ok && (!r.edit.kind || edit_prepare_latents(&r.edit, m, p, r.timesteps, r.sigmas, r.latents,
+                                                    &trace, debug ? &dbg_vae : NULL, error));
 
     /* 4. denoising loop: N × (transformer → Euler step) */
     if (ok && p->phase) p->phase(FLUX_PHASE_DENOISING, p->user_data);
