@@ -6,8 +6,10 @@
  * k pair p and column c: bp[((g·kc/2 + p)·16 + c)·2 + e] = bf16(w[n0 + 16g + c, k0 + 2p + e]).
  * Rows p of a group are exactly an AMX B tile (16 pairs × 64 bytes) and, one at a time, a
  * zmm of 16 columns' pairs for vdpbf16ps.
- * The x chunk (XCHUNK, on the calling thread): [mp, kp] bf16, rows and k padded with zeros to
- * multiples of MB and 32, so that every kernel works on whole blocks.
+ * The x chunk (XCHUNK, on the calling thread): bf16, rows and k padded with zeros to
+ * multiples of MB and 32, so that every kernel works on whole blocks; stored as kp/KC column
+ * blocks [mp, kc] one after the other, so that an x tile's 16 rows are kc·2 bytes apart (not
+ * K·2: at K = 12288 every row of a tile was on another 4 KiB page, and the TLB missed).
  * The output block (CBUF, per thread): [mp, NC] float32, accumulated over the k blocks of a
  * panel and then copied to y's valid rows and columns.
  *
@@ -23,11 +25,11 @@
 
 #include <string.h>
 
-#define NP               64 /* weight rows (output columns) per kernel call: 4 groups of 16 */
-#define NC               256 /* weight rows per packed panel: 4 kernel calls reuse each x block from L1 */
-#define KC               512 /* k per packed block: a 256 KiB panel block (L2), a 32 KiB x block (L1) */
+#define NP               32   /* weight rows (output columns) per kernel call: 2 groups of 16 */
+#define NC               256  /* weight rows per packed panel (the threads split N in panels) */
+#define KC               512  /* k per packed block: 256 KiB per panel (L2), 32 KiB per NP (L1) */
 #define MB               32   /* x rows per kernel block: 2 AMX A tiles, 4 AVX-512 row groups */
-#define X_CHUNK_MAX_ROWS 1024 /* keeps a thread's output block [rows, NC] within 1 MiB (L2) */
+#define X_CHUNK_MAX_ROWS 1024 /* a thread's output block [rows, NC] within 1 MiB */
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GB_X86 1
@@ -44,7 +46,7 @@
 
 typedef struct {
     float *y;          /* [M, N] */
-    const guint16 *xb; /* [mp, kp] this chunk of x in bf16 */
+    const guint16 *xb; /* this chunk of x in bf16, in column blocks [mp, kc] */
     const StTensor *w; /* [N, K] */
     int m0, mc, mp;    /* chunk: first row, rows, rows padded to MB */
     int K, kp, N;
@@ -152,40 +154,37 @@ static void block_portable(const guint16 *a, int lda, const guint16 *bp, int kc,
 
 #ifdef GB_X86
 
-/* 8 rows × 32 columns (groups g0, g0+1) per pass: 16 zmm accumulators, the x pair of each
- * row broadcast from memory into vdpbf16ps. */
+/* 8 rows × 32 columns (the two groups) per pass: 16 zmm accumulators, the x pair of each
+ * row broadcast into vdpbf16ps. */
 GB_BF16 static void block_avx512bf16(const guint16 *a, int lda, const guint16 *bp, int kc, float *c,
                                      gboolean first)
 {
-    const int pairs = kc / 2;
-    for (int r0 = 0; r0 < MB; r0 += 8)
-        for (int g0 = 0; g0 < 4; g0 += 2) {
-            const guint16 *b0 = bp + (size_t)g0 * pairs * 32, *b1 = b0 + (size_t)pairs * 32;
-            __m512 acc[8][2];
+    const guint16 *b0 = bp, *b1 = bp + (size_t)kc / 2 * 32;
+    for (int r0 = 0; r0 < MB; r0 += 8) {
+        __m512 acc[8][2];
 #pragma GCC unroll 8
-            for (int r = 0; r < 8; r++)
+        for (int r = 0; r < 8; r++)
 #pragma GCC unroll 2
-                for (int h = 0; h < 2; h++)
-                    acc[r][h] = first ? _mm512_setzero_ps()
-                                      : _mm512_loadu_ps(c + (r0 + r) * NC + (g0 + h) * 16);
-            for (int p = 0; p < pairs; p++) {
-                __m512bh w0 = (__m512bh)_mm512_loadu_si512(b0 + (size_t)p * 32);
-                __m512bh w1 = (__m512bh)_mm512_loadu_si512(b1 + (size_t)p * 32);
+            for (int h = 0; h < 2; h++)
+                acc[r][h] =
+                    first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + (r0 + r) * NC + h * 16);
+        for (int p = 0; p < kc / 2; p++) {
+            __m512bh w0 = (__m512bh)_mm512_loadu_si512(b0 + (size_t)p * 32);
+            __m512bh w1 = (__m512bh)_mm512_loadu_si512(b1 + (size_t)p * 32);
 #pragma GCC unroll 8
-                for (int r = 0; r < 8; r++) {
-                    gint32 pair;
-                    memcpy(&pair, a + (size_t)(r0 + r) * lda + 2 * p, 4);
-                    __m512bh xv = (__m512bh)_mm512_set1_epi32(pair);
-                    acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xv, w0);
-                    acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xv, w1);
-                }
+            for (int r = 0; r < 8; r++) {
+                gint32 pair;
+                memcpy(&pair, a + (size_t)(r0 + r) * lda + 2 * p, 4);
+                __m512bh xv = (__m512bh)_mm512_set1_epi32(pair);
+                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xv, w0);
+                acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xv, w1);
             }
-#pragma GCC unroll 8
-            for (int r = 0; r < 8; r++)
-#pragma GCC unroll 2
-                for (int h = 0; h < 2; h++)
-                    _mm512_storeu_ps(c + (r0 + r) * NC + (g0 + h) * 16, acc[r][h]);
         }
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++)
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) _mm512_storeu_ps(c + (r0 + r) * NC + h * 16, acc[r][h]);
+    }
 }
 
 /* AMX tile configuration (palette 1): tiles 0-3 the float32 C blocks, 4-5 the x (A) tiles,
@@ -213,42 +212,40 @@ GB_AMX static void amx_end(void)
     _tile_release();
 }
 
-/* 32 rows × 32 columns (groups g0, g0+1) per pass in 4 C tiles; per step of 32 k two x tiles
- * and two weight tiles, four tdpbf16ps. */
+/* 32 rows × 32 columns in 4 C tiles; per step of 32 k two x tiles and two weight tiles, four
+ * tdpbf16ps (each loaded tile used twice: the most 8 tile registers allow). */
 GB_AMX static void block_amx(const guint16 *a, int lda, const guint16 *bp, int kc, float *c,
                              gboolean first)
 {
-    const int pairs = kc / 2;
     const size_t sa = (size_t)lda * 2, sc = NC * sizeof(float);
-    for (int g0 = 0; g0 < 4; g0 += 2) {
-        float *c0 = c + g0 * 16, *c1 = c0 + 16 * NC;
-        if (first) {
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-        } else {
-            _tile_loadd(0, c0, sc);
-            _tile_loadd(1, c0 + 16, sc);
-            _tile_loadd(2, c1, sc);
-            _tile_loadd(3, c1 + 16, sc);
-        }
-        const guint16 *b0 = bp + (size_t)g0 * pairs * 32, *b1 = b0 + (size_t)pairs * 32;
-        for (int k = 0; k < kc; k += 32) {
-            _tile_loadd(4, a + k, sa);
-            _tile_loadd(5, a + (size_t)16 * lda + k, sa);
-            _tile_loadd(6, b0 + (size_t)k * 16, 64);
-            _tile_loadd(7, b1 + (size_t)k * 16, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-        }
-        _tile_stored(0, c0, sc);
-        _tile_stored(1, c0 + 16, sc);
-        _tile_stored(2, c1, sc);
-        _tile_stored(3, c1 + 16, sc);
+    float *c0 = c, *c1 = c + 16 * NC;
+    if (first) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    } else {
+        _tile_loadd(0, c0, sc);
+        _tile_loadd(1, c0 + 16, sc);
+        _tile_loadd(2, c1, sc);
+        _tile_loadd(3, c1 + 16, sc);
     }
+    const guint16 *b0 = bp, *b1 = bp + (size_t)kc / 2 * 32;
+    for (int k = 0; k < kc; k += 32) {
+        /* (each product issued as soon as its operands are loaded) */
+        _tile_loadd(4, a + k, sa);
+        _tile_loadd(6, b0 + (size_t)k * 16, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_loadd(7, b1 + (size_t)k * 16, 64);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(5, a + (size_t)16 * lda + k, sa);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c0, sc);
+    _tile_stored(1, c0 + 16, sc);
+    _tile_stored(2, c1, sc);
+    _tile_stored(3, c1 + 16, sc);
 }
 
 #endif /* GB_X86 */
@@ -273,9 +270,9 @@ static void block(GemmBf16Path path, const guint16 *a, int lda, const guint16 *b
     }
 }
 
-/* Panels [begin, end) of NC weight rows: pack KC values of k at a time; each MB-row x block
- * (in L1) runs against the panel's NP-column parts (in L2); then the output block's valid
- * part goes to y. */
+/* Panels [begin, end) of NC weight rows: pack KC values of k at a time; each NP-column part
+ * of the panel (in L1) runs against every MB-row x block of the chunk (from L2); then the
+ * output block's valid part goes to y. */
 static void panel_worker(void *ctx, size_t begin, size_t end)
 {
     const Bf16Job *j = ctx;
@@ -291,10 +288,10 @@ static void panel_worker(void *ctx, size_t begin, size_t end)
         for (int k0 = 0; k0 < j->kp; k0 += KC) {
             const int kc = MIN(KC, j->kp - k0);
             pack_panel(bp, j, n0, nc, k0, kc, tmp, row);
-            for (int r0 = 0; r0 < j->mp; r0 += MB)
-                for (int q = 0; q < parts; q++)
-                    block(j->path, j->xb + (size_t)r0 * j->kp + k0, j->kp, bp + (size_t)q * NP * kc,
-                          kc, cb + (size_t)r0 * NC + q * NP, k0 == 0);
+            for (int q = 0; q < parts; q++) /* (this part's weights stay in L1 over the rows) */
+                for (int r0 = 0; r0 < j->mp; r0 += MB)
+                    block(j->path, j->xb + (size_t)k0 * j->mp + (size_t)r0 * kc, kc,
+                          bp + (size_t)q * NP * kc, kc, cb + (size_t)r0 * NC + q * NP, k0 == 0);
         }
         for (int r = 0; r < j->mc; r++)
             memcpy(j->y + (size_t)(j->m0 + r) * j->N + n0, cb + (size_t)r * NC,
@@ -308,19 +305,22 @@ static void panel_worker(void *ctx, size_t begin, size_t end)
 typedef struct {
     const float *x; /* first row of the chunk */
     guint16 *xb;
-    int mc, K, kp;
+    int mc, mp, K, kp;
 } RoundJob;
 
-/* Rows [begin, end) of the padded chunk: x rounded, zeros past K and past the chunk's rows. */
+/* Rows [begin, end) of the padded chunk: x rounded into each column block, zeros past K and
+ * past the chunk's rows. */
 static void round_rows(void *ctx, size_t begin, size_t end)
 {
     const RoundJob *r = ctx;
-    for (size_t m = begin; m < end; m++) {
-        guint16 *dst = r->xb + m * r->kp;
-        size_t valid = m < (size_t)r->mc ? (size_t)r->K : 0;
-        if (valid) gemm_bf16_round(dst, r->x + m * r->K, valid);
-        memset(dst + valid, 0, (r->kp - valid) * 2);
-    }
+    for (size_t m = begin; m < end; m++)
+        for (int k0 = 0; k0 < r->kp; k0 += KC) {
+            const size_t kc = (size_t)MIN(KC, r->kp - k0);
+            guint16 *dst = r->xb + (size_t)k0 * r->mp + m * kc;
+            size_t valid = m < (size_t)r->mc ? (size_t)CLAMP(r->K - k0, 0, (int)kc) : 0;
+            if (valid) gemm_bf16_round(dst, r->x + m * r->K + k0, valid);
+            memset(dst + valid, 0, (kc - valid) * 2);
+        }
 }
 
 /* x rows per chunk for K: the chunk's bf16 within GEMM_BF16_X_CHUNK_BYTES, a multiple of MB. */
@@ -346,7 +346,7 @@ void gemm_bf16_linear(float *y, const float *x, const StTensor *w, int M, int K,
         thread_scratch(SCRATCH_XCHUNK, (size_t)MIN(rows, (M + MB - 1) / MB * MB) * kp * 2);
     for (int m0 = 0; m0 < M; m0 += rows) {
         const int mc = MIN(rows, M - m0), mp = (mc + MB - 1) / MB * MB;
-        RoundJob r = {x + (size_t)m0 * K, xb, mc, K, kp};
+        RoundJob r = {x + (size_t)m0 * K, xb, mc, mp, K, kp};
         pool_parallel_for((size_t)mp, round_rows, &r);
         Bf16Job j = {y, xb, w, m0, mc, mp, K, kp, N, gemm_bf16_path()};
         pool_parallel_for(((size_t)N + NC - 1) / NC, panel_worker, &j);
