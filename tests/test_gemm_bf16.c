@@ -157,6 +157,47 @@ static void test_amx(void)
     check_path(GEMM_BF16_AMX, ST_F32);
 }
 
+/* gemm_bf16_tile (attention's tiles) on every path: B as rows [N, K] and as [K, N] read
+ * transposed, strided operands, alpha, accumulation into c; the bound of the header plus one
+ * rounding of the final addition. */
+static void test_tile(void)
+{
+    const GemmBf16Path paths[] = {GEMM_BF16_PORTABLE, GEMM_BF16_AVX512BF16, GEMM_BF16_AMX};
+    const int M = 70, K = 130, N = 300, lda = K + 5, ldc = N + 1;
+    for (gsize pi = 0; pi < G_N_ELEMENTS(paths); pi++) {
+        if (!gemm_bf16_set_path(paths[pi])) continue;
+        for (int kn = 0; kn < 2; kn++) {
+            const int ldb = kn ? N + 2 : K + 3, brows = kn ? K : N;
+            float *a = g_new(float, (size_t)M *lda), *b = g_new(float, (size_t)brows *ldb);
+            float *c = g_new(float, (size_t)M *ldc), *c0 = g_new(float, (size_t)M *ldc);
+            tu_fill_random(a, (size_t)M * lda, 31);
+            tu_fill_random(b, (size_t)brows * ldb, 32);
+            tu_fill_random(c0, (size_t)M * ldc, 33);
+            memcpy(c, c0, sizeof(float) * M * ldc);
+            gemm_bf16_tile(c, ldc, a, lda, b, ldb, kn, M, K, N, 0.5f, TRUE);
+            double worst = 0.0;
+            for (int m = 0; m < M; m++)
+                for (int n = 0; n < N; n++) {
+                    double ref = 0.0, mag = 0.0;
+                    for (int k = 0; k < K; k++) {
+                        double p = (double)bf16_round(a[(size_t)m * lda + k]) *
+                                   bf16_round(kn ? b[(size_t)k * ldb + n] : b[(size_t)n * ldb + k]);
+                        ref += p;
+                        mag += fabs(p);
+                    }
+                    ref = c0[(size_t)m * ldc + n] + 0.5 * ref;
+                    double bound = (K + 3.0) * ldexp(1.0, -24) * (0.5 * mag + fabs(ref)) + 1e-30;
+                    worst = MAX(worst, fabs(c[(size_t)m * ldc + n] - ref) / bound);
+                }
+            g_test_message("tile %s, B %s: worst error %.3g of the derived bound",
+                           gemm_bf16_path_name(paths[pi]), kn ? "[K, N]" : "[N, K]", worst);
+            g_assert_cmpfloat(worst, <=, 1.0);
+            g_free(a), g_free(b), g_free(c), g_free(c0);
+        }
+    }
+    gemm_bf16_set_path(GEMM_BF16_AUTO);
+}
+
 /* ops_linear: under float32 the exact float32 math (the 1e-5 of the float path), under fast
  * exactly gemm_bf16_linear's result (plus the bias) where a native path runs, within the
  * derived bf16 bound of the unrounded math; a per-tensor scale multiplies the result. */
@@ -239,6 +280,7 @@ int main(int argc, char **argv)
     g_test_add_func("/gemm_bf16/portable", test_portable);
     g_test_add_func("/gemm_bf16/avx512bf16", test_avx512bf16);
     g_test_add_func("/gemm_bf16/amx", test_amx);
+    g_test_add_func("/gemm_bf16/tile", test_tile);
     g_test_add_func("/gemm_bf16/ops_linear_precision", test_ops_linear_precision);
     return g_test_run();
 }

@@ -1,6 +1,8 @@
 /* test_ops.c — every fast op against its naive reference (ops_naive.c) on random data,
  * with sizes that exercise the tiles' edges, and against closed-form values. */
+#include "gemm_bf16.h"
 #include "ops.h"
+#include "precision.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -197,10 +199,85 @@ static void test_attention(void)
     check_attention(5, 270, 1, 32, 0, 1);  /* Tq != Tk */
 }
 
+/* Attention under `fast` (bf16 Q·Kᵀ and P·V where a native path runs) against a double
+ * evaluation. Bound, derived per output (query i, dim d) with u = 2⁻⁸: rounding q and k moves
+ * each score by at most δ_i = (2u + u²)·scale·max_j Σ_e |q_ie k_je|, so every softmax weight
+ * by a factor within e^(±2δ_i); rounding P and V moves each product by at most 2u + u²:
+ *   |o - ref| <= ((e^(2δ_i) - 1)(1 + 2u) + 2u + u²) · Σ_j p_ij |v_jd| + 1e-5 · max(1, |ref|). */
+static void check_attention_fast(int Tq, int Tk, int NH, int HD, int causal, int bias)
+{
+    int ld = NH * HD + 3;
+    float *q = g_new(float, (size_t)Tq *ld), *k = g_new(float, (size_t)Tk *ld);
+    float *v = g_new(float, (size_t)Tk *ld), *o = g_new0(float, (size_t)Tq *NH *HD);
+    float *rb = bias ? g_new(float, (size_t)NH *(Tq + Tk - 1)) : NULL;
+    tu_fill_random(q, (size_t)Tq * ld, 21);
+    tu_fill_random(k, (size_t)Tk * ld, 22);
+    tu_fill_random(v, (size_t)Tk * ld, 23);
+    for (size_t i = 0; i < (size_t)Tq * ld; i++) q[i] *= 4; /* peaked softmax */
+    if (rb) tu_fill_random(rb, (size_t)NH * (Tq + Tk - 1), 24);
+    const float scale = 1.0f / sqrtf((float)HD);
+    OpsAttnShape s = {Tq, Tk, NH, HD, ld, ld, ld, NH * HD, scale, rb, causal};
+    const OpsPrecision saved = ops_precision();
+    ops_precision_set(OPS_PRECISION_FAST);
+    ops_attention(o, q, k, v, &s);
+    ops_precision_set(saved);
+    const double u = ldexp(1.0, -8);
+    double worst = 0.0, moved = 0.0;
+    double *sc = g_new(double, Tk), *pabs = g_new(double, HD), *ref = g_new(double, HD);
+    for (int h = 0; h < NH; h++)
+        for (int i = 0; i < Tq; i++) {
+            const float *qi = q + (size_t)i * ld + h * HD;
+            double mx = -INFINITY, delta = 0.0, l = 0.0;
+            int nk = causal ? MIN(i + 1, Tk) : Tk;
+            for (int j = 0; j < nk; j++) {
+                const float *kj = k + (size_t)j * ld + h * HD;
+                double d = 0.0, a = 0.0;
+                for (int e = 0; e < HD; e++) {
+                    d += (double)qi[e] * kj[e];
+                    a += fabs((double)qi[e] * kj[e]);
+                }
+                sc[j] = d * scale + (rb ? rb[(size_t)h * (Tq + Tk - 1) + (j - i) + (Tq - 1)] : 0);
+                delta = MAX(delta, (2 * u + u * u) * scale * a);
+                mx = MAX(mx, sc[j]);
+            }
+            for (int j = 0; j < nk; j++) l += (sc[j] = exp(sc[j] - mx));
+            for (int e = 0; e < HD; e++) ref[e] = pabs[e] = 0.0;
+            for (int j = 0; j < nk; j++)
+                for (int e = 0; e < HD; e++) {
+                    double p = sc[j] / l, vv = v[(size_t)j * ld + h * HD + e];
+                    ref[e] += p * vv;
+                    pabs[e] += p * fabs(vv);
+                }
+            const double f = (exp(2 * delta) - 1) * (1 + 2 * u) + 2 * u + u * u;
+            for (int e = 0; e < HD; e++) {
+                double got = o[(size_t)i * NH * HD + h * HD + e], err = fabs(got - ref[e]);
+                worst = MAX(worst, err / (f * pabs[e] + 1e-5 * MAX(1.0, fabs(ref[e]))));
+                moved = MAX(moved, err);
+            }
+        }
+    g_test_message("fast attention Tq=%d Tk=%d NH=%d HD=%d causal=%d bias=%d: max |diff| %.3g, "
+                   "worst %.3g of the derived bound",
+                   Tq, Tk, NH, HD, causal, bias, moved, worst);
+    g_assert_cmpfloat(worst, <=, 1.0);
+    if (gemm_bf16_native()) g_assert_cmpfloat(moved, >, 1e-5); /* bf16 really ran */
+    g_free(sc), g_free(pabs), g_free(ref);
+    g_free(q), g_free(k), g_free(v), g_free(o), g_free(rb);
+}
+
+static void test_attention_fast(void)
+{
+    check_attention_fast(150, 600, 3, 8, 0, 0);
+    check_attention_fast(700, 700, 2, 8, 1, 0);
+    check_attention_fast(300, 300, 4, 8, 0, 1);
+    check_attention_fast(5, 270, 1, 32, 0, 1);
+    check_attention_fast(200, 600, 2, 128, 0, 0); /* FLUX's head size */
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/ops/linear", test_linear);
+    g_test_add_func("/ops/attention-fast", test_attention_fast);
     g_test_add_func("/ops/linear-unaligned", test_linear_unaligned);
     g_test_add_func("/ops/norms", test_norms);
     g_test_add_func("/ops/activations", test_activations);

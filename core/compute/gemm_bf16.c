@@ -44,11 +44,21 @@
 #define GB_SIMD
 #endif
 
+/* The B operand (the "weights", one row per output column): a checkpoint tensor [N, K], or
+ * float32 rows [N, K] ld apart (kn FALSE), or float32 [K, N] ld apart read transposed (kn
+ * TRUE: attention's V). */
 typedef struct {
-    float *y;          /* [M, N] */
+    const StTensor *w;
+    const float *f;
+    int ld;
+    gboolean kn;
+} Bsrc;
+
+typedef struct {
+    float *y;          /* [M, N] (gemm_bf16_linear) */
     const guint16 *xb; /* this chunk of x in bf16, in column blocks [mp, kc] */
-    const StTensor *w; /* [N, K] */
-    int m0, mc, mp;    /* chunk: first row, rows, rows padded to MB */
+    Bsrc b;
+    int m0, mc, mp; /* chunk: first row, rows, rows padded to MB */
     int K, kp, N;
     GemmBf16Path path;
 } Bf16Job;
@@ -56,7 +66,14 @@ typedef struct {
 /* ------------------------------------------------------------------------------------- */
 /* Per-thread scratch                                                                    */
 
-typedef enum { SCRATCH_XCHUNK, SCRATCH_PACK, SCRATCH_CBUF, SCRATCH_ROW, N_SCRATCH } Scratch;
+typedef enum {
+    SCRATCH_XCHUNK,
+    SCRATCH_PACK,
+    SCRATCH_CBUF,
+    SCRATCH_ROW,
+    SCRATCH_TILE_X,
+    N_SCRATCH
+} Scratch;
 
 static void scratch_free(gpointer p)
 {
@@ -67,7 +84,8 @@ static void scratch_free(gpointer p)
 static void *thread_scratch(Scratch slot, size_t bytes)
 {
     static GPrivate keys[N_SCRATCH] = {G_PRIVATE_INIT(scratch_free), G_PRIVATE_INIT(scratch_free),
-                                       G_PRIVATE_INIT(scratch_free), G_PRIVATE_INIT(scratch_free)};
+                                       G_PRIVATE_INIT(scratch_free), G_PRIVATE_INIT(scratch_free),
+                                       G_PRIVATE_INIT(scratch_free)};
     static _Thread_local size_t cap[N_SCRATCH];
     void *buf = g_private_get(&keys[slot]);
     if (bytes > cap[slot]) {
@@ -94,16 +112,54 @@ GB_SIMD void gemm_bf16_round(guint16 *dst, const float *src, size_t n)
     }
 }
 
-/* One weight row's kc values from k0 as bf16 into `dst` (zeros past K). */
-static void weight_row_bf16(guint16 *dst, const StTensor *w, int K, int n, int k0, int kc,
-                            float *row)
+#ifdef GB_X86
+/* gemm_bf16_round with vcvtneps2bf16, 16 values at a time: the same bits for every normal
+ * value, NaN and infinity; denormals become zero, as every kernel path reads them anyway
+ * (AMX and vdpbf16ps treat denormal inputs as zero). */
+GB_BF16 static void round_avx512bf16(guint16 *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i),
+                            (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_epi16(dst + i, m,
+                                 (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i)));
+    }
+}
+#endif
+
+/* The operands' rounding: vcvtneps2bf16 where the CPU has it (every native path does). */
+static void round_operand(guint16 *dst, const float *src, size_t n)
+{
+#ifdef GB_X86
+    static gsize has; /* 1: no, 2: yes */
+    if (g_once_init_enter(&has)) g_once_init_leave(&has, cpu_has(CPU_AVX512_BF16) ? 2 : 1);
+    if (has == 2) {
+        round_avx512bf16(dst, src, n);
+        return;
+    }
+#endif
+    gemm_bf16_round(dst, src, n);
+}
+
+/* Row n of B, its kc values from k0, as bf16 into `dst` (zeros past K). */
+static void b_row_bf16(guint16 *dst, const Bsrc *b, int K, int n, int k0, int kc, float *row)
 {
     const int kv = MIN(kc, K - k0);
-    if (w->dtype == ST_BF16 && w->scale == 0.0f)
+    const StTensor *w = b->w;
+    if (w && w->dtype == ST_BF16 && w->scale == 0.0f)
         memcpy(dst, (const guint8 *)w->data + ((size_t)n * K + k0) * 2, (size_t)kv * 2);
-    else { /* exact float32 first (blocks of quantised types start at k0: a multiple of 512) */
+    else if (w) { /* exact float32 first (blocks of quantised types start at k0: a multiple of 512)
+                   */
         st_to_f32(row, w, (int64_t)n * K + k0, kv);
-        gemm_bf16_round(dst, row, (size_t)kv);
+        round_operand(dst, row, (size_t)kv);
+    } else if (!b->kn)
+        round_operand(dst, b->f + (size_t)n * b->ld + k0, (size_t)kv);
+    else {
+        for (int i = 0; i < kv; i++) row[i] = b->f[(size_t)(k0 + i) * b->ld + n];
+        round_operand(dst, row, (size_t)kv);
     }
     memset(dst + kv, 0, (size_t)(kc - kv) * 2);
 }
@@ -120,7 +176,7 @@ static void pack_panel(guint16 *bp, const Bf16Job *j, int n0, int nc, int k0, in
             for (int p = 0; p < pairs; p++) col[(size_t)p * 16] = 0;
             continue;
         }
-        weight_row_bf16(tmp, j->w, j->K, n0 + c, k0, kc, row);
+        b_row_bf16(tmp, &j->b, j->K, n0 + c, k0, kc, row);
         for (int p = 0; p < pairs; p++) memcpy(col + (size_t)p * 16, tmp + 2 * p, 4);
     }
 }
@@ -270,9 +326,24 @@ static void block(GemmBf16Path path, const guint16 *a, int lda, const guint16 *b
     }
 }
 
-/* Panels [begin, end) of NC weight rows: pack KC values of k at a time; each NP-column part
- * of the panel (in L1) runs against every MB-row x block of the chunk (from L2); then the
- * output block's valid part goes to y. */
+/* cb [mp, NC] = the chunk's x · the panel of B rows n0 .. n0+nc-1: pack KC values of k at a
+ * time; each NP-column part of the panel (in L1) runs against every MB-row x block of the
+ * chunk (from L2). */
+static void panel_compute(const Bf16Job *j, int n0, int nc, guint16 *bp, float *cb, guint16 *tmp,
+                          float *row)
+{
+    const int parts = (nc + NP - 1) / NP;
+    for (int k0 = 0; k0 < j->kp; k0 += KC) {
+        const int kc = MIN(KC, j->kp - k0);
+        pack_panel(bp, j, n0, nc, k0, kc, tmp, row);
+        for (int q = 0; q < parts; q++) /* (this part's weights stay in L1 over the rows) */
+            for (int r0 = 0; r0 < j->mp; r0 += MB)
+                block(j->path, j->xb + (size_t)k0 * j->mp + (size_t)r0 * kc, kc,
+                      bp + (size_t)q * NP * kc, kc, cb + (size_t)r0 * NC + q * NP, k0 == 0);
+    }
+}
+
+/* Panels [begin, end) of NC weight rows, each computed and its valid part copied to y. */
 static void panel_worker(void *ctx, size_t begin, size_t end)
 {
     const Bf16Job *j = ctx;
@@ -284,15 +355,8 @@ static void panel_worker(void *ctx, size_t begin, size_t end)
     if (j->path == GEMM_BF16_AMX) amx_begin();
 #endif
     for (size_t panel = begin; panel < end; panel++) {
-        const int n0 = (int)panel * NC, nc = MIN(NC, j->N - n0), parts = (nc + NP - 1) / NP;
-        for (int k0 = 0; k0 < j->kp; k0 += KC) {
-            const int kc = MIN(KC, j->kp - k0);
-            pack_panel(bp, j, n0, nc, k0, kc, tmp, row);
-            for (int q = 0; q < parts; q++) /* (this part's weights stay in L1 over the rows) */
-                for (int r0 = 0; r0 < j->mp; r0 += MB)
-                    block(j->path, j->xb + (size_t)k0 * j->mp + (size_t)r0 * kc, kc,
-                          bp + (size_t)q * NP * kc, kc, cb + (size_t)r0 * NC + q * NP, k0 == 0);
-        }
+        const int n0 = (int)panel * NC, nc = MIN(NC, j->N - n0);
+        panel_compute(j, n0, nc, bp, cb, tmp, row);
         for (int r = 0; r < j->mc; r++)
             memcpy(j->y + (size_t)(j->m0 + r) * j->N + n0, cb + (size_t)r * NC,
                    (size_t)nc * sizeof(float));
@@ -305,7 +369,7 @@ static void panel_worker(void *ctx, size_t begin, size_t end)
 typedef struct {
     const float *x; /* first row of the chunk */
     guint16 *xb;
-    int mc, mp, K, kp;
+    int lda, mc, mp, K, kp;
 } RoundJob;
 
 /* Rows [begin, end) of the padded chunk: x rounded into each column block, zeros past K and
@@ -318,7 +382,7 @@ static void round_rows(void *ctx, size_t begin, size_t end)
             const size_t kc = (size_t)MIN(KC, r->kp - k0);
             guint16 *dst = r->xb + (size_t)k0 * r->mp + m * kc;
             size_t valid = m < (size_t)r->mc ? (size_t)CLAMP(r->K - k0, 0, (int)kc) : 0;
-            if (valid) gemm_bf16_round(dst, r->x + m * r->K + k0, valid);
+            if (valid) round_operand(dst, r->x + m * r->lda + k0, valid);
             memset(dst + valid, 0, (kc - valid) * 2);
         }
 }
@@ -346,11 +410,44 @@ void gemm_bf16_linear(float *y, const float *x, const StTensor *w, int M, int K,
         thread_scratch(SCRATCH_XCHUNK, (size_t)MIN(rows, (M + MB - 1) / MB * MB) * kp * 2);
     for (int m0 = 0; m0 < M; m0 += rows) {
         const int mc = MIN(rows, M - m0), mp = (mc + MB - 1) / MB * MB;
-        RoundJob r = {x + (size_t)m0 * K, xb, mc, mp, K, kp};
+        RoundJob r = {x + (size_t)m0 * K, xb, K, mc, mp, K, kp};
         pool_parallel_for((size_t)mp, round_rows, &r);
-        Bf16Job j = {y, xb, w, m0, mc, mp, K, kp, N, gemm_bf16_path()};
+        Bf16Job j = {y, xb, {w, NULL, 0, FALSE}, m0, mc, mp, K, kp, N, gemm_bf16_path()};
         pool_parallel_for(((size_t)N + NC - 1) / NC, panel_worker, &j);
     }
+}
+
+void gemm_bf16_tile(float *c, int ldc, const float *a, int lda, const float *b, int ldb,
+                    gboolean b_kn, int M, int K, int N, float alpha, gboolean accumulate)
+{
+    if (M <= 0 || N <= 0) return;
+    const int kp = (MAX(K, 1) + 31) / 32 * 32, mp = (M + MB - 1) / MB * MB;
+    guint16 *xb = thread_scratch(SCRATCH_TILE_X, (size_t)mp * kp * 2);
+    RoundJob r = {a, xb, lda, M, mp, K, kp};
+    round_rows(&r, 0, (size_t)mp);
+    Bf16Job j = {NULL, xb, {NULL, b, ldb, b_kn}, 0, M, mp, K, kp, N, gemm_bf16_path()};
+    guint16 *bp = thread_scratch(SCRATCH_PACK, (size_t)NC * KC * 2);
+    float *cb = thread_scratch(SCRATCH_CBUF, (size_t)mp * NC * sizeof(float));
+    float *row = thread_scratch(SCRATCH_ROW, (size_t)KC * (sizeof(float) + 2));
+    guint16 *tmp = (guint16 *)(row + KC);
+#ifdef GB_X86
+    if (j.path == GEMM_BF16_AMX) amx_begin();
+#endif
+    for (int n0 = 0; n0 < N; n0 += NC) {
+        const int nc = MIN(NC, N - n0);
+        panel_compute(&j, n0, nc, bp, cb, tmp, row);
+        for (int m = 0; m < M; m++) {
+            float *cr = c + (size_t)m * ldc + n0;
+            const float *s = cb + (size_t)m * NC;
+            if (accumulate)
+                for (int i = 0; i < nc; i++) cr[i] += alpha * s[i];
+            else
+                for (int i = 0; i < nc; i++) cr[i] = alpha * s[i];
+        }
+    }
+#ifdef GB_X86
+    if (j.path == GEMM_BF16_AMX) amx_end();
+#endif
 }
 
 /* ------------------------------------------------------------------------------------- */

@@ -43,6 +43,13 @@ typedef enum {
  * included). Split over N on the ops thread pool (pool_parallel_for). */
 void gemm_bf16_linear(float *y, const float *x, const StTensor *w, int M, int K, int N);
 
+/* c[M,N] = alpha · a[M,K] · Bᵀ (+ c when accumulate) on the calling thread only (for tiles of
+ * work already split over the pool: attention), the same bf16 products and paths. B is
+ * float32: [N, K] rows ldb apart (b_kn FALSE), or [K, N] rows ldb apart (b_kn TRUE, read
+ * transposed). a rows lda apart, c rows ldc apart. */
+void gemm_bf16_tile(float *c, int ldc, const float *a, int lda, const float *b, int ldb,
+                    gboolean b_kn, int M, int K, int N, float alpha, gboolean accumulate);
+
 /* Scratch gemm_bf16_linear keeps (the x chunk on the calling thread, the packed panel and
  * the output block on each pool thread) for a K-column problem: for memory estimates. */
 size_t gemm_bf16_scratch_bytes(int K);

@@ -436,6 +436,7 @@ typedef struct {
     const float *q, *k, *v;
     const OpsAttnShape *s;
     int bq, n_qtiles; /* queries per tile, tiles per head */
+    gboolean bf16;    /* fast precision with a native bf16 path: gemm_bf16_tile */
 } AttnJob;
 
 /* One row of a score tile: bias, mask, then the online-softmax update. sr [nk] becomes
@@ -496,8 +497,11 @@ static void attn_tile(const AttnJob *J, int h, int i0, float *S, float *O, float
         int nk = kend - j0 < ATT_BK ? kend - j0 : ATT_BK;
         const float *k = J->k + (size_t)j0 * s->ldk + (size_t)h * HD;
         const float *v = J->v + (size_t)j0 * s->ldv + (size_t)h * HD;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, HD, s->scale, q, s->ldq, k,
-                    s->ldk, 0.0f, S, ATT_BK);
+        if (J->bf16) /* fast: bf16 products (Q and K rounded), float32 sums */
+            gemm_bf16_tile(S, ATT_BK, q, s->ldq, k, s->ldk, FALSE, nq, HD, nk, s->scale, FALSE);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, HD, s->scale, q, s->ldq, k,
+                        s->ldk, 0.0f, S, ATT_BK);
         for (int i = 0; i < nq; i++) {
             const float *rb = NULL;
             if (s->rel_bias) /* bias of key j0 + j for query i0 + i */
@@ -507,8 +511,11 @@ static void attn_tile(const AttnJob *J, int h, int i0, float *S, float *O, float
             float alpha = softmax_row(S + (size_t)i * ATT_BK, nk, rb, n_valid, &mrow[i], &lrow[i]);
             if (alpha != 1.0f) scale_row(O + (size_t)i * HD, HD, alpha);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, HD, nk, 1.0f, S, ATT_BK, v,
-                    s->ldv, 1.0f, O, HD);
+        if (J->bf16) /* P (in [0, 1]) and V rounded to bf16 */
+            gemm_bf16_tile(O, HD, S, ATT_BK, v, s->ldv, TRUE, nq, nk, HD, 1.0f, TRUE);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, HD, nk, 1.0f, S, ATT_BK, v,
+                        s->ldv, 1.0f, O, HD);
     }
     for (int i = 0; i < nq; i++) {
         float *o = J->out + (size_t)(i0 + i) * s->ldo + (size_t)h * HD;
@@ -537,6 +544,13 @@ void ops_attention(float *out, const float *q, const float *k, const float *v,
     while (bq > ATT_BQ_MIN &&
            (size_t)s->NH * (size_t)((s->Tq + bq - 1) / bq) < 2 * (size_t)pool_n_threads())
         bq /= 2;
-    AttnJob J = {out, q, k, v, s, bq, (s->Tq + bq - 1) / bq};
+    AttnJob J = {out,
+                 q,
+                 k,
+                 v,
+                 s,
+                 bq,
+                 (s->Tq + bq - 1) / bq,
+                 ops_precision() == OPS_PRECISION_FAST && gemm_bf16_native()};
     parallel_blas_jobs((size_t)s->NH * J.n_qtiles, 2, attn_worker, &J);
 }
