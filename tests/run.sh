@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, the include layers, the release build's
-# tests, then the same tests again under AddressSanitizer + UndefinedBehaviorSanitizer (leaks
-# count as failures).
+# tests (the GIMP 2.10 plug-in on this host), the GIMP 3 plug-in in a Debian 13 root
+# (tests/gimp3/chroot.sh; needs root, fails when the root cannot be made), then the tests again
+# under AddressSanitizer + UndefinedBehaviorSanitizer (leaks count as failures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,13 @@ echo "== build and test (release)"
 [ -d build-test ] || meson setup build-test
 ninja -C build-test
 meson test -C build-test --print-errorlogs --num-processes 2
+
+echo "== GIMP 3 plug-in in a Debian 13 root"
+if [ "${FLUX_SKIP_GIMP3:-0}" = 1 ]; then
+    echo "!! FLUX_SKIP_GIMP3=1: the GIMP 3 stage is NOT run (never set this in CI)"
+else
+    bash tests/gimp3/chroot.sh test
+fi
 
 echo "== build and test (ASan + UBSan)"
 [ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dplugin=disabled \

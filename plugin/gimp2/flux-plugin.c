@@ -14,6 +14,7 @@
 #include "flux-dialog.h"
 #include "flux-intl.h"
 #include "flux-params.h"
+#include "flux-progress.h"
 #include "flux-settings.h"
 #include "flux-worker.h"
 #include "flux.h"
@@ -229,41 +230,6 @@ static gboolean check_target(const Request *r, GError **error)
 }
 
 /* ------------------------------------------------------------------------------------- */
-/* Progress: "Loading model", "Encoding prompt", "Step 3/28 — 41 s left", "Decoding"     */
-
-static void on_phase(FluxWorkerPhase phase, void *user_data)
-{
-    (void)user_data;
-    /* progress fractions: loading and encoding 0–5 %, the steps 5–95 %, decoding the rest */
-    switch (phase) {
-    case FLUX_WORKER_LOADING:
-        gimp_progress_init(_("Loading model"));
-        break;
-    case FLUX_WORKER_ENCODING:
-        gimp_progress_set_text(_("Encoding prompt"));
-        gimp_progress_update(0.02);
-        break;
-    case FLUX_WORKER_DENOISING:
-        gimp_progress_update(0.05);
-        break;
-    case FLUX_WORKER_DECODING:
-        gimp_progress_set_text(_("Decoding"));
-        gimp_progress_update(0.96);
-        break;
-    }
-}
-
-static void on_step(int step, int total, double seconds_left, void *user_data)
-{
-    (void)user_data;
-    g_autofree char *left = flux_format_duration(seconds_left);
-    /* TRANSLATORS: step number, number of steps, the time left (e.g. "41 s") */
-    g_autofree char *text = g_strdup_printf(_("Step %d/%d — %s left"), step, total, left);
-    gimp_progress_set_text(text);
-    gimp_progress_update(0.05 + 0.9 * step / total);
-}
-
-/* ------------------------------------------------------------------------------------- */
 /* Output                                                                                */
 
 static void write_pixels(gint32 drawable, const FluxWorkerResult *res)
@@ -350,7 +316,10 @@ static gboolean get_params(Request *r, gint nparams, const GimpParam *param, GEr
 /* Renders and delivers; returns the new layer or image, -1 with `error` set. */
 static gint32 render(Request *r, gint32 seed, GError **error)
 {
-    FluxWorkerCallbacks cb = {.phase = on_phase, .step = on_step};
+    static const FluxProgressSink sink = {gimp_progress_init, gimp_progress_set_text,
+                                          gimp_progress_update};
+    FluxWorkerCallbacks cb;
+    flux_progress_callbacks(&cb, &sink);
     FluxWorkerResult res;
     if (!flux_worker_run(&r->params, seed, &cb, &res, error)) {
         gimp_progress_end();

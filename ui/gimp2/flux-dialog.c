@@ -13,6 +13,7 @@
  */
 #include "flux-dialog.h"
 
+#include "flux-dialog-text.h"
 #include "flux-intl.h"
 #include "flux.h"
 
@@ -41,30 +42,11 @@ static int spin_int(GtkWidget *spin)
 
 static void update_size_and_estimate(Dialog *d)
 {
-    int w = flux_render_output_size(spin_int(d->width));
-    int h = flux_render_output_size(spin_int(d->height));
-    g_autofree char *size = g_strdup_printf(
-        _("Sizes are rounded down to multiples of 16: the picture will be %d × %d pixels."), w, h);
+    int w = spin_int(d->width), h = spin_int(d->height);
+    g_autofree char *size = flux_text_size_note(w, h);
     gtk_label_set_text(GTK_LABEL(d->size_label), size);
-
-    if (!d->model_ok) {
-        gtk_label_set_text(GTK_LABEL(d->estimate), _("Estimate: choose a model folder first."));
-        return;
-    }
-    guint64 mem = flux_estimate_memory(&d->info, w, h, FLUX_MAX_SEQUENCE_LENGTH);
-    double flops =
-        flux_estimate_flops(&d->info, w, h, FLUX_MAX_SEQUENCE_LENGTH, spin_int(d->steps));
-    gboolean measured = d->opt->gflops_per_s > 0.0;
-    double rate = measured ? d->opt->gflops_per_s : FLUX_ASSUMED_GFLOPS;
-    g_autofree char *mem_s = g_format_size_full(mem, G_FORMAT_SIZE_IEC_UNITS);
-    g_autofree char *weights_s = g_format_size(d->info.weight_bytes);
-    g_autofree char *time_s = flux_format_duration(MAX(1.0, flops / (rate * 1e9)));
-    g_autofree char *text = g_strdup_printf(
-        measured ? _("Estimate: %s of working memory besides the %s of model weights; about %s "
-                     "at %.0f GFLOP/s (measured on this computer). Estimates only.")
-                 : _("Estimate: %s of working memory besides the %s of model weights; about %s "
-                     "at an assumed %.0f GFLOP/s. Estimates only."),
-        mem_s, weights_s, time_s, rate);
+    g_autofree char *text = flux_text_estimate(d->model_ok ? &d->info : NULL, w, h,
+                                               spin_int(d->steps), d->opt->gflops_per_s);
     gtk_label_set_text(GTK_LABEL(d->estimate), text);
 }
 
@@ -73,29 +55,13 @@ static void set_model(Dialog *d, const char *dir, gboolean initial)
 {
     g_free(d->model_dir);
     d->model_dir = g_strdup(dir ? dir : "");
-    GError *err = NULL;
-    d->model_ok = dir && dir[0] && flux_model_probe(dir, &d->info, &err);
-    g_autofree char *markup = NULL;
+    g_autofree char *markup = flux_text_model_markup(dir, &d->info, &d->model_ok);
     if (d->model_ok) {
         int kind = d->info.uses_guidance ? 1 : 0;
         if (!initial && kind != d->model_kind)
             gtk_spin_button_set_value(GTK_SPIN_BUTTON(d->steps), d->info.default_steps);
         d->model_kind = kind;
-        g_autofree char *size = g_format_size(d->info.weight_bytes);
-        markup = g_markup_printf_escaped(
-            kind ? _("FLUX.1 dev-type model (uses guidance), %s of weights.")
-                 : _("FLUX.1 schnell-type model (no guidance), %s of weights."),
-            size);
-    } else if (!dir || !dir[0]) {
-        markup = g_markup_printf_escaped("<span foreground=\"#e03c3c\">%s</span>",
-                                         _("Choose the folder of a FLUX.1 model (the one holding "
-                                           "model_index.json)."));
-    } else {
-        g_autofree char *msg =
-            g_strdup_printf(_("This folder is not a FLUX.1 model: %s"), err ? err->message : "");
-        markup = g_markup_printf_escaped("<span foreground=\"#e03c3c\">%s</span>", msg);
     }
-    g_clear_error(&err);
     gtk_label_set_markup(GTK_LABEL(d->model_label), markup);
     gtk_widget_set_sensitive(d->guidance, !d->model_ok || d->info.uses_guidance);
     gtk_dialog_set_response_sensitive(GTK_DIALOG(d->dialog), GTK_RESPONSE_OK, d->model_ok);
@@ -141,14 +107,8 @@ static void show_help(const gchar *help_id, gpointer help_data)
     GtkWidget *msg =
         gtk_message_dialog_new(GTK_IS_WINDOW(parent) ? GTK_WINDOW(parent) : NULL, GTK_DIALOG_MODAL,
                                GTK_MESSAGE_INFO, GTK_BUTTONS_CLOSE, "%s", _("FLUX Text to Image"));
-    gtk_message_dialog_format_secondary_text(
-        GTK_MESSAGE_DIALOG(msg), "%s",
-        _("Describe the picture in the prompt, choose the folder of a FLUX.1 model (the "
-          "diffusers layout, with model_index.json) and press OK. The same prompt, size, "
-          "steps, guidance and seed always give the same picture. Schnell-type models need "
-          "about 4 steps and ignore guidance; dev-type models need about 28 steps. "
-          "Rendering runs on the CPU and can take a long time for large pictures; Cancel in "
-          "the progress bar stops it and leaves the image unchanged."));
+    g_autofree char *text = flux_text_help();
+    gtk_message_dialog_format_secondary_text(GTK_MESSAGE_DIALOG(msg), "%s", text);
     gtk_dialog_run(GTK_DIALOG(msg));
     gtk_widget_destroy(msg);
 }

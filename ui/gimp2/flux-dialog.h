@@ -8,8 +8,6 @@
 
 G_BEGIN_DECLS
 
-#define FLUX_ASSUMED_GFLOPS 100.0 /* CPU rate assumed for the time estimate until measured */
-
 typedef struct {
     const char *title;   /* window title, translated */
     const char *role;    /* window role (the binary's name) */

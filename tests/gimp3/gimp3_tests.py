@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""gimp3_tests.py — the FLUX plug-in inside a real GIMP 3 (stdlib only).
+
+Every GIMP run is a `gimp-console-3.0 --batch-interpreter=… -b …` (or gimp-3.0 under Xvfb)
+on a private profile (GIMP3_DIRECTORY) under --work, with the plug-in and its translations
+installed into it and the progress spy (tests/gimp/progress-spy.c) preloaded.
+
+  headless  Script-Fu (v3 dialect, named arguments) and Python-Fu calls: a new layer equal
+            to the golden picture, the progress texts, the PDB signatures, File ▸ Create,
+            random seeds, selection placement, bad arguments (a calling error naming the
+            value), a kill in the middle of a run (image untouched), no display, German.
+  gui       gimp-3.0 under Xvfb: Filters ▸ Render ▸ FLUX Text to Image... from the menu,
+            prompt typed, Enter; the layer, the saved last values, then a RUN-WITH-LAST-VALS
+            call giving the golden picture again. Screenshots go to --artifacts.
+Exit status: 0 all passed, 1 a check failed.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "gimp"))
+from gimp_tests import pixels  # noqa: E402  (the PNG reader of the 2.10 suite)
+
+GOLDEN = "golden/pipeline_p64x64_s4.png"  # "a photo of a cat", 64², 4 steps, 3.5, seed 0
+PROMPT = "a photo of a cat"
+HERE = os.path.dirname(os.path.abspath(__file__))
+failures = []
+T0 = time.time()
+
+
+def check(name, ok, detail=""):
+    print("%5.1f s  %s %s%s" % (time.time() - T0, "ok  " if ok else "FAIL", name,
+                                ": " + str(detail) if detail and not ok else ""), flush=True)
+    if not ok:
+        failures.append(name)
+    return ok
+
+
+def compare(name, path, want, w=64, h=64, tol=1):
+    try:
+        gw, gh, got = pixels(path, 3)
+    except Exception as e:  # noqa: BLE001 - reported as a failed check
+        return check(name, False, e)
+    if (gw, gh) != (w, h):
+        return check(name, False, "size %dx%d, expected %dx%d" % (gw, gh, w, h))
+    worst = max(abs(a - b) for a, b in zip(got, want))
+    return check("%s (max |diff| %d)" % (name, worst), worst <= tol)
+
+
+def q(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Env:
+    def __init__(self, args):
+        self.args = args
+        self.profile = os.path.join(args.work, "profile")
+        self.kill_file = os.path.join(args.work, "kill-at")
+        self.spy = os.path.join(args.work, "progress-spy.so")
+
+    def vars(self, lang="C.UTF-8"):
+        env = dict(os.environ)
+        w = self.args.work
+        env.update(GIMP3_DIRECTORY=self.profile, XDG_CACHE_HOME=os.path.join(w, "cache"),
+                   XDG_DATA_HOME=os.path.join(w, "data"), XDG_CONFIG_HOME=os.path.join(w, "config"),
+                   LANG=lang, LD_PRELOAD=self.spy, FLUX_SPY_KILL_FILE=self.kill_file, NO_AT_BRIDGE="1",
+                   FLUX_T_OUT=self.args.out, FLUX_T_MODEL=self.args.model, FLUX_T_PROMPT=PROMPT)
+        return env
+
+    def batch(self, log, interpreter, *commands, lang="C.UTF-8", gui=False):
+        """Runs GIMP with -b commands; returns (exit code, log text)."""
+        exe = ["gimp-3.0", "--no-splash", "-d"] if gui else ["gimp-console-3.0", "-i", "-d", "-f"]
+        cmd = ["timeout", "150"] + exe + ["--quit", "--batch-interpreter=" + interpreter]
+        for c in commands:
+            cmd += ["-b", c]
+        path = os.path.join(self.args.out, log)
+        with open(path, "wb") as f:
+            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=self.vars(lang)).returncode
+        return rc, open(path, encoding="utf-8", errors="replace").read()
+
+    def scheme(self, log, body, lang="C.UTF-8"):
+        return self.batch(log, "plug-in-script-fu-eval", "(script-fu-use-v3) " + body, lang=lang)
+
+
+def setup(args):
+    """A fresh profile with the plug-in and its translations installed."""
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    os.makedirs(args.out, exist_ok=True)
+    e = Env(args)
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O2", "-o", e.spy,
+                    os.path.join(HERE, "..", "gimp", "progress-spy.c"), "-ldl"], check=True)
+    env = e.vars()
+    env.pop("LD_PRELOAD")
+    # GIMP creates the profile on its first start; installing into it before would skip that
+    subprocess.run(["timeout", "120", "gimp-console-3.0", "-i", "-d", "-f", "--quit"], env=env,
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    with open(os.path.join(e.profile, "gimprc"), "a") as f:
+        f.write("(show-welcome-dialog no)\n")
+    pdir = os.path.join(e.profile, "plug-ins", "flux")
+    os.makedirs(pdir)
+    shutil.copy2(args.plugin, os.path.join(pdir, "flux"))
+    langs = []
+    mo = args.gettext_package + ".mo"
+    for lang in sorted(os.listdir(args.po_build_dir)) if os.path.isdir(args.po_build_dir) else []:
+        src = os.path.join(args.po_build_dir, lang, "LC_MESSAGES", mo)
+        if os.path.isfile(src):
+            dst = os.path.join(pdir, "locale", lang, "LC_MESSAGES")
+            os.makedirs(dst)
+            shutil.copy2(src, dst)
+            langs.append(lang)
+    check("translations de and zh_CN built and installed", {"de", "zh_CN"} <= set(langs), langs)
+    return e
+
+
+def remember_model(e, model):
+    with open(os.path.join(e.profile, "flux-plugin.ini"), "w") as f:
+        f.write("[flux]\nmodel=%s\n" % model)
+
+
+def layer_call(img, bg, mode="RUN-NONINTERACTIVE", **kw):
+    a = dict(prompt=q(PROMPT), width=64, height=64, num_steps=4, guidance="3.5", seed=0, model='""')
+    a.update(kw)
+    return ("(plug-in-flux-generate #:run-mode %s #:image %s #:drawables (vector %s) #:prompt %s "
+            "#:width %s #:height %s #:num-steps %s #:guidance %s #:seed %s #:model %s)"
+            % (mode, img, bg, a["prompt"], a["width"], a["height"], a["num_steps"], a["guidance"],
+               a["seed"], a["model"]))
+
+
+NEW_IMAGE = ('(img (gimp-image-new 64 64 RGB))'
+             ' (bg (gimp-layer-new img "bg" 64 64 RGB-IMAGE 100 LAYER-MODE-NORMAL))'
+             ' (dummy (begin (gimp-image-insert-layer img bg 0 0) (gimp-drawable-fill bg FILL-WHITE)))')
+
+
+# ---------------------------------------------------------------------------------------
+# headless
+
+def headless(args, golden):
+    e = setup(args)
+    model = args.model
+
+    # 1. Script-Fu, named arguments: a new layer on top equal to the golden picture
+    png = os.path.join(args.out, "scriptfu-layer.png")
+    rc, log = e.scheme("scriptfu.log", """(let* (%s (r %s) (layer (car r)))
+        (gimp-message (string-append "RESULT " (number->string (vector-length (gimp-image-get-layers img)))
+          " " (number->string (cadr r)) " " (number->string (gimp-image-get-item-position img layer))
+          " " (gimp-item-get-name layer) "|"))
+        (gimp-file-save RUN-NONINTERACTIVE img %s -1) (gimp-image-delete img))"""
+                       % (NEW_IMAGE, layer_call("img", "bg", model=q(model)), q(png)))
+    m = re.search(r"RESULT (\d+) (-?\d+) (-?\d+) ([^|]*)\|", log)
+    if check("Script-Fu call succeeds (exit 0)", rc == 0 and m, "rc %d\n%s" % (rc, log[-3000:])):
+        check("2 layers, seed 0 returned, new layer on top, named after the prompt",
+              m.groups() == ("2", "0", "0", PROMPT), m.groups())
+        compare("Script-Fu layer equals the golden PNG", png, golden)
+    texts = re.findall(r'PROGRESS-SPY flux (?:init|text) "([^"]*)"', log)
+    updates = re.findall(r"PROGRESS-SPY flux update ([0-9.]+)", log)
+    check("progress texts per phase and step",
+          [t.split(" —")[0] for t in texts] == ["Loading model", "Encoding prompt", "Step 1/4",
+                                                "Step 2/4", "Step 3/4", "Step 4/4", "Decoding"]
+          and all(" left" in t for t in texts if t.startswith("Step")), texts)
+    check("progress bar: 7 rising updates (3 phases + 4 steps)",
+          len(updates) == 7 and [float(u) for u in updates] == sorted(float(u) for u in updates), updates)
+
+    # 2. Python-Fu: signatures, File > Create, seeds, selection, kill, no display, remembered model
+    remember_model(e, model)
+    rc, log = e.batch("python.log", "python-fu-eval",
+                      "exec(open(%r).read())" % os.path.join(HERE, "pdb_checks.py"))
+    path = os.path.join(args.out, "pdb-checks.json")
+    if not check("Python-Fu checks ran (exit 0)", rc == 0 and os.path.isfile(path), "rc %d\n%s" % (rc, log[-3000:])):
+        return
+    r = json.load(open(path))
+    render = ["prompt", "width", "height", "num-steps", "guidance", "seed", "model"]
+    lp, ip = r["plug-in-flux-generate"], r["plug-in-flux-generate-image"]
+    check("layer procedure: the 2.10 arguments after run-mode, image, drawables",
+          lp["args"] == ["run-mode", "image", "drawables"] + render, lp["args"])
+    check("image procedure: run-mode + the 2.10 arguments", ip["args"] == ["run-mode"] + render, ip["args"])
+    check("return values: layer/image and seed", (lp["rets"], ip["rets"]) == (["layer", "seed"], ["image", "seed"]),
+          (lp["rets"], ip["rets"]))
+    check("menus: Filters > Render and File > Create",
+          (lp["menu"], ip["menu"]) == (["<Image>/Filters/Render"], ["<Image>/File/Create"]), (lp["menu"], ip["menu"]))
+    im = r.get("image")
+    if check("File > Create succeeds", r["image_status"] == "success", r.get("image_error")):
+        check("new image 64x64 RGB u8 non-linear, one layer named after the prompt, seed 0",
+              (im["size"], im["base"], im["precision"], im["layers"], im["seed"])
+              == ([64, 64], "rgb", "u8-non-linear", [PROMPT], 0), im)
+        compare("new image equals the golden PNG", im["png"], golden)
+    rs = r.get("random_seed")
+    check("seed -1 draws a seed in 0..2^31-1", r["random_status"] == "success" and 0 <= rs < 2 ** 31, rs)
+    ra = r.get("random_again")
+    if check("the returned seed reproduces the run", ra and ra[0] == "success" and ra[1] == rs, ra):
+        check("same seed, same pixels", pixels(ra[2], 3) == pixels(ra[3], 3))
+    check("selection: layer at its corner (20,10), 40x37 floored to 32x32", r["selection"] == [32, 32, 20, 10],
+          r["selection"])
+    k = r["kill"]
+    check("killed at step 2 (Cancel): the call fails", k["status"] != "success"
+          and 'PROGRESS-SPY flux killed at "Step 2/' in log, k)
+    check("killed at step 2 (Cancel): the image keeps its layers", k["before"] == k["after"], k)
+    check("INTERACTIVE without a display fails cleanly", r["interactive"][0] == "execution-error"
+          and any("needs a display" in v for v in r["interactive"]), r["interactive"])
+    check("an empty model argument uses the remembered folder", r["remembered_model"] == "success",
+          r["remembered_model"])
+    lines = log.count("Plug-in crashed")
+    check("no crash other than the deliberate kill", lines <= 1, "%d crashes" % lines)
+
+    # 3. bad arguments: exit code 70, a calling error naming the value
+    # out-of-range numbers are refused by GIMP before the plug-in runs, naming the value
+    bad = [("width 0", dict(width=0), ["has value 0 out of range: 16 to 4096"]),
+           ("seed -7", dict(seed=-7), ["has value -7 out of range: -1 to 2147483647"]),
+           ("guidance 101", dict(guidance="101"), ["has value 101.000000 out of range"]),
+           ("missing model folder", dict(model=q("/nonexistent/flux")),
+            ["Calling error for procedure 'plug-in-flux-generate'",
+             "“/nonexistent/flux” is not a FLUX.1 model folder"]),
+           ("empty model, none remembered", dict(model='""'),
+            ["Calling error for procedure 'plug-in-flux-generate'", "No model folder given"])]
+    os.remove(os.path.join(e.profile, "flux-plugin.ini"))
+    for what, kw, needles in bad:
+        kw.setdefault("model", q(model))
+        rc, log = e.scheme("bad-%s.log" % what.replace(" ", "-"),
+                           "(let* (%s) %s)" % (NEW_IMAGE, layer_call("img", "bg", **kw)))
+        check("bad argument, %s: calling error naming it" % what,
+              rc == 70 and all(n in log for n in needles),
+              "rc %d\n%s" % (rc, log[-1500:]))
+
+    # 4. translations through set_i18n: the same error in German
+    rc, log = e.scheme("de.log", "(let* (%s) %s)" % (NEW_IMAGE, layer_call("img", "bg", model=q("/nonexistent/flux"))),
+                       lang="de_DE.UTF-8")
+    check("German (de_DE.UTF-8): the plug-in's error is translated",
+          rc == 70 and "„/nonexistent/flux“ ist kein FLUX.1-Modellordner" in log, log[-1500:])
+
+
+# ---------------------------------------------------------------------------------------
+# gui
+
+def xdo(*a):
+    return subprocess.run(["xdotool"] + list(a), capture_output=True, text=True).stdout.strip()
+
+
+def find_window(pattern, timeout=60, by="--classname"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ids = xdo("search", "--onlyvisible", by, pattern).split()
+        if ids:
+            return ids[-1]
+        time.sleep(0.3)
+    return None
+
+
+def shot(out, name):
+    path = os.path.join(out, name)
+    subprocess.run(["timeout", "20", "import", "-window", "root", path], capture_output=True)
+    return path
+
+
+def keys(*ks):
+    for k in ks:
+        xdo("key", "--clearmodifiers", k)
+        time.sleep(0.15)
+
+
+def typ(text):
+    xdo("type", "--delay", "40", text)
+    time.sleep(0.2)
+
+
+def gui(args, golden):
+    e = setup(args)
+    remember_model(e, args.model)  # as if chosen in an earlier session
+    out = args.out
+    # -displayfd: Xvfb picks a free display (its abstract socket is shared with the host,
+    # where other X servers may run) and writes the number to the pipe
+    rfd, wfd = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(wfd), "-screen", "0", "1280x1024x24",
+                             "-nolisten", "tcp"], pass_fds=(wfd,), stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(out, "xvfb.log"), "wb"))
+    os.close(wfd)
+    with os.fdopen(rfd) as f:
+        display = ":" + f.readline().strip()
+    os.environ["DISPLAY"] = display
+    env = e.vars()
+    print("Xvfb on display " + display, flush=True)
+    create = ('(script-fu-use-v3) (let* (%s) (gimp-display-new img))' % NEW_IMAGE)
+    log = open(os.path.join(out, "gui.log"), "wb")
+    g = subprocess.Popen(["timeout", "200", "dbus-run-session", "--", "gimp-3.0", "--no-splash",
+                          "--batch-interpreter=plug-in-script-fu-eval", "-b", create],
+                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    try:
+        gui_checks(e, out)
+    finally:
+        g.kill()
+        g.wait()
+        xvfb.kill()
+        xvfb.wait()
+        log.close()
+    # the last values the dialog saved, used by RUN-WITH-LAST-VALS from a script
+    last = os.path.join(e.profile, "plug-in-settings", "GimpProcedureConfigRun-plug-in-flux-generate.last")
+    text = open(last).read() if os.path.isfile(last) else ""
+    check("last values saved after OK: prompt, 64x64, 4 steps, seed 0",
+          all(s in text for s in ['(prompt "%s")' % PROMPT, "(width 64)", "(height 64)", "(num-steps 4)",
+                                  "(seed 0)"]), text)
+    png = os.path.join(out, "last-vals.png")
+    rc, log = e.scheme("last-vals.log", """(let* (%s (r %s) (layer (car r)))
+        (gimp-message (string-append "RESULT " (gimp-item-get-name layer) "|"))
+        (gimp-file-save RUN-NONINTERACTIVE img %s -1))"""
+                       % (NEW_IMAGE, layer_call("img", "bg", mode="RUN-WITH-LAST-VALS", prompt='"ignored"',
+                                                width=16, height=16, num_steps=1, model='"/ignored"'), q(png)))
+    if check("RUN-WITH-LAST-VALS call succeeds", rc == 0 and "RESULT " + PROMPT + "|" in log, log[-2000:]):
+        compare("RUN-WITH-LAST-VALS (the dialog's values) equals the golden PNG", png, golden)
+
+
+def gui_checks(e, out):
+    win = find_window(r"GIMP$", 90, by="--name")
+    if not check("the image window is there", win is not None):
+        return
+    time.sleep(2)
+    xdo("windowfocus", "--sync", win)
+    xdo("mousemove", "1279", "1023")
+    time.sleep(0.5)
+    keys("alt+r")
+    time.sleep(0.7)
+    keys("r")
+    time.sleep(0.7)
+    shot(out, "menu-filters-render.png")
+    keys("t")
+    dlg = find_window("^flux$", 30)
+    if not check("the dialog opens from Filters > Render > FLUX Text to Image...", dlg is not None):
+        shot(out, "no-dialog.png")
+        return
+    time.sleep(1.5)
+    check("dialog title", xdo("getwindowname", dlg) == "FLUX Text to Image", xdo("getwindowname", dlg))
+    shot(out, "dialog.png")
+    xdo("windowfocus", "--sync", dlg)
+    time.sleep(0.3)
+    keys("alt+p", "ctrl+a")
+    typ(PROMPT)
+    for mnemonic, value in [("alt+w", "64"), ("alt+g", "64"), ("alt+t", "4")]:
+        keys(mnemonic, "ctrl+a")
+        typ(value)
+    keys("alt+a")  # Random off: the seed becomes editable
+    keys("alt+e", "ctrl+a")
+    typ("0")
+    keys("Tab")
+    keys("alt+p")  # back in the prompt: Enter there renders
+    time.sleep(0.5)
+    shot(out, "dialog-filled.png")
+    keys("Return")
+    deadline = time.time() + 90
+    while time.time() < deadline and ", 2 layers)" not in xdo("getwindowname", win):
+        time.sleep(0.5)
+    time.sleep(0.5)
+    shot(out, "after.png")
+    check("Enter in the prompt: the image has a second layer", ", 2 layers)" in xdo("getwindowname", win),
+          xdo("getwindowname", win))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["headless", "gui"])
+    for opt in ["plugin", "po-build-dir", "gettext-package", "model", "work", "artifacts"]:
+        ap.add_argument("--" + opt, required=True)
+    args = ap.parse_args()
+    args.work = os.path.join(args.work, args.mode)
+    args.out = os.path.join(args.artifacts, args.mode)
+    shutil.rmtree(args.out, ignore_errors=True)
+    gw, gh, golden = pixels(os.path.join(args.model, GOLDEN), 3)
+    (headless if args.mode == "headless" else gui)(args, golden)
+    print("%s: %d failure(s) in %.0f s; artifacts in %s" % (args.mode, len(failures), time.time() - T0, args.out))
+    for f in failures:
+        print("  FAILED: " + f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

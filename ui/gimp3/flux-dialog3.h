@@ -1,0 +1,22 @@
+/* flux-dialog3.h — the FLUX Text to Image dialog for GIMP 3 (GTK 3, a GimpProcedureDialog).
+ * It edits the procedure's GimpProcedureConfig in place (so GIMP saves the last values) and
+ * knows nothing else of the plug-in. */
+#pragma once
+
+#include <libgimp/gimp.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+    const char *title;   /* window title, translated */
+    double gflops_per_s; /* measured on this computer, 0 = not yet (then assumed) */
+} FluxDialog3Options;
+
+/* Shows the dialog (gimp_ui_init must have run) for `config` of `procedure` (its arguments
+ * prompt, width, height, num-steps, guidance, seed, model and the aux last-seed). On OK the
+ * config holds the chosen values, seed -1 when Random is on, and TRUE is returned; Cancel or
+ * closing the window returns FALSE (the config may hold edited values, GIMP keeps none). */
+gboolean flux_dialog3_run(GimpProcedure *procedure, GimpProcedureConfig *config,
+                          const FluxDialog3Options *opt);
+
+G_END_DECLS
