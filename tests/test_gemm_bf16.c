@@ -15,6 +15,7 @@
 #include "gemm_bf16.h"
 #include "ops.h"
 #include "precision.h"
+#include "quant.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -198,6 +199,60 @@ static void test_tile(void)
     gemm_bf16_set_path(GEMM_BF16_AUTO);
 }
 
+/* Quantised weights (what `fast` multiplies for Q8_0 / Q4_0 files above the int8 kernel's
+ * rows): each packed row is the exact dequantised value rounded to bf16, on every path. Blocks
+ * of random bytes with a valid f16 scale in [2⁻⁴, 1); K = 544 spans two k blocks of 512. */
+static void test_quantised(void)
+{
+    const struct {
+        StDtype dt;
+        int bytes;
+    } types[] = {{ST_Q8_0, 34}, {ST_Q4_0, 18}};
+    const GemmBf16Path paths[] = {GEMM_BF16_PORTABLE, GEMM_BF16_AVX512BF16, GEMM_BF16_AMX};
+    const int M = 70, K = 544, N = 65, nb = N * K / 32;
+    GRand *r = g_rand_new_with_seed(5);
+    for (gsize t = 0; t < G_N_ELEMENTS(types); t++) {
+        guint8 *q = g_malloc((size_t)nb * types[t].bytes);
+        for (int b = 0; b < nb; b++) {
+            guint8 *blk = q + (size_t)b * types[t].bytes;
+            guint16 h = (guint16)(g_rand_int_range(r, 11, 15) << 10 | g_rand_int_range(r, 0, 1024));
+            blk[0] = (guint8)(h & 0xff), blk[1] = (guint8)(h >> 8);
+            for (int j = 2; j < types[t].bytes; j++) blk[j] = (guint8)g_rand_int_range(r, 0, 256);
+        }
+        StTensor w = {.name = "w",
+                      .dtype = types[t].dt,
+                      .ndim = 2,
+                      .shape = {N, K},
+                      .numel = (int64_t)N * K,
+                      .data = q,
+                      .nbytes = (size_t)nb * types[t].bytes};
+        Problem p = {0};
+        p.x = g_new(float, (size_t)M *K);
+        p.xr = g_new(float, (size_t)M *K);
+        p.wf = g_new(float, (size_t)N *K);
+        p.wr = g_new(float, (size_t)N *K);
+        tu_fill_random(p.x, (size_t)M * K, 41);
+        for (size_t i = 0; i < (size_t)M * K; i++) p.xr[i] = bf16_round(p.x[i]);
+        quant_dequantize(types[t].dt, q, p.wf, (int64_t)N * K);
+        for (size_t i = 0; i < (size_t)N * K; i++) p.wr[i] = bf16_round(p.wf[i]);
+        float *y = g_new(float, (size_t)M *N);
+        for (gsize pi = 0; pi < G_N_ELEMENTS(paths); pi++) {
+            if (!gemm_bf16_set_path(paths[pi])) continue;
+            gemm_bf16_linear(y, p.x, &w, M, K, N);
+            double ra = worst_ratio(&p, y, M, K, N, TRUE), rb = worst_ratio(&p, y, M, K, N, FALSE);
+            g_test_message("%s %s weights: worst %.3g of the bound on the rounded operands, %.3g "
+                           "of the bf16 bound against the exact dequantised weights",
+                           gemm_bf16_path_name(paths[pi]), types[t].dt == ST_Q8_0 ? "Q8_0" : "Q4_0",
+                           ra, rb);
+            g_assert_cmpfloat(ra, <=, 1.0);
+            g_assert_cmpfloat(rb, <=, 1.0);
+        }
+        gemm_bf16_set_path(GEMM_BF16_AUTO);
+        g_free(y), g_free(q), g_free(p.x), g_free(p.xr), g_free(p.wf), g_free(p.wr);
+    }
+    g_rand_free(r);
+}
+
 /* ops_linear: under float32 the exact float32 math (the 1e-5 of the float path), under fast
  * exactly gemm_bf16_linear's result (plus the bias) where a native path runs, within the
  * derived bf16 bound of the unrounded math; a per-tensor scale multiplies the result. */
@@ -281,6 +336,7 @@ int main(int argc, char **argv)
     g_test_add_func("/gemm_bf16/avx512bf16", test_avx512bf16);
     g_test_add_func("/gemm_bf16/amx", test_amx);
     g_test_add_func("/gemm_bf16/tile", test_tile);
+    g_test_add_func("/gemm_bf16/quantised", test_quantised);
     g_test_add_func("/gemm_bf16/ops_linear_precision", test_ops_linear_precision);
     return g_test_run();
 }

@@ -275,7 +275,7 @@ static void check_sizes(GRand *r, int M, int K, int N)
             ymax = fmax(ymax, fabs(exact));
         }
     /* every SIMD path that runs here: the portable path's bits */
-    static const QdotPath simd[] = {QDOT_AVX2, QDOT_VNNI};
+    static const QdotPath simd[] = {QDOT_AVX2, QDOT_VNNI, QDOT_AVX_VNNI};
     GString *ran = g_string_new("portable");
     for (gsize i = 0; i < G_N_ELEMENTS(simd); i++) {
         if (!quant_dot_set_path(simd[i])) continue;
@@ -354,7 +354,7 @@ static void test_qdot_quantize(void)
     GRand *r = g_rand_new_with_seed(7);
     guint8 *wq = random_q8(r, 9, 64);
     StTensor w = q8_tensor(wq, 9, 64);
-    static const QdotPath paths[] = {QDOT_PORTABLE, QDOT_AVX2, QDOT_VNNI};
+    static const QdotPath paths[] = {QDOT_PORTABLE, QDOT_AVX2, QDOT_VNNI, QDOT_AVX_VNNI};
     for (gsize i = 0; i < G_N_ELEMENTS(paths); i++) {
         if (!quant_dot_set_path(paths[i])) continue;
         float y[9];

@@ -15,6 +15,7 @@
  * nb = K/32 blocks per row, b = block index. */
 #include "quant_dot.h"
 
+#include "cpu_features.h"
 #include "pool.h"
 #include "quant.h"
 
@@ -30,9 +31,10 @@
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #define QDOT_X86 1
 #include <immintrin.h>
-#define QD_AVX2   __attribute__((target("avx2,f16c")))
-#define QD_VNNI   __attribute__((target("avx2,f16c,avx512f,avx512vl,avx512vnni")))
-#define QD_INLINE static inline __attribute__((always_inline))
+#define QD_AVX2    __attribute__((target("avx2,f16c")))
+#define QD_VNNI    __attribute__((target("avx2,f16c,avx512f,avx512vl,avx512vnni")))
+#define QD_AVXVNNI __attribute__((target("avx2,f16c,avxvnni")))
+#define QD_INLINE  static inline __attribute__((always_inline))
 #endif
 
 typedef struct {
@@ -222,50 +224,45 @@ QD_AVX2 static void tile_avx2(const QdotJob *j, int n0, int nr, int m0, int mr)
 
 /* VNNI: vpdpbusd sums u8 · s8 products in int32 with no int16 step, so x is made unsigned by
  * an offset instead of a sign flip: (x + 128) · w summed, minus 128 · Σw, which is computed
- * once per weight block (vpdpbusd of 128s with w) and starts the accumulation. */
-QD_VNNI QD_INLINE __m256i neg_corr(__m256i w)
-{
-    const __m256i zero = _mm256_setzero_si256();
-    return _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8((char)0x80), w));
-}
-
-QD_VNNI QD_INLINE void kernel_vnni(const QdotJob *j, int n0, int nr, int m0, int mr, const int rows)
-{
-    const guint8 *wr[NR];
-    const gint8 *xr[MR];
-    const float *dr[MR];
-    tile_rows(j, n0, nr, m0, mr, wr, xr, dr);
-    const __m256i k80 = _mm256_set1_epi8((char)0x80);
-    __m256 acc[MR];
-#pragma GCC unroll 4
-    for (int m = 0; m < rows; m++) acc[m] = _mm256_setzero_ps();
-    for (int b = 0; b < j->K / QK; b++) {
-        __m256i q[MR][2], xu[MR];
-#pragma GCC unroll 4
-        for (int m = 0; m < rows; m++) /* x + 128 as u8 */
-            xu[m] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(xr[m] + b * QK)), k80);
-#pragma GCC unroll 2
-        for (int half = 0; half < 2; half++) {
-            __m256i h[MR][2];
-#pragma GCC unroll 2
-            for (int pr = 0; pr < 2; pr++) {
-                int r = 4 * half + 2 * pr;
-                __m256i w0 = load_w(wr, r, b), w1 = load_w(wr, r + 1, b);
-                __m256i c0 = neg_corr(w0), c1 = neg_corr(w1);
-#pragma GCC unroll 4
-                for (int m = 0; m < rows; m++)
-                    h[m][pr] = _mm256_hadd_epi32(_mm256_dpbusd_epi32(c0, xu[m], w0),
-                                                 _mm256_dpbusd_epi32(c1, xu[m], w1));
-            }
-#pragma GCC unroll 4
-            for (int m = 0; m < rows; m++) q[m][half] = _mm256_hadd_epi32(h[m][0], h[m][1]);
-        }
-        __m256 dw = scales8(wr, b);
-#pragma GCC unroll 4
-        for (int m = 0; m < rows; m++) acc[m] = combine(acc[m], q[m][0], q[m][1], dr[m][b], dw);
-    }
+ * once per weight block (vpdpbusd of 128s with w) and starts the accumulation.
+ * One body for the two encodings of the instruction (AVX512-VNNI with VL on 256-bit vectors,
+ * and the VEX AVX-VNNI of CPUs without AVX-512): a function that names one intrinsic cannot
+ * inline the other's (different target options), hence the macro; DP is the intrinsic. */
+#define QD_KERNEL_VNNI_BODY(DP)                                                                    \
+    const guint8 *wr[NR];                                                                          \
+    const gint8 *xr[MR];                                                                           \
+    const float *dr[MR];                                                                           \
+    tile_rows(j, n0, nr, m0, mr, wr, xr, dr);                                                      \
+    const __m256i k80 = _mm256_set1_epi8((char)0x80), zero = _mm256_setzero_si256();               \
+    __m256 acc[MR];                                                                                \
+    _Pragma("GCC unroll 4") for (int m = 0; m < rows; m++) acc[m] = _mm256_setzero_ps();           \
+    for (int b = 0; b < j->K / QK; b++) {                                                          \
+        __m256i q[MR][2], xu[MR];                                                                  \
+        _Pragma("GCC unroll 4") for (int m = 0; m < rows; m++) /* x + 128 as u8 */                 \
+            xu[m] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(xr[m] + b * QK)), k80);  \
+        _Pragma("GCC unroll 2") for (int half = 0; half < 2; half++)                               \
+        {                                                                                          \
+            __m256i h[MR][2];                                                                      \
+            _Pragma("GCC unroll 2") for (int pr = 0; pr < 2; pr++)                                 \
+            {                                                                                      \
+                int r = 4 * half + 2 * pr;                                                         \
+                __m256i w0 = load_w(wr, r, b), w1 = load_w(wr, r + 1, b);                          \
+                __m256i c0 = _mm256_sub_epi32(zero, DP(zero, k80, w0));                            \
+                __m256i c1 = _mm256_sub_epi32(zero, DP(zero, k80, w1));                            \
+                _Pragma("GCC unroll 4") for (int m = 0; m < rows; m++) h[m][pr] =                  \
+                    _mm256_hadd_epi32(DP(c0, xu[m], w0), DP(c1, xu[m], w1));                       \
+            }                                                                                      \
+            _Pragma("GCC unroll 4") for (int m = 0; m < rows; m++) q[m][half] =                    \
+                _mm256_hadd_epi32(h[m][0], h[m][1]);                                               \
+        }                                                                                          \
+        __m256 dw = scales8(wr, b);                                                                \
+        _Pragma("GCC unroll 4") for (int m = 0; m < rows; m++) acc[m] =                            \
+            combine(acc[m], q[m][0], q[m][1], dr[m][b], dw);                                       \
+    }                                                                                              \
     store_tile(j, acc, n0, nr, m0, mr);
-}
+
+QD_VNNI QD_INLINE void kernel_vnni(const QdotJob *j, int n0, int nr, int m0, int mr,
+                                   const int rows){QD_KERNEL_VNNI_BODY(_mm256_dpbusd_epi32)}
 
 QD_VNNI static void tile_vnni(const QdotJob *j, int n0, int nr, int m0, int mr)
 {
@@ -273,6 +270,18 @@ QD_VNNI static void tile_vnni(const QdotJob *j, int n0, int nr, int m0, int mr)
         kernel_vnni(j, n0, nr, m0, mr, MR);
     else
         for (int m = 0; m < mr; m++) kernel_vnni(j, n0, nr, m0 + m, 1, 1);
+}
+
+QD_AVXVNNI QD_INLINE void kernel_avx_vnni(const QdotJob *j, int n0, int nr, int m0, int mr,
+                                          const int rows){
+    QD_KERNEL_VNNI_BODY(_mm256_dpbusd_avx_epi32)}
+
+QD_AVXVNNI static void tile_avx_vnni(const QdotJob *j, int n0, int nr, int m0, int mr)
+{
+    if (mr == MR)
+        kernel_avx_vnni(j, n0, nr, m0, mr, MR);
+    else
+        for (int m = 0; m < mr; m++) kernel_avx_vnni(j, n0, nr, m0 + m, 1, 1);
 }
 
 #endif /* QDOT_X86 */
@@ -291,8 +300,9 @@ static gboolean path_runs(QdotPath p)
         /* (every AVX2 CPU has F16C; clang 14 cannot ask for it) */
         return __builtin_cpu_supports("avx2");
     case QDOT_VNNI:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("avx512vnni");
+        return cpu_has(CPU_AVX512_VNNI);
+    case QDOT_AVX_VNNI:
+        return cpu_has(CPU_AVX_VNNI);
 #endif
     default:
         return FALSE;
@@ -302,6 +312,7 @@ static gboolean path_runs(QdotPath p)
 static QdotPath detect(void)
 {
     if (path_runs(QDOT_VNNI)) return QDOT_VNNI;
+    if (path_runs(QDOT_AVX_VNNI)) return QDOT_AVX_VNNI;
     if (path_runs(QDOT_AVX2)) return QDOT_AVX2;
     return QDOT_PORTABLE;
 }
@@ -325,7 +336,7 @@ QdotPath quant_dot_path(void)
 
 const char *quant_dot_path_name(QdotPath p)
 {
-    static const char *names[] = {"auto", "portable", "avx2", "avx512-vnni", "off"};
+    static const char *names[] = {"auto", "portable", "avx2", "avx512-vnni", "avx-vnni", "off"};
     return (unsigned)p < G_N_ELEMENTS(names) ? names[p] : "?";
 }
 
@@ -345,6 +356,7 @@ static void tiles_worker(void *ctx, size_t begin, size_t end)
 #ifdef QDOT_X86
     if (j->path == QDOT_AVX2) tile = tile_avx2;
     if (j->path == QDOT_VNNI) tile = tile_vnni;
+    if (j->path == QDOT_AVX_VNNI) tile = tile_avx_vnni;
 #endif
     int chunk = MAX(MR, (int)(X_CHUNK_BYTES / (unsigned)j->K) / MR * MR);
     for (int c0 = 0; c0 < j->M; c0 += chunk) {

@@ -11,7 +11,8 @@
  * give the same bits. The result differs from the float path by the rounding of x to 8 bits:
  * |Δy[m,n]| <= Σ_b dx[m,b]/2 · Σ_{j} |w[n,32b+j]| (plus float32 summation error).
  *
- * Paths, chosen at run time from the CPU: AVX-512 VNNI (vpdpbusd, 256-bit vectors), AVX2
+ * Paths, chosen at run time from the CPU: AVX-512 VNNI (vpdpbusd, 256-bit vectors), AVX-VNNI
+ * (the same instruction VEX-encoded), AVX2
  * (vpmaddubsw + vpmaddwd) and portable C (the reference the tests compare the others against).
  *
  * Legend: M rows of x, K input features (a multiple of 32), N output features (rows of W);
@@ -30,6 +31,7 @@ typedef enum {
     QDOT_PORTABLE, /* plain C */
     QDOT_AVX2,     /* AVX2 + F16C */
     QDOT_VNNI,     /* AVX-512 VNNI + VL (256-bit vectors) */
+    QDOT_AVX_VNNI, /* AVX-VNNI (VEX vpdpbusd: Alder Lake and later without AVX-512) */
     QDOT_OFF,      /* quant_dot_supports says no: ops_linear dequantises (for comparisons);
                       a direct quant_dot_linear call runs the portable path */
 } QdotPath;
