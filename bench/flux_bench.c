@@ -2,14 +2,15 @@
  *
  * Runs on a model folder written by bench/make_model.py (real widths, any depth, random bf16
  * weights) and, in one run, times: one transformer step per image size, T5 encoding of 512
- * tokens, CLIP, and VAE decodes. For each it prints seconds, the FLOPs counted from the shapes
- * (matrix products and attention; elementwise work is not counted), the achieved GFLOP/s and
+ * tokens, CLIP, VAE decodes and encodes. For each it prints seconds, the FLOPs counted from the
+ * shapes (matrix products and attention; elementwise work is not counted), the achieved GFLOP/s and
  * the GFLOP/s of OpenBLAS's sgemm on a matching shape measured in the same run (so the ratio
  * holds on a noisy machine). Memory: peak RSS, and peak anonymous memory (what the process
  * allocated, i.e. without the mapped weight files) sampled every 5 ms, per phase and overall,
  * next to flux_estimate_memory's figure.
  *
  *   flux-bench MODEL_DIR [--sizes 256,512,1024] [--vae-sizes 512,1024] [--skip t5,clip,vae,dit]
+ *              (--skip decoder: the VAE encoder alone)
  *              [--repeat N] [--transformer FILE]
  *   flux-bench --qdot-table 1,8,64,256,1024 [portable|avx2|avx512-vnni]
  *   flux-bench --bf16-table 64,512,1536
@@ -562,7 +563,92 @@ static double vae_flops(const int *ch, int n_ch, int lpb, int c_lat, int h, int 
     return fl;
 }
 
-static void bench_vae(const char *dir, const int *sizes, int n_sizes, int repeat)
+/* FLOPs of the AutoencoderKL encoder for an H×W picture (px = H·W): conv_in at full size,
+ * down blocks of layers_per_block ResNets each followed (but the last) by the stride-2 conv
+ * that outputs a quarter of the pixels, the mid block at the latent size, conv_out to 2·C_lat. */
+static double vae_enc_flops(const int *ch, int n_ch, int lpb, int c_lat, double px)
+{
+#define CONV(ci, co, k, p) (2.0 * (double)(ci) * (co) * (k) * (k) * (p))
+    double fl = CONV(3, ch[0], 3, px); /* conv_in */
+    int prev = ch[0];
+    for (int b = 0; b < n_ch; b++) {
+        int out = ch[b];
+        for (int r = 0; r < lpb; r++) {
+            int in = r == 0 ? prev : out;
+            fl += CONV(in, out, 3, px) + CONV(out, out, 3, px);
+            if (in != out) fl += CONV(in, out, 1, px);
+        }
+        prev = out;
+        if (b < n_ch - 1) {
+            px /= 4;
+            fl += CONV(out, out, 3, px); /* downsampler: output pixels */
+        }
+    }
+    int top = ch[n_ch - 1];
+    fl += 2 * 2 * CONV(top, top, 3, px);                  /* mid resnets ×2 */
+    fl += 2.0 * px * 4 * top * top + 4.0 * px * px * top; /* mid attention */
+    fl += CONV(top, 2 * c_lat, 3, px);                    /* conv_out */
+#undef CONV
+    return fl;
+}
+
+/* The encoder on a random picture in [-1, 1], best of `repeat`. */
+static void bench_vae_encode(const VaeModel *m, const int *ch, int n_ch, int lpb, int c_lat, int S,
+                             int repeat)
+{
+    int h = S / vae_upscale(m);
+    GError *err = NULL;
+    mem_phase_reset();
+    float *x = g_new(float, (size_t)3 * S * S), *mean = g_new(float, (size_t)c_lat *h *h);
+    float *lv = g_new(float, (size_t)c_lat *h *h);
+    fill(x, (size_t)3 * S * S, 6);
+    double best = 1e30;
+    for (int r = 0; r < repeat; r++) {
+        double t0 = now();
+        if (!vae_encode(m, x, S, S, mean, lv, NULL, &err)) {
+            fprintf(stderr, "vae encoder: %s\n", err->message);
+            g_clear_error(&err);
+            break;
+        }
+        best = MIN(best, now() - t0);
+    }
+    g_autofree char *what = g_strdup_printf("VAE encode %d²", S);
+    /* matching shape: a 3×3 convolution of the 256-channel stage as im2col GEMM */
+    report(what, best, vae_enc_flops(ch, n_ch, lpb, c_lat, (double)S * S),
+           sgemm_gflops(ch[1], ch[1] * 9, 4096, 2));
+    mem_phase_print("VAE encode");
+    g_free(x), g_free(mean), g_free(lv);
+}
+
+/* The decoder on random latents for an S×S picture, best of `repeat`. */
+static void bench_vae_decode(const VaeModel *m, const int *ch, int n_ch, int lpb, int c_lat, int S,
+                             int repeat)
+{
+    GError *err = NULL;
+    int h = S / vae_upscale(m);
+    mem_phase_reset();
+    float *z = g_new(float, (size_t)c_lat *h *h), *dec = g_new(float, (size_t)3 * S * S);
+    fill(z, (size_t)c_lat * h * h, 5);
+    double best = 1e30;
+    for (int r = 0; r < repeat; r++) {
+        double t0 = now();
+        if (!vae_decode(m, z, h, h, dec, NULL, &err)) {
+            fprintf(stderr, "vae: %s\n", err->message);
+            g_clear_error(&err);
+            break;
+        }
+        best = MIN(best, now() - t0);
+    }
+    g_autofree char *what = g_strdup_printf("VAE decode %d²", S);
+    /* matching shape: a 3×3 convolution of the 256-channel stage as im2col GEMM */
+    report(what, best, vae_flops(ch, n_ch, lpb, c_lat, h, h),
+           sgemm_gflops(ch[1], ch[1] * 9, 4096, 2));
+    mem_phase_print("VAE decode");
+    g_free(z), g_free(dec);
+}
+
+/* Decodes (unless `decode` is FALSE) then encodes a picture of each size. */
+static void bench_vae(const char *dir, const int *sizes, int n_sizes, int repeat, gboolean decode)
 {
     GError *err = NULL;
     g_autofree char *vdir = g_build_filename(dir, "vae", NULL);
@@ -584,28 +670,9 @@ static void bench_vae(const char *dir, const int *sizes, int n_sizes, int repeat
         g_clear_error(&err);
         return;
     }
-    int up = vae_upscale(m);
     for (int si = 0; si < n_sizes; si++) {
-        int S = sizes[si], h = S / up;
-        mem_phase_reset();
-        float *z = g_new(float, (size_t)c_lat *h *h), *dec = g_new(float, (size_t)3 * S * S);
-        fill(z, (size_t)c_lat * h * h, 5);
-        double best = 1e30;
-        for (int r = 0; r < repeat; r++) {
-            double t0 = now();
-            if (!vae_decode(m, z, h, h, dec, NULL, &err)) {
-                fprintf(stderr, "vae: %s\n", err->message);
-                g_clear_error(&err);
-                break;
-            }
-            best = MIN(best, now() - t0);
-        }
-        g_autofree char *what = g_strdup_printf("VAE decode %d²", S);
-        /* matching shape: a 3×3 convolution of the 256-channel stage as im2col GEMM */
-        report(what, best, vae_flops(ch, n_ch, lpb, c_lat, h, h),
-               sgemm_gflops(ch[1], ch[1] * 9, 4096, 2));
-        mem_phase_print("VAE decode");
-        g_free(z), g_free(dec);
+        if (decode) bench_vae_decode(m, ch, n_ch, lpb, c_lat, sizes[si], repeat);
+        if (vae_has_encoder(m)) bench_vae_encode(m, ch, n_ch, lpb, c_lat, sizes[si], repeat);
     }
     vae_free(m);
 }
@@ -690,7 +757,7 @@ int main(int argc, char **argv)
     if (!strstr(skip, "clip")) bench_clip(dir, MAX(repeat, 3));
     if (!strstr(skip, "t5")) bench_t5(dir, repeat);
     if (!strstr(skip, "dit")) bench_dit(dir, transformer, sizes, n_sizes, repeat);
-    if (!strstr(skip, "vae")) bench_vae(dir, vsizes, n_vsizes, repeat);
+    if (!strstr(skip, "vae")) bench_vae(dir, vsizes, n_vsizes, repeat, !strstr(skip, "decoder"));
     g_mutex_lock(&mem.lock);
     mem.stop = TRUE;
     g_mutex_unlock(&mem.lock);

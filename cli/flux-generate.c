@@ -6,6 +6,7 @@
  *                 [--device auto|cpu|cuda] [--precision auto|float32|fast]
  *                 [--lora FILE[:STRENGTH]]...
  *                 [--preview-out PREVIEW.png [--preview-every N] [--preview projection|vae]]
+ *                 [--init-image IN.png [--mask MASK.png] [--strength S]]
  *   flux-generate --model DIR --prompt TEXT --encode-only --save-tensors OUT.safetensors
  *   flux-generate --transformer flux1-schnell.safetensors --vae ae.safetensors
  *                 --clip-l clip_l.safetensors --t5 t5xxl_fp8_e4m3fn.safetensors
@@ -16,10 +17,12 @@
  * 130 interrupted. Outputs are written atomically and only when the run succeeds.
  */
 #include "flux.h"
+#include "init_image.h"
 #include "png_out.h"
 #include "preview_out.h"
 
 #include <errno.h>
+#include <float.h>
 #include <locale.h>
 #include <math.h>
 #include <signal.h>
@@ -29,10 +32,11 @@
 
 typedef struct {
     char *model, *prompt, *negative_prompt, *output, *save_tensors, *seed;
-    char *device;                /* --device: where the transformer runs (NULL: auto) */
-    char *preview_out, *preview; /* --preview-out FILE.png, --preview projection|vae */
-    int preview_every;           /* --preview-every N (0: not given) */
-    char *precision;             /* --precision: CPU arithmetic (NULL: auto) */
+    char *device;                       /* --device: where the transformer runs (NULL: auto) */
+    char *preview_out, *preview;        /* --preview-out FILE.png, --preview projection|vae */
+    int preview_every;                  /* --preview-every N (0: not given) */
+    char *precision;                    /* --precision: CPU arithmetic (NULL: auto) */
+    char *init_image, *mask, *strength; /* --init-image, --mask, --strength (NULL: not given) */
     char *tokenizers, *transformer, *vae, *clip_l, *t5; /* component files (ComfyUI style) */
     int width, height, steps, max_seq;
     double guidance, true_cfg;
@@ -48,6 +52,9 @@ typedef struct {
     PreviewOut *preview;     /* --preview-out */
     gint64 t0;
 } RunState;
+
+/* --guidance not given (NaN is a value the user may type, and is refused by validation) */
+#define GUIDANCE_UNSET (-DBL_MAX)
 
 static volatile sig_atomic_t interrupted;
 
@@ -168,11 +175,28 @@ static gboolean parse_loras(Options *o, GError **error)
     return TRUE;
 }
 
+/* --mask and --strength only mean something with --init-image. */
+static gboolean check_edit_options(const Options *o, GError **error)
+{
+    const char *alone = o->mask ? "--mask" : o->strength ? "--strength" : NULL;
+    if (alone && !o->init_image) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    "%s needs --init-image IN.png (the picture to work from)", alone);
+        return FALSE;
+    }
+    if (o->init_image && o->encode_only) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    "--init-image cannot be used with --encode-only");
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean parse_options(int *argc, char ***argv, Options *o, GError **error)
 {
-    o->width = o->height = 1024;
-    o->steps = G_MININT; /* the model's default */
-    o->guidance = 3.5;
+    o->width = o->height = G_MININT; /* not given: 1024, or the --init-image's size */
+    o->steps = G_MININT;             /* the model's default */
+    o->guidance = GUIDANCE_UNSET;    /* the model's default: 3.5, 30 for Fill */
     o->true_cfg = 1.0;
     o->max_seq = 512;
     GOptionEntry entries[] = {
@@ -195,13 +219,13 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
         {"true-cfg-scale", 0, 0, G_OPTION_ARG_DOUBLE, &o->true_cfg,
          "True classifier-free guidance scale (default 1 = off)", "S"},
         {"width", 'W', 0, G_OPTION_ARG_INT, &o->width,
-         "Image width, floored to a multiple of 16 (default 1024)", "W"},
+         "Image width, floored to a multiple of 16 (default 1024, or the --init-image's)", "W"},
         {"height", 'H', 0, G_OPTION_ARG_INT, &o->height,
-         "Image height, floored to a multiple of 16 (default 1024)", "H"},
+         "Image height, floored to a multiple of 16 (default 1024, or the --init-image's)", "H"},
         {"steps", 's', 0, G_OPTION_ARG_INT, &o->steps,
          "Denoising steps (default 28 for dev-type, 4 for schnell-type)", "N"},
         {"guidance", 'g', 0, G_OPTION_ARG_DOUBLE, &o->guidance,
-         "Guidance scale, dev-type models (default 3.5)", "G"},
+         "Guidance scale, dev-type models (default 3.5; 30 for a Fill model)", "G"},
         {"seed", 0, 0, G_OPTION_ARG_STRING, &o->seed,
          "Random seed 0..2^64-1 (default: random, printed)", "S"},
         {"max-sequence-length", 0, 0, G_OPTION_ARG_INT, &o->max_seq,
@@ -232,6 +256,18 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
          "CPU arithmetic: auto (fast where the CPU has native bf16 instructions), float32 (the "
          "reference's numbers) or fast (bf16 products, several times faster) (default auto)",
          "PRECISION"},
+        {"init-image", 0, 0, G_OPTION_ARG_FILENAME, &o->init_image,
+         "Start from this picture (PNG): image-to-image, or with --mask inpainting; the output "
+         "has its size floored to multiples of 16",
+         "IN.png"},
+        {"mask", 0, 0, G_OPTION_ARG_FILENAME, &o->mask,
+         "With --init-image: repaint only the white part of this PNG (grey, RGB or with alpha; "
+         "same size as the picture); needed by FLUX.1 Fill models",
+         "MASK.png"},
+        {"strength", 0, 0, G_OPTION_ARG_STRING, &o->strength,
+         "With --init-image: how much to change, above 0 up to 1 (default 0.6; not used by Fill "
+         "models)",
+         "S"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, "No progress lines", NULL},
         {"lora", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->lora_specs,
          "A LoRA (.safetensors: kohya, diffusers or BFL names) and its strength (default 1); "
@@ -264,12 +300,27 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
         return FALSE;
     }
     if (!check_preview_options(o, error)) return FALSE;
+    if (!check_edit_options(o, error)) return FALSE;
     if (!parse_loras(o, error)) return FALSE;
     if (o->encode_only && !o->save_tensors && !o->trace) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                     "--encode-only needs --save-tensors FILE or --trace");
         return FALSE;
     }
+    return TRUE;
+}
+
+/* --strength as Python reads a float literal (a double: the step count depends on it). */
+static gboolean parse_strength(const char *s, double *strength, GError **error)
+{
+    if (!s) return TRUE;
+    char *end = NULL;
+    double v = g_ascii_strtod(s, &end);
+    if (!*s || *end || !isfinite(v)) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT, "strength '%s' is not a number", s);
+        return FALSE;
+    }
+    *strength = v;
     return TRUE;
 }
 
@@ -322,15 +373,27 @@ static gboolean run(const Options *o, GError **error)
     p.prompt = o->prompt ? o->prompt : "";
     p.negative_prompt = o->negative_prompt;
     p.true_cfg_scale = (float)o->true_cfg;
-    p.width = o->width;
-    p.height = o->height;
-    p.guidance = (float)o->guidance;
+    p.width = o->width == G_MININT ? 1024 : o->width;
+    p.height = o->height == G_MININT ? 1024 : o->height;
+    p.guidance = o->guidance == GUIDANCE_UNSET ? 3.5f : (float)o->guidance;
     p.max_sequence_length = o->max_seq;
     p.device = o->device;
     p.precision = o->precision;
     p.loras = o->loras;
     p.n_loras = o->n_loras;
-    if (!parse_seed(o->seed, &p.seed, error)) return FALSE;
+    if (!parse_seed(o->seed, &p.seed, error) || !parse_strength(o->strength, &p.strength, error))
+        return FALSE;
+    InitImage in = {0};
+    if (o->init_image) {
+        /* an explicit size is checked as given before the picture's size replaces it */
+        if (!flux_generate_params_validate(NULL, &p, error)) return FALSE;
+        if (!init_image_load(o->init_image, o->mask, o->width == G_MININT ? 0 : o->width,
+                             o->height == G_MININT ? 0 : o->height, &in, error))
+            return FALSE;
+        p.width = in.w, p.height = in.h;
+        p.init_image = in.rgb, p.init_width = in.w, p.init_height = in.h;
+        p.mask = in.mask, p.mask_width = in.w, p.mask_height = in.h;
+    }
 
     RunState rs = {o, o->save_tensors ? flux_tensor_file_new() : NULL, NULL, 0};
     p.trace = (o->trace || o->save_tensors) ? on_trace : NULL;
@@ -363,6 +426,8 @@ static gboolean run(const Options *o, GError **error)
         ok = flux_encode_prompt(m, &p, error);
     } else if (ok) {
         if (o->steps == G_MININT) p.steps = flux_model_uses_guidance(m) ? 28 : 4;
+        if (o->guidance == GUIDANCE_UNSET && flux_model_is_fill(m))
+            p.guidance = 30.0f;                           /* Fill's default */
         ok = flux_generate_params_validate(m, &p, error); /* with the model: memory too */
     }
     if (ok && o->preview_out) {
@@ -392,6 +457,7 @@ static gboolean run(const Options *o, GError **error)
     flux_tensor_file_free(rs.tensors);
     preview_out_free(rs.preview);
     flux_model_free(m);
+    init_image_clear(&in);
     return ok;
 }
 
@@ -400,6 +466,7 @@ static void options_clear(Options *o)
     g_free(o->model), g_free(o->prompt), g_free(o->negative_prompt), g_free(o->output);
     g_free(o->save_tensors), g_free(o->seed), g_free(o->device), g_free(o->precision);
     g_free(o->preview_out), g_free(o->preview);
+    g_free(o->init_image), g_free(o->mask), g_free(o->strength);
     for (int i = 0; i < o->n_loras; i++) g_free((char *)o->loras[i].path);
     g_free(o->loras), g_strfreev(o->lora_specs);
     g_free(o->tokenizers), g_free(o->transformer), g_free(o->vae), g_free(o->clip_l), g_free(o->t5);

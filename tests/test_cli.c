@@ -681,6 +681,243 @@ static void test_lora(void)
 #undef RUN_LORA
 }
 
+/* ------------------------------------------------------------------------------------- */
+/* Working from a picture: --init-image, --mask, --strength                              */
+
+static JsonObject *edit_manifest(void)
+{
+    static JsonParser *parser;
+    if (!parser) {
+        g_autofree char *path = tu_model_path("golden/edit/manifest.json");
+        parser = json_parser_new();
+        g_assert_true(json_parser_load_from_file(parser, path, NULL));
+    }
+    return json_node_get_object(json_parser_get_root(parser));
+}
+
+static char *edit_png(const char *name, const char *what)
+{
+    g_autofree char *rel = g_strdup_printf("golden/edit/%s.%s.png", name, what);
+    return tu_model_path(rel);
+}
+
+/* Every tensor of the golden case `name` (prefix "<name>.") but the inputs must be in `out`. */
+static void compare_edit_tensors(const char *name, const char *out_path)
+{
+    GError *err = NULL;
+    StFile *out = st_file_open(out_path, &err);
+    g_assert_no_error(err);
+    StFile *g = tu_golden("edit/edit.safetensors");
+    g_autofree char *prefix = g_strdup_printf("%s.", name);
+    int n = 0;
+    for (gsize i = 0; i < st_file_n_tensors(g); i++) {
+        StTensor *ref = st_file_tensor(g, i);
+        if (!g_str_has_prefix(ref->name, prefix)) continue;
+        const char *key = ref->name + strlen(prefix);
+        if (!strcmp(key, "init_image_u8") || !strcmp(key, "mask_u8")) continue;
+        StTensor *got = st_file_find(out, key);
+        if (!got) {
+            g_test_fail_printf("%s: output has no '%s'", name, key);
+            continue;
+        }
+        compare_tensor(name, got, ref);
+        n++;
+    }
+    g_test_message("%s: %d tensors compared", name, n);
+    st_file_free(out);
+}
+
+/* A golden edit case through the CLI, size from the picture (no --width/--height); Fill cases
+ * leave out --guidance to check the Fill default of 30. `mask` overrides the golden mask. */
+static void run_edit_case(const char *name, const char *mask, const char *out_png)
+{
+    JsonObject *c = json_object_get_object_member(
+        json_object_get_object_member(edit_manifest(), "cases"), name);
+    JsonObject *call = json_object_get_object_member(c, "call");
+    gboolean fill = !strcmp(json_object_get_string_member(c, "kind"), "fill");
+    const char *pkey = json_object_get_string_member(call, "prompt");
+    g_autofree char *pname = g_strndup(pkey + 9, strlen(pkey) - 11); /* PROMPTS['x'] */
+    const char *prompt = json_object_get_string_member(
+        json_object_get_object_member(edit_manifest(), "prompts"), pname);
+    g_autofree char *model =
+        fill ? g_build_filename(tu_ref_dir(), "tiny-flux-fill-dev", NULL) : tu_model_path(NULL);
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *st = g_build_filename(dir, "out.safetensors", NULL);
+    g_autofree char *init = edit_png(name, "init");
+    g_autofree char *golden_mask =
+        json_object_has_member(call, "mask_image") ? edit_png(name, "mask") : NULL;
+    if (!mask) mask = golden_mask;
+    g_autofree char *n = g_strdup_printf("%" G_GINT64_FORMAT,
+                                         json_object_get_int_member(call, "num_inference_steps"));
+    g_autofree char *g =
+        g_strdup_printf("%.9g", json_object_get_double_member(call, "guidance_scale"));
+    g_autofree char *seed =
+        g_strdup_printf("%" G_GINT64_FORMAT, json_object_get_int_member(c, "seed"));
+    g_autofree char *l = g_strdup_printf("%" G_GINT64_FORMAT,
+                                         json_object_get_int_member(call, "max_sequence_length"));
+    g_autofree char *strength =
+        json_object_has_member(call, "strength")
+            ? g_strdup_printf("%.17g", json_object_get_double_member(call, "strength"))
+            : NULL;
+    const char *args[16];
+    int k = 0;
+    if (mask) args[k++] = "--mask", args[k++] = mask;
+    if (strength) args[k++] = "--strength", args[k++] = strength;
+    if (!fill) args[k++] = "--guidance", args[k++] = g;
+    args[k] = NULL;
+    CliResult r =
+        run_cli("--model", model, "--prompt", prompt, "--init-image", init, "--steps", n, "--seed",
+                seed, "--max-sequence-length", l, "--output", out_png, "--save-tensors", st,
+                "--quiet", args[0], args[1], args[2], args[3], args[4], args[5], NULL);
+    if (r.status != 0) g_test_message("stderr: %s", r.err);
+    g_assert_cmpint(r.status, ==, 0);
+    cli_result_clear(&r);
+    compare_edit_tensors(name, st);
+    g_autofree char *ref = edit_png(name, "out");
+    compare_png(out_png, ref);
+}
+
+static void test_edit_case(gconstpointer data)
+{
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *png = g_build_filename(dir, "out.png", NULL);
+    run_edit_case(data, NULL, png);
+}
+
+static void write_png_file(const char *path, const guint8 *px, int w, int h, png_uint_32 format)
+{
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    img.width = (png_uint_32)w, img.height = (png_uint_32)h, img.format = format;
+    g_assert_true(png_image_write_to_file(&img, path, 0, px, 0, NULL));
+}
+
+/* The same mask as RGB (repaint = (0, 218, 0), Pillow luma 128; keep = (0, 217, 0), luma 127:
+ * a truncating 0.299/0.587/0.114 formula would call both 127) and as RGBA (white everywhere,
+ * transparent = keep) gives the grey mask's result exactly. */
+static void test_edit_mask_formats(void)
+{
+    const char *name = "inp_64x64_s4_str1_rect";
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *grey_png = g_build_filename(dir, "grey.png", NULL);
+    run_edit_case(name, NULL, grey_png);
+    g_autofree char *gm = edit_png(name, "mask");
+    int w, h;
+    g_autofree guint8 *m = read_png(gm, &w, &h); /* as RGB: grey replicated */
+    guint8 *rgb = g_malloc((size_t)w * h * 3), *rgba = g_malloc((size_t)w * h * 4);
+    for (int i = 0; i < w * h; i++) {
+        gboolean on = m[i * 3] >= 128;
+        rgb[i * 3] = 0, rgb[i * 3 + 1] = on ? 218 : 217, rgb[i * 3 + 2] = 0;
+        rgba[i * 4] = rgba[i * 4 + 1] = rgba[i * 4 + 2] = 255, rgba[i * 4 + 3] = on ? 255 : 0;
+    }
+    const struct {
+        const char *file;
+        guint8 *px;
+        png_uint_32 format;
+    } v[] = {{"rgb_mask.png", rgb, PNG_FORMAT_RGB}, {"rgba_mask.png", rgba, PNG_FORMAT_RGBA}};
+    for (gsize i = 0; i < G_N_ELEMENTS(v); i++) {
+        g_autofree char *mp = g_build_filename(dir, v[i].file, NULL);
+        g_autofree char *out = g_build_filename(dir, "out.png", NULL);
+        write_png_file(mp, v[i].px, w, h, v[i].format);
+        run_edit_case(name, mp, out);
+        g_autofree char *a = NULL, *b = NULL;
+        gsize la, lb;
+        g_assert_true(g_file_get_contents(grey_png, &a, &la, NULL));
+        g_assert_true(g_file_get_contents(out, &b, &lb, NULL));
+        g_assert_cmpmem(a, la, b, lb);
+    }
+    g_free(rgb), g_free(rgba);
+}
+
+/* A 70×53 picture gives a 64×48 output: the same as running on its top-left 64×48 (the
+ * columns and rows beyond are left out, nothing is resized); an explicit matching
+ * --width/--height is accepted. */
+static void test_edit_size_floor(void)
+{
+    g_autofree char *model = tu_model_path(NULL);
+    g_autofree char *dir = tu_temp_dir();
+    enum { W = 70, H = 53 };
+    guint8 *big = g_malloc(W * H * 3), *small = g_malloc(64 * 48 * 3);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W * 3; x++) big[y * W * 3 + x] = (guint8)(x * 3 + y * 5);
+    for (int y = 0; y < 48; y++) memcpy(small + y * 64 * 3, big + y * W * 3, 64 * 3);
+    g_autofree char *pb = g_build_filename(dir, "big.png", NULL);
+    g_autofree char *ps = g_build_filename(dir, "small.png", NULL);
+    write_png_file(pb, big, W, H, PNG_FORMAT_RGB);
+    write_png_file(ps, small, 64, 48, PNG_FORMAT_RGB);
+    g_free(big), g_free(small);
+    const char *ins[] = {pb, ps, pb};
+    g_autofree char *outs[3];
+    for (int i = 0; i < 3; i++) {
+        outs[i] = g_strdup_printf("%s/out%d.png", dir, i);
+        CliResult r =
+            run_cli("--model", model, "--prompt", "x", "--init-image", ins[i], "--steps", "2",
+                    "--strength", "0.5", "--max-sequence-length", "8", "--seed", "3", "--output",
+                    outs[i], "--quiet", i == 2 ? "--width" : NULL, "66", "--height", "50", NULL);
+        g_assert_cmpint(r.status, ==, 0);
+        cli_result_clear(&r);
+    }
+    int w, h;
+    g_autofree guint8 *a = read_png(outs[0], &w, &h);
+    g_assert_cmpint(w, ==, 64);
+    g_assert_cmpint(h, ==, 48);
+    for (int i = 1; i < 3; i++) {
+        g_autofree guint8 *b = read_png(outs[i], &w, &h);
+        g_assert_cmpmem(a, 64 * 48 * 3, b, 64 * 48 * 3);
+    }
+}
+
+/* Every bad picture argument: one clear line, non-zero status, no output. */
+static void test_edit_bad_input(void)
+{
+    g_autofree char *model = tu_model_path(NULL);
+    g_autofree char *fill = g_build_filename(tu_ref_dir(), "tiny-flux-fill-dev", NULL);
+    g_autofree char *dir = tu_temp_dir();
+    g_autofree char *out = g_build_filename(dir, "out.png", NULL);
+    g_autofree char *init = edit_png("inp_64x64_s4_str1_rect", "init");
+    g_autofree char *mask = edit_png("inp_64x64_s4_str1_rect", "mask");
+    g_autofree char *other = edit_png("inp_80x48_s4_str07_soft", "mask");
+    g_autofree char *missing = g_build_filename(dir, "nope.png", NULL);
+    g_autofree char *text = g_build_filename(dir, "text.png", NULL);
+    g_assert_true(g_file_set_contents(text, "not a picture", -1, NULL));
+    g_autofree char *cut = g_build_filename(dir, "cut.png", NULL);
+    g_autofree char *bytes = NULL;
+    gsize len;
+    g_assert_true(g_file_get_contents(init, &bytes, &len, NULL));
+    g_assert_true(g_file_set_contents(cut, bytes, (gssize)len / 2, NULL));
+    g_autofree char *tiny = g_build_filename(dir, "tiny.png", NULL);
+    guint8 px[15 * 40 * 3] = {0};
+    write_png_file(tiny, px, 40, 15, PNG_FORMAT_RGB);
+
+#define EDIT_FAIL(needle, ...)                                                                     \
+    expect_failure(needle, out, "--model", model, "--prompt", "x", "--steps", "2",                 \
+                   "--max-sequence-length", "8", "--output", out, __VA_ARGS__, NULL)
+    EDIT_FAIL("--mask needs --init-image", "--mask", mask);
+    EDIT_FAIL("--strength needs --init-image", "--strength", "0.5");
+    EDIT_FAIL("strength 'half' is not a number", "--init-image", init, "--strength", "half");
+    EDIT_FAIL("strength 0 is out of range", "--init-image", init, "--strength", "0");
+    EDIT_FAIL("strength 1.5 is out of range", "--init-image", init, "--strength", "1.5");
+    EDIT_FAIL("strength -0.25 is out of range", "--init-image", init, "--strength", "-0.25");
+    EDIT_FAIL("runs no step", "--init-image", init, "--strength", "1e-30");
+    EDIT_FAIL("nope.png", "--init-image", missing);
+    EDIT_FAIL("text.png: not a PNG file", "--init-image", text);
+    EDIT_FAIL("text.png: not a PNG file", "--init-image", init, "--mask", text);
+    EDIT_FAIL("cut.png: not a readable PNG", "--init-image", cut);
+    EDIT_FAIL("is 48×80 pixels but the picture", "--init-image", init, "--mask", other);
+    EDIT_FAIL("pictures need at least 16×16", "--init-image", tiny);
+    EDIT_FAIL("but 32×64 was asked for", "--init-image", init, "--width", "32");
+    EDIT_FAIL("width 0 is out of range", "--init-image", init, "--width", "0");
+    EDIT_FAIL("--init-image cannot be used with --encode-only", "--init-image", init,
+              "--encode-only");
+#undef EDIT_FAIL
+    expect_failure("needs both an init picture and a mask", out, "--model", fill, "--prompt", "x",
+                   "--steps", "2", "--max-sequence-length", "8", "--output", out, "--init-image",
+                   init, NULL);
+    expect_failure("needs both an init picture and a mask", out, "--model", fill, "--prompt", "x",
+                   "--steps", "2", "--max-sequence-length", "8", "--output", out, NULL);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -700,5 +937,16 @@ int main(int argc, char **argv)
     g_test_add_func("/cli/memory-refusal", test_memory_refusal);
     g_test_add_func("/cli/edge-prompts", test_edge_prompts);
     g_test_add_func("/cli/lora", test_lora);
+    const char *edit_cases[] = {"i2i_64x64_s4_str06",      "i2i_48x80_s5_str085",
+                                "i2i_32x32_s3_str1",       "inp_64x64_s4_str1_rect",
+                                "inp_80x48_s4_str07_soft", "fill_64x64_s3_ellipse",
+                                "fill_48x64_s2_rect"};
+    for (gsize i = 0; i < G_N_ELEMENTS(edit_cases); i++) {
+        g_autofree char *path = g_strdup_printf("/cli/edit/%s", edit_cases[i]);
+        g_test_add_data_func(path, edit_cases[i], test_edit_case);
+    }
+    g_test_add_func("/cli/edit-mask-formats", test_edit_mask_formats);
+    g_test_add_func("/cli/edit-size-floor", test_edit_size_floor);
+    g_test_add_func("/cli/edit-bad-input", test_edit_bad_input);
     return g_test_run();
 }
