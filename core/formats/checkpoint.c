@@ -6,6 +6,7 @@
  * N = a block index, C = VAE channels. */
 #include "convert.h"
 #include "checkpoint.h"
+#include "error.h"
 #include "flux.h"
 #include "gguf.h"
 
@@ -21,19 +22,7 @@ typedef struct {
     GError **error;
 } Tr;
 
-static gboolean model_error(GError **error, const char *file, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-
-static gboolean model_error(GError **error, const char *file, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL, "%s: %s", file, msg);
-    g_free(msg);
-    return FALSE;
-}
+#define model_error(error, file, ...) error_set(error, FLUX_ERROR_MODEL, file, __VA_ARGS__)
 
 /* ------------------------------------------------------------------------------------- */
 /* Opening the source and FP8 scales                                                     */

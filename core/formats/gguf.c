@@ -2,6 +2,7 @@
  * of ggml's gguf.cpp reader: every length against the bytes left, alignment a power of two,
  * tensor offsets aligned and inside the data section, no overlaps. */
 #include "gguf.h"
+#include "error.h"
 #include "flux.h"
 
 #include <stdio.h>
@@ -35,18 +36,7 @@ typedef struct {
     GError **error;
 } Cursor;
 
-static gboolean fail(Cursor *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static gboolean fail(Cursor *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(c->error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: %s", c->path, msg);
-    g_free(msg);
-    return FALSE;
-}
+#define fail(c, ...) error_set((c)->error, FLUX_ERROR_FORMAT, (c)->path, __VA_ARGS__)
 
 static size_t left(const Cursor *c)
 {

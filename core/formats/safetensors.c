@@ -3,6 +3,7 @@
  * offsets inside the data section, byte size = numel × dtype size, no overlaps. */
 #include "safetensors.h"
 #include "convert.h"
+#include "error.h"
 #include "flux.h"
 
 #include <errno.h>
@@ -45,18 +46,7 @@ struct StArchive {
 /* ------------------------------------------------------------------------------------- */
 /* Header parsing                                                                        */
 
-static gboolean fail(GError **error, const char *path, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-
-static gboolean fail(GError **error, const char *path, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: %s", path, msg);
-    g_free(msg);
-    return FALSE;
-}
+#define fail(error, path, ...) error_set(error, FLUX_ERROR_FORMAT, path, __VA_ARGS__)
 
 /* Reads a JSON number that must be a non-negative integer (JSON ints may arrive as doubles). */
 static gboolean json_uint(JsonNode *n, int64_t *out)

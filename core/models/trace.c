@@ -1,9 +1,7 @@
-/* trace.c — see trace.h; also home of the library's error domain. */
+/* trace.c — see trace.h. */
 #include "trace.h"
 
 #include <stdarg.h>
-
-G_DEFINE_QUARK(flux - error - quark, flux_error)
 
 static void emit(const FluxTrace *t, FluxDtype dt, const void *data, int ndim, const int64_t *shape,
                  const char *fmt, va_list ap)

@@ -35,6 +35,7 @@
 
 #include "config.h"
 #include "conv.h"
+#include "error.h"
 #include "flux.h"
 #include "ops.h"
 #include "vae_blocks.h"
@@ -102,18 +103,7 @@ static const WtSpec vae_post_quant_spec[] = {
 /* ------------------------------------------------------------------------------------- */
 /* Configuration                                                                         */
 
-static gboolean vae_config_error(const CfgJson *c, GError **error, FluxError code, const char *fmt,
-                                 ...) G_GNUC_PRINTF(4, 5);
-static gboolean vae_config_error(const CfgJson *c, GError **error, FluxError code, const char *fmt,
-                                 ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(error, FLUX_ERROR, code, "%s: %s", cfg_path(c), msg);
-    return FALSE;
-}
+#define vae_config_error(c, error, code, ...) error_set(error, code, cfg_path(c), __VA_ARGS__)
 
 /* up_block_types, when given: n entries, all "UpDecoderBlock2D" (the only block the
  * AutoencoderKL decoder of FLUX.1 uses; AttnUpDecoderBlock2D would need weights we do not

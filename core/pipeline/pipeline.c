@@ -13,6 +13,7 @@
 #include "latents.h"
 #include "loras.h"
 #include "model.h"
+#include "error.h"
 #include "preview.h"
 #include "precision.h"
 #include "rng.h"
@@ -43,17 +44,7 @@ void flux_output_size(const FluxGenerateParams *p, int *width, int *height)
     *height = p->height > 0 ? p->height / 16 * 16 : 0;
 }
 
-static gboolean arg_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static gboolean arg_error(GError **error, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error_literal(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT, msg);
-    g_free(msg);
-    return FALSE;
-}
+#define arg_error(error, ...) error_set(error, FLUX_ERROR_ARGUMENT, NULL, __VA_ARGS__)
 
 /* Memory the system can give us now: FLUX_MEMORY_LIMIT (bytes) when set, else MemAvailable
  * from /proc/meminfo; 0 when unknown (then nothing is refused). */
