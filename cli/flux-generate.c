@@ -121,23 +121,18 @@ static gboolean check_files(const Options *o, GError **error)
                     "required");
         return FALSE;
     }
-    const struct {
-        const char *value, *option;
-    } need[] = {{o->transformer, "--transformer FILE"},
-                {o->vae, "--vae FILE"},
-                {o->clip_l, "--clip-l FILE"},
-                {o->t5, "--t5 FILE"},
-                {o->tokenizers, "--tokenizers DIR"}};
-    GString *missing = g_string_new(NULL);
-    for (guint i = 0; i < G_N_ELEMENTS(need); i++)
-        if (!need[i].value)
-            g_string_append_printf(missing, "%s%s", missing->len ? ", " : "", need[i].option);
-    gboolean ok = missing->len == 0;
-    if (!ok)
+    static const char *const options[FLUX_N_PARTS] = {
+        "--transformer FILE", "--vae FILE", "--clip-l FILE", "--t5 FILE", "--tokenizers DIR"};
+    FluxModelFiles f = {.tokenizers = o->tokenizers,
+                        .transformer = o->transformer,
+                        .vae = o->vae,
+                        .clip_l = o->clip_l,
+                        .t5 = o->t5};
+    g_autofree char *missing = flux_model_files_missing(&f, options);
+    if (missing)
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "without --model, %s %s required",
-                    missing->str, strchr(missing->str, ',') ? "are" : "is");
-    g_string_free(missing, TRUE);
-    return ok;
+                    missing, strchr(missing, ',') ? "are" : "is");
+    return !missing;
 }
 
 static gboolean check_preview_options(const Options *o, GError **error)

@@ -83,6 +83,20 @@ typedef struct {
 
 FluxModel *flux_model_load_files(const FluxModelFiles *files, GError **error);
 
+/* The parts FluxModelFiles must name when it has no folder, in the order messages list them. */
+typedef enum {
+    FLUX_PART_TRANSFORMER,
+    FLUX_PART_VAE,
+    FLUX_PART_CLIP_L,
+    FLUX_PART_T5,
+    FLUX_PART_TOKENIZERS,
+    FLUX_N_PARTS
+} FluxModelPart;
+/* NULL when `files` has a folder or names every part; else the missing parts joined as
+ * "names[p], names[q]" with the caller's words for them (an option, a field). Caller frees.
+ * flux_model_load_files makes the same check. */
+char *flux_model_files_missing(const FluxModelFiles *files, const char *const names[FLUX_N_PARTS]);
+
 /* TRUE for dev-type models (transformer has a guidance embedder), FALSE for schnell-type. */
 gboolean flux_model_uses_guidance(const FluxModel *model);
 /* TRUE for a FLUX.1 Fill model: its transformer takes 384 input channels (64 latent + 64

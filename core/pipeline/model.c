@@ -220,27 +220,31 @@ static gboolean load_tokenizers(FluxModel *m, const char *dir, GError **error)
     return (m->clip_tok = bpe_load(tok, error)) && (m->t5_tok = ugm_load(tok2, error));
 }
 
+char *flux_model_files_missing(const FluxModelFiles *f, const char *const names[FLUX_N_PARTS])
+{
+    if (f->folder) return NULL;
+    const char *given[FLUX_N_PARTS] = {[FLUX_PART_TRANSFORMER] = f->transformer,
+                                       [FLUX_PART_VAE] = f->vae,
+                                       [FLUX_PART_CLIP_L] = f->clip_l,
+                                       [FLUX_PART_T5] = f->t5,
+                                       [FLUX_PART_TOKENIZERS] = f->tokenizers};
+    GString *missing = g_string_new(NULL);
+    for (int i = 0; i < FLUX_N_PARTS; i++)
+        if (!given[i]) g_string_append_printf(missing, "%s%s", missing->len ? ", " : "", names[i]);
+    return g_string_free(missing, missing->len == 0);
+}
+
 /* Without a folder nothing can be taken from it: every part must be named. */
 static gboolean check_files(const FluxModelFiles *f, GError **error)
 {
-    if (f->folder) return TRUE;
-    const struct {
-        const char *value, *what;
-    } need[] = {{f->tokenizers, "the tokenizers folder"},
-                {f->transformer, "the transformer file"},
-                {f->vae, "the VAE file"},
-                {f->clip_l, "the CLIP-L file"},
-                {f->t5, "the T5 file"}};
-    GString *missing = g_string_new(NULL);
-    for (guint i = 0; i < G_N_ELEMENTS(need); i++)
-        if (!need[i].value)
-            g_string_append_printf(missing, "%s%s", missing->len ? ", " : "", need[i].what);
-    gboolean ok = missing->len == 0;
-    if (!ok)
+    static const char *const names[FLUX_N_PARTS] = {"the transformer file", "the VAE file",
+                                                    "the CLIP-L file", "the T5 file",
+                                                    "the tokenizers folder"};
+    g_autofree char *missing = flux_model_files_missing(f, names);
+    if (missing)
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
-                    "no model folder given, so every component must be: missing %s", missing->str);
-    g_string_free(missing, TRUE);
-    return ok;
+                    "no model folder given, so every component must be: missing %s", missing);
+    return !missing;
 }
 
 /* ------------------------------------------------------------------------------------- */
