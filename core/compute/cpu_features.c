@@ -121,3 +121,42 @@ char *cpu_features_describe(void)
         if (cpu_has((CpuFeature)i)) g_string_append_printf(s, " %s", names[i]);
     return g_string_free(s, FALSE);
 }
+
+/* ------------------------------------------------------------------------------------- */
+/* A kernel's choice of path                                                             */
+
+gboolean cpu_path_runs(const CpuPathChoice *c, int p)
+{
+    if (p <= 0 || p >= c->n_paths) return FALSE;
+    guint needs = c->paths[p].needs;
+    if (needs & CPU_NOT_BUILT) return FALSE;
+    for (int f = 0; f < CPU_N_FEATURES; f++)
+        if ((needs & CPU_BIT(f)) && !cpu_has((CpuFeature)f)) return FALSE;
+    return TRUE;
+}
+
+int cpu_path_current(CpuPathChoice *c)
+{
+    if (g_once_init_enter(&c->detected)) {
+        int best = 0;
+        for (int p = 1; p < c->n_paths; p++)
+            if (c->paths[p].rank > (best ? c->paths[best].rank : 0) && cpu_path_runs(c, p))
+                best = p;
+        g_assert(best > 0); /* every kernel has a portable path */
+        g_once_init_leave(&c->detected, (gsize)best + 1);
+    }
+    int f = g_atomic_int_get(&c->forced);
+    return f ? f : (int)c->detected - 1;
+}
+
+gboolean cpu_path_force(CpuPathChoice *c, int p)
+{
+    if (p != 0 && !cpu_path_runs(c, p)) return FALSE;
+    g_atomic_int_set(&c->forced, p);
+    return TRUE;
+}
+
+const char *cpu_path_name(const CpuPathChoice *c, int p)
+{
+    return p >= 0 && p < c->n_paths ? c->paths[p].name : "?";
+}

@@ -453,44 +453,29 @@ void gemm_bf16_tile(float *c, int ldc, const float *a, int lda, const float *b, 
 /* ------------------------------------------------------------------------------------- */
 /* Path selection                                                                        */
 
-static gboolean path_runs(GemmBf16Path p)
-{
-    switch (p) {
-    case GEMM_BF16_PORTABLE:
-        return TRUE;
 #ifdef GB_X86
-    case GEMM_BF16_AVX512BF16:
-        return cpu_has(CPU_AVX512_BF16);
-    case GEMM_BF16_AMX:
-        return cpu_has(CPU_AMX_BF16);
+#define GB_BUILT 0
+#else
+#define GB_BUILT CPU_NOT_BUILT
 #endif
-    default:
-        return FALSE;
-    }
-}
 
-static GemmBf16Path detect(void)
-{
-    if (path_runs(GEMM_BF16_AMX)) return GEMM_BF16_AMX;
-    if (path_runs(GEMM_BF16_AVX512BF16)) return GEMM_BF16_AVX512BF16;
-    return GEMM_BF16_PORTABLE;
-}
-
-static gint forced = GEMM_BF16_AUTO;
+/* In GemmBf16Path order, ranked for detection (cpu_features.h). */
+static const CpuPath paths[] = {
+    [GEMM_BF16_AUTO] = {"auto", 0, 0},
+    [GEMM_BF16_PORTABLE] = {"portable", 0, 1},
+    [GEMM_BF16_AVX512BF16] = {"avx512-bf16", GB_BUILT | CPU_BIT(CPU_AVX512_BF16), 2},
+    [GEMM_BF16_AMX] = {"amx-bf16", GB_BUILT | CPU_BIT(CPU_AMX_BF16), 3},
+};
+static CpuPathChoice choice = CPU_PATH_CHOICE(paths);
 
 gboolean gemm_bf16_set_path(GemmBf16Path p)
 {
-    if (p != GEMM_BF16_AUTO && !path_runs(p)) return FALSE;
-    g_atomic_int_set(&forced, (gint)p);
-    return TRUE;
+    return cpu_path_force(&choice, (int)p);
 }
 
 GemmBf16Path gemm_bf16_path(void)
 {
-    static gsize detected;
-    if (g_once_init_enter(&detected)) g_once_init_leave(&detected, (gsize)detect());
-    GemmBf16Path f = (GemmBf16Path)g_atomic_int_get(&forced);
-    return f != GEMM_BF16_AUTO ? f : (GemmBf16Path)detected;
+    return (GemmBf16Path)cpu_path_current(&choice);
 }
 
 gboolean gemm_bf16_native(void)
@@ -500,6 +485,5 @@ gboolean gemm_bf16_native(void)
 
 const char *gemm_bf16_path_name(GemmBf16Path p)
 {
-    static const char *names[] = {"auto", "portable", "avx512-bf16", "amx-bf16"};
-    return (unsigned)p < G_N_ELEMENTS(names) ? names[p] : "?";
+    return cpu_path_name(&choice, (int)p);
 }

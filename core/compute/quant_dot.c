@@ -289,55 +289,36 @@ QD_AVXVNNI static void tile_avx_vnni(const QdotJob *j, int n0, int nr, int m0, i
 /* ------------------------------------------------------------------------------------- */
 /* Path selection                                                                        */
 
-static gboolean path_runs(QdotPath p)
-{
-    switch (p) {
-    case QDOT_PORTABLE:
-    case QDOT_OFF:
-        return TRUE;
 #ifdef QDOT_X86
-    case QDOT_AVX2:
-        /* (every AVX2 CPU has F16C; clang 14 cannot ask for it) */
-        return __builtin_cpu_supports("avx2");
-    case QDOT_VNNI:
-        return cpu_has(CPU_AVX512_VNNI);
-    case QDOT_AVX_VNNI:
-        return cpu_has(CPU_AVX_VNNI);
+#define QDOT_BUILT 0
+#else
+#define QDOT_BUILT CPU_NOT_BUILT
 #endif
-    default:
-        return FALSE;
-    }
-}
 
-static QdotPath detect(void)
-{
-    if (path_runs(QDOT_VNNI)) return QDOT_VNNI;
-    if (path_runs(QDOT_AVX_VNNI)) return QDOT_AVX_VNNI;
-    if (path_runs(QDOT_AVX2)) return QDOT_AVX2;
-    return QDOT_PORTABLE;
-}
-
-static gint forced = QDOT_AUTO;
+/* In QdotPath order, ranked for detection (cpu_features.h); "off" only when forced. */
+static const CpuPath paths[] = {
+    [QDOT_AUTO] = {"auto", 0, 0},
+    [QDOT_PORTABLE] = {"portable", 0, 1},
+    [QDOT_AVX2] = {"avx2", QDOT_BUILT | CPU_BIT(CPU_AVX2), 2},
+    [QDOT_VNNI] = {"avx512-vnni", QDOT_BUILT | CPU_BIT(CPU_AVX512_VNNI), 4},
+    [QDOT_AVX_VNNI] = {"avx-vnni", QDOT_BUILT | CPU_BIT(CPU_AVX_VNNI), 3},
+    [QDOT_OFF] = {"off", 0, 0},
+};
+static CpuPathChoice choice = CPU_PATH_CHOICE(paths);
 
 gboolean quant_dot_set_path(QdotPath p)
 {
-    if (p != QDOT_AUTO && !path_runs(p)) return FALSE;
-    g_atomic_int_set(&forced, (gint)p);
-    return TRUE;
+    return cpu_path_force(&choice, (int)p);
 }
 
 QdotPath quant_dot_path(void)
 {
-    static gsize detected;
-    if (g_once_init_enter(&detected)) g_once_init_leave(&detected, (gsize)detect());
-    QdotPath f = (QdotPath)g_atomic_int_get(&forced);
-    return f != QDOT_AUTO ? f : (QdotPath)detected;
+    return (QdotPath)cpu_path_current(&choice);
 }
 
 const char *quant_dot_path_name(QdotPath p)
 {
-    static const char *names[] = {"auto", "portable", "avx2", "avx512-vnni", "avx-vnni", "off"};
-    return (unsigned)p < G_N_ELEMENTS(names) ? names[p] : "?";
+    return cpu_path_name(&choice, (int)p);
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -345,7 +326,7 @@ const char *quant_dot_path_name(QdotPath p)
 
 gboolean quant_dot_supports(const StTensor *w)
 {
-    return w->dtype == ST_Q8_0 && w->scale == 0.0f && g_atomic_int_get(&forced) != QDOT_OFF;
+    return w->dtype == ST_Q8_0 && w->scale == 0.0f && quant_dot_path() != QDOT_OFF;
 }
 
 /* Weight tiles [begin, end) (NR rows each) against all of x, x in chunks that stay in L2. */
