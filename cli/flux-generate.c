@@ -403,7 +403,7 @@ static gboolean run(const Options *o, GError **error)
     flux_output_size(&p, &w, &h);
     gboolean ok = TRUE;
     if (!o->encode_only) {
-        p.steps = o->steps == G_MININT ? 28 : o->steps;
+        p.steps = o->steps == G_MININT ? flux_default_steps(TRUE) : o->steps;
         ok = flux_generate_params_validate(NULL, &p, error);
         ok = ok && (png = png_out_open(o->output, error)) != NULL;
     }
@@ -420,7 +420,7 @@ static gboolean run(const Options *o, GError **error)
     if (ok && o->encode_only) {
         ok = flux_encode_prompt(m, &p, error);
     } else if (ok) {
-        if (o->steps == G_MININT) p.steps = flux_model_uses_guidance(m) ? 28 : 4;
+        if (o->steps == G_MININT) p.steps = flux_default_steps(flux_model_uses_guidance(m));
         if (o->guidance == GUIDANCE_UNSET && flux_model_is_fill(m))
             p.guidance = 30.0f;                           /* Fill's default */
         ok = flux_generate_params_validate(m, &p, error); /* with the model: memory too */

@@ -43,8 +43,18 @@ typedef enum {
 typedef enum { FLUX_DTYPE_F32, FLUX_DTYPE_I64, FLUX_DTYPE_U8 } FluxDtype;
 
 /* Largest width/height accepted (pixels). 4096² needs a 65,536-token image sequence. */
-#define FLUX_MAX_SIZE            4096
-#define FLUX_MAX_STEPS           1000
+#define FLUX_MAX_SIZE  4096
+#define FLUX_MAX_STEPS 1000
+/* Image sizes are floored to multiples of FLUX_SIZE_STEP: the VAE scales by 8 and the
+ * transformer takes 2×2 patches of the latents. flux_size_floor(size) is that floor (0 below
+ * the step). */
+#define FLUX_SIZE_STEP 16
+int flux_size_floor(int size);
+/* Denoising steps when none are asked for: 28 for dev-type models (guidance embedder), 4 for
+ * schnell-type. */
+#define FLUX_DEFAULT_STEPS_DEV     28
+#define FLUX_DEFAULT_STEPS_SCHNELL 4
+int flux_default_steps(gboolean uses_guidance);
 #define FLUX_MAX_SEQUENCE_LENGTH 512
 
 typedef struct FluxModel FluxModel;

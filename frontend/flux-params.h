@@ -15,7 +15,6 @@ G_BEGIN_DECLS
 
 #define FLUX_PROMPT_MAX     4096 /* bytes, UTF-8, NUL included */
 #define FLUX_MODEL_PATH_MAX 4096
-#define FLUX_SIZE_STEP      16 /* the pipeline floors sizes to multiples of this */
 #define FLUX_SEED_MAX       G_MAXINT32
 #define FLUX_GUIDANCE_MAX   100.0
 

@@ -670,20 +670,9 @@ static const char *device_from_env(void)
     return env && *env && strcmp(env, "auto") != 0 ? env : NULL;
 }
 
-gboolean flux_backend_is_auto(const char *name)
+/* "cpu" or "cuda" (usable here), else NULL with `error` set. */
+static const FluxBackend *backend_named(const char *name, GError **error)
 {
-    return (!name || strcmp(name, "auto") == 0) && !device_from_env();
-}
-
-const FluxBackend *flux_backend_get(const char *name, GError **error)
-{
-    if (!name || strcmp(name, "auto") == 0) {
-        const char *env = device_from_env();
-        if (!env) return flux_backend_cuda_devices() > 0 ? cuda_table() : &cpu_backend;
-        const FluxBackend *be = flux_backend_get(env, error);
-        if (!be) g_prefix_error(error, "FLUX_DEVICE: ");
-        return be;
-    }
     if (strcmp(name, "cpu") == 0) return &cpu_backend;
     if (strcmp(name, "cuda") == 0) {
         if (!flux_backend_cuda_built()) {
@@ -703,6 +692,28 @@ const FluxBackend *flux_backend_get(const char *name, GError **error)
     g_set_error(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT,
                 "unknown backend '%s', expected 'auto', 'cpu' or 'cuda'", name);
     return NULL;
+}
+
+const FluxBackend *flux_backend_resolve(const char *name, gboolean *automatic, GError **error)
+{
+    gboolean auto_name = !name || strcmp(name, "auto") == 0;
+    const char *env = auto_name ? device_from_env() : NULL;
+    if (automatic) *automatic = auto_name && !env;
+    if (!auto_name) return backend_named(name, error);
+    if (!env) return flux_backend_cuda_devices() > 0 ? cuda_table() : &cpu_backend;
+    const FluxBackend *be = backend_named(env, error);
+    if (!be) g_prefix_error(error, "FLUX_DEVICE: ");
+    return be;
+}
+
+gboolean flux_backend_is_auto(const char *name)
+{
+    return (!name || strcmp(name, "auto") == 0) && !device_from_env();
+}
+
+const FluxBackend *flux_backend_get(const char *name, GError **error)
+{
+    return flux_backend_resolve(name, NULL, error);
 }
 
 /* ------------------------------------------------------------------------------------- */

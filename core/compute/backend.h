@@ -114,6 +114,9 @@ typedef struct FluxBackend {
  * or without a GPU fails with FLUX_ERROR_UNSUPPORTED saying which; an unknown name with
  * FLUX_ERROR_ARGUMENT. The table is static: never freed. */
 const FluxBackend *flux_backend_get(const char *name, GError **error);
+/* flux_backend_get, the FLUX_DEVICE variable read once, and `automatic` (nullable) set to
+ * whether the choice was the library's own (as flux_backend_is_auto says). */
+const FluxBackend *flux_backend_resolve(const char *name, gboolean *automatic, GError **error);
 /* Whether flux_backend_get(name) chooses by itself ("auto" or NULL with FLUX_DEVICE unset or
  * "auto"), so that a caller may fall back to the cpu when the chosen GPU is too small. */
 gboolean flux_backend_is_auto(const char *name);

@@ -22,6 +22,8 @@ typedef struct {
     GError **error;
 } Tr;
 
+const int ckpt_flux1_rope_axes[3] = {16, 56, 56};
+
 #define model_error(error, file, ...) error_set(error, FLUX_ERROR_MODEL, file, __VA_ARGS__)
 
 /* ------------------------------------------------------------------------------------- */
@@ -679,11 +681,8 @@ gboolean ckpt_infer_transformer_config(StArchive *a, int head_dim, CkptTransform
                            cfg->inner_dim, head_dim);
     cfg->attention_head_dim = head_dim;
     cfg->num_attention_heads = cfg->inner_dim / head_dim;
-    if (head_dim == 128) { /* FLUX.1's rope: 16 (index) + 56 (row) + 56 (column) */
-        cfg->axes_dims_rope[0] = 16;
-        cfg->axes_dims_rope[1] = 56;
-        cfg->axes_dims_rope[2] = 56;
-    }
+    if (head_dim == 128) /* FLUX.1's rope */
+        memcpy(cfg->axes_dims_rope, ckpt_flux1_rope_axes, sizeof cfg->axes_dims_rope);
     if (cfg->num_layers + cfg->num_single_layers == 0)
         return model_error(error, st_archive_path(a), "no transformer blocks found");
     return TRUE;

@@ -39,6 +39,10 @@ typedef enum {
     CKPT_LAYOUT_LLAMA_CPP, /* llama.cpp GGUF names (T5), translated */
 } CkptLayout;
 
+/* FLUX.1's rope axes (index, row, column: 16 + 56 + 56 = head dim 128), also diffusers'
+ * FluxTransformer2DModel default for "axes_dims_rope". Shapes do not show them. */
+extern const int ckpt_flux1_rope_axes[3];
+
 typedef struct {
     CkptLayout layout;
     const char *prefix; /* the prefix stripped ("" when none); static string */

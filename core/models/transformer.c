@@ -21,6 +21,7 @@
 #include "transformer.h"
 
 #include "backend.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "lora_linear.h"
 #include "weights.h"
@@ -194,10 +195,8 @@ static gboolean read_axes(const CfgJson *j, DitConfig *cfg, GError **error)
     int64_t axes[3];
     gsize n;
     if (!cfg_int_array(j, "axes_dims_rope", 0, 4096, axes, 3, &n, error)) return FALSE;
-    if (n == 0) { /* diffusers' default (16, 56, 56) when absent or null */
-        axes[0] = 16;
-        axes[1] = 56;
-        axes[2] = 56;
+    if (n == 0) { /* diffusers' default when absent or null */
+        for (int a = 0; a < 3; a++) axes[a] = ckpt_flux1_rope_axes[a];
     } else if (n != 3) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
                     "%s: \"axes_dims_rope\" has %zu elements, expected 3 (one per ids column)",
@@ -697,14 +696,15 @@ DitContext *dit_context_new_on(DitModel *m, const char *device, int B, int T_img
 {
     g_return_val_if_fail(m != NULL, NULL);
     if (!check_sizes(B, T_img, T_txt, error)) return NULL;
-    const FluxBackend *be = flux_backend_get(device, error);
+    gboolean automatic;
+    const FluxBackend *be = flux_backend_resolve(device, &automatic, error);
     if (!be) return NULL;
     DitContext *c = g_new0(DitContext, 1);
     *c = (DitContext){.m = m, .be = be, .B = B, .T_img = T_img, .T_txt = T_txt, .T = T_img + T_txt};
     guint64 bytes = context_layout(c, NULL) * sizeof(float);
     GError *mem_err = NULL;
     if (!check_device_memory(c, bytes, &mem_err)) {
-        if (!flux_backend_is_auto(device)) {
+        if (!automatic) {
             g_propagate_error(error, mem_err);
             g_free(c);
             return NULL;

@@ -2,6 +2,7 @@
  * FLUX.1-dev / FLUX.1-schnell repositories (text_encoder/, text_encoder_2/, vae/ and
  * scheduler/ configs); keys the loaders do not read are left out. */
 #include "defaults.h"
+#include "flux.h"
 
 static const struct {
     const char *name, *json;
@@ -57,4 +58,18 @@ CfgJson *defaults_config(DefaultsConfig which, GError **error)
 {
     g_return_val_if_fail((guint)which < G_N_ELEMENTS(defaults), NULL);
     return cfg_load_data(defaults[which].name, defaults[which].json, -1, error);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* The library's rules (flux.h)                                                          */
+
+/* prepare_latents: height = 2 * (H // (vae_scale_factor * 2)), so the image is 16⌊H/16⌋. */
+int flux_size_floor(int size)
+{
+    return size > 0 ? size / FLUX_SIZE_STEP * FLUX_SIZE_STEP : 0;
+}
+
+int flux_default_steps(gboolean uses_guidance)
+{
+    return uses_guidance ? FLUX_DEFAULT_STEPS_DEV : FLUX_DEFAULT_STEPS_SCHNELL;
 }

@@ -163,7 +163,8 @@ static gboolean rope_axes(const FluxModelFiles *f, CkptTransformerConfig *tc, GE
     }
     g_autofree char *path = g_build_filename(f->folder, "transformer", "config.json", NULL);
     CfgJson *c = cfg_load(path, error);
-    int64_t axes[3] = {16, 56, 56}; /* diffusers' default when the key is absent */
+    int64_t axes[3]; /* diffusers' default when the key is absent */
+    for (int i = 0; i < 3; i++) axes[i] = ckpt_flux1_rope_axes[i];
     gsize n = 0;
     gboolean ok = c && cfg_int_array(c, "axes_dims_rope", 0, 4096, axes, 3, &n, error);
     if (ok && n != 0 && n != 3) {

@@ -31,17 +31,16 @@ void flux_generate_params_init(FluxGenerateParams *p, const FluxModel *model)
     p->prompt = "";
     p->true_cfg_scale = 1.0f;
     p->width = p->height = 1024;
-    p->steps = (model && !flux_model_uses_guidance(model)) ? 4 : 28;
+    p->steps = flux_default_steps(!model || flux_model_uses_guidance(model));
     p->guidance = model && flux_model_is_fill(model) ? 30.0f : 3.5f; /* FluxFillPipeline's */
     p->max_sequence_length = 512;
     p->strength = 0.6; /* FluxImg2ImgPipeline's and FluxInpaintPipeline's */
 }
 
-/* prepare_latents: height = 2 * (H // (vae_scale_factor * 2)), so the image is 16⌊H/16⌋. */
 void flux_output_size(const FluxGenerateParams *p, int *width, int *height)
 {
-    *width = p->width > 0 ? p->width / 16 * 16 : 0;
-    *height = p->height > 0 ? p->height / 16 * 16 : 0;
+    *width = flux_size_floor(p->width);
+    *height = flux_size_floor(p->height);
 }
 
 #define arg_error(error, ...) error_set(error, FLUX_ERROR_ARGUMENT, NULL, __VA_ARGS__)
@@ -63,7 +62,7 @@ static gboolean check_memory(const FluxModel *m, const FluxGenerateParams *p, GE
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_NO_MEMORY,
                     "a %d×%d image needs about %.1f GiB of working memory besides the weights, "
                     "but only %.1f GiB is available",
-                    p->width / 16 * 16, p->height / 16 * 16, need / 1073741824.0,
+                    flux_size_floor(p->width), flux_size_floor(p->height), need / 1073741824.0,
                     have / 1073741824.0);
         return FALSE;
     }
@@ -73,10 +72,12 @@ static gboolean check_memory(const FluxModel *m, const FluxGenerateParams *p, GE
 gboolean flux_generate_params_validate(const FluxModel *model, const FluxGenerateParams *p,
                                        GError **error)
 {
-    if (p->width < 16 || p->width > FLUX_MAX_SIZE)
-        return arg_error(error, "width %d is out of range (16..%d)", p->width, FLUX_MAX_SIZE);
-    if (p->height < 16 || p->height > FLUX_MAX_SIZE)
-        return arg_error(error, "height %d is out of range (16..%d)", p->height, FLUX_MAX_SIZE);
+    if (p->width < FLUX_SIZE_STEP || p->width > FLUX_MAX_SIZE)
+        return arg_error(error, "width %d is out of range (%d..%d)", p->width, FLUX_SIZE_STEP,
+                         FLUX_MAX_SIZE);
+    if (p->height < FLUX_SIZE_STEP || p->height > FLUX_MAX_SIZE)
+        return arg_error(error, "height %d is out of range (%d..%d)", p->height, FLUX_SIZE_STEP,
+                         FLUX_MAX_SIZE);
     if (p->steps < 1 || p->steps > FLUX_MAX_STEPS)
         return arg_error(error, "steps %d is out of range (1..%d)", p->steps, FLUX_MAX_STEPS);
     if (!isfinite(p->guidance) || p->guidance < 0.0f || p->guidance > 100.0f)

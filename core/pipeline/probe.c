@@ -126,7 +126,7 @@ gboolean probe_info_from_configs(const CfgJson *transformer, const CfgJson *t5, 
     if (!read_transformer(transformer, info, error) || !read_t5(t5, info, error) ||
         !read_vae(vae, info, error))
         return FALSE;
-    info->default_steps = info->uses_guidance ? 28 : 4;
+    info->default_steps = flux_default_steps(info->uses_guidance);
     return TRUE;
 }
 
@@ -149,7 +149,7 @@ gboolean flux_model_probe(const char *dir, FluxModelInfo *info, GError **error)
         !read_sub(dir, "text_encoder_2", read_t5, info, error) ||
         !read_sub(dir, "vae", read_vae, info, error))
         return FALSE;
-    info->default_steps = info->uses_guidance ? 28 : 4;
+    info->default_steps = flux_default_steps(info->uses_guidance);
     const char *subs[] = {"text_encoder", "text_encoder_2", "transformer", "vae"};
     for (guint i = 0; i < G_N_ELEMENTS(subs); i++) {
         g_autofree char *p = g_build_filename(dir, subs[i], NULL);
@@ -174,7 +174,7 @@ guint64 flux_estimate_memory(const FluxModelInfo *info, int width, int height, i
     /* VAE: the peak is the last up block's first ResNet, its input [C, px] and conv1 output
      * [C/2, px] (C = the upsampler's channels, 256 for FLUX: 1.5 GiB at 1024²), plus the
      * 32 MiB im2col band and 16 MiB weight tiles */
-    guint64 px = (guint64)(height / 16 * 16) * (guint64)(width / 16 * 16);
+    guint64 px = (guint64)flux_size_floor(height) * (guint64)flux_size_floor(width);
     guint64 vae = 3 * (guint64)info->vae_channels / 2 * px * f + (48u << 20);
     guint64 peak = MAX(dit, MAX(t5, vae));
     /* latents, noise prediction, text embeddings and the output pixels live throughout */
@@ -194,7 +194,7 @@ double flux_estimate_flops(const FluxModelInfo *info, int width, int height, int
     /* VAE decoder: FLUX's (C = 256 at full size) costs 9.9 TFLOP of convolutions and 0.6 of
      * mid-block attention at 1024² (counted with torch hooks): ~1.0e7 FLOP per output pixel,
      * scaling with C² */
-    double px = (double)(height / 16 * 16) * (width / 16 * 16), c = info->vae_channels;
+    double px = (double)flux_size_floor(height) * flux_size_floor(width), c = info->vae_channels;
     double vae = 1.0e7 * (c / 256.0) * (c / 256.0) * px;
     return steps * step + t5 + vae;
 }
