@@ -25,21 +25,13 @@
  */
 #include "edit.h"
 
+#include "error.h"
 #include "latents.h"
 
 #include <math.h>
 #include <string.h>
 
-static gboolean edit_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static gboolean edit_error(GError **error, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error_literal(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT, msg);
-    return FALSE;
-}
+#define edit_error(error, ...) error_set(error, FLUX_ERROR_ARGUMENT, NULL, __VA_ARGS__)
 
 /* ------------------------------------------------------------------------------------- */
 /* Validation                                                                            */
