@@ -33,17 +33,17 @@ static gboolean check_sizes(const char *image, const PngPixels *pic, const char 
     if (m->data && (m->w != pic->w || m->h != pic->h))
         return size_error(error, "the mask %s is %d×%d pixels but the picture %s is %d×%d", mask,
                           m->w, m->h, image, pic->w, pic->h);
-    int w = pic->w / 16 * 16, h = pic->h / 16 * 16;
-    if (w < 16 || h < 16)
+    int w = flux_size_floor(pic->w), h = flux_size_floor(pic->h);
+    if (w < FLUX_SIZE_STEP || h < FLUX_SIZE_STEP)
         return size_error(error, "%s is %d×%d pixels; pictures need at least 16×16", image, pic->w,
                           pic->h);
-    if ((width && width / 16 * 16 != w) || (height && height / 16 * 16 != h))
+    if ((width && flux_size_floor(width) != w) || (height && flux_size_floor(height) != h))
         return size_error(error,
                           "%s is %d×%d pixels, which gives a %d×%d output, but %d×%d was asked "
                           "for; leave out --width/--height or resize the picture (flux-generate "
                           "does not resize)",
-                          image, pic->w, pic->h, w, h, width ? width / 16 * 16 : w,
-                          height ? height / 16 * 16 : h);
+                          image, pic->w, pic->h, w, h, width ? flux_size_floor(width) : w,
+                          height ? flux_size_floor(height) : h);
     return TRUE;
 }
 
@@ -56,7 +56,7 @@ gboolean init_image_load(const char *image, const char *mask, int width, int hei
                   (!mask || png_in_load(mask, PNG_IN_MASK, &m, error)) &&
                   check_sizes(image, &pic, mask, &m, width, height, error);
     if (ok) {
-        out->w = pic.w / 16 * 16, out->h = pic.h / 16 * 16;
+        out->w = flux_size_floor(pic.w), out->h = flux_size_floor(pic.h);
         out->rgb = crop(&pic, out->w, out->h);
         out->mask = m.data ? crop(&m, out->w, out->h) : NULL;
     }
