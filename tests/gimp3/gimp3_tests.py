@@ -284,19 +284,16 @@ def gui(args, golden):
     os.environ["DISPLAY"] = display
     env = e.vars()
     print("Xvfb on display " + display, flush=True)
-    create = ('(script-fu-use-v3) (let* (%s) (gimp-display-new img))' % NEW_IMAGE)
-    log = open(os.path.join(out, "gui.log"), "wb")
-    g = subprocess.Popen(["timeout", "200", "dbus-run-session", "--", "gimp-3.0", "--no-splash",
-                          "--batch-interpreter=plug-in-script-fu-eval", "-b", create],
-                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     try:
-        gui_checks(e, out)
+        run_gimp(env, out, "gui.log", "(script-fu-use-v3) (let* (%s) (gimp-display-new img))" % NEW_IMAGE,
+                 lambda: gui_checks(e, out))
+        # the dialog in German (GIMP 3 binds the plug-in's catalog through set_i18n)
+        env_de = e.vars("de_DE.UTF-8")
+        run_gimp(env_de, out, "gui-de.log", "(script-fu-use-v3) (let* (%s) (gimp-display-new img) %s)"
+                 % (NEW_IMAGE, layer_call("img", "bg", mode="RUN-INTERACTIVE")), lambda: german_dialog(out))
     finally:
-        g.kill()
-        g.wait()
         xvfb.kill()
         xvfb.wait()
-        log.close()
     # the last values the dialog saved, used by RUN-WITH-LAST-VALS from a script
     last = os.path.join(e.profile, "plug-in-settings", "GimpProcedureConfigRun-plug-in-flux-generate.last")
     text = open(last).read() if os.path.isfile(last) else ""
@@ -311,6 +308,33 @@ def gui(args, golden):
                                                 width=16, height=16, num_steps=1, model='"/ignored"'), q(png)))
     if check("RUN-WITH-LAST-VALS call succeeds", rc == 0 and "RESULT " + PROMPT + "|" in log, log[-2000:]):
         compare("RUN-WITH-LAST-VALS (the dialog's values) equals the golden PNG", png, golden)
+
+
+def run_gimp(env, out, log_name, batch, checks):
+    """gimp-3.0 with one Script-Fu batch command while `checks` drives it; then killed."""
+    with open(os.path.join(out, log_name), "wb") as log:
+        g = subprocess.Popen(["timeout", "200", "dbus-run-session", "--", "gimp-3.0", "--no-splash",
+                              "--batch-interpreter=plug-in-script-fu-eval", "-b", batch],
+                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        try:
+            checks()
+        finally:
+            g.kill()
+            g.wait()
+
+
+def german_dialog(out):
+    dlg = find_window("^flux$", 90)
+    if not check("[de] the dialog opens", dlg is not None):
+        return
+    time.sleep(1.5)
+    shot(out, "dialog-de.png")
+    title = xdo("getwindowname", dlg)
+    check("[de] dialog title is translated", title == "FLUX Text zu Bild", title)
+    xdo("windowfocus", "--sync", dlg)
+    keys("Escape")
+    time.sleep(1)
+    check("[de] Escape closes the dialog", find_window("^flux$", 3) is None)
 
 
 def gui_checks(e, out):

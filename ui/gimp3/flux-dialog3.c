@@ -27,8 +27,9 @@ typedef struct {
     GimpProcedureConfig *config;
     GtkWidget *dialog, *prompt, *model_label, *size_label, *steps, *guidance;
     GtkWidget *seed, *random, *estimate;
-    gboolean model_ok; /* flux_model_probe accepted the folder */
-    int model_kind;    /* -1 unknown, 0 schnell-type, 1 dev-type */
+    GtkSizeGroup *labels; /* one column for every field's label */
+    gboolean model_ok;    /* flux_model_probe accepted the folder */
+    int model_kind;       /* -1 unknown, 0 schnell-type, 1 dev-type */
     FluxModelInfo info;
 } Dialog;
 
@@ -137,6 +138,7 @@ static GtkWidget *spin_row(Dialog *d, const char *prop)
     GtkWidget *w = gimp_procedure_dialog_get_widget(pd, prop, GIMP_TYPE_LABEL_SPIN);
     GtkWidget *spin = gimp_label_spin_get_spin_button(GIMP_LABEL_SPIN(w));
     gtk_entry_set_activates_default(GTK_ENTRY(spin), TRUE);
+    gtk_size_group_add_widget(d->labels, gimp_labeled_get_label(GIMP_LABELED(w)));
     return w;
 }
 
@@ -170,6 +172,7 @@ static void build_model(Dialog *d, GtkBox *box, const char *model)
                                                      GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
     if (model && model[0]) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(chooser), model);
     gtk_label_set_mnemonic_widget(GTK_LABEL(label), chooser);
+    gtk_size_group_add_widget(d->labels, label);
     gtk_box_pack_start(GTK_BOX(row), label, FALSE, FALSE, 0);
     gtk_box_pack_start(GTK_BOX(row), chooser, TRUE, TRUE, 0);
     gtk_box_pack_start(box, row, FALSE, FALSE, 0);
@@ -185,6 +188,7 @@ static void build_seed(Dialog *d, GtkBox *box)
     d->seed = gimp_prop_spin_button_new(G_OBJECT(d->config), "last-seed", 1, 100, 0);
     gtk_entry_set_activates_default(GTK_ENTRY(d->seed), TRUE);
     gtk_label_set_mnemonic_widget(GTK_LABEL(label), d->seed);
+    gtk_size_group_add_widget(d->labels, label);
     d->random = gtk_check_button_new_with_mnemonic(_("R_andom"));
     gboolean random = config_int(d, "seed") == -1;
     if (!random) g_object_set(d->config, "last-seed", config_int(d, "seed"), NULL);
@@ -209,7 +213,10 @@ static GtkWidget *dialog_new(GimpProcedure *procedure, GimpProcedureConfig *conf
 gboolean flux_dialog3_run(GimpProcedure *procedure, GimpProcedureConfig *config,
                           const FluxDialog3Options *opt)
 {
-    Dialog d = {.opt = opt, .config = config, .model_kind = -1};
+    Dialog d = {.opt = opt,
+                .config = config,
+                .model_kind = -1,
+                .labels = gtk_size_group_new(GTK_SIZE_GROUP_HORIZONTAL)};
     d.dialog = dialog_new(procedure, config, opt->title);
     gtk_dialog_set_default_response(GTK_DIALOG(d.dialog), GTK_RESPONSE_OK);
 
@@ -246,5 +253,6 @@ gboolean flux_dialog3_run(GimpProcedure *procedure, GimpProcedureConfig *config,
         g_object_set(config, "seed", random ? -1 : config_int(&d, "last-seed"), NULL);
     }
     gtk_widget_destroy(d.dialog);
+    g_object_unref(d.labels);
     return ok;
 }
