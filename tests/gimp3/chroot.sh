@@ -112,6 +112,13 @@ build) in_root bash -c "$setup" ;;
 test)
     in_root FLUX_GIMP3_REQUIRED=1 bash -c "$setup && meson test -C build-gimp3 --no-rebuild --suite gimp3 --print-errorlogs ${*:2}" ||
         die "the GIMP 3 tests failed (logs and screenshots: $build/meson-logs/)"
+    if [ $# -le 1 ]; then
+        echo "== the README's GIMP 3 install, as a normal user in the root"
+        (cd "$src" && git ls-files 2>/dev/null || find . -path ./build\* -prune -o -type f -print) \
+            >"$root/tmp/gimp-flux-files"
+        in_root bash "$src/tests/gimp3/user-install.sh" "$src" /tmp/gimp-flux-files "$shared_at/reference" ||
+            die "installing the plug-in as a normal user failed"
+    fi
     echo "== GIMP 3 stage passed in $((SECONDS - t0)) s; screenshots in $build/meson-logs/gimp3-artifacts/"
     ;;
 *) die "unknown action $action (test, build or shell)" ;;
