@@ -143,11 +143,18 @@ static double sgemm_gflops(int M, int K, int N, int reps)
     return 2.0 * M * K * N / best / 1e9;
 }
 
+/* The measured peak of the instruction fast multiplies with (print_cpu measures it), or 0. */
+static double native_peak;
+static const char *native_peak_name = "";
+
 static void report(const char *what, double secs, double flops, double ref_gflops)
 {
     double g = flops / secs / 1e9;
     printf("%-28s %9.3f s %10.1f GFLOP %8.1f GFLOP/s   sgemm %6.1f GFLOP/s   ratio %5.1f%%\n", what,
            secs, flops / 1e9, g, ref_gflops, 100.0 * g / ref_gflops);
+    if (native_peak > 0 && ops_precision() == OPS_PRECISION_FAST)
+        printf("%-28s %.1f%% of the measured %s peak (%.1f GFLOP/s)\n", "", 100.0 * g / native_peak,
+               native_peak_name, native_peak);
     fflush(stdout);
 }
 
@@ -351,6 +358,9 @@ static void print_cpu(gboolean peaks)
     if (!peaks) return;
     for (int k = 0; k < PEAK_N; k++) {
         double g = peak_gflops((PeakKind)k);
+        /* the products fast runs on: AMX-BF16 when the path uses it, else vdpbf16ps */
+        const PeakKind used = gemm_bf16_path() == GEMM_BF16_AMX ? PEAK_AMX_BF16 : PEAK_DPBF16_ZMM;
+        if (k == (int)used && g > 0) native_peak = g, native_peak_name = peak_name(used);
         if (g > 0)
             printf("peak %-24s %9.1f G%s/s (all op threads)\n", peak_name((PeakKind)k), g,
                    k == PEAK_VNNI_ZMM || k == PEAK_AMX_INT8 ? "OP" : "FLOP");
