@@ -8,8 +8,9 @@
  * zmm of 16 columns' pairs for vdpbf16ps.
  * The x chunk (XCHUNK, on the calling thread): bf16, rows and k padded with zeros to
  * multiples of MB and 32, so that every kernel works on whole blocks; stored as kp/KC column
- * blocks [mp, kc] one after the other, so that an x tile's 16 rows are kc·2 bytes apart (not
- * K·2: at K = 12288 every row of a tile was on another 4 KiB page, and the TLB missed).
+ * blocks [mp, kc] one after the other, each in MB-row blocks in AMX A-tile order (a_index):
+ * an x tile is one contiguous KiB (rows K·2 bytes apart put every row of a tile on another
+ * 4 KiB page at K = 12288, and the TLB missed; kc·2 apart they hit 4 sets of L1).
  * The output block (CBUF, per thread): [mp, NC] float32, accumulated over the k blocks of a
  * panel and then copied to y's valid rows and columns.
  *
@@ -56,12 +57,21 @@ typedef struct {
 
 typedef struct {
     float *y;          /* [M, N] (gemm_bf16_linear) */
-    const guint16 *xb; /* this chunk of x in bf16, in column blocks [mp, kc] */
+    const guint16 *xb; /* this chunk of x in bf16, in column blocks [mp, kc] (a_index) */
     Bsrc b;
     int m0, mc, mp; /* chunk: first row, rows, rows padded to MB */
     int K, kp, N;
     GemmBf16Path path;
 } Bf16Job;
+
+/* Where x value (r, k) of an MB-row block lives in the packed chunk (r < MB, k < kc, relative
+ * to the block): in AMX A-tile order, 16 rows × 32 values (1 KiB) contiguous per step of 32 k,
+ * so that every tile load reads one contiguous KiB (rows kc·2 bytes apart hit only 4 sets of
+ * L1 and missed). The kernels take the block's start and kc. */
+static inline size_t a_index(int r, int k, int kc)
+{
+    return (size_t)(r / 16) * 16 * kc + (size_t)(k / 32) * 512 + (size_t)(r % 16) * 32 + k % 32;
+}
 
 /* ------------------------------------------------------------------------------------- */
 /* Per-thread scratch                                                                    */
@@ -192,10 +202,10 @@ static void block_portable(const guint16 *a, int lda, const guint16 *bp, int kc,
     for (int r = 0; r < MB; r++)
         for (int col = 0; col < NP; col++) {
             const guint16 *b = bp + (size_t)(col / 16) * pairs * 32 + (col % 16) * 2;
-            const guint16 *ar = a + (size_t)r * lda;
             float s = first ? 0.0f : c[r * NC + col];
             for (int p = 0; p < pairs; p++) {
-                guint32 a0 = (guint32)ar[2 * p] << 16, a1 = (guint32)ar[2 * p + 1] << 16;
+                const guint16 *ap = a + a_index(r, 2 * p, lda);
+                guint32 a0 = (guint32)ap[0] << 16, a1 = (guint32)ap[1] << 16;
                 guint32 b0 = (guint32)b[(size_t)p * 32] << 16,
                         b1 = (guint32)b[(size_t)p * 32 + 1] << 16;
                 float fa0, fa1, fb0, fb1;
@@ -230,7 +240,7 @@ GB_BF16 static void block_avx512bf16(const guint16 *a, int lda, const guint16 *b
 #pragma GCC unroll 8
             for (int r = 0; r < 8; r++) {
                 gint32 pair;
-                memcpy(&pair, a + (size_t)(r0 + r) * lda + 2 * p, 4);
+                memcpy(&pair, a + a_index(r0 + r, 2 * p, lda), 4);
                 __m512bh xv = (__m512bh)_mm512_set1_epi32(pair);
                 acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xv, w0);
                 acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xv, w1);
@@ -273,7 +283,7 @@ GB_AMX static void amx_end(void)
 GB_AMX static void block_amx(const guint16 *a, int lda, const guint16 *bp, int kc, float *c,
                              gboolean first)
 {
-    const size_t sa = (size_t)lda * 2, sc = NC * sizeof(float);
+    const size_t sc = NC * sizeof(float);
     float *c0 = c, *c1 = c + 16 * NC;
     if (first) {
         _tile_zero(0);
@@ -289,12 +299,12 @@ GB_AMX static void block_amx(const guint16 *a, int lda, const guint16 *bp, int k
     const guint16 *b0 = bp, *b1 = bp + (size_t)kc / 2 * 32;
     for (int k = 0; k < kc; k += 32) {
         /* (each product issued as soon as its operands are loaded) */
-        _tile_loadd(4, a + k, sa);
+        _tile_loadd(4, a + (size_t)k * 16, 64);
         _tile_loadd(6, b0 + (size_t)k * 16, 64);
         _tile_dpbf16ps(0, 4, 6);
         _tile_loadd(7, b1 + (size_t)k * 16, 64);
         _tile_dpbf16ps(1, 4, 7);
-        _tile_loadd(5, a + (size_t)16 * lda + k, sa);
+        _tile_loadd(5, a + (size_t)16 * lda + (size_t)k * 16, 64);
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
@@ -372,18 +382,23 @@ typedef struct {
     int lda, mc, mp, K, kp;
 } RoundJob;
 
-/* Rows [begin, end) of the padded chunk: x rounded into each column block, zeros past K and
- * past the chunk's rows. */
+/* Rows [begin, end) of the padded chunk: x rounded into each column block in tile order, zeros
+ * past K and past the chunk's rows. */
 static void round_rows(void *ctx, size_t begin, size_t end)
 {
     const RoundJob *r = ctx;
     for (size_t m = begin; m < end; m++)
         for (int k0 = 0; k0 < r->kp; k0 += KC) {
-            const size_t kc = (size_t)MIN(KC, r->kp - k0);
-            guint16 *dst = r->xb + (size_t)k0 * r->mp + m * kc;
-            size_t valid = m < (size_t)r->mc ? (size_t)CLAMP(r->K - k0, 0, (int)kc) : 0;
-            if (valid) round_operand(dst, r->x + m * r->lda + k0, valid);
-            memset(dst + valid, 0, (kc - valid) * 2);
+            const int kc = MIN(KC, r->kp - k0);
+            guint16 *blk = r->xb + (size_t)k0 * r->mp + m / MB * MB * (size_t)kc;
+            const float *src = r->x + m * r->lda + k0;
+            const int valid = m < (size_t)r->mc ? CLAMP(r->K - k0, 0, kc) : 0;
+            for (int k = 0; k < kc; k += 32) {
+                guint16 *dst = blk + a_index((int)(m % MB), k, kc);
+                const int v = CLAMP(valid - k, 0, 32);
+                if (v) round_operand(dst, src + k, (size_t)v);
+                if (v < 32) memset(dst + v, 0, (size_t)(32 - v) * 2);
+            }
         }
 }
 
