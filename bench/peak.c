@@ -64,52 +64,51 @@ static const PeakTileConfig tcfg = {
     .rows = {16, 16, 16, 16, 16, 16, 16, 16},
 };
 
-__attribute__((target("amx-tile,amx-bf16"))) static void run_amx_bf16(void)
+/* Tiles 0-3 zeroed accumulators, 4-7 operands (zeros: the units do not skip them). */
+__attribute__((target("amx-tile"))) static void tiles_begin(void)
 {
-    static const guint16 ones[512] = {0};
-    float out[256];
+    static const guint8 zeros[1024] = {0};
     _tile_loadconfig(&tcfg);
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
-    _tile_loadd(4, ones, 64);
-    _tile_loadd(5, ones, 64);
-    _tile_loadd(6, ones, 64);
-    _tile_loadd(7, ones, 64);
+    _tile_loadd(4, zeros, 64);
+    _tile_loadd(5, zeros, 64);
+    _tile_loadd(6, zeros, 64);
+    _tile_loadd(7, zeros, 64);
+}
+
+__attribute__((target("amx-tile"))) static void tiles_end(void)
+{
+    float out[256];
+    _tile_stored(0, out, 64);
+    _tile_release();
+    sink = out[0];
+}
+
+__attribute__((target("amx-tile,amx-bf16"))) static void run_amx_bf16(void)
+{
+    tiles_begin();
     for (int it = 0; it < ITERS / 16; it++) {
         _tile_dpbf16ps(0, 4, 6);
         _tile_dpbf16ps(1, 4, 7);
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
-    _tile_stored(0, out, 64);
-    _tile_release();
-    sink = out[0];
+    tiles_end();
 }
 
 __attribute__((target("amx-tile,amx-int8"))) static void run_amx_int8(void)
 {
-    static const guint8 ones[1024] = {0};
-    gint32 out[256];
-    _tile_loadconfig(&tcfg);
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    _tile_loadd(4, ones, 64);
-    _tile_loadd(5, ones, 64);
-    _tile_loadd(6, ones, 64);
-    _tile_loadd(7, ones, 64);
+    tiles_begin();
     for (int it = 0; it < ITERS / 16; it++) {
         _tile_dpbssd(0, 4, 6);
         _tile_dpbssd(1, 4, 7);
         _tile_dpbssd(2, 5, 6);
         _tile_dpbssd(3, 5, 7);
     }
-    _tile_stored(0, out, 64);
-    _tile_release();
-    sink = (float)out[0];
+    tiles_end();
 }
 #endif
 

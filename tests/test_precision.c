@@ -28,15 +28,6 @@
 #define FAST_LATENT_TOL 2e-2
 #define FAST_IMAGE_MAX  8
 
-static FluxModel *load_tiny(void)
-{
-    g_autofree char *dir = tu_model_path(NULL);
-    GError *err = NULL;
-    FluxModel *m = flux_model_load(dir, &err);
-    g_assert_no_error(err);
-    return m;
-}
-
 typedef struct {
     GHashTable *seen; /* traced name → float32 copy */
     guint8 *rgb;
@@ -96,7 +87,7 @@ static void check_case(gconstpointer data)
 {
     const char *name = data;
     g_autofree char *file = g_strdup_printf("pipeline_%s.safetensors", name);
-    FluxModel *m = load_tiny();
+    FluxModel *m = tu_tiny_model();
     const OpsPrecision before = ops_precision();
     Run f32 = run_case(m, file, "float32");
     Run fast = run_case(m, file, "fast");

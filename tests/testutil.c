@@ -265,3 +265,12 @@ JsonObject *tu_golden_manifest(const char *file)
     if (!entry) g_error("golden/manifest.json has no entry for %s", file);
     return entry;
 }
+
+FluxModel *tu_tiny_model(void)
+{
+    g_autofree char *dir = tu_model_path(NULL);
+    GError *err = NULL;
+    FluxModel *m = flux_model_load(dir, &err);
+    g_assert_no_error(err);
+    return m;
+}

@@ -10,6 +10,9 @@
 const char *tu_ref_dir(void);
 /* <ref>/tiny-flux-dev[/sub...] — newly allocated. */
 char *tu_model_path(const char *sub);
+/* The tiny reference model loaded with flux_model_load; aborts the test on an error. Caller
+ * frees with flux_model_free. */
+FluxModel *tu_tiny_model(void);
 /* Opens <model>/golden/<file>; aborts the test when missing. Cached for the process. */
 StFile *tu_golden(const char *file);
 /* golden/manifest.json's entry for a golden file (files[file]: settings, prompts, lengths);
