@@ -848,7 +848,7 @@ static void test_edit_size_floor(void)
     write_png_file(ps, small, 64, 48, PNG_FORMAT_RGB);
     g_free(big), g_free(small);
     const char *ins[] = {pb, ps, pb};
-    g_autofree char *outs[3];
+    g_auto(GStrv) outs = g_new0(char *, 4); /* NULL-terminated: all three freed */
     for (int i = 0; i < 3; i++) {
         outs[i] = g_strdup_printf("%s/out%d.png", dir, i);
         CliResult r =
