@@ -186,8 +186,13 @@ static void pack_panel(guint16 *bp, const Bf16Job *j, int n0, int nc, int k0, in
             for (int p = 0; p < pairs; p++) col[(size_t)p * 16] = 0;
             continue;
         }
-        b_row_bf16(tmp, &j->b, j->K, n0 + c, k0, kc, row);
-        for (int p = 0; p < pairs; p++) memcpy(col + (size_t)p * 16, tmp + 2 * p, 4);
+        const StTensor *w = j->b.w;
+        const guint8 *src = (const guint8 *)tmp;
+        if (w && w->dtype == ST_BF16 && w->scale == 0.0f && j->K - k0 >= kc)
+            src = (const guint8 *)w->data + ((size_t)(n0 + c) * j->K + k0) * 2; /* as stored */
+        else
+            b_row_bf16(tmp, &j->b, j->K, n0 + c, k0, kc, row);
+        for (int p = 0; p < pairs; p++) memcpy(col + (size_t)p * 16, src + 4 * (size_t)p, 4);
     }
 }
 
