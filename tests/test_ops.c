@@ -273,6 +273,72 @@ static void test_attention_fast(void)
     check_attention_fast(200, 600, 2, 128, 0, 0); /* FLUX's head size */
 }
 
+/* The elementwise steps of a transformer block (ops_block.c) against their naive twins, at a
+ * size above the threshold where they split over the threads (64 K values) and one below. */
+static void check_block_kernels(int M, int N)
+{
+    size_t n = (size_t)M * N;
+    float *x = g_new(float, n), *y = g_new(float, n), *a = g_new(float, n), *b = g_new(float, n);
+    float *shift = g_new(float, N), *scale = g_new(float, N), *gate = g_new(float, N);
+    tu_fill_random(x, n, 11);
+    tu_fill_random(y, n, 12);
+    tu_fill_random(shift, N, 13);
+    tu_fill_random(scale, N, 14);
+    tu_fill_random(gate, N, 15);
+    g_autofree char *what = g_strdup_printf("modulate %dx%d", M, N);
+    ops_modulate(a, x, shift, scale, M, N, 1e-6f);
+    ops_modulate_naive(b, x, shift, scale, M, N, 1e-6f);
+    /* the fast LayerNorm sums in another order: within its own tolerance (test_norms) */
+    tu_assert_close(what, a, b, n, 1e-5);
+    /* the others compute each value by the same expression: equal bit for bit */
+    memcpy(a, x, n * sizeof *a);
+    memcpy(b, x, n * sizeof *b);
+    ops_gated_add(a, y, gate, M, N);
+    ops_gated_add_naive(b, y, gate, M, N);
+    g_assert_cmpmem(a, n * sizeof *a, b, n * sizeof *b);
+    g_assert_cmpfloat(a[N + 3], ==, x[N + 3] + gate[3] * y[N + 3]);
+    ops_add(a, y, n);
+    ops_add_naive(b, y, n);
+    g_assert_cmpmem(a, n * sizeof *a, b, n * sizeof *b);
+    /* RoPE on NH = 2 heads of HD = N/4 in rows of ld = N (the other half left alone) */
+    int HD = N / 4, NH = 2; /* cos, sin [M, HD]: y and the next M·HD values of y */
+    memcpy(a, x, n * sizeof *a);
+    memcpy(b, x, n * sizeof *b);
+    ops_rope(a, N, y, y + (size_t)M * HD, M, NH, HD);
+    ops_rope_naive(b, N, y, y + (size_t)M * HD, M, NH, HD);
+    g_assert_cmpmem(a, n * sizeof *a, b, n * sizeof *b);
+    g_assert_cmpfloat(a[NH * HD], ==, x[NH * HD]);
+    /* a rotation keeps each pair's length when cos² + sin² = 1 */
+    for (int i = 0; i < M * HD; i++) {
+        double t = 6.283185307179586 * (i / 2 % 97) / 97.0; /* repeat-interleaved pairs */
+        a[i] = (float)cos(t), b[i] = (float)sin(t);
+    }
+    float *r = g_new(float, n);
+    memcpy(r, x, n * sizeof *r);
+    ops_rope(r, N, a, b, M, NH, HD);
+    for (int t = 0; t < M; t++)
+        for (int i = 0; i + 1 < NH * HD; i += 2) {
+            const float *p = x + (size_t)t * N + i, *q = r + (size_t)t * N + i;
+            g_assert_cmpfloat_with_epsilon(hypot(q[0], q[1]), hypot(p[0], p[1]), 1e-5);
+        }
+    g_free(r);
+    /* columns [0, N/2) of x into rows of stride N of a and b */
+    memset(a, 0, n * sizeof *a);
+    memset(b, 0, n * sizeof *b);
+    ops_copy_columns(a, N, x, N, N / 2, M);
+    ops_copy_columns_naive(b, N, x, N, N / 2, M);
+    g_assert_cmpmem(a, n * sizeof *a, b, n * sizeof *b);
+    g_assert_cmpfloat(a[(size_t)(M - 1) * N + N / 2 - 1], ==, x[(size_t)(M - 1) * N + N / 2 - 1]);
+    g_assert_cmpfloat(a[N / 2], ==, 0.0f);
+    g_free(x), g_free(y), g_free(a), g_free(b), g_free(shift), g_free(scale), g_free(gate);
+}
+
+static void test_block_kernels(void)
+{
+    check_block_kernels(7, 96);    /* 672 values: on the calling thread */
+    check_block_kernels(300, 512); /* 153 600 values: on the pool */
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -282,5 +348,6 @@ int main(int argc, char **argv)
     g_test_add_func("/ops/norms", test_norms);
     g_test_add_func("/ops/activations", test_activations);
     g_test_add_func("/ops/attention", test_attention);
+    g_test_add_func("/ops/block-kernels", test_block_kernels);
     return g_test_run();
 }

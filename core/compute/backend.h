@@ -121,6 +121,11 @@ const FluxBackend *flux_backend_resolve(const char *name, gboolean *automatic, G
  * "auto"), so that a caller may fall back to the cpu when the chosen GPU is too small. */
 gboolean flux_backend_is_auto(const char *name);
 
+/* The tables (static, never freed): backend_cpu.c's, and backend_cuda.c's or NULL when this
+ * build has no CUDA. The registry (flux_backend_get) is the way to choose one. */
+extern const FluxBackend backend_cpu;
+const FluxBackend *backend_cuda(void);
+
 /* Whether this build includes the CUDA backend (meson -Dcuda). */
 gboolean flux_backend_cuda_built(void);
 /* Usable CUDA devices now: 0 without CUDA support, driver or GPU. */

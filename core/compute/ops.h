@@ -75,3 +75,25 @@ void ops_attention(float *out, const float *q, const float *k, const float *v,
                    const OpsAttnShape *s);
 void ops_attention_naive(float *out, const float *q, const float *k, const float *v,
                          const OpsAttnShape *s);
+
+/* ---- the elementwise steps of a transformer block (ops_block.c) ----------------------- */
+
+/* AdaLN: y[M,N] = LayerNorm(x) (no affine, eps) · (1 + scale[N]) + shift[N]. y may equal x. */
+void ops_modulate(float *y, const float *x, const float *shift, const float *scale, int M, int N,
+                  float eps);
+void ops_modulate_naive(float *y, const float *x, const float *shift, const float *scale, int M,
+                        int N, float eps);
+/* Gated residual: x[M,N] += gate[N] · y[M,N]. */
+void ops_gated_add(float *x, const float *y, const float *gate, int M, int N);
+void ops_gated_add_naive(float *x, const float *y, const float *gate, int M, int N);
+/* x[n] += y[n]. */
+void ops_add(float *x, const float *y, size_t n);
+void ops_add_naive(float *x, const float *y, size_t n);
+/* RoPE in place on x [T, ld] holding NH heads of HD at columns h·HD: each pair (re, im) of a
+ * head → (re·cos − im·sin, im·cos + re·sin) with cos_t/sin_t [T, HD] repeat-interleaved. */
+void ops_rope(float *x, int ld, const float *cos_t, const float *sin_t, int T, int NH, int HD);
+void ops_rope_naive(float *x, int ld, const float *cos_t, const float *sin_t, int T, int NH,
+                    int HD);
+/* dst[r, 0..w) = src[r, 0..w) for n rows, row strides ldd and lds. */
+void ops_copy_columns(float *dst, int ldd, const float *src, int lds, int w, int n);
+void ops_copy_columns_naive(float *dst, int ldd, const float *src, int lds, int w, int n);

@@ -104,3 +104,45 @@ void ops_attention_naive(float *out, const float *q, const float *k, const float
         }
     g_free(p);
 }
+
+/* ------------------------------------------------------------------------------------- */
+/* The elementwise steps of a transformer block: one row, one value at a time            */
+
+void ops_modulate_naive(float *y, const float *x, const float *shift, const float *scale, int M,
+                        int N, float eps)
+{
+    ops_layernorm_naive(y, x, NULL, NULL, M, N, eps);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++)
+            y[(size_t)m * N + n] = y[(size_t)m * N + n] * (1.0f + scale[n]) + shift[n];
+}
+
+void ops_gated_add_naive(float *x, const float *y, const float *gate, int M, int N)
+{
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) x[(size_t)m * N + n] += gate[n] * y[(size_t)m * N + n];
+}
+
+void ops_add_naive(float *x, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+void ops_rope_naive(float *x, int ld, const float *cos_t, const float *sin_t, int T, int NH, int HD)
+{
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < NH; h++)
+            for (int i = 0; i + 1 < HD; i += 2) {
+                float *p = x + (size_t)t * ld + (size_t)h * HD + i;
+                const float *c = cos_t + (size_t)t * HD + i, *s = sin_t + (size_t)t * HD + i;
+                float re = p[0], im = p[1];
+                p[0] = re * c[0] - im * s[0];
+                p[1] = im * c[1] + re * s[1];
+            }
+}
+
+void ops_copy_columns_naive(float *dst, int ldd, const float *src, int lds, int w, int n)
+{
+    for (int r = 0; r < n; r++)
+        for (int c = 0; c < w; c++) dst[(size_t)r * ldd + c] = src[(size_t)r * lds + c];
+}
