@@ -127,6 +127,71 @@ typedef struct {
 } FluxModelInfo;
 
 gboolean flux_model_probe(const char *dir, FluxModelInfo *info, GError **error);
+/* ---- Finding and checking a model before a run (core/pipeline/model_locate.c, model_check.c)
+ *
+ * What a dialog needs when an artist picks a model: a diffusers folder or one transformer file
+ * (ComfyUI style, its companions found beside it), checked in a fraction of a second (configs
+ * and weight-file headers only, no weights read), and when something is wrong a problem a
+ * front-end can put in the artist's language: what is missing or broken, and where. */
+typedef enum {
+    FLUX_MODEL_PROBLEM_NONE,
+    FLUX_MODEL_PROBLEM_NOT_FOUND,   /* the path does not exist */
+    FLUX_MODEL_PROBLEM_NOT_A_MODEL, /* neither a FLUX.1 diffusers folder nor a transformer file */
+    FLUX_MODEL_PROBLEM_MISSING,     /* a part is missing: a partial download, a companion file
+                                       not found beside a transformer file */
+    FLUX_MODEL_PROBLEM_TRUNCATED,   /* a weight file is shorter than its header says */
+    FLUX_MODEL_PROBLEM_DAMAGED,     /* a weight or config file cannot be read */
+} FluxModelProblemKind;
+
+typedef enum {
+    FLUX_MODEL_PART_NONE,
+    FLUX_MODEL_PART_TRANSFORMER,
+    FLUX_MODEL_PART_VAE,
+    FLUX_MODEL_PART_CLIP_L,
+    FLUX_MODEL_PART_T5,
+    FLUX_MODEL_PART_TOKENIZERS,
+    FLUX_MODEL_PART_CONFIG, /* model_index.json, a component's config.json, the scheduler */
+} FluxModelPart;
+
+typedef struct {
+    FluxModelProblemKind kind;
+    FluxModelPart part;     /* which part, when the problem is in one */
+    char *path;             /* the file or folder at fault (MISSING: the first place looked) */
+    char *looked;           /* MISSING: every place looked, one per line; else NULL */
+    guint64 expected_bytes; /* TRUNCATED: the size the header implies */
+    guint64 actual_bytes;   /* TRUNCATED: the size on disk */
+} FluxModelProblem;
+
+/* Frees the strings of a problem and sets it to FLUX_MODEL_PROBLEM_NONE (NULL-safe). */
+void flux_model_problem_clear(FluxModelProblem *problem);
+
+/* The companions of a transformer file (flux1-dev.safetensors, flux1-schnell-Q4_K_S.gguf, ...)
+ * as a ComfyUI models/ tree lays them out: when the file is in unet/, diffusion_models/ or
+ * checkpoints/, the VAE in ../vae/ (ae.safetensors, or a *flux* / ae* file there), CLIP-L in
+ * ../clip/ or ../text_encoders/ (clip_l*), T5 there too (t5xxl*, .safetensors or .gguf;
+ * the first by name); any of them also beside the file. Tokenizers (tokenizer/ and
+ * tokenizer_2/ folders) beside the file, in the models/ root, else in `tokenizers` (may be
+ * NULL; e.g. the copy a front-end installs). On success `files` holds newly allocated strings
+ * (flux_model_files_clear). Else FALSE, `problem` (may be NULL; clear it) saying which part was
+ * not found and where it was looked for, and `error` the same in English. */
+gboolean flux_model_locate(const char *transformer_file, const char *tokenizers,
+                           FluxModelFiles *files, FluxModelProblem *problem, GError **error);
+/* Frees the strings of a FluxModelFiles filled by flux_model_locate and zeroes it. */
+void flux_model_files_clear(FluxModelFiles *files);
+
+/* Checks a model without reading weights: `path` a diffusers folder (every component folder,
+ * config and weight shard present; tokenizers from `tokenizers` when the folder has none) or a
+ * transformer file (its companions as flux_model_locate). Each weight file's header is read
+ * and its size compared with where the header says the last tensor ends, so an interrupted
+ * download is found here and not at run time. On success fills `info` (may be NULL) as
+ * flux_model_probe. Else FALSE with `problem` (may be NULL; clear it) and `error`. */
+gboolean flux_model_check(const char *path, const char *tokenizers, FluxModelInfo *info,
+                          FluxModelProblem *problem, GError **error);
+
+/* Loads what flux_model_check accepts: a folder (tokenizers from `tokenizers` when it has
+ * none) or a transformer file with its companions. */
+FluxModel *flux_model_load_path(const char *path, const char *tokenizers, GError **error);
+
 /* Working memory in bytes that a run of this size needs besides the mapped weights. */
 guint64 flux_estimate_memory(const FluxModelInfo *info, int width, int height, int max_seq);
 /* Arithmetic of a run (transformer steps, T5, VAE), in floating-point operations. */
@@ -152,6 +217,12 @@ void flux_tensor_file_free(FluxTensorFile *file);
 /* Called once per finished denoising step (step counts from 1). Return FALSE to cancel:
  * flux_generate then fails with FLUX_ERROR_CANCELLED before the next step starts. */
 typedef gboolean (*FluxProgressFunc)(int step, int total, double elapsed_s, void *user_data);
+
+/* Called inside a denoising step after each transformer block (57 for FLUX.1; twice as many
+ * calls with true CFG), for a progress bar that moves within a step on a slow CPU: `step`
+ * (from 1) of `total` is `fraction` done, 0 < fraction <= 1, increasing within the step.
+ * FluxProgressFunc still follows the last block of each step. */
+typedef void (*FluxBlockProgressFunc)(int step, int total, double fraction, void *user_data);
 
 /* Phases of a run, reported as each begins (for a progress text). */
 typedef enum {
@@ -231,6 +302,7 @@ typedef struct {
     guint64 seed;                /* torch.Generator("cpu").manual_seed(seed) equivalent */
     int max_sequence_length;     /* T5 tokens, 1..512 */
     FluxProgressFunc progress;
+    FluxBlockProgressFunc block_progress; /* may be NULL */
     FluxPreviewFunc preview;
     FluxTraceFunc trace;
     FluxPhaseFunc phase;

@@ -132,6 +132,73 @@ static void test_progress_and_cancel(void)
     flux_model_free(m);
 }
 
+/* Block progress: one call per transformer block (per pass with true CFG), the fraction
+ * rising strictly within a step to exactly 1 at its end, and all before that step's
+ * FluxProgressFunc. */
+typedef struct {
+    int calls, step, progress_step, last_total;
+    double last_fraction;
+} Blocks;
+
+static void on_block(int step, int total, double fraction, void *ud)
+{
+    Blocks *b = ud;
+    b->calls++;
+    g_assert_cmpint(total, ==, 3);
+    if (step != b->step) { /* a new step: the previous one ended at exactly 1 */
+        g_assert_cmpint(step, ==, b->step + 1);
+        g_assert_true(b->step == 0 || b->last_fraction == 1.0);
+        b->step = step;
+        b->last_fraction = 0.0;
+    }
+    g_assert_cmpint(b->progress_step, ==, step - 1); /* inside the step, not after it */
+    g_assert_cmpfloat(fraction, >, b->last_fraction);
+    g_assert_cmpfloat(fraction, <=, 1.0);
+    b->last_fraction = fraction;
+}
+
+static gboolean on_block_step(int step, int total, double elapsed, void *ud)
+{
+    (void)total, (void)elapsed;
+    Blocks *b = ud;
+    g_assert_cmpfloat(b->last_fraction, ==, 1.0);
+    b->progress_step = step;
+    return TRUE;
+}
+
+static void test_block_progress(void)
+{
+    FluxModel *m = load_tiny();
+    g_autofree char *dir = tu_model_path(NULL);
+    FluxModelInfo info;
+    g_assert_true(flux_model_probe(dir, &info, NULL));
+    int blocks = info.num_layers + info.num_single_layers;
+    g_assert_cmpint(blocks, >, 1);
+    FluxGenerateParams p;
+    small_params(&p, m);
+    Blocks b = {0};
+    p.block_progress = on_block;
+    p.progress = on_block_step;
+    p.user_data = &b;
+    guint8 *rgb = g_malloc(32 * 48 * 3);
+    GError *err = NULL;
+    g_assert_true(flux_generate(m, &p, rgb, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(b.calls, ==, 3 * blocks);
+    g_assert_cmpint(b.progress_step, ==, 3);
+
+    /* true CFG: two transformer passes per step, the first ending at one half */
+    Blocks cfg = {0};
+    p.user_data = &cfg;
+    p.negative_prompt = "blurry";
+    p.true_cfg_scale = 2.0f;
+    g_assert_true(flux_generate(m, &p, rgb, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(cfg.calls, ==, 2 * 3 * blocks);
+    g_free(rgb);
+    flux_model_free(m);
+}
+
 static void test_repeatable(void)
 {
     FluxModel *m = load_tiny();
@@ -276,6 +343,7 @@ int main(int argc, char **argv)
     g_test_add_func("/pipeline/defaults", test_defaults);
     g_test_add_func("/pipeline/validate", test_validate);
     g_test_add_func("/pipeline/progress-and-cancel", test_progress_and_cancel);
+    g_test_add_func("/pipeline/block-progress", test_block_progress);
     g_test_add_func("/pipeline/repeatable", test_repeatable);
     g_test_add_func("/pipeline/encoders-released", test_encoders_released);
     g_test_add_func("/pipeline/schnell-type", test_schnell_type);

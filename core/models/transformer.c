@@ -534,8 +534,10 @@ struct DitContext {
     FluxBackendCtx *bc; /* the activations' arena */
     const DitBound *wb; /* the model's parameters on be */
     int B, T_img, T_txt, T;
-    const FluxTrace *trace; /* of the dit_forward running, else NULL */
-    LoraLinear *lora;       /* LoRAs added to the linears (dit_context_set_lora), else NULL */
+    const FluxTrace *trace;  /* of the dit_forward running, else NULL */
+    LoraLinear *lora;        /* LoRAs added to the linears (dit_context_set_lora), else NULL */
+    DitBlockFunc block_done; /* after each block of a forward (dit_context_set_block_hook) */
+    void *block_data;
     /* host side: what is computed on the CPU each step, before its upload */
     float *host;      /* one block holding the four below */
     float *h_tproj;   /* [B, 256] */
@@ -722,6 +724,12 @@ DitContext *dit_context_new_on(DitModel *m, const char *device, int B, int T_img
 DitContext *dit_context_new(DitModel *m, int B, int T_img, int T_txt, GError **error)
 {
     return dit_context_new_on(m, "cpu", B, T_img, T_txt, error);
+}
+
+void dit_context_set_block_hook(DitContext *c, DitBlockFunc fn, void *user_data)
+{
+    c->block_done = fn;
+    c->block_data = user_data;
 }
 
 void dit_context_free(DitContext *c)
@@ -1116,12 +1124,19 @@ gboolean dit_forward(DitContext *c, const float *hidden, const float *encoder_hi
     trace_f32(trace, c->h_sin, 2, rope_shape, "rope_sin");
 
     /* 3. double blocks × num_layers: x [B, T, D], text and image rows apart */
-    for (int i = 0; i < cfg->num_layers; i++) double_block(c, &m->dbl[i], i);
+    const int n_blocks = cfg->num_layers + cfg->num_single_layers;
+    for (int i = 0; i < cfg->num_layers; i++) {
+        double_block(c, &m->dbl[i], i);
+        if (c->block_done) c->block_done(i + 1, n_blocks, c->block_data);
+    }
 
     /* 4. concat [txt; img] → [B, T, D]: nothing to do, x already holds them in that order */
 
     /* single blocks × num_single_layers: x [B, T, D] as one sequence */
-    for (int i = 0; i < cfg->num_single_layers; i++) single_block(c, &m->sgl[i], i);
+    for (int i = 0; i < cfg->num_single_layers; i++) {
+        single_block(c, &m->sgl[i], i);
+        if (c->block_done) c->block_done(cfg->num_layers + i + 1, n_blocks, c->block_data);
+    }
 
     /* 5. the image part: rows [T_txt, T) of each sample, [B, T_img, D] */
 

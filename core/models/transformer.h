@@ -73,6 +73,11 @@ void dit_context_free(DitContext *c);
 gboolean dit_context_set_lora(DitContext *c, StArchive *lora, GError **error);
 /* The model's weights with diffusers names (what LoRA layers are matched against). Owned by m. */
 StArchive *dit_archive(DitModel *m);
+/* Called by dit_forward after each of its `total` blocks (double, then single; done from 1),
+ * for a progress bar that moves within a step. On a queueing backend (cuda) the call marks
+ * when the block was queued, not finished. NULL `fn` removes the hook. */
+typedef void (*DitBlockFunc)(int done, int total, void *user_data);
+void dit_context_set_block_hook(DitContext *c, DitBlockFunc fn, void *user_data);
 /* The backend a context runs on, e.g. "cpu (16 threads)" or "cuda: NVIDIA H100 ..."; owned by c. */
 const char *dit_context_device(const DitContext *c);
 /* Bytes the arena of dit_context_new(m, B, T_img, T_txt) takes (0 when the sizes are out of

@@ -256,9 +256,23 @@ static gboolean predict(Run *r, const PromptEmbeds *e, float ts, const float *gu
                        out, debug, error);
 }
 
+/* Block progress: which step and which transformer pass (true CFG runs two) is running. */
+typedef struct {
+    const FluxGenerateParams *p;
+    int step, steps, pass, passes;
+} BlockProgress;
+
+static void on_block(int done, int total, void *user_data)
+{
+    const BlockProgress *bp = user_data;
+    double fraction = (bp->pass * (double)total + done) / ((double)bp->passes * total);
+    bp->p->block_progress(bp->step, bp->steps, fraction, bp->p->user_data);
+}
+
 /* 4. The denoising loop: noise_pred = Transformer(latents, t/1000, ...); Euler step. */
-static gboolean denoise(FluxModel *m, Run *r, const FluxGenerateParams *p, const FluxTrace *trace,
-                        const FluxTrace *debug, GError **error)
+static gboolean denoise_loop(FluxModel *m, Run *r, const FluxGenerateParams *p,
+                             const FluxTrace *trace, const FluxTrace *debug, BlockProgress *bp,
+                             GError **error)
 {
     gboolean use_guidance = flux_model_uses_guidance(m);
     float guidance = p->guidance;
@@ -268,6 +282,7 @@ static gboolean denoise(FluxModel *m, Run *r, const FluxGenerateParams *p, const
     for (int i = 0; i < r->N; i++) {
         int k = r->t0 + i; /* schedule index: img2img starts later (strength) */
         float t = r->timesteps[k], ts = t / 1000.0f;
+        bp->step = i + 1, bp->pass = 0;
         trace_f32(trace, &t, 1, s1, "step.%d.t", i);
         trace_f32(trace, &ts, 1, s1, "step.%d.transformer_timestep", i);
         if (use_guidance) trace_f32(trace, &guidance, 1, s1, "step.%d.transformer_guidance", i);
@@ -277,6 +292,7 @@ static gboolean denoise(FluxModel *m, Run *r, const FluxGenerateParams *p, const
         /* the reference records the conditional prediction, before true CFG combines */
         trace_f32(trace, r->noise_pred, 3, s_lat, "step.%d.noise_pred", i);
         if (r->true_cfg) {
+            bp->pass = 1;
             if (!predict(r, &r->neg, ts, use_guidance ? &guidance : NULL, r->neg_pred, debug,
                          error))
                 return FALSE;
@@ -300,6 +316,16 @@ static gboolean denoise(FluxModel *m, Run *r, const FluxGenerateParams *p, const
     }
     trace_f32(trace, r->latents, 3, s_lat, "output_latent");
     return TRUE;
+}
+
+static gboolean denoise(FluxModel *m, Run *r, const FluxGenerateParams *p, const FluxTrace *trace,
+                        const FluxTrace *debug, GError **error)
+{
+    BlockProgress bp = {p, 0, r->N, 0, r->true_cfg ? 2 : 1};
+    if (p->block_progress) dit_context_set_block_hook(r->dit, on_block, &bp);
+    gboolean ok = denoise_loop(m, r, p, trace, debug, &bp, error);
+    dit_context_set_block_hook(r->dit, NULL, NULL);
+    return ok;
 }
 
 /* 5. Decode: unpack, z / scaling + shift, VAE decoder, [-1, 1] → 8-bit RGB. */

@@ -1,0 +1,299 @@
+/* model_check.c — a model checked before a run without reading its weights (flux.h:
+ * flux_model_check): every part present, configs readable, and each weight file as long as
+ * its header says. An interrupted download leaves a file shorter than its header's last
+ * data_offsets; that is found here in a few milliseconds (the header is ~100 KB of a 24 GB
+ * file), not at run time after the dialog accepted and remembered the model. */
+#include "checkpoint.h"
+#include "config.h"
+#include "defaults.h"
+#include "flux.h"
+#include "gguf.h"
+#include "model.h"
+#include "model_problem.h"
+
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A safetensors header larger than this is not one (the real ones are ~100 KB). */
+#define MAX_HEADER_BYTES (100u << 20)
+
+void model_problem_set(FluxModelProblem *pb, FluxModelProblemKind kind, FluxModelPart part,
+                       const char *path)
+{
+    if (!pb) return;
+    flux_model_problem_clear(pb);
+    pb->kind = kind;
+    pb->part = part;
+    pb->path = g_strdup(path);
+}
+
+void flux_model_problem_clear(FluxModelProblem *pb)
+{
+    if (!pb) return;
+    g_free(pb->path);
+    g_free(pb->looked);
+    memset(pb, 0, sizeof *pb);
+}
+
+static gboolean truncated(FluxModelProblem *pb, FluxModelPart part, const char *path, guint64 want,
+                          guint64 have, GError **error)
+{
+    g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
+                "%s: the file is incomplete (%" G_GUINT64_FORMAT
+                " bytes, its header says %" G_GUINT64_FORMAT "); download it again",
+                path, have, want);
+    model_problem_set(pb, FLUX_MODEL_PROBLEM_TRUNCATED, part, path);
+    if (pb) pb->expected_bytes = want, pb->actual_bytes = have;
+    return FALSE;
+}
+
+static gboolean damaged(FluxModelProblem *pb, FluxModelPart part, const char *path, const char *why,
+                        GError **error)
+{
+    g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: %s", path, why);
+    model_problem_set(pb, FLUX_MODEL_PROBLEM_DAMAGED, part, path);
+    return FALSE;
+}
+
+static gboolean missing(FluxModelProblem *pb, FluxModelPart part, const char *path, GError **error)
+{
+    g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s is missing", path);
+    model_problem_set(pb, FLUX_MODEL_PROBLEM_MISSING, part, path);
+    if (pb) pb->looked = g_strdup(path);
+    return FALSE;
+}
+
+/* The end of the last tensor's data, from the header's data_offsets; FALSE when the header
+ * is not a JSON object of tensors. */
+static gboolean header_data_end(const char *json, gsize len, guint64 *end)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    if (!json_parser_load_from_data(parser, json, (gssize)len, NULL)) return FALSE;
+    JsonNode *root = json_parser_get_root(parser);
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) return FALSE;
+    JsonObject *o = json_node_get_object(root);
+    g_autoptr(GList) names = json_object_get_members(o);
+    *end = 0;
+    for (GList *l = names; l; l = l->next) {
+        if (strcmp(l->data, "__metadata__") == 0) continue;
+        JsonNode *t = json_object_get_member(o, l->data);
+        JsonObject *to = JSON_NODE_HOLDS_OBJECT(t) ? json_node_get_object(t) : NULL;
+        JsonNode *off = to ? json_object_get_member(to, "data_offsets") : NULL;
+        if (!off || !JSON_NODE_HOLDS_ARRAY(off) ||
+            json_array_get_length(json_node_get_array(off)) != 2)
+            return FALSE;
+        gint64 e = json_array_get_int_element(json_node_get_array(off), 1);
+        if (e < 0) return FALSE;
+        *end = MAX(*end, (guint64)e);
+    }
+    return TRUE;
+}
+
+/* [u64 header length][header JSON][data]: the file must reach the last tensor's end. */
+static gboolean check_safetensors(const char *path, FluxModelPart part, FluxModelProblem *pb,
+                                  GError **error)
+{
+    int fd = g_open(path, O_RDONLY, 0);
+    GStatBuf st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0) close(fd);
+        return damaged(pb, part, path, "cannot be read", error);
+    }
+    guint64 size = (guint64)st.st_size;
+    guint8 len8[8];
+    if (size < 8 || read(fd, len8, 8) != 8) {
+        close(fd);
+        return truncated(pb, part, path, 8, size, error);
+    }
+    guint64 n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
+    if (n > MAX_HEADER_BYTES) {
+        close(fd);
+        return damaged(pb, part, path, "not a safetensors file", error);
+    }
+    if (8 + n > size) {
+        close(fd);
+        return truncated(pb, part, path, 8 + n, size, error);
+    }
+    g_autofree char *json = g_malloc(n + 1);
+    gboolean got = read(fd, json, n) == (ssize_t)n;
+    close(fd);
+    json[got ? n : 0] = '\0';
+    guint64 end;
+    if (!got || !header_data_end(json, n, &end))
+        return damaged(pb, part, path, "the safetensors header cannot be read", error);
+    if (8 + n + end > size) return truncated(pb, part, path, 8 + n + end, size, error);
+    return TRUE;
+}
+
+/* The shards an index lists, each beside it and checked. */
+static gboolean check_index(const char *path, FluxModelPart part, FluxModelProblem *pb,
+                            GError **error)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonNode *root =
+        json_parser_load_from_mapped_file(parser, path, NULL) ? json_parser_get_root(parser) : NULL;
+    JsonObject *o = root && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
+    JsonNode *map = o ? json_object_get_member(o, "weight_map") : NULL;
+    if (!map || !JSON_NODE_HOLDS_OBJECT(map))
+        return damaged(pb, part, path, "the index has no \"weight_map\"", error);
+    g_autofree char *dir = g_path_get_dirname(path);
+    GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GList) names = json_object_get_members(json_node_get_object(map));
+    gboolean ok = TRUE;
+    for (GList *l = names; ok && l; l = l->next) {
+        const char *shard =
+            json_object_get_string_member_with_default(json_node_get_object(map), l->data, "");
+        if (!shard[0] || !g_hash_table_add(seen, (gpointer)shard)) continue;
+        g_autofree char *p = g_build_filename(dir, shard, NULL);
+        ok = g_file_test(p, G_FILE_TEST_IS_REGULAR) ? check_safetensors(p, part, pb, error)
+                                                    : missing(pb, part, p, error);
+    }
+    g_hash_table_destroy(seen);
+    return ok;
+}
+
+static gboolean check_weight_file(const char *path, FluxModelPart part, FluxModelProblem *pb,
+                                  GError **error)
+{
+    if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) return missing(pb, part, path, error);
+    if (g_str_has_suffix(path, ".json")) return check_index(path, part, pb, error);
+    if (gguf_is_gguf(path)) {
+        GError *err = NULL;
+        StArchive *a = gguf_open(path, &err);
+        st_archive_free(a);
+        if (a) return TRUE;
+        g_autofree char *why =
+            g_strdup_printf("cannot be read, perhaps an incomplete download (%s)", err->message);
+        g_error_free(err);
+        return damaged(pb, part, path, why, error);
+    }
+    return check_safetensors(path, part, pb, error);
+}
+
+static guint64 file_bytes(const char *path)
+{
+    GStatBuf st;
+    return path && g_stat(path, &st) == 0 ? (guint64)st.st_size : 0;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* A diffusers folder                                                                    */
+
+static const struct {
+    const char *sub, *stem;
+    FluxModelPart part;
+} folder_parts[] = {
+    {"transformer", "diffusion_pytorch_model", FLUX_MODEL_PART_TRANSFORMER},
+    {"text_encoder_2", "model", FLUX_MODEL_PART_T5},
+    {"text_encoder", "model", FLUX_MODEL_PART_CLIP_L},
+    {"vae", "diffusion_pytorch_model", FLUX_MODEL_PART_VAE},
+};
+
+static gboolean check_component(const char *dir, guint i, FluxModelProblem *pb, GError **error)
+{
+    FluxModelPart part = folder_parts[i].part;
+    g_autofree char *sub = g_build_filename(dir, folder_parts[i].sub, NULL);
+    g_autofree char *cfg = g_build_filename(sub, "config.json", NULL);
+    g_autofree char *stem = g_build_filename(sub, folder_parts[i].stem, NULL);
+    g_autofree char *single = g_strconcat(stem, ".safetensors", NULL);
+    g_autofree char *index = g_strconcat(stem, ".safetensors.index.json", NULL);
+    if (!g_file_test(sub, G_FILE_TEST_IS_DIR)) return missing(pb, part, sub, error);
+    if (!g_file_test(cfg, G_FILE_TEST_IS_REGULAR)) return missing(pb, part, cfg, error);
+    return check_weight_file(g_file_test(index, G_FILE_TEST_EXISTS) ? index : single, part, pb,
+                             error);
+}
+
+static gboolean check_folder(const char *dir, const char *tokenizers, FluxModelInfo *info,
+                             FluxModelProblem *pb, GError **error)
+{
+    g_autofree char *index = g_build_filename(dir, "model_index.json", NULL);
+    if (!g_file_test(index, G_FILE_TEST_IS_REGULAR)) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
+                    "%s: not a FLUX.1 model folder (no model_index.json)", dir);
+        model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_A_MODEL, FLUX_MODEL_PART_NONE, dir);
+        return FALSE;
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(folder_parts); i++)
+        if (!check_component(dir, i, pb, error)) return FALSE;
+    g_autofree char *sched = g_build_filename(dir, "scheduler", "scheduler_config.json", NULL);
+    if (!g_file_test(sched, G_FILE_TEST_IS_REGULAR))
+        return missing(pb, FLUX_MODEL_PART_CONFIG, sched, error);
+    if (!model_has_tokenizers(dir) && !(tokenizers && model_has_tokenizers(tokenizers))) {
+        g_autofree char *tok = g_build_filename(dir, "tokenizer", NULL);
+        return missing(pb, FLUX_MODEL_PART_TOKENIZERS, tok, error);
+    }
+    FluxModelInfo tmp;
+    if (!flux_model_probe(dir, info ? info : &tmp, error)) {
+        model_problem_set(pb, FLUX_MODEL_PROBLEM_DAMAGED, FLUX_MODEL_PART_CONFIG, dir);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* A transformer file and its companions                                                 */
+
+/* What the tensor shapes say, with FLUX.1's built-in T5 and VAE configs. */
+static gboolean info_from_shapes(const char *file, FluxModelInfo *info, FluxModelProblem *pb,
+                                 GError **error)
+{
+    CkptTransformerConfig tc;
+    StArchive *a = ckpt_open_transformer(file, &tc, error);
+    st_archive_free(a);
+    if (!a) {
+        model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_A_MODEL, FLUX_MODEL_PART_TRANSFORMER, file);
+        return FALSE;
+    }
+    if (tc.axes_dims_rope[0] + tc.axes_dims_rope[1] + tc.axes_dims_rope[2] == 0) {
+        /* not in the shapes, and not needed for the figures: any split of the head dim */
+        tc.axes_dims_rope[1] = tc.axes_dims_rope[2] = tc.attention_head_dim * 7 / 16;
+        tc.axes_dims_rope[0] = tc.attention_head_dim - 2 * tc.axes_dims_rope[1];
+    }
+    g_autofree char *json = ckpt_transformer_config_json(&tc);
+    CfgJson *tr = cfg_load_data(file, json, -1, error);
+    CfgJson *t5 = tr ? defaults_config(DEFAULTS_T5_XXL, error) : NULL;
+    CfgJson *vae = t5 ? defaults_config(DEFAULTS_VAE, error) : NULL;
+    gboolean ok = vae && probe_info_from_configs(tr, t5, vae, info, error);
+    cfg_free(tr), cfg_free(t5), cfg_free(vae);
+    if (!ok) model_problem_set(pb, FLUX_MODEL_PROBLEM_DAMAGED, FLUX_MODEL_PART_CONFIG, file);
+    return ok;
+}
+
+static gboolean check_file(const char *file, const char *tokenizers, FluxModelInfo *info,
+                           FluxModelProblem *pb, GError **error)
+{
+    FluxModelInfo tmp;
+    if (!info) info = &tmp;
+    FluxModelFiles f;
+    if (!check_weight_file(file, FLUX_MODEL_PART_TRANSFORMER, pb, error) ||
+        !info_from_shapes(file, info, pb, error) ||
+        !flux_model_locate(file, tokenizers, &f, pb, error))
+        return FALSE;
+    gboolean ok = check_weight_file(f.vae, FLUX_MODEL_PART_VAE, pb, error) &&
+                  check_weight_file(f.clip_l, FLUX_MODEL_PART_CLIP_L, pb, error) &&
+                  check_weight_file(f.t5, FLUX_MODEL_PART_T5, pb, error);
+    info->weight_bytes =
+        file_bytes(f.transformer) + file_bytes(f.vae) + file_bytes(f.clip_l) + file_bytes(f.t5);
+    flux_model_files_clear(&f);
+    return ok;
+}
+
+gboolean flux_model_check(const char *path, const char *tokenizers, FluxModelInfo *info,
+                          FluxModelProblem *pb, GError **error)
+{
+    g_return_val_if_fail(path != NULL, FALSE);
+    if (pb) flux_model_problem_clear(pb);
+    if (info) memset(info, 0, sizeof *info);
+    if (!path[0] || !g_file_test(path, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s does not exist", path);
+        model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_FOUND, FLUX_MODEL_PART_NONE, path);
+        return FALSE;
+    }
+    if (g_file_test(path, G_FILE_TEST_IS_DIR))
+        return check_folder(path, tokenizers, info, pb, error);
+    return check_file(path, tokenizers, info, pb, error);
+}
