@@ -4,27 +4,29 @@
  * (caller frees). */
 #pragma once
 
+#include "flux-settings.h"
 #include "flux.h"
 
 #include <glib.h>
 
 G_BEGIN_DECLS
 
-#define FLUX_ASSUMED_GFLOPS 100.0 /* CPU rate assumed for the time estimate until measured */
-
 /* "Sizes are rounded down to multiples of 16: the picture will be W × H pixels." */
 char *flux_text_size_note(int width, int height);
 
-/* Probes `dir` into `info` and describes it as Pango markup: the model type and weight size,
- * or (in red) what to choose / why the folder is not a model. `*ok` says whether it is one. */
+/* Checks `dir` (a model folder or transformer file, flux_worker_probe_model: headers only)
+ * into `info` and describes it as Pango markup: the model type and weight size, or in red
+ * what is missing or broken and what to do, or where to get a model when none was chosen
+ * yet (flux-help.h). `*ok` says whether it can be used. */
 char *flux_text_model_markup(const char *dir, FluxModelInfo *info, gboolean *ok);
 
-/* Working memory and time of a run of this size (`info` NULL: "choose a model first");
- * `gflops_per_s` is the rate measured on this computer, 0 when there is none yet. */
+/* Working memory and time of a run of this size (`info` NULL: "choose a model first") at
+ * the rate kept in `settings` (flux-estimate.h; NULL: none yet). */
 char *flux_text_estimate(const FluxModelInfo *info, int width, int height, int steps,
-                         double gflops_per_s);
+                         const FluxSettings *settings);
 
-/* The Help window's text. */
+/* The Help window's text: how the dialog works, then where to get a model and which one suits
+ * this computer's memory (flux-help.h). */
 char *flux_text_help(void);
 
 G_END_DECLS

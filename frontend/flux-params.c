@@ -75,8 +75,8 @@ gboolean flux_render_params_validate(const FluxRenderParams *p, GError **error)
                                             "%d)."),
                                           p->seed, FLUX_SEED_MAX));
     if (p->model[0] == '\0')
-        return bad(error, g_strdup(_("No model folder given, and none has been chosen in the "
-                                     "dialog yet.")));
+        return bad(error, g_strdup(_("No model given, and none has been chosen in the dialog "
+                                     "yet.")));
     return TRUE;
 }
 
@@ -100,6 +100,13 @@ char *flux_render_layer_name(const char *prompt)
     const char *end = g_utf8_offset_to_pointer(line, MAX_CHARS - 1);
     g_autofree char *head = g_strndup(line, (gsize)(end - line));
     return g_strconcat(g_strchomp(head), "…", NULL);
+}
+
+char *flux_render_layer_name_seed(const char *prompt, gint32 seed)
+{
+    g_autofree char *name = flux_render_layer_name(prompt);
+    /* TRANSLATORS: a layer name: the prompt's first words, then the seed */
+    return g_strdup_printf(_("%s (seed %d)"), name, (int)seed);
 }
 
 char *flux_format_duration(double s)

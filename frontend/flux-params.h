@@ -21,11 +21,13 @@ G_BEGIN_DECLS
 typedef struct {
     char prompt[FLUX_PROMPT_MAX];
     gint32 width, height; /* pixels as asked; the result is floored to multiples of 16 */
-    gint32 steps;         /* denoising steps, 1..FLUX_MAX_STEPS */
+    gint32 steps;         /* denoising steps, 1..FLUX_MAX_STEPS (0 from a script: the
+                             model's default, see flux_worker_resolve_steps) */
     double guidance;      /* distilled guidance (dev-type models only), 0..100 */
     gint32 seed;          /* the seed of the last run, or the fixed seed when !random_seed */
     gboolean random_seed; /* draw a new seed for every run */
-    char model[FLUX_MODEL_PATH_MAX]; /* FLUX.1 folder in the diffusers layout */
+    char model[FLUX_MODEL_PATH_MAX]; /* a FLUX.1 folder (diffusers layout) or a transformer
+                                        file whose companions lie as ComfyUI keeps them */
 } FluxRenderParams;
 
 /* Defaults: empty prompt, 1024×1024, 28 steps, guidance 3.5, random seed, no model. */
@@ -48,6 +50,10 @@ gint32 flux_render_params_pick_seed(const FluxRenderParams *p);
 /* A layer name from the prompt: its first line, shortened to about 40 characters with "…";
  * "FLUX" when empty. Caller frees. */
 char *flux_render_layer_name(const char *prompt);
+
+/* The layer name after a run: flux_render_layer_name and the seed used, "a cat (seed 42)"
+ * (translated), so that the seed can be read off the Layers dialog. Caller frees. */
+char *flux_render_layer_name_seed(const char *prompt, gint32 seed);
 
 /* "41 s", "4 min", "2 h 5 min" (translated). Caller frees. */
 char *flux_format_duration(double seconds);

@@ -17,8 +17,10 @@ typedef struct {
     gboolean (*update)(double fraction);
 } FluxProgressSink;
 
-/* Fills `cb` so that the worker's phase and step callbacks drive `sink` (borrowed: it must
- * outlive the run). Fractions: loading and encoding 0–5 %, the steps 5–95 %, decoding after. */
+/* Fills `cb` (all of it) so that the worker's phase, step and within-step callbacks drive
+ * `sink` (borrowed: it must outlive the run). Fractions: loading and encoding 0–5 %, the steps
+ * 5–95 % moving after every transformer block, decoding after. Texts: "Step 1/N" as soon as
+ * step 1 begins, then "Step k/N — 41 s left", refreshed at most twice a second. */
 void flux_progress_callbacks(FluxWorkerCallbacks *cb, const FluxProgressSink *sink);
 
 G_END_DECLS

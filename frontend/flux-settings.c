@@ -9,12 +9,15 @@ void flux_settings_load(const char *path, FluxSettings *s)
 {
     s->model = NULL;
     s->gflops_per_s = 0.0;
+    s->rate_from_run = FALSE;
     g_autoptr(GKeyFile) kf = g_key_file_new();
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL)) return;
     s->model = g_key_file_get_string(kf, GROUP, "model", NULL);
     if (s->model && !s->model[0]) g_clear_pointer(&s->model, g_free);
     double r = g_key_file_get_double(kf, GROUP, "gflops-per-s", NULL);
     s->gflops_per_s = isfinite(r) && r > 0.0 ? r : 0.0;
+    g_autofree char *from = g_key_file_get_string(kf, GROUP, "gflops-from", NULL);
+    s->rate_from_run = g_strcmp0(from, "run") == 0;
 }
 
 gboolean flux_settings_save(const char *path, const FluxSettings *s, GError **error)
@@ -22,7 +25,10 @@ gboolean flux_settings_save(const char *path, const FluxSettings *s, GError **er
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_COMMENTS, NULL);
     g_key_file_set_string(kf, GROUP, "model", s->model ? s->model : "");
-    if (s->gflops_per_s > 0.0) g_key_file_set_double(kf, GROUP, "gflops-per-s", s->gflops_per_s);
+    if (s->gflops_per_s > 0.0) {
+        g_key_file_set_double(kf, GROUP, "gflops-per-s", s->gflops_per_s);
+        g_key_file_set_string(kf, GROUP, "gflops-from", s->rate_from_run ? "run" : "test");
+    }
     return g_key_file_save_to_file(kf, path, error);
 }
 

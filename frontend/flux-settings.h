@@ -4,6 +4,7 @@
  *   [flux]
  *   model=/home/me/models/FLUX.1-schnell
  *   gflops-per-s=412.5
+ *   gflops-from=run
  *
  * GLib only; the caller passes the file's path. */
 #pragma once
@@ -15,8 +16,9 @@ G_BEGIN_DECLS
 #define FLUX_SETTINGS_FILE "flux-plugin.ini" /* in gimp_directory() */
 
 typedef struct {
-    char *model;         /* the model folder last chosen in the dialog, or NULL */
-    double gflops_per_s; /* measured on this computer by the last large run, or 0 */
+    char *model;            /* the model folder last chosen in the dialog, or NULL */
+    double gflops_per_s;    /* this computer's rate (flux-estimate.h), or 0 */
+    gboolean rate_from_run; /* measured by a run's steps (TRUE) or a quick test */
 } FluxSettings;
 
 /* Missing or unreadable file → empty settings (never fails). */

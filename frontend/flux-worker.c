@@ -2,37 +2,69 @@
 #include "flux-worker.h"
 
 #include "flux-intl.h"
+#include "flux-model-problem.h"
 #include "flux.h"
 
 #include <string.h>
+
+static char *tokenizers_dir;
+
+void flux_worker_set_tokenizers(const char *dir)
+{
+    g_free(tokenizers_dir);
+    tokenizers_dir = dir && dir[0] ? g_strdup(dir) : NULL;
+}
+
+gboolean flux_worker_probe_model(const char *model, FluxModelInfo *info, GError **error)
+{
+    if (!model || !model[0]) {
+        g_set_error_literal(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT, _("No model chosen."));
+        return FALSE;
+    }
+    FluxModelProblem pb = {0};
+    GError *err = NULL;
+    if (!flux_model_check(model, tokenizers_dir, info, &pb, &err)) {
+        g_autofree char *msg = flux_model_problem_message(model, &pb);
+        g_set_error_literal(error, FLUX_ERROR, err->code, msg);
+        g_debug("%s", err->message); /* the library's English, for a bug report */
+        g_error_free(err);
+        flux_model_problem_clear(&pb);
+        return FALSE;
+    }
+    return TRUE;
+}
 
 gboolean flux_worker_check_model(const char *dir, gboolean *uses_guidance, int *default_steps,
                                  GError **error)
 {
     FluxModelInfo info;
-    GError *err = NULL;
-    if (!dir || !dir[0]) {
-        g_set_error_literal(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT, _("No model folder chosen."));
-        return FALSE;
-    }
-    if (!flux_model_probe(dir, &info, &err)) {
-        g_set_error(error, err->domain, err->code, _("“%s” is not a FLUX.1 model folder: %s"), dir,
-                    err->message);
-        g_error_free(err);
-        return FALSE;
-    }
+    if (!flux_worker_probe_model(dir, &info, error)) return FALSE;
     if (uses_guidance) *uses_guidance = info.uses_guidance;
     if (default_steps) *default_steps = info.default_steps;
     return TRUE;
 }
 
+gboolean flux_worker_resolve_steps(FluxRenderParams *p, GError **error)
+{
+    if (p->steps != 0) return TRUE;
+    return flux_worker_check_model(p->model, NULL, &p->steps, error);
+}
+
 typedef struct {
     const FluxWorkerCallbacks *cb;
+    gint64 denoise_start, denoise_end; /* monotonic µs; 0 until the phase began */
 } RunState;
+
+static double since_denoise(const RunState *rs)
+{
+    return (double)(g_get_monotonic_time() - rs->denoise_start) / G_USEC_PER_SEC;
+}
 
 static void on_phase(FluxPhase phase, void *user_data)
 {
     RunState *rs = user_data;
+    if (phase == FLUX_PHASE_DENOISING) rs->denoise_start = g_get_monotonic_time();
+    if (phase == FLUX_PHASE_DECODING) rs->denoise_end = g_get_monotonic_time();
     FluxWorkerPhase map[] = {[FLUX_PHASE_ENCODING] = FLUX_WORKER_ENCODING,
                              [FLUX_PHASE_DENOISING] = FLUX_WORKER_DENOISING,
                              [FLUX_PHASE_DECODING] = FLUX_WORKER_DECODING};
@@ -48,18 +80,26 @@ static gboolean on_progress(int step, int total, double elapsed_s, void *user_da
     return TRUE;
 }
 
+/* The time left from the share of all steps done so far, blocks included. */
+static void on_block(int step, int total, double fraction, void *user_data)
+{
+    RunState *rs = user_data;
+    double done = (step - 1 + fraction) / total, elapsed = since_denoise(rs);
+    double left = done > 0.0 ? elapsed / done * (1.0 - done) : 0.0;
+    rs->cb->within_step(step, total, fraction, left, rs->cb->user_data);
+}
+
 gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorkerCallbacks *cb,
                          FluxWorkerResult *result, GError **error)
 {
     memset(result, 0, sizeof *result);
     FluxModelInfo info;
-    if (!flux_worker_check_model(p->model, NULL, NULL, error)) return FALSE;
-    if (!flux_model_probe(p->model, &info, error)) return FALSE;
+    if (!flux_worker_probe_model(p->model, &info, error)) return FALSE;
 
     gint64 t0 = g_get_monotonic_time();
     RunState rs = {.cb = cb};
     if (cb && cb->phase) cb->phase(FLUX_WORKER_LOADING, cb->user_data);
-    FluxModel *model = flux_model_load(p->model, error);
+    FluxModel *model = flux_model_load_path(p->model, tokenizers_dir, error);
     if (!model) return FALSE;
 
     FluxGenerateParams gp;
@@ -72,6 +112,7 @@ gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorke
     gp.seed = (guint64)seed;
     gp.progress = on_progress;
     gp.phase = on_phase;
+    if (cb && cb->within_step) gp.block_progress = on_block;
     gp.user_data = &rs;
 
     gboolean ok = flux_generate_params_validate(model, &gp, error);
@@ -94,6 +135,10 @@ gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorke
     result->height = h;
     result->seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
     result->flops = flux_estimate_flops(&info, w, h, gp.max_sequence_length, gp.steps);
-    result->gflops_per_s = result->seconds > 0 ? result->flops / result->seconds / 1e9 : 0.0;
+    result->steps_flops =
+        result->flops - flux_estimate_flops(&info, w, h, gp.max_sequence_length, 0);
+    result->steps_seconds = (double)(rs.denoise_end - rs.denoise_start) / G_USEC_PER_SEC;
+    result->gflops_per_s =
+        result->steps_seconds > 0 ? result->steps_flops / result->steps_seconds / 1e9 : 0.0;
     return TRUE;
 }

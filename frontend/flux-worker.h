@@ -4,6 +4,7 @@
 #pragma once
 
 #include "flux-params.h"
+#include "flux.h"
 
 #include <glib.h>
 
@@ -21,6 +22,10 @@ typedef struct {
     /* after denoising step `step` of `total` (from 1), with an estimate of the time left */
     void (*step)(int step, int total, double seconds_left, void *user_data);
     void *user_data;
+    /* inside step `step` of `total` (from 1): fraction 0 as it begins, then after each
+     * transformer block the share done (up to 1), with the time left of the whole denoising
+     * (0 while unknown); may be NULL */
+    void (*within_step)(int step, int total, double fraction, double seconds_left, void *user_data);
 } FluxWorkerCallbacks;
 
 typedef struct {
@@ -28,13 +33,25 @@ typedef struct {
     int width, height;   /* floored to multiples of 16 */
     double seconds;      /* wall time of the whole run, loading included */
     double flops;        /* flux_estimate_flops of the run */
-    double gflops_per_s; /* the machine's measured rate, from flux_estimate_flops */
+    double gflops_per_s; /* the rate of the denoising steps (steps_flops / steps_seconds) */
+    double steps_seconds, steps_flops; /* the denoising steps alone (flux_estimate_take_run) */
 } FluxWorkerResult;
 
-/* Checks the model folder with flux_model_probe (fast): FALSE with a translated message
- * naming the folder when it is not a FLUX.1 model. The out-arguments may be NULL. */
+/* Where the tokenizers installed with the plug-in are (a folder holding tokenizer/ and
+ * tokenizer_2/), for models that come without them (ComfyUI files). Copied; NULL: none. */
+void flux_worker_set_tokenizers(const char *dir);
+
+/* Checks a model folder or transformer file with flux_model_check (headers only, fast):
+ * FALSE with one translated message (flux-model-problem.h) saying what is missing or broken
+ * and what to do. `info` may be NULL. */
+gboolean flux_worker_probe_model(const char *model, FluxModelInfo *info, GError **error);
+/* The same, giving only the model type. The out-arguments may be NULL. */
 gboolean flux_worker_check_model(const char *dir, gboolean *uses_guidance, int *default_steps,
                                  GError **error);
+
+/* Steps 0 (a script asking for the model's default) → the model's default steps; other
+ * values stay. FALSE with the model's message when steps is 0 and the model is unusable. */
+gboolean flux_worker_resolve_steps(FluxRenderParams *p, GError **error);
 
 /* Renders `p` with `seed`. Returns FALSE with `error` set (nothing allocated) on failure. */
 gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorkerCallbacks *cb,

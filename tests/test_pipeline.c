@@ -132,9 +132,9 @@ static void test_progress_and_cancel(void)
     flux_model_free(m);
 }
 
-/* Block progress: one call per transformer block (per pass with true CFG), the fraction
- * rising strictly within a step to exactly 1 at its end, and all before that step's
- * FluxProgressFunc. */
+/* Block progress: 0 as a step begins, then one call per transformer block (per pass with
+ * true CFG), the fraction rising strictly within the step to exactly 1 at its end, all before
+ * that step's FluxProgressFunc. */
 typedef struct {
     int calls, step, progress_step, last_total;
     double last_fraction;
@@ -145,13 +145,15 @@ static void on_block(int step, int total, double fraction, void *ud)
     Blocks *b = ud;
     b->calls++;
     g_assert_cmpint(total, ==, 3);
-    if (step != b->step) { /* a new step: the previous one ended at exactly 1 */
+    g_assert_cmpint(b->progress_step, ==, step - 1); /* inside the step, not after it */
+    if (step != b->step) { /* a new step begins at 0; the previous one ended at exactly 1 */
         g_assert_cmpint(step, ==, b->step + 1);
         g_assert_true(b->step == 0 || b->last_fraction == 1.0);
+        g_assert_cmpfloat(fraction, ==, 0.0);
         b->step = step;
         b->last_fraction = 0.0;
+        return;
     }
-    g_assert_cmpint(b->progress_step, ==, step - 1); /* inside the step, not after it */
     g_assert_cmpfloat(fraction, >, b->last_fraction);
     g_assert_cmpfloat(fraction, <=, 1.0);
     b->last_fraction = fraction;
@@ -184,7 +186,7 @@ static void test_block_progress(void)
     GError *err = NULL;
     g_assert_true(flux_generate(m, &p, rgb, &err));
     g_assert_no_error(err);
-    g_assert_cmpint(b.calls, ==, 3 * blocks);
+    g_assert_cmpint(b.calls, ==, 3 * (blocks + 1));
     g_assert_cmpint(b.progress_step, ==, 3);
 
     /* true CFG: two transformer passes per step, the first ending at one half */
@@ -194,7 +196,7 @@ static void test_block_progress(void)
     p.true_cfg_scale = 2.0f;
     g_assert_true(flux_generate(m, &p, rgb, &err));
     g_assert_no_error(err);
-    g_assert_cmpint(cfg.calls, ==, 2 * 3 * blocks);
+    g_assert_cmpint(cfg.calls, ==, 3 * (2 * blocks + 1));
     g_free(rgb);
     flux_model_free(m);
 }

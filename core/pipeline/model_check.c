@@ -8,7 +8,7 @@
 #include "defaults.h"
 #include "flux.h"
 #include "gguf.h"
-#include "model.h"
+#include "probe.h"
 #include "model_problem.h"
 
 #include <fcntl.h>

@@ -283,6 +283,7 @@ static gboolean denoise_loop(FluxModel *m, Run *r, const FluxGenerateParams *p,
         int k = r->t0 + i; /* schedule index: img2img starts later (strength) */
         float t = r->timesteps[k], ts = t / 1000.0f;
         bp->step = i + 1, bp->pass = 0;
+        if (p->block_progress) p->block_progress(i + 1, r->N, 0.0, p->user_data);
         trace_f32(trace, &t, 1, s1, "step.%d.t", i);
         trace_f32(trace, &ts, 1, s1, "step.%d.transformer_timestep", i);
         if (use_guidance) trace_f32(trace, &guidance, 1, s1, "step.%d.transformer_guidance", i);

@@ -12,6 +12,7 @@
 #include "plugin-config.h"
 
 #include "flux-dialog.h"
+#include "flux-estimate.h"
 #include "flux-intl.h"
 #include "flux-params.h"
 #include "flux-progress.h"
@@ -45,16 +46,26 @@ static char *locale_dir(void)
     return g_build_filename(plugin_dir, LOCALEDIR, NULL);
 }
 
+/* The CLIP and T5 tokenizers installed beside the binary (data/tokenizers), for models that
+ * come without them. */
+static char *tokenizers_dir(void)
+{
+    return g_build_filename(plugin_dir, "tokenizers", NULL);
+}
+
 #define RENDER_ARGS                                                                                \
     {GIMP_PDB_STRING, "prompt", "What the picture shows (UTF-8)"},                                 \
         {GIMP_PDB_INT32, "width", "Width in pixels (16..4096, floored to a multiple of 16)"},      \
         {GIMP_PDB_INT32, "height", "Height in pixels (16..4096, floored to a multiple of 16)"},    \
-        {GIMP_PDB_INT32, "num-steps", "Denoising steps (1..1000; 4 for schnell, 28 for dev)"},     \
+        {GIMP_PDB_INT32, "num-steps",                                                              \
+         "Denoising steps (1..1000; 4 for schnell, 28 for dev); 0 = the model's default"},         \
         {GIMP_PDB_FLOAT, "guidance", "Guidance scale, dev-type models only (0..100, e.g. 3.5)"},   \
         {GIMP_PDB_INT32, "seed", "Random seed (0..2147483647), or -1 for a random one"},           \
     {                                                                                              \
         GIMP_PDB_STRING, "model",                                                                  \
-            "FLUX.1 model folder (diffusers layout); empty = the one chosen last in the dialog"    \
+            "FLUX.1 model: a diffusers folder, or a transformer file (.safetensors, .gguf) with "  \
+            "ae.safetensors, clip_l and t5xxl beside it or in ComfyUI's models/ folders; empty = " \
+            "the one chosen last in the dialog"                                                    \
     }
 
 static void query(void)
@@ -76,10 +87,13 @@ static void query(void)
     static const GimpParamDef image_rets[] = {{GIMP_PDB_IMAGE, "image", "The new RGB image"},
                                               {GIMP_PDB_INT32, "seed", "The seed actually used"}};
     const char *help =
-        "Renders a picture from a text prompt with a FLUX.1 model (dev- or schnell-type, in the "
-        "diffusers folder layout) on the CPU. The same prompt, size, steps, guidance and seed "
-        "give the same pixels as the flux-generate command. Sizes are floored to multiples of "
-        "16. Invalid arguments fail with a calling error whose message names the value.";
+        "Renders a picture from a text prompt with a FLUX.1 model (dev- or schnell-type: a "
+        "diffusers folder, or a transformer file with its companions as ComfyUI keeps them) on "
+        "the CPU. The same prompt, size, steps, guidance and seed give the same pixels as the "
+        "flux-generate command. Sizes are floored to multiples of 16. The new layer is named "
+        "after the prompt and the seed used. An empty prompt is rendered as asked (the dialog "
+        "asks first). Invalid arguments fail with a calling error whose message names the "
+        "value.";
     g_autofree char *ldir = locale_dir();
     gimp_plugin_domain_register(GETTEXT_PACKAGE, ldir);
 
@@ -170,8 +184,7 @@ static gboolean params_from_args(Request *r, gint nparams, const GimpParam *a, G
     p->seed = a[first + 5].data.d_int32;
     p->random_seed = p->seed == -1;
     if (model && strlen(model) >= sizeof p->model)
-        return fail(error, FLUX_ERROR_ARGUMENT,
-                    g_strdup(_("The model folder's path is too long.")));
+        return fail(error, FLUX_ERROR_ARGUMENT, g_strdup(_("The model's path is too long.")));
     flux_render_params_set_model(p, model && model[0] ? model : r->settings.model);
     return TRUE;
 }
@@ -192,19 +205,27 @@ static gboolean params_from_dialog(Request *r, GError **error)
     FluxRenderParams *p = &r->params;
     load_last_values(p, &r->settings);
     if (!r->new_image) {
-        /* the layer fills the image unless the artist asks otherwise */
-        p->width = CLAMP(gimp_image_width(r->image), FLUX_SIZE_STEP, FLUX_MAX_SIZE);
-        p->height = CLAMP(gimp_image_height(r->image), FLUX_SIZE_STEP, FLUX_MAX_SIZE);
+        /* the layer fills the selection, else the image, unless the artist asks otherwise */
+        gboolean sel;
+        gint x1, y1, x2, y2;
+        if (!gimp_selection_bounds(r->image, &sel, &x1, &y1, &x2, &y2) || !sel) {
+            x1 = y1 = 0;
+            x2 = gimp_image_width(r->image), y2 = gimp_image_height(r->image);
+        }
+        p->width = CLAMP(x2 - x1, FLUX_SIZE_STEP, FLUX_MAX_SIZE);
+        p->height = CLAMP(y2 - y1, FLUX_SIZE_STEP, FLUX_MAX_SIZE);
     }
     if (!ui_available())
         return fail(error, FLUX_ERROR_ARGUMENT,
                     g_strdup(_("FLUX Text to Image needs a display for its dialog; call it with "
                                "RUN-NONINTERACTIVE or RUN-WITH-LAST-VALS instead.")));
     gimp_ui_init(PLUG_IN_BINARY, FALSE);
+    /* the first time: this computer's rate for the estimate, before any run has been timed */
+    if (flux_estimate_calibrate(&r->settings)) remember_model(r->settings.model, &r->settings);
     FluxDialogOptions opt = {.title = _("FLUX Text to Image"),
                              .role = PLUG_IN_BINARY,
                              .help_id = r->new_image ? PROC_IMAGE : PROC_LAYER,
-                             .gflops_per_s = r->settings.gflops_per_s};
+                             .settings = &r->settings};
     if (!flux_dialog_run(p, &opt)) return FALSE;
     remember_model(p->model, &r->settings);
     return TRUE;
@@ -244,10 +265,10 @@ static void write_pixels(gint32 drawable, const FluxWorkerResult *res)
 
 /* The picture as a layer above `drawable` (or the active layer), at the selection's corner;
  * inserting and moving it is one undo step. */
-static gint32 add_layer(const Request *r, const FluxWorkerResult *res, GError **error)
+static gint32 add_layer(const Request *r, const FluxWorkerResult *res, gint32 seed, GError **error)
 {
     gint32 image = r->image;
-    g_autofree char *name = flux_render_layer_name(r->params.prompt);
+    g_autofree char *name = flux_render_layer_name_seed(r->params.prompt, seed);
     GimpImageType type =
         gimp_image_base_type(image) == GIMP_GRAY ? GIMP_GRAY_IMAGE : GIMP_RGB_IMAGE;
     gint32 layer =
@@ -280,11 +301,11 @@ static gint32 add_layer(const Request *r, const FluxWorkerResult *res, GError **
 }
 
 /* A new RGB 8-bit image holding the picture as its only layer, with a clean undo history. */
-static gint32 new_image(const Request *r, const FluxWorkerResult *res)
+static gint32 new_image(const Request *r, const FluxWorkerResult *res, gint32 seed)
 {
     gint32 image = gimp_image_new(res->width, res->height, GIMP_RGB);
     gimp_image_undo_disable(image);
-    g_autofree char *name = flux_render_layer_name(r->params.prompt);
+    g_autofree char *name = flux_render_layer_name_seed(r->params.prompt, seed);
     gint32 layer = gimp_layer_new(image, name, res->width, res->height, GIMP_RGB_IMAGE, 100.0,
                                   GIMP_LAYER_MODE_NORMAL);
     write_pixels(layer, res);
@@ -325,13 +346,11 @@ static gint32 render(Request *r, gint32 seed, GError **error)
         gimp_progress_end();
         return -1;
     }
-    gint32 id = r->new_image ? new_image(r, &res) : add_layer(r, &res, error);
+    gint32 id = r->new_image ? new_image(r, &res, seed) : add_layer(r, &res, seed, error);
     gimp_progress_end();
-    /* only runs dominated by arithmetic (≥ 100 GFLOP) say something about this CPU's speed */
-    if (id != -1 && res.flops >= 1e11 && res.gflops_per_s > 0.0) {
-        r->settings.gflops_per_s = res.gflops_per_s;
+    /* the steps' rate on this computer, for the next estimate (long enough runs only) */
+    if (id != -1 && flux_estimate_take_run(&r->settings, res.steps_flops, res.steps_seconds))
         remember_model(r->settings.model, &r->settings);
-    }
     g_free(res.rgb);
     return id;
 }
@@ -347,6 +366,8 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
 
     g_autofree char *ldir = locale_dir();
     flux_intl_init(ldir);
+    g_autofree char *tdir = tokenizers_dir();
+    flux_worker_set_tokenizers(tdir);
 
     Request r = {.mode = param[0].data.d_int32, .new_image = !strcmp(name, PROC_IMAGE)};
     r.image = !r.new_image && nparams > 1 ? param[1].data.d_image : -1;
@@ -360,7 +381,8 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
     if (!get_params(&r, nparams, param, &err)) {
         status = err ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_CANCEL;
         if (err && r.mode != GIMP_RUN_NONINTERACTIVE) status = GIMP_PDB_EXECUTION_ERROR;
-    } else if (!flux_render_params_validate(&r.params, &err) ||
+    } else if (!flux_worker_resolve_steps(&r.params, &err) ||
+               !flux_render_params_validate(&r.params, &err) ||
                !flux_worker_check_model(r.params.model, NULL, NULL, &err)) {
         status =
             r.mode == GIMP_RUN_NONINTERACTIVE ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;

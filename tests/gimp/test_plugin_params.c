@@ -1,17 +1,24 @@
 /* test_plugin_params.c — the GIMP-free half of the plug-in: FluxRenderParams checks and
- * helpers (frontend/flux-params.c), the settings key file (frontend/flux-settings.c) and one
- * render through the worker (frontend/flux-worker.c) on the reference tiny model, compared
- * with the golden picture. Needs FLUX_REFERENCE_DIR. */
+ * helpers (frontend/flux-params.c), the settings key file (frontend/flux-settings.c), the
+ * estimate (flux-estimate.c), the model messages (flux-model-problem.c, in English and
+ * whole in German and Chinese), the help texts (flux-help.c) and renders through the worker
+ * (frontend/flux-worker.c) on the reference tiny model, compared with the golden picture.
+ * Needs FLUX_REFERENCE_DIR; FLUX_LOCALE_DIR (the built translations) for the translated ones. */
+#include "flux-estimate.h"
+#include "flux-help.h"
+#include "flux-intl.h"
 #include "flux-params.h"
 #include "flux-settings.h"
 #include "flux-worker.h"
 #include "flux.h"
 
 #include <glib/gstdio.h>
+#include <locale.h>
 #include <math.h>
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *model_dir(void)
 {
@@ -56,7 +63,7 @@ static void test_validate(void)
     p = valid_params(), p.random_seed = FALSE, p.seed = -3;
     expect_invalid(&p, "Seed -3");
     p = valid_params(), p.model[0] = '\0';
-    expect_invalid(&p, "No model folder");
+    expect_invalid(&p, "No model given");
     p = valid_params();
     memcpy(p.prompt, "\xff\xfe", 3);
     expect_invalid(&p, "UTF-8");
@@ -74,6 +81,8 @@ static void test_helpers(void)
         "一只猫坐在窗台上看着外面的雨，窗外是一座安静的小城，远处有山和雾，还有一只鸟飞过天空");
     g_assert_cmpint(g_utf8_strlen(c, -1), ==, 40);
     g_assert_true(g_str_has_suffix(c, "…"));
+    g_autofree char *seeded = flux_render_layer_name_seed("a photo of a cat", 42);
+    g_assert_cmpstr(seeded, ==, "a photo of a cat (seed 42)");
     g_autofree char *d = flux_format_duration(41.2);
     g_assert_cmpstr(d, ==, "41 s");
     g_autofree char *e = flux_format_duration(7500);
@@ -111,6 +120,14 @@ static void test_settings(void)
     flux_settings_load(path, &s);
     g_assert_cmpstr(s.model, ==, "/models/FLUX.1-schnell");
     g_assert_cmpfloat(s.gflops_per_s, ==, 412.5);
+    g_assert_false(s.rate_from_run);
+    /* a run long enough replaces the rate, and says where it came from */
+    g_assert_true(flux_estimate_take_run(&s, 3.0e12, 10.0));
+    g_assert_true(flux_settings_save(path, &s, NULL));
+    flux_settings_clear(&s);
+    flux_settings_load(path, &s);
+    g_assert_cmpfloat(s.gflops_per_s, ==, 300.0);
+    g_assert_true(s.rate_from_run);
     flux_settings_clear(&s);
     g_assert_true(g_file_set_contents(path, "not a key file [", -1, NULL));
     flux_settings_load(path, &s); /* garbage: empty, no error */
@@ -129,7 +146,9 @@ static void test_check_model(void)
     g_assert_cmpint(steps, ==, 28);
     GError *err = NULL;
     g_assert_false(flux_worker_check_model("/nonexistent/flux", NULL, NULL, &err));
-    g_assert_nonnull(strstr(err->message, "/nonexistent/flux"));
+    g_assert_cmpstr(err->message, ==,
+                    "“/nonexistent/flux” does not exist. Choose the folder of a FLUX.1 model or "
+                    "its transformer file (.safetensors or .gguf).");
     g_clear_error(&err);
     g_assert_false(flux_worker_check_model("", NULL, NULL, &err));
     g_clear_error(&err);
@@ -137,7 +156,24 @@ static void test_check_model(void)
 
 typedef struct {
     GString *log;
+    int blocks, step;
+    double fraction;
 } Spy;
+
+static void on_within(int step, int total, double fraction, double left, void *user_data)
+{
+    Spy *spy = user_data;
+    g_assert_cmpint(total, ==, 4);
+    g_assert_cmpfloat(left, >=, 0.0);
+    if (step != spy->step) { /* each step begins at 0 */
+        g_assert_cmpfloat(fraction, ==, 0.0);
+        spy->step = step, spy->fraction = 0.0;
+        return;
+    }
+    g_assert_cmpfloat(fraction, >, spy->fraction); /* rises within the step */
+    spy->fraction = fraction;
+    spy->blocks++;
+}
 
 static void on_phase(FluxWorkerPhase phase, void *user_data)
 {
@@ -163,8 +199,9 @@ static void test_render_golden(void)
     p.width = p.height = 64;
     p.steps = 4;
     p.guidance = 3.5;
-    Spy spy = {g_string_new(NULL)};
-    FluxWorkerCallbacks cb = {on_phase, on_step, &spy};
+    Spy spy = {g_string_new(NULL), 0, 0, 0.0};
+    FluxWorkerCallbacks cb = {
+        .phase = on_phase, .step = on_step, .user_data = &spy, .within_step = on_within};
     FluxWorkerResult res;
     GError *err = NULL;
     g_assert_true(flux_worker_run(&p, 0, &cb, &res, &err));
@@ -172,6 +209,15 @@ static void test_render_golden(void)
     g_assert_cmpstr(spy.log->str, ==, "phase0 phase1 phase2 1/4 2/4 3/4 4/4 phase3 ");
     g_assert_cmpint(res.width, ==, 64);
     g_assert_cmpint(res.height, ==, 64);
+    FluxModelInfo info;
+    g_assert_true(flux_model_probe(dir, &info, NULL));
+    g_assert_cmpint(spy.blocks, ==, 4 * (info.num_layers + info.num_single_layers));
+    g_assert_cmpint(spy.step, ==, 4);
+    g_assert_cmpfloat(res.steps_seconds, >, 0.0);
+    g_assert_cmpfloat(res.steps_seconds, <=, res.seconds);
+    g_assert_cmpfloat(res.steps_flops, ==,
+                      4 * (flux_estimate_flops(&info, 64, 64, 512, 1) -
+                           flux_estimate_flops(&info, 64, 64, 512, 0)));
 
     png_image img = {.version = PNG_IMAGE_VERSION};
     g_assert_true(png_image_begin_read_from_file(&img, golden));
@@ -195,9 +241,220 @@ static void test_render_golden(void)
     g_clear_error(&err);
 }
 
+/* models/unet/flux1-dev.safetensors etc. linked to the tiny model's weight files. */
+static char *comfy_tree(const char *dir, gboolean with_vae)
+{
+    char *root = g_dir_make_tmp("flux-comfy-XXXXXX", NULL);
+    const char *links[][2] = {
+        {"transformer/diffusion_pytorch_model.safetensors", "unet/flux1-dev.safetensors"},
+        {"vae/diffusion_pytorch_model.safetensors", "vae/ae.safetensors"},
+        {"text_encoder/model.safetensors", "clip/clip_l.safetensors"},
+        {"text_encoder_2/model.safetensors", "clip/t5xxl_fp8_e4m3fn.safetensors"}};
+    for (guint i = 0; i < G_N_ELEMENTS(links); i++) {
+        if (!with_vae && i == 1) continue;
+        g_autofree char *from = g_build_filename(dir, links[i][0], NULL);
+        g_autofree char *to = g_build_filename(root, links[i][1], NULL);
+        g_autofree char *parent = g_path_get_dirname(to);
+        g_assert_cmpint(g_mkdir_with_parents(parent, 0755), ==, 0);
+        g_assert_cmpint(symlink(from, to), ==, 0);
+    }
+    return root;
+}
+
+static void remove_tree(const char *path)
+{
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", path);
+    g_assert_cmpint(system(cmd), ==, 0);
+}
+
+/* A transformer file: accepted with its companions found and the tokenizers given to the
+ * worker; without its VAE, one message names what is missing and where it was looked for. */
+static void test_file_model(void)
+{
+    g_autofree char *dir = model_dir();
+    g_autofree char *root = comfy_tree(dir, TRUE);
+    g_autofree char *file = g_build_filename(root, "unet", "flux1-dev.safetensors", NULL);
+    GError *err = NULL;
+    flux_worker_set_tokenizers(NULL);
+    g_assert_false(flux_worker_check_model(file, NULL, NULL, &err));
+    g_assert_nonnull(strstr(err->message, "tokenizers"));
+    g_clear_error(&err);
+    flux_worker_set_tokenizers(dir);
+    int steps = 0;
+    g_assert_true(flux_worker_check_model(file, NULL, &steps, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(steps, ==, 28);
+    FluxRenderParams p = valid_params();
+    flux_render_params_set_model(&p, file);
+    p.steps = 0; /* a script asking for the model's default */
+    g_assert_true(flux_worker_resolve_steps(&p, &err));
+    g_assert_cmpint(p.steps, ==, 28);
+    remove_tree(root);
+
+    g_autofree char *bare = comfy_tree(dir, FALSE);
+    g_autofree char *file2 = g_build_filename(bare, "unet", "flux1-dev.safetensors", NULL);
+    g_assert_false(flux_worker_check_model(file2, NULL, NULL, &err));
+    g_autofree char *unet = g_build_filename(bare, "unet", NULL);
+    g_autofree char *want = g_strdup_printf(
+        "The model file was found, but not the VAE (ae.safetensors) that goes with it. Put it "
+        "into one of these folders (as ComfyUI keeps them):\n%s",
+        unet);
+    g_assert_cmpstr(err->message, ==, want);
+    g_clear_error(&err);
+    remove_tree(bare);
+    flux_worker_set_tokenizers(NULL);
+}
+
+/* A partial and an interrupted download of a diffusers folder, said in plain words. */
+static void test_broken_folder(void)
+{
+    g_autofree char *dir = model_dir();
+    g_autofree char *copy = g_dir_make_tmp("flux-partial-XXXXXX", NULL);
+    const char *subs[] = {"model_index.json", "scheduler",   "text_encoder", "text_encoder_2",
+                          "tokenizer",        "tokenizer_2", "vae"};
+    for (guint i = 0; i < G_N_ELEMENTS(subs); i++) {
+        g_autofree char *from = g_build_filename(dir, subs[i], NULL);
+        g_autofree char *to = g_build_filename(copy, subs[i], NULL);
+        g_assert_cmpint(symlink(from, to), ==, 0);
+    }
+    GError *err = NULL;
+    g_assert_false(flux_worker_check_model(copy, NULL, NULL, &err));
+    g_autofree char *tr = g_build_filename(copy, "transformer", NULL);
+    g_autofree char *want = g_strdup_printf(
+        "The model folder is incomplete: “%s” (the transformer (the large model file)) is "
+        "missing. The download probably stopped early: download the model again (only the "
+        "missing part is needed).",
+        tr);
+    g_assert_cmpstr(err->message, ==, want);
+    g_clear_error(&err);
+
+    /* the transformer's weights cut short: found from the header, sizes in the message */
+    g_assert_cmpint(g_mkdir(tr, 0755), ==, 0);
+    g_autofree char *cfg_from = g_build_filename(dir, "transformer", "config.json", NULL);
+    g_autofree char *cfg_to = g_build_filename(tr, "config.json", NULL);
+    g_assert_cmpint(symlink(cfg_from, cfg_to), ==, 0);
+    g_autofree char *w_from =
+        g_build_filename(dir, "transformer", "diffusion_pytorch_model.safetensors", NULL);
+    g_autofree char *w_to = g_build_filename(tr, "diffusion_pytorch_model.safetensors", NULL);
+    g_autofree char *data = NULL;
+    gsize len;
+    g_assert_true(g_file_get_contents(w_from, &data, &len, NULL));
+    g_assert_true(g_file_set_contents(w_to, data, (gssize)(len / 2), NULL));
+    g_assert_false(flux_worker_check_model(copy, NULL, NULL, &err));
+    g_autofree char *have = g_format_size(len / 2), *full = g_format_size(len);
+    g_autofree char *want2 = g_strdup_printf(
+        "“%s” is incomplete: it has %s of the %s it should have. Its download was interrupted: "
+        "download this file again.",
+        w_to, have, full);
+    g_assert_cmpstr(err->message, ==, want2);
+    g_clear_error(&err);
+    remove_tree(copy);
+}
+
+/* The same messages in German and Chinese: whole sentences from the catalogue, no English.
+ * Each language in a process of its own: gettext keeps what it found for the first. */
+static void check_translated(const char *lang, const char *exists)
+{
+    const char *locale_dir = g_getenv("FLUX_LOCALE_DIR");
+    if (!locale_dir || !setlocale(LC_ALL, "C.UTF-8")) {
+        g_test_skip("no FLUX_LOCALE_DIR or no C.UTF-8 locale");
+        return;
+    }
+    if (!g_test_subprocess()) {
+        g_setenv("LANGUAGE", lang, TRUE);
+        g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+        g_unsetenv("LANGUAGE");
+        g_test_trap_assert_passed();
+        return;
+    }
+    flux_intl_init(locale_dir);
+    GError *err = NULL;
+    g_assert_false(flux_worker_check_model("/nonexistent/flux", NULL, NULL, &err));
+    g_printerr("%s: %s\n", lang, err->message);
+    g_assert_nonnull(strstr(err->message, exists));
+    g_assert_null(strstr(err->message, "does not exist"));
+    g_assert_null(strstr(err->message, "Choose"));
+    g_clear_error(&err);
+    g_autofree char *help = flux_help_getting_model(16ull << 30);
+    g_assert_null(strstr(help, "Where to get"));
+    g_assert_null(strstr(help, "Take a"));
+    g_assert_nonnull(strstr(help, "Q4_K_S"));
+}
+
+static void test_translated_de(void)
+{
+    check_translated("de", "existiert nicht");
+}
+
+static void test_translated_zh(void)
+{
+    check_translated("zh_CN", "不存在");
+}
+
+static void test_help(void)
+{
+    g_autofree char *help = flux_help_getting_model(0);
+    const char *must[] = {"black-forest-labs", "Non-Commercial", "city96",
+                          "23.8 GB",           "6.7 GB",         "t5xxl_fp8_e4m3fn.safetensors",
+                          "ae.safetensors"};
+    for (guint i = 0; i < G_N_ELEMENTS(must); i++)
+        if (!strstr(help, must[i])) g_error("the help lacks \"%s\":\n%s", must[i], help);
+    g_assert_null(strstr(help, "This computer has"));
+    g_autofree char *small = flux_help_getting_model(16ull << 30);
+    g_assert_nonnull(strstr(small, "This computer has 16.0"));
+    g_assert_nonnull(strstr(small, "GiB. Take a GGUF Q4_K_S"));
+    g_autofree char *mid = flux_help_getting_model(24ull << 30);
+    g_assert_nonnull(strstr(mid, "Take an FP8 or GGUF Q8_0"));
+    g_autofree char *big = flux_help_getting_model(64ull << 30);
+    g_assert_nonnull(strstr(big, "The full BF16 models fit."));
+    g_assert_nonnull(strstr(flux_help_first_run(), "Help"));
+}
+
+/* The estimate: from a quick test first, then from runs long enough to mean something. */
+static void test_estimate(void)
+{
+    g_autofree char *dir = model_dir();
+    FluxModelInfo info;
+    g_assert_true(flux_model_probe(dir, &info, NULL));
+    FluxSettings s = {0};
+    g_autofree char *none = flux_estimate_text(&info, 64, 64, 4, &s);
+    g_assert_nonnull(strstr(none, "known after the first run"));
+    g_assert_true(flux_estimate_calibrate(&s));
+    g_test_message("quick test: %.1f GFLOP/s", s.gflops_per_s);
+    g_assert_cmpfloat(s.gflops_per_s, >, 0.1);
+    g_assert_false(s.rate_from_run);
+    g_assert_false(flux_estimate_calibrate(&s)); /* once */
+    g_autofree char *test = flux_estimate_text(&info, 64, 64, 4, &s);
+    g_assert_nonnull(strstr(test, "from a quick test"));
+    g_assert_false(flux_estimate_take_run(&s, 1e9, 0.01)); /* too short to mean anything */
+    g_assert_false(s.rate_from_run);
+    g_assert_true(flux_estimate_take_run(&s, 2e11, 4.0));
+    g_assert_cmpfloat(s.gflops_per_s, ==, 50.0);
+    /* FLUX.1-sized figures: 4 steps at 1024² are 4 · 57 blocks of (24 D² T + 4 T² D) */
+    FluxModelInfo big = {.inner_dim = 3072,
+                         .num_layers = 19,
+                         .num_single_layers = 38,
+                         .t5_d_model = 4096,
+                         .vae_channels = 512};
+    double secs = flux_estimate_seconds(&big, 1024, 1024, 4, &s);
+    double want = flux_estimate_flops(&big, 1024, 1024, 512, 4) / 50e9;
+    g_assert_cmpfloat(fabs(secs - want), <, 1e-9 * want);
+    g_autofree char *run = flux_estimate_text(&big, 1024, 1024, 4, &s);
+    g_autofree char *dur = flux_format_duration(want);
+    g_test_message("%s", run);
+    g_assert_nonnull(strstr(run, dur));
+    g_assert_nonnull(strstr(run, "measured by the last run"));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/plugin/worker/file-model", test_file_model);
+    g_test_add_func("/plugin/worker/broken-folder", test_broken_folder);
+    g_test_add_func("/plugin/messages/translated/de", test_translated_de);
+    g_test_add_func("/plugin/messages/translated/zh_CN", test_translated_zh);
+    g_test_add_func("/plugin/help", test_help);
+    g_test_add_func("/plugin/estimate", test_estimate);
     g_test_add_func("/plugin/params/validate", test_validate);
     g_test_add_func("/plugin/params/helpers", test_helpers);
     g_test_add_func("/plugin/settings/round-trip", test_settings);

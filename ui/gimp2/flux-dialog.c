@@ -2,19 +2,25 @@
  *
  *   Prompt         [multi-line text                              ]
  *                  Enter generates the picture; Shift+Enter starts a new line.
- *   Model folder   [folder chooser] + what flux_model_probe says about it
+ *   Model folder   [folder chooser]
+ *   or model file  [file chooser: a transformer file, ComfyUI style]
+ *                  what flux_worker_probe_model says about the choice (the first-run text
+ *                  when nothing was ever chosen)
  *   Width, Height  spin buttons + "rounded down to multiples of 16: W × H"
  *   Steps          spin button (the model's default when the model type changes)
  *   Guidance       spin button, insensitive for schnell-type models
  *   Seed           spin button + "Random" toggle
  *   Estimate       working memory and time (flux_estimate_memory / _flops)
  *
- * Enter in any field activates OK; OK is insensitive while the folder is not a FLUX model.
+ * Enter in any field activates OK; OK is insensitive while the model is not usable; an empty
+ * prompt is asked about before the dialog closes.
  */
 #include "flux-dialog.h"
 
 #include "flux-dialog-text.h"
+#include "flux-help.h"
 #include "flux-intl.h"
+#include "flux-worker.h"
 #include "flux.h"
 
 #include <libgimp/gimp.h>
@@ -24,10 +30,10 @@
 
 typedef struct {
     const FluxDialogOptions *opt;
-    GtkWidget *dialog, *prompt, *model_chooser, *model_label;
+    GtkWidget *dialog, *prompt, *model_chooser, *model_file, *model_label;
     GtkWidget *width, *height, *size_label, *steps, *guidance, *seed, *random, *estimate;
-    char *model_dir;   /* the folder currently chosen */
-    gboolean model_ok; /* flux_model_probe accepted it */
+    char *model_dir;   /* the folder or transformer file currently chosen */
+    gboolean model_ok; /* flux_worker_probe_model accepted it */
     int model_kind;    /* -1 unknown, 0 schnell-type, 1 dev-type */
     FluxModelInfo info;
 } Dialog;
@@ -46,11 +52,11 @@ static void update_size_and_estimate(Dialog *d)
     g_autofree char *size = flux_text_size_note(w, h);
     gtk_label_set_text(GTK_LABEL(d->size_label), size);
     g_autofree char *text = flux_text_estimate(d->model_ok ? &d->info : NULL, w, h,
-                                               spin_int(d->steps), d->opt->gflops_per_s);
+                                               spin_int(d->steps), d->opt->settings);
     gtk_label_set_text(GTK_LABEL(d->estimate), text);
 }
 
-/* Probes the folder and updates the model line, guidance, default steps and OK. */
+/* Checks the folder or file and updates the model line, guidance, default steps and OK. */
 static void set_model(Dialog *d, const char *dir, gboolean initial)
 {
     g_free(d->model_dir);
@@ -76,6 +82,32 @@ static void on_model_changed(GtkFileChooser *chooser, Dialog *d)
     g_autofree char *dir = gtk_file_chooser_get_filename(chooser);
     /* the button reports NULL while it is still loading the folder it was given */
     if (dir && g_strcmp0(dir, d->model_dir) != 0) set_model(d, dir, FALSE);
+}
+
+/* The prompt as typed, whitespace only counting as empty. */
+static gboolean prompt_is_empty(Dialog *d)
+{
+    GtkTextBuffer *buf = gtk_text_view_get_buffer(GTK_TEXT_VIEW(d->prompt));
+    GtkTextIter a, b;
+    gtk_text_buffer_get_bounds(buf, &a, &b);
+    g_autofree char *text = gtk_text_buffer_get_text(buf, &a, &b, FALSE);
+    return g_strstrip(text)[0] == '\0';
+}
+
+/* TRUE when the artist wants to render the empty prompt anyway. */
+static gboolean confirm_empty_prompt(Dialog *d)
+{
+    GtkWidget *msg =
+        gtk_message_dialog_new(GTK_WINDOW(d->dialog), GTK_DIALOG_MODAL, GTK_MESSAGE_QUESTION,
+                               GTK_BUTTONS_NONE, "%s", flux_help_empty_prompt_question());
+    gtk_message_dialog_format_secondary_text(GTK_MESSAGE_DIALOG(msg), "%s",
+                                             flux_help_empty_prompt_detail());
+    gtk_dialog_add_buttons(GTK_DIALOG(msg), _("_Cancel"), GTK_RESPONSE_CANCEL,
+                           flux_help_empty_prompt_button(), GTK_RESPONSE_OK, NULL);
+    gtk_dialog_set_default_response(GTK_DIALOG(msg), GTK_RESPONSE_CANCEL);
+    gboolean ok = gtk_dialog_run(GTK_DIALOG(msg)) == GTK_RESPONSE_OK;
+    gtk_widget_destroy(msg);
+    return ok;
 }
 
 static void on_value_changed(GtkWidget *w, Dialog *d)
@@ -165,16 +197,30 @@ static GtkWidget *build_prompt(Dialog *d, const FluxRenderParams *p)
 
 static GtkWidget *build_table(Dialog *d, const FluxRenderParams *p)
 {
-    GtkWidget *table = gtk_table_new(9, 2, FALSE);
+    GtkWidget *table = gtk_table_new(10, 2, FALSE);
     gtk_table_set_row_spacings(GTK_TABLE(table), 6);
     gtk_table_set_col_spacings(GTK_TABLE(table), 6);
     int row = 0;
 
+    gboolean is_file = p->model[0] && g_file_test(p->model, G_FILE_TEST_IS_REGULAR);
     d->model_chooser = gtk_file_chooser_button_new(_("Choose the FLUX.1 model folder"),
                                                    GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
-    if (p->model[0]) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(d->model_chooser), p->model);
+    if (p->model[0] && !is_file)
+        gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(d->model_chooser), p->model);
     gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("_Model folder:"), 0.0, 0.5,
                               d->model_chooser, 1, FALSE);
+    /* ComfyUI-style single files: the transformer; its companions are found beside it */
+    d->model_file = gtk_file_chooser_button_new(_("Choose the FLUX.1 transformer file"),
+                                                GTK_FILE_CHOOSER_ACTION_OPEN);
+    GtkFileFilter *filter = gtk_file_filter_new();
+    gtk_file_filter_set_name(filter, _("FLUX.1 transformer files (.safetensors, .gguf)"));
+    gtk_file_filter_add_pattern(filter, "*.safetensors");
+    gtk_file_filter_add_pattern(filter, "*.sft");
+    gtk_file_filter_add_pattern(filter, "*.gguf");
+    gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(d->model_file), filter);
+    if (is_file) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(d->model_file), p->model);
+    gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("or model _file:"), 0.0, 0.5,
+                              d->model_file, 1, FALSE);
     d->model_label = wrapped_label();
     gtk_table_attach(GTK_TABLE(table), d->model_label, 1, 2, row, row + 1, GTK_FILL, GTK_FILL, 0,
                      0);
@@ -210,6 +256,7 @@ static GtkWidget *build_table(Dialog *d, const FluxRenderParams *p)
     gtk_table_attach(GTK_TABLE(table), d->estimate, 0, 2, row, row + 1, GTK_FILL, GTK_FILL, 0, 0);
 
     g_signal_connect(d->model_chooser, "selection-changed", G_CALLBACK(on_model_changed), d);
+    g_signal_connect(d->model_file, "file-set", G_CALLBACK(on_model_changed), d);
     GtkWidget *spins[] = {d->width, d->height, d->steps};
     for (guint i = 0; i < G_N_ELEMENTS(spins); i++)
         g_signal_connect(spins[i], "value-changed", G_CALLBACK(on_value_changed), d);
@@ -257,7 +304,9 @@ gboolean flux_dialog_run(FluxRenderParams *p, const FluxDialogOptions *opt)
     gtk_widget_show_all(d.dialog);
     gtk_widget_grab_focus(d.prompt);
 
-    gboolean ok = gimp_dialog_run(GIMP_DIALOG(d.dialog)) == GTK_RESPONSE_OK && d.model_ok;
+    gboolean ok;
+    do ok = gimp_dialog_run(GIMP_DIALOG(d.dialog)) == GTK_RESPONSE_OK && d.model_ok;
+    while (ok && prompt_is_empty(&d) && !confirm_empty_prompt(&d));
     if (ok) read_back(&d, p);
     gtk_widget_destroy(d.dialog);
     g_free(d.model_dir);

@@ -3,16 +3,17 @@
 #pragma once
 
 #include "flux-params.h"
+#include "flux-settings.h"
 
 #include <glib.h>
 
 G_BEGIN_DECLS
 
 typedef struct {
-    const char *title;   /* window title, translated */
-    const char *role;    /* window role (the binary's name) */
-    const char *help_id; /* the procedure name */
-    double gflops_per_s; /* measured on this computer, 0 = not yet (then assumed) */
+    const char *title;            /* window title, translated */
+    const char *role;             /* window role (the binary's name) */
+    const char *help_id;          /* the procedure name */
+    const FluxSettings *settings; /* the rate for the estimate (flux-estimate.h); borrowed */
 } FluxDialogOptions;
 
 /* Shows the dialog (gimp_ui_init must have run) starting from `p`; on OK writes the values

@@ -1,0 +1,86 @@
+/* flux-model-problem.c — the artist's sentences for flux_model_check's problems
+ * (flux-model-problem.h). Each message is one translatable string with its paths as
+ * arguments, so a translation is never half English. */
+#include "flux-model-problem.h"
+
+#include "flux-intl.h"
+
+/* "the VAE (ae.safetensors)" and so on, for the sentences about a missing companion. */
+static const char *part_name(FluxModelPart part)
+{
+    switch (part) {
+    case FLUX_MODEL_PART_TRANSFORMER:
+        return _("the transformer (the large model file)");
+    case FLUX_MODEL_PART_VAE:
+        return _("the VAE (ae.safetensors)");
+    case FLUX_MODEL_PART_CLIP_L:
+        return _("the CLIP-L text encoder (clip_l.safetensors)");
+    case FLUX_MODEL_PART_T5:
+        return _("the T5 text encoder (t5xxl_fp16.safetensors, t5xxl_fp8_e4m3fn.safetensors or "
+                 "a t5xxl GGUF file)");
+    case FLUX_MODEL_PART_TOKENIZERS:
+        return _("the tokenizers (the folders tokenizer and tokenizer_2)");
+    case FLUX_MODEL_PART_CONFIG:
+        return _("a configuration file");
+    case FLUX_MODEL_PART_NONE:
+        break;
+    }
+    return _("a part of the model");
+}
+
+static char *missing(const char *model, const FluxModelProblem *pb)
+{
+    if (g_file_test(model, G_FILE_TEST_IS_DIR))
+        /* TRANSLATORS: %1$s: the missing file or folder, %2$s: what it is */
+        return g_strdup_printf(_("The model folder is incomplete: “%1$s” (%2$s) is missing. The "
+                                 "download probably stopped early: download the model again "
+                                 "(only the missing part is needed)."),
+                               pb->path, part_name(pb->part));
+    if (pb->part == FLUX_MODEL_PART_TOKENIZERS)
+        return g_strdup_printf(_("The tokenizers were not found. They are installed with the "
+                                 "plug-in: install it again, or copy the folders tokenizer and "
+                                 "tokenizer_2 of a FLUX.1 model into one of these folders:\n%s"),
+                               pb->looked ? pb->looked : pb->path);
+    /* TRANSLATORS: %1$s: what is missing, %2$s: the folders looked in, one per line */
+    return g_strdup_printf(_("The model file was found, but not %1$s that goes with it. Put it "
+                             "into one of these folders (as ComfyUI keeps them):\n%2$s"),
+                           part_name(pb->part), pb->looked ? pb->looked : pb->path);
+}
+
+char *flux_model_problem_message(const char *model, const FluxModelProblem *pb)
+{
+    switch (pb->kind) {
+    case FLUX_MODEL_PROBLEM_NOT_FOUND:
+        return g_strdup_printf(_("“%s” does not exist. Choose the folder of a FLUX.1 model or "
+                                 "its transformer file (.safetensors or .gguf)."),
+                               model);
+    case FLUX_MODEL_PROBLEM_NOT_A_MODEL:
+        if (pb->part == FLUX_MODEL_PART_TRANSFORMER)
+            return g_strdup_printf(_("“%s” is not a FLUX.1 transformer. Choose the large model "
+                                     "file (such as flux1-schnell.safetensors or "
+                                     "flux1-dev-Q4_K_S.gguf), not the VAE or a text encoder."),
+                                   pb->path);
+        return g_strdup_printf(_("“%s” is not a FLUX.1 model folder (it has no "
+                                 "model_index.json). Choose the folder you downloaded, such as "
+                                 "FLUX.1-schnell, or a transformer file such as "
+                                 "flux1-schnell.safetensors."),
+                               pb->path);
+    case FLUX_MODEL_PROBLEM_MISSING:
+        return missing(model, pb);
+    case FLUX_MODEL_PROBLEM_TRUNCATED: {
+        g_autofree char *have = g_format_size(pb->actual_bytes);
+        g_autofree char *want = g_format_size(pb->expected_bytes);
+        /* TRANSLATORS: %1$s: a file, %2$s and %3$s: sizes such as "1.2 GB" */
+        return g_strdup_printf(_("“%1$s” is incomplete: it has %2$s of the %3$s it should have. "
+                                 "Its download was interrupted: download this file again."),
+                               pb->path, have, want);
+    }
+    case FLUX_MODEL_PROBLEM_DAMAGED:
+        return g_strdup_printf(_("“%s” cannot be read: it is damaged or not a model file. "
+                                 "Download it again."),
+                               pb->path);
+    case FLUX_MODEL_PROBLEM_NONE:
+        break;
+    }
+    return g_strdup_printf(_("“%s” cannot be used as a FLUX.1 model."), model);
+}
