@@ -6,14 +6,16 @@
 ;
 ;   (flux-variations prompt count first-seed width height steps guidance model)
 ;       → a new image with `count` layers, seeds first-seed, first-seed+1, ...
-;         (first-seed -1: random seeds). Layers are named "seed N: prompt".
+;         (first-seed -1: random seeds; steps 0: the model's default, 4 for schnell-type
+;         and 28 for dev-type models). Layers are named "seed N: prompt".
 ;   (flux-variations-save prompt count first-seed width height steps guidance model prefix)
 ;       → the same, and each layer saved as prefix-seedN.png; the image is then closed.
 ;
-; Example (four 512×512 variations on FLUX.1-schnell, 4 steps; guidance is ignored by
-; schnell-type models; an empty model "" means the folder last chosen in the dialog):
+; Example (four 512×512 variations on FLUX.1-schnell with its default steps; guidance is
+; ignored by schnell-type models; the model is a folder or a transformer file such as
+; flux1-schnell.safetensors; an empty model "" means the one last chosen in the dialog):
 ;
-;   gimp-console-2.10 -i -b '(flux-variations-save "a lighthouse at dusk" 4 100 512 512 4 3.5
+;   gimp-console-2.10 -i -b '(flux-variations-save "a lighthouse at dusk" 4 100 512 512 0 3.5
 ;       "/home/me/models/FLUX.1-schnell" "/home/me/out/lighthouse")' -b '(gimp-quit 0)'
 
 (define (flux-variations prompt count first-seed width height steps guidance model)
@@ -70,8 +72,10 @@
   SF-ADJUSTMENT "First seed (-1 = random)"      '(0 -1 2147483647 1 10 0 1)
   SF-ADJUSTMENT "Width"                         '(1024 16 4096 16 64 0 1)
   SF-ADJUSTMENT "Height"                        '(1024 16 4096 16 64 0 1)
-  SF-ADJUSTMENT "Steps"                         '(4 1 1000 1 4 0 1)
+  SF-ADJUSTMENT "Steps (0 = the model's default)" '(0 0 1000 1 4 0 1)
   SF-ADJUSTMENT "Guidance (dev-type models)"    '(3.5 0 100 0.5 1 1 1)
   SF-DIRNAME    "Model folder (empty = last used)" "")
+; (a transformer file instead of a folder: from a script, or choose it once in the FLUX Text
+; to Image dialog and leave this empty)
 
 (script-fu-menu-register "script-fu-flux-variations" "<Image>/File/Create")

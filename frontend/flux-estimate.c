@@ -18,7 +18,8 @@ gboolean flux_estimate_calibrate(FluxSettings *s)
 
 gboolean flux_estimate_take_run(FluxSettings *s, double flops, double seconds)
 {
-    if (!(seconds >= FLUX_RATE_MIN_SECONDS) || !(flops > 0.0) || !isfinite(flops / seconds))
+    if (!(seconds >= FLUX_RATE_MIN_SECONDS) || !(flops >= FLUX_RATE_MIN_FLOPS) ||
+        !isfinite(flops / seconds))
         return FALSE;
     s->gflops_per_s = flops / seconds / 1e9;
     s->rate_from_run = TRUE;

@@ -11,9 +11,12 @@
 
 G_BEGIN_DECLS
 
-/* A run's steps must take this long for their rate to replace the kept one (shorter runs are
- * dominated by fixed costs and timer noise). */
+/* A run's steps must take this long and do this much arithmetic for their rate to replace the
+ * kept one: shorter runs are dominated by fixed costs and timer noise, and a small model's run
+ * slowed down by something else (a paused process) would teach a rate thousands of times too
+ * low. One FLUX.1 step at 256² is already ~7 TFLOP. */
 #define FLUX_RATE_MIN_SECONDS 2.0
+#define FLUX_RATE_MIN_FLOPS   1e11
 
 /* Before the first run: measures the rate when the settings have none. TRUE when `s` changed
  * (the caller saves it). */

@@ -254,6 +254,8 @@ def setup(args):
                 os.makedirs(dst)
                 shutil.copy2(mo, dst)
                 langs.append(lang)
+    shutil.copytree(os.path.join(args.data_dir, "tokenizers"), os.path.join(pdir, "tokenizers"),
+                    ignore=shutil.ignore_patterns("README.md"))
     print("installed plug-in into %s (translations: %s)" % (pdir, " ".join(langs) or "none"))
     os.makedirs(os.path.join(args.profile, "scripts"), exist_ok=True)
     shutil.copy2(os.path.join(args.data_dir, "flux-variations.scm"),
@@ -261,9 +263,41 @@ def setup(args):
     return langs
 
 
-def remember_model(args, model):
+def remember_model(args, model, gflops=None):
     with open(os.path.join(args.profile, "flux-plugin.ini"), "w") as f:
         f.write("[flux]\nmodel=%s\n" % model)
+        if gflops:  # a rate kept from earlier: no quick test when the dialog opens
+            f.write("gflops-per-s=%s\ngflops-from=run\n" % gflops)
+
+
+def settings(args):
+    path = os.path.join(args.profile, "flux-plugin.ini")
+    return open(path).read() if os.path.exists(path) else ""
+
+
+def mirror(src, dst, skip=()):
+    """dst/<entry> → src/<entry> symlinks (a model folder with parts left out)."""
+    os.makedirs(dst)
+    for e in os.listdir(src):
+        if e not in skip:
+            os.symlink(os.path.join(src, e), os.path.join(dst, e))
+    return dst
+
+
+def cut_download(model, dst):
+    """A copy of the model whose VAE weights stop at a third, as an interrupted download."""
+    cut = mirror(model, dst, skip=("vae",))
+    os.makedirs(os.path.join(cut, "vae"))
+    os.symlink(os.path.join(model, "vae", "config.json"), os.path.join(cut, "vae", "config.json"))
+    data = open(os.path.join(model, "vae", "diffusion_pytorch_model.safetensors"), "rb").read()
+    weights = os.path.join(cut, "vae", "diffusion_pytorch_model.safetensors")
+    with open(weights, "wb") as f:
+        f.write(data[:len(data) // 3])
+    return cut, weights
+
+
+def seeded(prompt, seed):
+    return "%s (seed %d)" % (prompt, seed)
 
 
 # ---------------------------------------------------------------------------------------
@@ -359,18 +393,28 @@ def headless_checks(g, args, out, model, golden):
     check("returns the seed used", seed == 0, text)
     check("layer is on top, above the active layer", layers(g, img) == [layer, bg], str(layers(g, img)))
     name, w, h, x, y = layer_info(g, layer)
-    check("layer name is the prompt", name == PROMPT, repr(name))
+    check("layer name is the prompt and the seed used", name == seeded(PROMPT, 0), repr(name))
     check("layer is 64x64 at (0,0)", (w, h, x, y) == (64, 64, 0, 0), str((w, h, x, y)))
     compare("layer pixels equal the golden PNG", save_png(g, img, layer, os.path.join(out, "layer.png")),
             64, 64, golden)
-    updates = re.findall(r"PROGRESS-SPY flux update", spy)
+    updates = [float(u) for u in re.findall(r"PROGRESS-SPY flux update ([0-9.]+)", spy)]
     texts = re.findall(r'PROGRESS-SPY flux (?:init|text) "([^"]*)"', spy)
-    check("one progress update per step plus one per phase (4 + 3)", len(updates) == 7,
-          "%d updates:\n%s" % (len(updates), spy))
+    # tiny-flux-dev has 2 + 2 transformer blocks: 3 updates inside each step, 1 at its end
+    check("progress moves inside the steps: per block, plus one per phase (4 × 4 + 3)",
+          len(updates) == 19 and updates == sorted(updates) and len(set(updates)) == 19,
+          "%d updates %s:\n%s" % (len(updates), updates, spy))
     want = ["Loading model", "Encoding prompt", "Step 1/4", "Step 2/4", "Step 3/4", "Step 4/4",
             "Decoding"]
-    check("progress texts per phase and step", [t.split(" —")[0] for t in texts] == want
-          and all(" left" in t for t in texts if t.startswith("Step")), str(texts))
+    steps_seen = []
+    for t in texts:  # a step's text may be refreshed (time left) while it runs
+        if not steps_seen or t.split(" —")[0] != steps_seen[-1]:
+            steps_seen.append(t.split(" —")[0])
+    check("progress texts per phase and step (step 1 named as soon as it starts)",
+          steps_seen == want and all(" left" in t for t in texts[3:] if t.startswith("Step")),
+          str(texts))
+    first_step = spy.find('"Step 1/4"')
+    check("\"Encoding prompt\" is replaced before the bar moves inside step 1",
+          0 <= first_step < spy.find("update 0.1"), spy)
 
     # 2. WITH_LAST_VALS repeats it (fixed seed stays)
     ok, text = gen_layer(g, img, -1, prompt="", w=0, h=0, steps=0, guidance="0", seed=0,
@@ -404,11 +448,12 @@ def headless_checks(g, args, out, model, golden):
     other, other_bg = new_image(g, 16, 16)
     idx = g.ints("(car (gimp-image-new 32 32 INDEXED))")[0]
     bad = [
-        ("missing model folder", dict(model="/nonexistent/flux"), "is not a FLUX.1 model folder"),
-        ("no model and none remembered", dict(model=""), "No model folder given"),
+        ("missing model folder", dict(model="/nonexistent/flux"),
+         "“/nonexistent/flux” does not exist. Choose the folder of a FLUX.1 model"),
+        ("no model and none remembered", dict(model=""), "No model given"),
         ("width 0", dict(w=0, model=model), "Width 0 is out of range"),
         ("height 5000", dict(h=5000, model=model), "Height 5000 is out of range"),
-        ("steps 0", dict(steps=0, model=model), "Number of steps 0 is out of range"),
+        ("steps -1", dict(steps=-1, model=model), "Number of steps -1 is out of range"),
         # GIMP itself refuses non-finite floats before the plug-in runs (its own message)
         ("NaN guidance", dict(guidance="(sqrt -1)", model=model), "nan' for argument 'guidance'"),
         ("infinite guidance", dict(guidance="(exp 1000)", model=model), "inf' for argument 'guidance'"),
@@ -421,12 +466,42 @@ def headless_checks(g, args, out, model, golden):
         ok, text = gen_layer(g, img, drawable, **kw)
         check("bad argument, %s: calling error \"%s\"" % (what, msg),
               not ok and "invalid input arguments" in text and msg in text, text)
+    # models an artist may have: a partial download, an interrupted one, a ComfyUI file
+    partial = mirror(model, os.path.join(args.work, "partial"), skip=("transformer",))
+    ok, text = gen_layer(g, img, bg, model=partial)
+    check("partial download (no transformer/): says what is missing and what to do",
+          not ok and "The model folder is incomplete: “%s/transformer”" % partial in text
+          and "download the model again" in text, text)
+    cut, weights = cut_download(model, os.path.join(args.work, "cut"))
+    ok, text = gen_layer(g, img, bg, model=cut)
+    check("interrupted download (VAE weights cut short): found from the header, said plainly",
+          not ok and ("“%s” is incomplete" % weights) in text and "download this file again" in text,
+          text)
+    unet = os.path.join(args.work, "comfy", "unet")
+    os.makedirs(unet)
+    os.symlink(os.path.join(model, "transformer", "diffusion_pytorch_model.safetensors"),
+               os.path.join(unet, "flux1-dev.safetensors"))
+    ok, text = gen_layer(g, img, bg, model=os.path.join(unet, "flux1-dev.safetensors"))
+    check("a ComfyUI transformer file without its VAE: says what is missing and where it looked",
+          not ok and "not the VAE (ae.safetensors) that goes with it" in text and unet in text, text)
     ok, text = gen_layer(g, idx, -1, model=model)
     check("indexed image refused clearly", not ok and "RGB and grayscale" in text, text)
     ok, text = gen_image(g, w=0, model=model)
     check("image procedure: width 0 is a calling error", not ok and "Width 0" in text, text)
     check("the image keeps its layers after the errors", layers(g, img) == before,
           "%s → %s" % (before, layers(g, img)))
+
+    # 4b. steps 0 = the model's default (28 for dev-type); an empty prompt renders as asked
+    off = g.log_size()
+    ok, text = gen_layer(g, img, bg, prompt="", w=32, h=32, steps=0, seed=7, model=model)
+    spy = g.log_since(off)
+    le, _ = two_ints(text)
+    check("steps 0 from a script: the model's default 28 steps", ok and "Step 28/28" in spy,
+          text + spy[-500:])
+    check("an empty prompt from a script renders, the layer named FLUX (seed 7)",
+          ok and layer_info(g, le)[0] == seeded("FLUX", 7), "%s %s" % (text, ok and layer_info(g, le)))
+    if ok:
+        g.value("(gimp-image-remove-layer %d %d)" % (img, le))
 
     # 5. INTERACTIVE without a display: an error message, no crash
     ok, text = gen_layer(g, img, bg, model=model, mode="RUN-INTERACTIVE")
@@ -463,8 +538,8 @@ def headless_checks(g, args, out, model, golden):
                       " (gimp-image-get-precision {0}))".format(img2))
         check("new image 64x64 RGB u8-gamma", info == [64, 64, 0, 150], str(info))
         ls2 = layers(g, img2)
-        check("new image has one layer named from the prompt",
-              len(ls2) == 1 and layer_info(g, ls2[0])[0] == PROMPT, str(ls2))
+        check("new image has one layer named from the prompt and the seed",
+              len(ls2) == 1 and layer_info(g, ls2[0])[0] == seeded(PROMPT, seed), str(ls2))
         compare("new image pixels equal the golden PNG",
                 save_png(g, img2, ls2[0], os.path.join(out, "image.png")), 64, 64, golden)
 
@@ -493,6 +568,11 @@ def headless_checks(g, args, out, model, golden):
     if ok:
         compare("variation seed 0 equals the golden PNG", os.path.join(out, "var-seed0.png"), 64, 64, golden)
         check("variation seed 1 differs", pixels(os.path.join(out, "var-seed1.png"), 3)[2] != golden)
+    off = g.log_size()
+    ok, text = g.call("(car (gimp-image-get-layers (flux-variations %s 1 0 32 32 0 3.5 %s)))"
+                      % (q(PROMPT), q(model)))
+    check("flux-variations with steps 0 takes the model's default (28)",
+          ok and "Step 28/28" in g.log_since(off), text)
 
     for i in (img, other, idx, img2, gimg, fimg):
         g.call("(gimp-image-delete %d)" % i)
@@ -546,7 +626,7 @@ class Call(threading.Thread):
 def gui(args):
     langs = setup(args)
     gw, gh, golden = pixels(os.path.join(args.model, GOLDEN), 3)
-    remember_model(args, args.model)  # as if chosen in an earlier session
+    remember_model(args, args.model, gflops=50)  # as if chosen in an earlier session
     for lang in ["en", "zh_CN"]:
         if lang != "en" and lang not in langs:
             check("translation %s built" % lang, False)
@@ -627,8 +707,9 @@ def gui_checks(g, args, lang, out, golden):
         return
     layer = now[0]
     info = layer_info(g, layer)
-    check("[%s] the layer has the typed size 64x64 and is named from the prompt" % lang,
-          info[:3] == (PROMPT, 64, 64), str(info))
+    check("[%s] the layer has the typed size 64x64 and is named from the prompt and seed" % lang,
+          info[:3] == (seeded(PROMPT, 0) if lang == "en" else info[0], 64, 64)
+          and info[0].startswith(PROMPT) and "0" in info[0][len(PROMPT):], str(info))
     compare("[%s] dialog run (seed 0) equals the golden PNG" % lang,
             save_png(g, img, layer, os.path.join(out, "layer.png")), 64, 64, golden)
     time.sleep(0.5)
@@ -694,6 +775,75 @@ def gui_more_checks(g, args, out, img):
         time.sleep(0.5)
         shot(os.path.join(out, "after-create.png"))
 
+    # with a selection the size defaults to it; Enter renders the last prompt there
+    g.value("(gimp-image-select-rectangle %d CHANNEL-OP-REPLACE 20 10 48 32)" % img)
+    before = layers(g, img)
+    call = Call(g, "(plug-in-flux-generate RUN-INTERACTIVE %d -1 \"\" 0 0 0 0 0 \"\")" % img)
+    wid = find_window("^flux$")
+    if check("[en] dialog with a selection appears", wid is not None):
+        time.sleep(1.0)
+        shot(os.path.join(out, "dialog-selection.png"), wid)
+        xdo("windowfocus", "--sync", wid)
+        keys("Return")
+        call.join(60)
+        new = [lid for lid in layers(g, img) if lid not in before]
+        check("[en] the size defaults to the selection's: a 48x32 layer at (20,10)",
+              len(new) == 1 and layer_info(g, new[0])[1:] == (48, 32, 20, 10),
+              "%s %s" % (call.result, new and layer_info(g, new[0])))
+        for lid in new:
+            g.value("(gimp-image-remove-layer %d %d)" % (img, lid))
+    g.value("(gimp-selection-none %d)" % img)
+
+    # an empty prompt: Enter asks first; Cancel there returns to the dialog
+    call = Call(g, "(plug-in-flux-generate RUN-INTERACTIVE %d -1 \"\" 0 0 0 0 0 \"\")" % img)
+    wid = find_window("^flux$")
+    if check("[en] dialog for the empty prompt appears", wid is not None):
+        time.sleep(1.0)
+        xdo("windowfocus", "--sync", wid)
+        keys("alt+p", "ctrl+a", "BackSpace")
+        keys("Return")
+        deadline = time.time() + 10
+        while time.time() < deadline and len(xdo("search", "--onlyvisible", "--classname", "^flux$").split()) < 2:
+            time.sleep(0.2)
+        asked = len(xdo("search", "--onlyvisible", "--classname", "^flux$").split()) == 2
+        time.sleep(0.5)
+        shot(os.path.join(out, "empty-prompt-question.png"))
+        check("[en] an empty prompt asks before rendering", asked)
+        keys("Escape")  # the question's Cancel: back in the dialog, nothing rendered
+        time.sleep(1.0)
+        check("[en] declining leaves the dialog open, no run",
+              call.result is None and find_window("^flux$", 2) is not None)
+        xdo("windowfocus", "--sync", wid)
+        keys("Escape")
+        call.join(30)
+    check("[en] no layer from the declined empty prompt", layers(g, img) == before, str(layers(g, img)))
+
+    # the first run: no model chosen yet, the dialog says where to get one
+    os.remove(os.path.join(args.profile, "flux-plugin.ini"))
+    # and no last values of this session (a 1-byte blob is not a parameter set)
+    g.value('(gimp-procedural-db-set-data "plug-in-flux-generate" 1 #(0))')
+    call = Call(g, "(plug-in-flux-generate RUN-INTERACTIVE %d -1 \"\" 0 0 0 0 0 \"\")" % img)
+    wid = find_window("^flux$")
+    if check("[en] first-run dialog appears", wid is not None):
+        time.sleep(1.5)
+        shot(os.path.join(out, "dialog-first-run.png"), wid)
+        xdo("windowfocus", "--sync", wid)
+        keys("Return")
+        time.sleep(1.0)
+        check("[en] first run: Enter does nothing until a model is chosen",
+              call.result is None and find_window("^flux$", 2) is not None)
+        keys("alt+h")  # Help: where to get a model
+        time.sleep(1.5)
+        shot(os.path.join(out, "help-first-run.png"))
+        keys("Escape")
+        time.sleep(0.5)
+        xdo("windowfocus", "--sync", wid)
+        keys("Escape")
+        call.join(30)
+        check("[en] the first dialog measured this computer's rate for the estimate",
+              re.search(r"gflops-per-s=[0-9.]+\ngflops-from=test", settings(args)) is not None,
+              settings(args))
+
     # a folder that is not a FLUX model: a clear message, and OK stays insensitive
     remember_model(args, args.work)
     call = Call(g, "(plug-in-flux-generate RUN-INTERACTIVE %d -1 \"\" 0 0 0 0 0 \"\")" % img)
@@ -708,7 +858,24 @@ def gui_more_checks(g, args, out, img):
               call.result is None and find_window("^flux$", 2) is not None)
         keys("Escape")
         call.join(30)
-    remember_model(args, args.model)
+
+    # the issue's case: an interrupted download was accepted, remembered, and failed at run
+    # time; now the dialog says so and OK stays insensitive, so it cannot be remembered
+    cut, _ = cut_download(args.model, os.path.join(args.work, "cut-gui"))
+    remember_model(args, cut)
+    call = Call(g, "(plug-in-flux-generate RUN-INTERACTIVE %d -1 \"\" 0 0 0 0 0 \"\")" % img)
+    wid = find_window("^flux$")
+    if check("[en] dialog with an interrupted download appears", wid is not None):
+        time.sleep(1.0)
+        shot(os.path.join(out, "dialog-truncated.png"), wid)
+        xdo("windowfocus", "--sync", wid)
+        keys("Return")
+        time.sleep(1.0)
+        check("[en] Enter does nothing while the weights are incomplete",
+              call.result is None and find_window("^flux$", 2) is not None)
+        keys("Escape")
+        call.join(30)
+    remember_model(args, args.model, gflops=50)
 
 
 def main():
