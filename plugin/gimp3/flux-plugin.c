@@ -12,6 +12,7 @@
  * complete, so an error, or GIMP killing the process on Cancel, leaves it as it was.
  */
 #include "flux-dialog3.h"
+#include "flux-estimate.h"
 #include "flux-intl.h"
 #include "flux-params.h"
 #include "flux-progress.h"
@@ -78,9 +79,10 @@ static void add_render_arguments(GimpProcedure *p)
     gimp_procedure_add_int_argument(p, "height", _("Hei_ght"),
                                     _("Height in pixels (floored to a multiple of 16)"),
                                     FLUX_SIZE_STEP, FLUX_MAX_SIZE, 1024, G_PARAM_READWRITE);
-    gimp_procedure_add_int_argument(p, "num-steps", _("S_teps"),
-                                    _("Denoising steps (4 for schnell, 28 for dev)"), 1,
-                                    FLUX_MAX_STEPS, 28, G_PARAM_READWRITE);
+    gimp_procedure_add_int_argument(
+        p, "num-steps", _("S_teps"),
+        _("Denoising steps (4 for schnell, 28 for dev); 0 = the model's default"), 0,
+        FLUX_MAX_STEPS, 28, G_PARAM_READWRITE);
     gimp_procedure_add_double_argument(p, "guidance", _("G_uidance"),
                                        _("Guidance scale, dev-type models only"), 0.0,
                                        FLUX_GUIDANCE_MAX, 3.5, G_PARAM_READWRITE);
@@ -88,8 +90,9 @@ static void add_render_arguments(GimpProcedure *p)
                                     -1, FLUX_SEED_MAX, -1, G_PARAM_READWRITE);
     gimp_procedure_add_string_argument(
         p, "model", _("_Model folder"),
-        _("FLUX.1 model folder (diffusers layout); empty = the one chosen last in the dialog"), "",
-        G_PARAM_READWRITE);
+        _("FLUX.1 model: a diffusers folder, or a transformer file with its companions as "
+          "ComfyUI keeps them; empty = the one chosen last in the dialog"),
+        "", G_PARAM_READWRITE);
     /* not in the PDB signature: the seed the last random run drew, shown by the dialog */
     gimp_procedure_add_int_aux_argument(p, "last-seed", _("Last seed"),
                                         _("The seed of the last run"), 0, FLUX_SEED_MAX, 0,
@@ -188,7 +191,7 @@ static gboolean params_from_config(Request *r, GError **error)
         return fail(error, g_strdup_printf(_("The prompt is too long (%zu bytes, at most %zu)."),
                                            strlen(prompt), sizeof p->prompt - 1));
     if (model && strlen(model) >= sizeof p->model)
-        return fail(error, g_strdup(_("The model folder's path is too long.")));
+        return fail(error, g_strdup(_("The model's path is too long.")));
     flux_render_params_set_prompt(p, prompt);
     flux_render_params_set_model(p, model && model[0] ? model : r->settings.model);
     p->seed = seed;
@@ -216,13 +219,20 @@ static gboolean run_dialog(Request *r, GError **error)
     if ((!model || !model[0]) && r->settings.model)
         g_object_set(r->config, "model", r->settings.model, NULL);
     if (r->image) {
-        /* the layer fills the image unless the artist asks otherwise */
-        g_object_set(r->config, "width",
-                     CLAMP(gimp_image_get_width(r->image), FLUX_SIZE_STEP, FLUX_MAX_SIZE), "height",
-                     CLAMP(gimp_image_get_height(r->image), FLUX_SIZE_STEP, FLUX_MAX_SIZE), NULL);
+        /* the layer fills the selection, else the image, unless the artist asks otherwise */
+        gboolean sel;
+        gint x1, y1, x2, y2;
+        if (!gimp_selection_bounds(r->image, &sel, &x1, &y1, &x2, &y2) || !sel) {
+            x1 = y1 = 0;
+            x2 = gimp_image_get_width(r->image), y2 = gimp_image_get_height(r->image);
+        }
+        g_object_set(r->config, "width", CLAMP(x2 - x1, FLUX_SIZE_STEP, FLUX_MAX_SIZE), "height",
+                     CLAMP(y2 - y1, FLUX_SIZE_STEP, FLUX_MAX_SIZE), NULL);
     }
-    FluxDialog3Options opt = {.title = _("FLUX Text to Image"),
-                              .gflops_per_s = r->settings.gflops_per_s};
+    /* the first time: this computer's rate for the estimate, before any run has been timed */
+    if (flux_estimate_calibrate(&r->settings))
+        flux_settings_save(r->settings_path, &r->settings, NULL);
+    FluxDialog3Options opt = {.title = _("FLUX Text to Image"), .settings = &r->settings};
     if (!flux_dialog3_run(r->procedure, r->config, &opt)) return FALSE;
     g_clear_pointer(&model, g_free);
     g_object_get(r->config, "model", &model, NULL);
@@ -258,10 +268,11 @@ static void write_pixels(GimpLayer *layer, const FluxWorkerResult *res)
 
 /* The picture as a layer above the drawable (or the selected layer), at the selection's corner;
  * it is filled before it is inserted, and inserting and moving it is one undo step. */
-static GimpLayer *add_layer(const Request *r, const FluxWorkerResult *res, GError **error)
+static GimpLayer *add_layer(const Request *r, const FluxWorkerResult *res, gint32 seed,
+                            GError **error)
 {
     GimpImage *image = r->image;
-    g_autofree char *name = flux_render_layer_name(r->params.prompt);
+    g_autofree char *name = flux_render_layer_name_seed(r->params.prompt, seed);
     GimpImageType type =
         gimp_image_get_base_type(image) == GIMP_GRAY ? GIMP_GRAY_IMAGE : GIMP_RGB_IMAGE;
     GimpLayer *layer =
@@ -294,11 +305,11 @@ static GimpLayer *add_layer(const Request *r, const FluxWorkerResult *res, GErro
 }
 
 /* A new RGB 8-bit image holding the picture as its only layer, with a clean undo history. */
-static GimpImage *new_image(const Request *r, const FluxWorkerResult *res)
+static GimpImage *new_image(const Request *r, const FluxWorkerResult *res, gint32 seed)
 {
     GimpImage *image = gimp_image_new(res->width, res->height, GIMP_RGB);
     gimp_image_undo_disable(image);
-    g_autofree char *name = flux_render_layer_name(r->params.prompt);
+    g_autofree char *name = flux_render_layer_name_seed(r->params.prompt, seed);
     GimpLayer *layer = gimp_layer_new(image, name, res->width, res->height, GIMP_RGB_IMAGE, 100.0,
                                       GIMP_LAYER_MODE_NORMAL);
     write_pixels(layer, res);
@@ -323,19 +334,29 @@ static GObject *render(Request *r, gint32 seed, GError **error)
         gimp_progress_end();
         return NULL;
     }
-    GObject *out = r->image ? G_OBJECT(add_layer(r, &res, error)) : G_OBJECT(new_image(r, &res));
+    GObject *out =
+        r->image ? G_OBJECT(add_layer(r, &res, seed, error)) : G_OBJECT(new_image(r, &res, seed));
     gimp_progress_end();
-    /* only runs dominated by arithmetic (≥ 100 GFLOP) say something about this CPU's speed */
-    if (out && res.flops >= 1e11 && res.gflops_per_s > 0.0) {
-        r->settings.gflops_per_s = res.gflops_per_s;
+    /* the steps' rate on this computer, for the next estimate (long enough runs only) */
+    if (out && flux_estimate_take_run(&r->settings, res.steps_flops, res.steps_seconds))
         flux_settings_save(r->settings_path, &r->settings, NULL);
-    }
     g_free(res.rgb);
     return out;
 }
 
+/* The CLIP and T5 tokenizers installed beside this binary (data/tokenizers), for models that
+ * come without them. */
+static void use_installed_tokenizers(void)
+{
+    g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
+    g_autofree char *dir = exe ? g_path_get_dirname(exe) : NULL;
+    g_autofree char *tok = dir ? g_build_filename(dir, "tokenizers", NULL) : NULL;
+    flux_worker_set_tokenizers(tok);
+}
+
 static GimpValueArray *run(Request *r)
 {
+    use_installed_tokenizers();
     r->settings_path = g_build_filename(gimp_directory(), FLUX_SETTINGS_FILE, NULL);
     flux_settings_load(r->settings_path, &r->settings);
 
@@ -348,7 +369,8 @@ static GimpValueArray *run(Request *r)
         status = args ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
     } else if (r->mode == GIMP_RUN_INTERACTIVE && !run_dialog(r, &err)) {
         status = err ? GIMP_PDB_EXECUTION_ERROR : GIMP_PDB_CANCEL;
-    } else if (!params_from_config(r, &err) || !flux_render_params_validate(&r->params, &err) ||
+    } else if (!params_from_config(r, &err) || !flux_worker_resolve_steps(&r->params, &err) ||
+               !flux_render_params_validate(&r->params, &err) ||
                !flux_worker_check_model(r->params.model, NULL, NULL, &err)) {
         status = args ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
     } else {

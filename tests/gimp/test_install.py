@@ -2,9 +2,10 @@
 """test_install.py — `meson install` of the GIMP 2.10 plug-in needs no root (issue 11).
 
   1. The install plan (`meson introspect --installed`): with the defaults (plugin_install=user,
-     cli_install=false) every file goes into the user's GIMP folder given by --gimp-user-dir
-     (inside $HOME): the plug-in, its translations, its tokenizers and the Script-Fu script;
-     nothing into the prefix (flux-generate only with -Dcli_install=true).
+     cli_install=false) every file goes into the user's own folders (--home: the GIMP 2.10
+     folder --gimp-user-dir, and the GIMP 3 one when that entry is built too): the plug-in, its
+     translations, its tokenizers and the Script-Fu script; nothing into the prefix
+     (flux-generate only with -Dcli_install=true).
   2. A real install as an unprivileged user (uid 65534 via setpriv when this runs as root)
      into a --destdir: every planned file arrives, with the plug-in executable, and nothing
      else is written.
@@ -31,6 +32,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", required=True)
     ap.add_argument("--gimp-user-dir", required=True)
+    ap.add_argument("--home", required=True)
     ap.add_argument("--meson", default="meson")
     args = ap.parse_args()
     failures = []
@@ -48,8 +50,11 @@ def main():
         return 77
     plan = json.loads(subprocess.check_output([args.meson, "introspect", "--installed", args.build_dir]))
     user = os.path.normpath(args.gimp_user_dir)
-    outside = [d for d in plan.values() if not os.path.normpath(d).startswith(user + os.sep)]
-    check("every planned file goes into the user's GIMP folder %s" % user, not outside, str(outside))
+    home = os.path.normpath(args.home)
+    outside = [d for d in plan.values() if not os.path.normpath(d).startswith(home + os.sep)]
+    check("every planned file goes into the user's home %s" % home, not outside, str(outside))
+    check("the 2.10 entry goes into the user's GIMP folder %s" % user,
+          any(os.path.normpath(d).startswith(user + os.sep) for d in plan.values()), str(plan))
     check("nothing goes into the prefix %s" % opts["prefix"],
           not any(d.startswith(opts["prefix"] + os.sep) for d in plan.values()), str(plan))
     check("flux-generate is not installed unless asked", not any(
@@ -82,8 +87,10 @@ def main():
                 got.add(os.path.relpath(os.path.join(root, f), dest + user))
         for w in WANT:
             check("installed %s" % w, w in got, "\n".join(sorted(got)))
-        check("nothing written outside the GIMP folder", all(not g.startswith("..") for g in got),
-              "\n".join(sorted(g for g in got if g.startswith(".."))))
+        home_rel = os.path.relpath(home, user)
+        check("nothing written outside the user's home",
+              all(not os.path.relpath(g, home_rel).startswith("..") for g in got),
+              "\n".join(sorted(got)))
         binary = os.path.join(dest + user, "plug-ins/flux/flux")
         check("the plug-in is executable", os.access(binary, os.X_OK))
     finally:

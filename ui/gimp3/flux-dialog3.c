@@ -2,7 +2,9 @@
  *
  *   Prompt         [multi-line text                              ]
  *                  Enter generates the picture; Shift+Enter starts a new line.
- *   Model folder   [folder chooser] + what flux_model_probe says about it
+ *   Model folder   [folder chooser]
+ *   or model file  [file chooser: a transformer file, ComfyUI style]
+ *                  what flux_worker_probe_model says (or where to get a model, the first time)
  *   Width, Height  spin buttons + "rounded down to multiples of 16: W × H"
  *   Steps          spin button (the model's default when the model type changes)
  *   Guidance       spin button, insensitive for schnell-type models
@@ -11,11 +13,13 @@
  *
  * The prompt, sizes, steps and guidance are GimpProcedureDialog's own widgets bound to the
  * config; the model chooser, the seed pair and the texts are ours (frontend/flux-dialog-text).
- * Enter in any field activates OK; OK is insensitive while the folder is not a FLUX model.
+ * Enter in any field activates OK; OK is insensitive while the model is not usable; an empty
+ * prompt is asked about before the dialog closes.
  */
 #include "flux-dialog3.h"
 
 #include "flux-dialog-text.h"
+#include "flux-help.h"
 #include "flux-intl.h"
 #include "flux.h"
 
@@ -46,7 +50,7 @@ static void update_texts(Dialog *d)
     g_autofree char *size = flux_text_size_note(w, h);
     gtk_label_set_text(GTK_LABEL(d->size_label), size);
     g_autofree char *est = flux_text_estimate(d->model_ok ? &d->info : NULL, w, h,
-                                              config_int(d, "num-steps"), d->opt->gflops_per_s);
+                                              config_int(d, "num-steps"), d->opt->settings);
     gtk_label_set_text(GTK_LABEL(d->estimate), est);
 }
 
@@ -75,6 +79,30 @@ static void on_model_changed(GtkFileChooser *chooser, Dialog *d)
     if (!dir || !g_strcmp0(dir, old)) return;
     g_object_set(d->config, "model", dir, NULL);
     set_model(d, dir, FALSE);
+}
+
+/* The prompt as typed, whitespace only counting as empty. */
+static gboolean prompt_is_empty(Dialog *d)
+{
+    g_autofree char *prompt = NULL;
+    g_object_get(d->config, "prompt", &prompt, NULL);
+    return !prompt || g_strstrip(prompt)[0] == '\0';
+}
+
+/* TRUE when the artist wants to render the empty prompt anyway. */
+static gboolean confirm_empty_prompt(Dialog *d)
+{
+    GtkWidget *msg =
+        gtk_message_dialog_new(GTK_WINDOW(d->dialog), GTK_DIALOG_MODAL, GTK_MESSAGE_QUESTION,
+                               GTK_BUTTONS_NONE, "%s", flux_help_empty_prompt_question());
+    gtk_message_dialog_format_secondary_text(GTK_MESSAGE_DIALOG(msg), "%s",
+                                             flux_help_empty_prompt_detail());
+    gtk_dialog_add_buttons(GTK_DIALOG(msg), _("_Cancel"), GTK_RESPONSE_CANCEL,
+                           flux_help_empty_prompt_button(), GTK_RESPONSE_OK, NULL);
+    gtk_dialog_set_default_response(GTK_DIALOG(msg), GTK_RESPONSE_CANCEL);
+    gboolean ok = gtk_dialog_run(GTK_DIALOG(msg)) == GTK_RESPONSE_OK;
+    gtk_widget_destroy(msg);
+    return ok;
 }
 
 static void on_config_notify(GObject *config, GParamSpec *pspec, Dialog *d)
@@ -170,12 +198,31 @@ static void build_model(Dialog *d, GtkBox *box, const char *model)
     GtkWidget *label = left_label(_("_Model folder:"));
     GtkWidget *chooser = gtk_file_chooser_button_new(_("Choose the FLUX.1 model folder"),
                                                      GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
-    if (model && model[0]) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(chooser), model);
+    gboolean is_file = model && model[0] && g_file_test(model, G_FILE_TEST_IS_REGULAR);
+    if (model && model[0] && !is_file)
+        gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(chooser), model);
     gtk_label_set_mnemonic_widget(GTK_LABEL(label), chooser);
     gtk_size_group_add_widget(d->labels, label);
     gtk_box_pack_start(GTK_BOX(row), label, FALSE, FALSE, 0);
     gtk_box_pack_start(GTK_BOX(row), chooser, TRUE, TRUE, 0);
     gtk_box_pack_start(box, row, FALSE, FALSE, 0);
+    /* ComfyUI-style single files: the transformer; its companions are found beside it */
+    GtkWidget *frow = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+    GtkWidget *flabel = left_label(_("or model _file:"));
+    GtkWidget *file = gtk_file_chooser_button_new(_("Choose the FLUX.1 transformer file"),
+                                                  GTK_FILE_CHOOSER_ACTION_OPEN);
+    GtkFileFilter *filter = gtk_file_filter_new();
+    gtk_file_filter_set_name(filter, _("FLUX.1 transformer files (.safetensors, .gguf)"));
+    gtk_file_filter_add_pattern(filter, "*.safetensors");
+    gtk_file_filter_add_pattern(filter, "*.sft");
+    gtk_file_filter_add_pattern(filter, "*.gguf");
+    gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(file), filter);
+    if (is_file) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(file), model);
+    gtk_label_set_mnemonic_widget(GTK_LABEL(flabel), file);
+    gtk_box_pack_start(GTK_BOX(frow), flabel, FALSE, FALSE, 0);
+    gtk_box_pack_start(GTK_BOX(frow), file, TRUE, TRUE, 0);
+    gtk_box_pack_start(box, frow, FALSE, FALSE, 0);
+    g_signal_connect(file, "file-set", G_CALLBACK(on_model_changed), d);
     d->model_label = note_label();
     gtk_box_pack_start(box, d->model_label, FALSE, FALSE, 0);
     g_signal_connect(chooser, "selection-changed", G_CALLBACK(on_model_changed), d);
@@ -246,7 +293,9 @@ gboolean flux_dialog3_run(GimpProcedure *procedure, GimpProcedureConfig *config,
     gtk_widget_show_all(d.dialog);
     gtk_widget_grab_focus(d.prompt);
 
-    gboolean ok = gimp_procedure_dialog_run(GIMP_PROCEDURE_DIALOG(d.dialog)) && d.model_ok;
+    gboolean ok;
+    do ok = gimp_procedure_dialog_run(GIMP_PROCEDURE_DIALOG(d.dialog)) && d.model_ok;
+    while (ok && prompt_is_empty(&d) && !confirm_empty_prompt(&d));
     g_signal_handler_disconnect(config, id);
     if (ok) {
         gboolean random = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.random));

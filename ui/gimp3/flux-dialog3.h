@@ -3,13 +3,15 @@
  * knows nothing else of the plug-in. */
 #pragma once
 
+#include "flux-settings.h"
+
 #include <libgimp/gimp.h>
 
 G_BEGIN_DECLS
 
 typedef struct {
-    const char *title;   /* window title, translated */
-    double gflops_per_s; /* measured on this computer, 0 = not yet (then assumed) */
+    const char *title;            /* window title, translated */
+    const FluxSettings *settings; /* the rate for the estimate (flux-estimate.h); borrowed */
 } FluxDialog3Options;
 
 /* Shows the dialog (gimp_ui_init must have run) for `config` of `procedure` (its arguments
