@@ -188,17 +188,40 @@ static void on_step(int step, int total, double left, void *user_data)
     g_string_append_printf(spy->log, "%d/%d ", step, total);
 }
 
-static void test_render_golden(void)
+/* The render of the golden picture: "a photo of a cat", 64², 4 steps, guidance 3.5. */
+static FluxRenderParams cat_params(const char *model)
 {
-    g_autofree char *dir = model_dir();
-    g_autofree char *golden = g_build_filename(dir, "golden", "pipeline_p64x64_s4.png", NULL);
     FluxRenderParams p;
     flux_render_params_init(&p);
     flux_render_params_set_prompt(&p, "a photo of a cat");
-    flux_render_params_set_model(&p, dir);
+    flux_render_params_set_model(&p, model);
     p.width = p.height = 64;
     p.steps = 4;
     p.guidance = 3.5;
+    return p;
+}
+
+/* Largest |difference| between 64×64 RGB pixels and the golden PNG. */
+static int golden_max_diff(const guint8 *rgb)
+{
+    g_autofree char *dir = model_dir();
+    g_autofree char *golden = g_build_filename(dir, "golden", "pipeline_p64x64_s4.png", NULL);
+    png_image img = {.version = PNG_IMAGE_VERSION};
+    g_assert_true(png_image_begin_read_from_file(&img, golden));
+    img.format = PNG_FORMAT_RGB;
+    guint8 *want = g_malloc(PNG_IMAGE_SIZE(img));
+    g_assert_true(png_image_finish_read(&img, NULL, want, 0, NULL));
+    g_assert_cmpint(img.width, ==, 64);
+    int worst = 0;
+    for (int i = 0; i < 64 * 64 * 3; i++) worst = MAX(worst, abs(rgb[i] - want[i]));
+    g_free(want);
+    return worst;
+}
+
+static void test_render_golden(void)
+{
+    g_autofree char *dir = model_dir();
+    FluxRenderParams p = cat_params(dir);
     Spy spy = {g_string_new(NULL), 0, 0, 0.0};
     FluxWorkerCallbacks cb = {
         .phase = on_phase, .step = on_step, .user_data = &spy, .within_step = on_within};
@@ -219,17 +242,9 @@ static void test_render_golden(void)
                       4 * (flux_estimate_flops(&info, 64, 64, 512, 1) -
                            flux_estimate_flops(&info, 64, 64, 512, 0)));
 
-    png_image img = {.version = PNG_IMAGE_VERSION};
-    g_assert_true(png_image_begin_read_from_file(&img, golden));
-    img.format = PNG_FORMAT_RGB;
-    guint8 *want = g_malloc(PNG_IMAGE_SIZE(img));
-    g_assert_true(png_image_finish_read(&img, NULL, want, 0, NULL));
-    g_assert_cmpint(img.width, ==, 64);
-    int worst = 0;
-    for (int i = 0; i < 64 * 64 * 3; i++) worst = MAX(worst, abs(res.rgb[i] - want[i]));
-    g_test_message("max |diff| against %s: %d", golden, worst);
+    int worst = golden_max_diff(res.rgb);
+    g_test_message("max |diff| against the golden picture: %d", worst);
     g_assert_cmpint(worst, <=, 1); /* the golden tolerance for 8-bit pictures */
-    g_free(want);
     g_free(res.rgb);
     g_string_free(spy.log, TRUE);
 
@@ -367,12 +382,7 @@ static void test_bundled_tokenizers(void)
         g_autofree char *to = g_build_filename(copy, subs[i], NULL);
         g_assert_cmpint(symlink(from, to), ==, 0);
     }
-    FluxRenderParams p;
-    flux_render_params_init(&p);
-    flux_render_params_set_prompt(&p, "a photo of a cat");
-    flux_render_params_set_model(&p, copy);
-    p.width = p.height = 64;
-    p.steps = 4;
+    FluxRenderParams p = cat_params(copy);
     GError *err = NULL;
     FluxWorkerResult res;
     flux_worker_set_tokenizers(NULL);
@@ -382,17 +392,9 @@ static void test_bundled_tokenizers(void)
     flux_worker_set_tokenizers(tok);
     g_assert_true(flux_worker_run(&p, 0, NULL, &res, &err));
     g_assert_no_error(err);
-    g_autofree char *golden = g_build_filename(dir, "golden", "pipeline_p64x64_s4.png", NULL);
-    png_image img = {.version = PNG_IMAGE_VERSION};
-    g_assert_true(png_image_begin_read_from_file(&img, golden));
-    img.format = PNG_FORMAT_RGB;
-    guint8 *want = g_malloc(PNG_IMAGE_SIZE(img));
-    g_assert_true(png_image_finish_read(&img, NULL, want, 0, NULL));
-    int worst = 0;
-    for (int i = 0; i < 64 * 64 * 3; i++) worst = MAX(worst, abs(res.rgb[i] - want[i]));
+    int worst = golden_max_diff(res.rgb);
     g_test_message("bundled tokenizers: max |diff| against the golden picture %d", worst);
     g_assert_cmpint(worst, <=, 1);
-    g_free(want);
     g_free(res.rgb);
     flux_worker_set_tokenizers(NULL);
     remove_tree(copy);
