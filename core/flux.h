@@ -151,11 +151,11 @@ typedef enum {
     FLUX_MODEL_PART_T5,
     FLUX_MODEL_PART_TOKENIZERS,
     FLUX_MODEL_PART_CONFIG, /* model_index.json, a component's config.json, the scheduler */
-} FluxModelPart;
+} FluxProblemPart;          /* (FluxModelPart's parts, and none or a config file) */
 
 typedef struct {
     FluxModelProblemKind kind;
-    FluxModelPart part;     /* which part, when the problem is in one */
+    FluxProblemPart part;   /* which part, when the problem is in one */
     char *path;             /* the file or folder at fault (MISSING: the first place looked) */
     char *looked;           /* MISSING: every place looked, one per line; else NULL */
     guint64 expected_bytes; /* TRUNCATED: the size the header implies */

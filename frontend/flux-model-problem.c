@@ -6,7 +6,7 @@
 #include "flux-intl.h"
 
 /* "the VAE (ae.safetensors)" and so on, for the sentences about a missing companion. */
-static const char *part_name(FluxModelPart part)
+static const char *part_name(FluxProblemPart part)
 {
     switch (part) {
     case FLUX_MODEL_PART_TRANSFORMER:

@@ -36,7 +36,7 @@ static void link_file(const char *from_sub, const char *to)
 }
 
 static void expect_problem(const char *path, const char *tokenizers, FluxModelProblemKind kind,
-                           FluxModelPart part, const char *path_end, FluxModelProblem *pb)
+                           FluxProblemPart part, const char *path_end, FluxModelProblem *pb)
 {
     GError *err = NULL;
     g_assert_false(flux_model_check(path, tokenizers, NULL, pb, &err));

@@ -20,7 +20,7 @@
 /* A safetensors header larger than this is not one (the real ones are ~100 KB). */
 #define MAX_HEADER_BYTES (100u << 20)
 
-void model_problem_set(FluxModelProblem *pb, FluxModelProblemKind kind, FluxModelPart part,
+void model_problem_set(FluxModelProblem *pb, FluxModelProblemKind kind, FluxProblemPart part,
                        const char *path)
 {
     if (!pb) return;
@@ -38,7 +38,7 @@ void flux_model_problem_clear(FluxModelProblem *pb)
     memset(pb, 0, sizeof *pb);
 }
 
-static gboolean truncated(FluxModelProblem *pb, FluxModelPart part, const char *path, guint64 want,
+static gboolean truncated(FluxModelProblem *pb, FluxProblemPart part, const char *path, guint64 want,
                           guint64 have, GError **error)
 {
     g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
@@ -50,7 +50,7 @@ static gboolean truncated(FluxModelProblem *pb, FluxModelPart part, const char *
     return FALSE;
 }
 
-static gboolean damaged(FluxModelProblem *pb, FluxModelPart part, const char *path, const char *why,
+static gboolean damaged(FluxModelProblem *pb, FluxProblemPart part, const char *path, const char *why,
                         GError **error)
 {
     g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: %s", path, why);
@@ -58,7 +58,7 @@ static gboolean damaged(FluxModelProblem *pb, FluxModelPart part, const char *pa
     return FALSE;
 }
 
-static gboolean missing(FluxModelProblem *pb, FluxModelPart part, const char *path, GError **error)
+static gboolean missing(FluxModelProblem *pb, FluxProblemPart part, const char *path, GError **error)
 {
     g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s is missing", path);
     model_problem_set(pb, FLUX_MODEL_PROBLEM_MISSING, part, path);
@@ -93,7 +93,7 @@ static gboolean header_data_end(const char *json, gsize len, guint64 *end)
 }
 
 /* [u64 header length][header JSON][data]: the file must reach the last tensor's end. */
-static gboolean check_safetensors(const char *path, FluxModelPart part, FluxModelProblem *pb,
+static gboolean check_safetensors(const char *path, FluxProblemPart part, FluxModelProblem *pb,
                                   GError **error)
 {
     int fd = g_open(path, O_RDONLY, 0);
@@ -130,7 +130,7 @@ static gboolean check_safetensors(const char *path, FluxModelPart part, FluxMode
 }
 
 /* The shards an index lists, each beside it and checked. */
-static gboolean check_index(const char *path, FluxModelPart part, FluxModelProblem *pb,
+static gboolean check_index(const char *path, FluxProblemPart part, FluxModelProblem *pb,
                             GError **error)
 {
     g_autoptr(JsonParser) parser = json_parser_new();
@@ -156,7 +156,7 @@ static gboolean check_index(const char *path, FluxModelPart part, FluxModelProbl
     return ok;
 }
 
-static gboolean check_weight_file(const char *path, FluxModelPart part, FluxModelProblem *pb,
+static gboolean check_weight_file(const char *path, FluxProblemPart part, FluxModelProblem *pb,
                                   GError **error)
 {
     if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) return missing(pb, part, path, error);
@@ -185,7 +185,7 @@ static guint64 file_bytes(const char *path)
 
 static const struct {
     const char *sub, *stem;
-    FluxModelPart part;
+    FluxProblemPart part;
 } folder_parts[] = {
     {"transformer", "diffusion_pytorch_model", FLUX_MODEL_PART_TRANSFORMER},
     {"text_encoder_2", "model", FLUX_MODEL_PART_T5},
@@ -195,7 +195,7 @@ static const struct {
 
 static gboolean check_component(const char *dir, guint i, FluxModelProblem *pb, GError **error)
 {
-    FluxModelPart part = folder_parts[i].part;
+    FluxProblemPart part = folder_parts[i].part;
     g_autofree char *sub = g_build_filename(dir, folder_parts[i].sub, NULL);
     g_autofree char *cfg = g_build_filename(sub, "config.json", NULL);
     g_autofree char *stem = g_build_filename(sub, folder_parts[i].stem, NULL);

@@ -22,7 +22,7 @@ static gboolean is_weight_name(const char *lower, gboolean gguf_ok)
 }
 
 typedef struct {
-    FluxModelPart part;
+    FluxProblemPart part;
     const char *what;             /* for the English message */
     const char *const *exact;     /* names taken anywhere it looks */
     const char *const *prefixes;  /* names starting so (lower case), also anywhere */
@@ -93,7 +93,7 @@ static char *models_root(const char *file)
     return NULL;
 }
 
-static gboolean missing(FluxModelProblem *pb, FluxModelPart part, const char *what,
+static gboolean missing(FluxModelProblem *pb, FluxProblemPart part, const char *what,
                         const char *file, GPtrArray *looked, GError **error)
 {
     g_ptr_array_add(looked, NULL);

@@ -5,7 +5,7 @@
 #include "flux.h"
 
 /* Clears `pb` (NULL-safe) and sets its kind, part and a copy of `path`. */
-void model_problem_set(FluxModelProblem *pb, FluxModelProblemKind kind, FluxModelPart part,
+void model_problem_set(FluxModelProblem *pb, FluxModelProblemKind kind, FluxProblemPart part,
                        const char *path);
 /* model_locate.c: `dir` holds tokenizer/ and tokenizer_2/ folders. */
 gboolean model_has_tokenizers(const char *dir);
