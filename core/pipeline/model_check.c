@@ -38,8 +38,8 @@ void flux_model_problem_clear(FluxModelProblem *pb)
     memset(pb, 0, sizeof *pb);
 }
 
-static gboolean truncated(FluxModelProblem *pb, FluxProblemPart part, const char *path, guint64 want,
-                          guint64 have, GError **error)
+static gboolean truncated(FluxModelProblem *pb, FluxProblemPart part, const char *path,
+                          guint64 want, guint64 have, GError **error)
 {
     g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
                 "%s: the file is incomplete (%" G_GUINT64_FORMAT
@@ -50,15 +50,16 @@ static gboolean truncated(FluxModelProblem *pb, FluxProblemPart part, const char
     return FALSE;
 }
 
-static gboolean damaged(FluxModelProblem *pb, FluxProblemPart part, const char *path, const char *why,
-                        GError **error)
+static gboolean damaged(FluxModelProblem *pb, FluxProblemPart part, const char *path,
+                        const char *why, GError **error)
 {
     g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: %s", path, why);
     model_problem_set(pb, FLUX_MODEL_PROBLEM_DAMAGED, part, path);
     return FALSE;
 }
 
-static gboolean missing(FluxModelProblem *pb, FluxProblemPart part, const char *path, GError **error)
+static gboolean missing(FluxModelProblem *pb, FluxProblemPart part, const char *path,
+                        GError **error)
 {
     g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s is missing", path);
     model_problem_set(pb, FLUX_MODEL_PROBLEM_MISSING, part, path);
