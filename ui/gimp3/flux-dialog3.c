@@ -219,6 +219,7 @@ static void build_model(Dialog *d, GtkBox *box, const char *model)
     gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(file), filter);
     if (is_file) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(file), model);
     gtk_label_set_mnemonic_widget(GTK_LABEL(flabel), file);
+    gtk_size_group_add_widget(d->labels, flabel);
     gtk_box_pack_start(GTK_BOX(frow), flabel, FALSE, FALSE, 0);
     gtk_box_pack_start(GTK_BOX(frow), file, TRUE, TRUE, 0);
     gtk_box_pack_start(box, frow, FALSE, FALSE, 0);
