@@ -2,7 +2,8 @@
 # user-install.sh — runs inside the Debian 13 root (tests/gimp3/chroot.sh): the README's GIMP 3
 # install as a normal user, from a copy of the tracked files (FILE_LIST, one path a line):
 # meson setup + ninja + `meson install --tags plugin,i18n` must put the plug-in and its
-# catalogs into ~/.config/GIMP/3.0/plug-ins/flux/ without root, and GIMP 3 must find it.
+# catalogs and tokenizers into ~/.config/GIMP/3.0/plug-ins/flux/ without root, and GIMP 3
+# must find it.
 set -euo pipefail
 src=$1 file_list=$2 reference=$3
 id artist >/dev/null 2>&1 || useradd -m artist
@@ -14,7 +15,8 @@ su artist -c "cd ~/src && meson setup build --buildtype=release -Dplugin=enabled
     -Dreference_dir='$reference' >/dev/null && ninja -C build plugin/gimp3/flux gimp20-flux-gmo >/dev/null \
     && meson install -C build --no-rebuild --tags plugin,i18n"
 d=/home/artist/.config/GIMP/3.0/plug-ins/flux
-for f in flux locale/de/LC_MESSAGES/gimp20-flux.mo locale/zh_CN/LC_MESSAGES/gimp20-flux.mo; do
+for f in flux locale/de/LC_MESSAGES/gimp20-flux.mo locale/zh_CN/LC_MESSAGES/gimp20-flux.mo \
+    tokenizers/tokenizer/vocab.json tokenizers/tokenizer_2/spiece.model; do
     [ -f "$d/$f" ] || { echo "user install: $d/$f missing"; exit 1; }
 done
 out=$(su artist -c 'timeout 120 gimp-console-3.0 -i -d -f --quit --batch-interpreter=plug-in-script-fu-eval \
