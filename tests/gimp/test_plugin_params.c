@@ -164,7 +164,7 @@ static void test_render_golden(void)
     p.steps = 4;
     p.guidance = 3.5;
     Spy spy = {g_string_new(NULL)};
-    FluxWorkerCallbacks cb = {on_phase, on_step, &spy};
+    FluxWorkerCallbacks cb = {.phase = on_phase, .step = on_step, .user_data = &spy};
     FluxWorkerResult res;
     GError *err = NULL;
     g_assert_true(flux_worker_run(&p, 0, &cb, &res, &err));
