@@ -1,8 +1,8 @@
 /* flux-render-thread.c — flux_worker_run on its own thread (see flux-render-thread.h).
  *
  * The worker thread turns every callback into an event (a copy of its arguments) and queues
- * it in the starting thread's main context with g_main_context_invoke_full; the events are
- * dispatched there in order. Each event holds a reference on the shared state, so events
+ * it in the starting thread's main context as an idle source; the events are dispatched
+ * there in order. Each event holds a reference on the shared state, so events
  * still queued when the caller has finished are dropped safely. */
 #include "flux-render-thread.h"
 
@@ -78,7 +78,13 @@ static void post(Shared *sh, Event ev)
     Event *copy = g_memdup2(&ev, sizeof ev);
     copy->sh = sh;
     g_atomic_int_inc(&sh->refs);
-    g_main_context_invoke_full(sh->ctx, G_PRIORITY_DEFAULT, dispatch, copy, event_free);
+    /* an idle source, not g_main_context_invoke: from the worker thread invoke may call
+     * `dispatch` right there when it can acquire the (global default) context */
+    GSource *src = g_idle_source_new();
+    g_source_set_priority(src, G_PRIORITY_DEFAULT);
+    g_source_set_callback(src, dispatch, copy, event_free);
+    g_source_attach(src, sh->ctx);
+    g_source_unref(src);
 }
 
 /* ------------------------------------------------------------------------------------- */

@@ -135,8 +135,12 @@ static void test_stop(void)
     g_assert_error(err, FLUX_ERROR, FLUX_ERROR_CANCELLED);
     g_clear_error(&err);
     g_assert_null(res.rgb);
-    /* nothing after step 2: no third step, no decoding */
-    g_assert_cmpstr(w.log->str, ==, "phase0 phase1 phase2 p1 1/4 p2 2/4 done");
+    /* Stop reached the worker during step 2 (already ended) or 3: that step ends the run,
+     * no later step, no preview of a stopped step, no decoding */
+    const char *two = "phase0 phase1 phase2 p1 1/4 p2 2/4 done";
+    const char *three = "phase0 phase1 phase2 p1 1/4 p2 2/4 3/4 done";
+    if (strcmp(w.log->str, two) && strcmp(w.log->str, three))
+        g_test_fail_printf("events '%s', expected '%s' or '%s'", w.log->str, two, three);
     g_free(w.first);
     g_string_free(w.log, TRUE);
 }
