@@ -36,7 +36,6 @@ static void on_step(int step, int total, double seconds_left, void *user_data)
 
 void flux_progress_callbacks(FluxWorkerCallbacks *cb, const FluxProgressSink *sink)
 {
-    cb->phase = on_phase;
-    cb->step = on_step;
-    cb->user_data = (void *)sink;
+    /* the whole struct: callers declare it uninitialized, and it has more fields (previews) */
+    *cb = (FluxWorkerCallbacks){.phase = on_phase, .step = on_step, .user_data = (void *)sink};
 }
