@@ -702,6 +702,86 @@ static void bench_vae(const char *dir, const int *sizes, int n_sizes, int repeat
 }
 
 /* ------------------------------------------------------------------------------------- */
+/* Live previews (issue 16): their cost against a FLUX.1 step                            */
+
+/* Best seconds of one flux_preview_render of random packed latents (picture S², latent
+ * S/8), rendered at ow × oh. */
+static double time_preview(FluxModel *m, FluxPreviewQuality q, int S, int ow, int oh, int reps)
+{
+    int h = S / 8;
+    size_t n = (size_t)h * h * 16;
+    float *lat = g_new(float, n);
+    guint8 *rgb = g_malloc((size_t)ow * oh * 3);
+    fill(lat, n, 7);
+    double best = 1e30;
+    GError *err = NULL;
+    for (int r = 0; r <= reps; r++) { /* the first is a warm-up */
+        double t0 = now();
+        if (!flux_preview_render(m, q, lat, h, h, ow, oh, rgb, &err)) {
+            fprintf(stderr, "preview: %s\n", err->message);
+            g_clear_error(&err);
+            break;
+        }
+        if (r > 0) best = MIN(best, now() - t0);
+    }
+    g_free(lat), g_free(rgb);
+    return best;
+}
+
+/* The projection at the picture's size and at the GIMP window's 320 px, the VAE preview at
+ * flux_preview_plan's size (when `dir` has a vae/), against one step of the full FLUX.1-dev
+ * transformer: measured by bench_dit in a full-depth model folder is not available here, so
+ * the step is estimated as flux_estimate_flops at this run's sgemm rate for the step's
+ * shape (the transformer runs at 67–85% of it: docs/PERFORMANCE.md), i.e. a lower bound on
+ * the step's time and an upper bound on the previews' share. */
+static void bench_preview(const char *dir, const int *sizes, int n_sizes, int repeat)
+{
+    const FluxModelInfo dev = {.uses_guidance = TRUE,
+                               .inner_dim = 3072,
+                               .num_heads = 24,
+                               .num_layers = 19,
+                               .num_single_layers = 38,
+                               .t5_d_model = 4096,
+                               .vae_channels = 256};
+    GError *err = NULL;
+    g_autofree char *vdir = dir ? g_build_filename(dir, "vae", NULL) : NULL;
+    VaeModel *vae = vdir ? vae_load(vdir, &err) : NULL;
+    if (dir && !vae) {
+        fprintf(stderr, "vae: %s (VAE previews skipped)\n", err->message);
+        g_clear_error(&err);
+    }
+    FluxModel fake = {.vae = vae}; /* flux_preview_render needs only the VAE */
+    for (int si = 0; si < n_sizes; si++) {
+        int S = sizes[si], T = (S / 16) * (S / 16) + T_TXT;
+        double step_fl =
+            flux_estimate_flops(&dev, S, S, T_TXT, 1) - flux_estimate_flops(&dev, S, S, T_TXT, 0);
+        double rate = sgemm_gflops(T, 3072, 12288, 2) * 1e9;
+        double step = step_fl / rate;
+        printf(
+            "FLUX.1-dev step %d² (T=%d): %.0f GFLOP, ≥ %.1f s at this run's sgemm %.1f GFLOP/s\n",
+            S, T, step_fl / 1e9, step, rate / 1e9);
+        int pw = 320 * S / S; /* square: 320 × 320 */
+        double proj = time_preview(NULL, FLUX_PREVIEW_PROJECTION, S, S, S, MAX(repeat, 5));
+        double proj_w = time_preview(NULL, FLUX_PREVIEW_PROJECTION, S, pw, pw, MAX(repeat, 5));
+        printf("  projection preview at %d²: %8.3f ms = %.4f%% of a step; at %d² (the GIMP "
+               "window): %.3f ms = %.4f%%\n",
+               S, proj * 1e3, 100 * proj / step, pw, proj_w * 1e3, 100 * proj_w / step);
+        if (!vae) continue;
+        FluxPreviewPlan plan;
+        flux_preview_plan(&dev, FLUX_PREVIEW_VAE, S, S, 28, T_TXT, &plan);
+        double v = time_preview(&fake, FLUX_PREVIEW_VAE, S, plan.decode_width, plan.decode_height,
+                                1); /* tens of seconds each: one after the warm-up */
+        int every = MAX(1, (int)ceil(v / (0.1 * step)));
+        printf("  VAE preview at %d×%d: %.2f s = %.1f%% of a step; the plan (FLOPs) says every "
+               "%d step(s), %.1f%% of a 28-step run; by this run's times every %d step(s)\n",
+               plan.decode_width, plan.decode_height, v, 100 * v / step, plan.every,
+               100 * plan.share, every);
+        fflush(stdout);
+    }
+    vae_free(vae);
+}
+
+/* ------------------------------------------------------------------------------------- */
 /* Main                                                                                  */
 
 static int parse_sizes(const char *s, int *out, int max)
@@ -721,8 +801,9 @@ int main(int argc, char **argv)
                 "[--skip dit,t5,clip,vae] [--repeat N] [--transformer FILE]\n"
                 "       %s --qdot-table 1,8,64,256,1024 [KERNEL PATH]\n"
                 "       %s --bf16-table 64,512,1536\n"
-                "       %s --peak\n",
-                argv[0], argv[0], argv[0], argv[0]);
+                "       %s --peak\n"
+                "       %s --preview-table 512,1024 [DIR_WITH_VAE]\n",
+                argv[0], argv[0], argv[0], argv[0], argv[0]);
         return 2;
     }
     if (!strcmp(argv[1], "--qdot-table") && argc > 2) {
@@ -737,6 +818,11 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--peak")) {
         print_cpu(TRUE);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--preview-table") && argc > 2) {
+        int Ss[8], n_S = parse_sizes(argv[2], Ss, 8);
+        bench_preview(argc > 3 ? argv[3] : NULL, Ss, n_S, 3);
         return 0;
     }
     if (!strcmp(argv[1], "--bf16-table") && argc > 2) {

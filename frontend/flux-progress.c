@@ -75,6 +75,7 @@ static void on_within_step(int step, int total, double fraction, double seconds_
 
 void flux_progress_callbacks(FluxWorkerCallbacks *cb, const FluxProgressSink *sink)
 {
+    /* the whole struct: callers declare it uninitialized, and it has more fields (previews) */
     *cb = (FluxWorkerCallbacks){.phase = on_phase,
                                 .step = on_step,
                                 .within_step = on_within_step,

@@ -53,6 +53,9 @@ gboolean flux_worker_resolve_steps(FluxRenderParams *p, GError **error)
 typedef struct {
     const FluxWorkerCallbacks *cb;
     gint64 denoise_start, denoise_end; /* monotonic µs; 0 until the phase began */
+    FluxModel *model;
+    int total, pw, ph, vae_every; /* vae_every 0: projection only */
+    guint8 *rgb;                  /* [ph, pw, 3] */
 } RunState;
 
 static double since_denoise(const RunState *rs)
@@ -71,13 +74,55 @@ static void on_phase(FluxPhase phase, void *user_data)
     if (rs->cb && rs->cb->phase) rs->cb->phase(map[phase], rs->cb->user_data);
 }
 
-/* GIMP ends a cancelled plug-in by killing it, so this never asks the pipeline to stop. */
+/* GIMP ends a plug-in whose progress bar is cancelled by killing it; the preview window's
+ * Stop sets cb->cancel instead. */
 static gboolean on_progress(int step, int total, double elapsed_s, void *user_data)
 {
     RunState *rs = user_data;
     double left = elapsed_s / step * (total - step);
     if (rs->cb && rs->cb->step) rs->cb->step(step, total, left, rs->cb->user_data);
-    return TRUE;
+    return !(rs->cb && rs->cb->cancel && g_atomic_int_get(rs->cb->cancel));
+}
+
+void flux_worker_preview_size(int width, int height, int side, int *pw, int *ph)
+{
+    side = side > 0 ? side : 256;
+    int big = MAX(MAX(width, height), 1);
+    *pw = MAX(1, (int)((gint64)width * side / big));
+    *ph = MAX(1, (int)((gint64)height * side / big));
+}
+
+/* A failed preview only costs the picture of that step: the run goes on. */
+static void on_preview(int step, const float *x0, int latent_h, int latent_w, void *user_data)
+{
+    RunState *rs = user_data;
+    if (rs->cb && rs->cb->cancel && g_atomic_int_get(rs->cb->cancel)) return;
+    gboolean vae = rs->vae_every > 0 && step % rs->vae_every == 0;
+    FluxPreviewQuality q = vae ? FLUX_PREVIEW_VAE : FLUX_PREVIEW_PROJECTION;
+    GError *err = NULL;
+    if (flux_preview_render(rs->model, q, x0, latent_h, latent_w, rs->pw, rs->ph, rs->rgb, &err))
+        rs->cb->preview(step, rs->total, rs->rgb, rs->pw, rs->ph, rs->cb->user_data);
+    else
+        g_clear_error(&err);
+}
+
+/* Previews as cb asks: the picture's buffer and which steps get the real decoder. */
+static void setup_previews(RunState *rs, FluxGenerateParams *gp, const FluxModelInfo *info)
+{
+    const FluxWorkerCallbacks *cb = rs->cb;
+    if (!cb || !cb->preview) return;
+    int w, h;
+    flux_output_size(gp, &w, &h);
+    flux_worker_preview_size(w, h, cb->preview_side, &rs->pw, &rs->ph);
+    rs->rgb = g_try_malloc((gsize)rs->pw * rs->ph * 3);
+    if (!rs->rgb) return;
+    rs->total = gp->steps;
+    if (cb->preview_quality == FLUX_PREVIEW_VAE) {
+        FluxPreviewPlan plan;
+        flux_preview_plan(info, FLUX_PREVIEW_VAE, w, h, gp->steps, gp->max_sequence_length, &plan);
+        rs->vae_every = plan.every;
+    }
+    gp->preview = on_preview;
 }
 
 /* The time left from the share of all steps done so far, blocks included. */
@@ -114,6 +159,8 @@ gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorke
     gp.phase = on_phase;
     if (cb && cb->within_step) gp.block_progress = on_block;
     gp.user_data = &rs;
+    rs.model = model;
+    setup_previews(&rs, &gp, &info);
 
     gboolean ok = flux_generate_params_validate(model, &gp, error);
     int w = 0, h = 0;
@@ -126,6 +173,7 @@ gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorke
     }
     ok = ok && flux_generate(model, &gp, rgb, error);
     flux_model_free(model);
+    g_free(rs.rgb);
     if (!ok) {
         g_free(rgb);
         return FALSE;

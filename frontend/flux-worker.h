@@ -26,7 +26,21 @@ typedef struct {
      * transformer block the share done (up to 1), with the time left of the whole denoising
      * (0 while unknown); may be NULL */
     void (*within_step)(int step, int total, double fraction, double seconds_left, void *user_data);
+    /* Live previews (NULL: none), after each step and before `step`: the step's predicted
+     * picture (x₀, not the noise), rgb [height, width, 3] with the longer side preview_side
+     * (0: 256) and the picture's aspect, valid during the call. With preview_quality
+     * FLUX_PREVIEW_VAE the steps of flux_preview_plan's `every` get the real decoder, the
+     * others the projection. */
+    void (*preview)(int step, int total, const guint8 *rgb, int width, int height, void *user_data);
+    int preview_side;
+    FluxPreviewQuality preview_quality;
+    /* When non-NULL and set to 1 (g_atomic_int_set, from any thread), the run stops after the
+     * current step and flux_worker_run fails with FLUX_ERROR_CANCELLED. */
+    const gint *cancel;
 } FluxWorkerCallbacks;
+
+/* The preview picture's size for a width × height picture (longer side `side`, 0: 256). */
+void flux_worker_preview_size(int width, int height, int side, int *pw, int *ph);
 
 typedef struct {
     guint8 *rgb;         /* width*height*3 bytes, rows top to bottom; free with g_free */

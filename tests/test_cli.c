@@ -103,28 +103,11 @@ static void compare_files(const char *what, const char *out_path, StFile *golden
     st_file_free(out);
 }
 
-static guint8 *read_png(const char *path, int *w, int *h)
-{
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&img, path)) {
-        g_test_fail_printf("%s: %s", path, img.message);
-        return NULL;
-    }
-    img.format = PNG_FORMAT_RGB;
-    guint8 *px = g_malloc(PNG_IMAGE_SIZE(img));
-    g_assert_true(png_image_finish_read(&img, NULL, px, 0, NULL));
-    *w = (int)img.width;
-    *h = (int)img.height;
-    return px;
-}
-
 static void compare_png(const char *got_path, const char *ref_path)
 {
     int w1, h1, w2, h2;
-    g_autofree guint8 *a = read_png(got_path, &w1, &h1);
-    g_autofree guint8 *b = read_png(ref_path, &w2, &h2);
+    g_autofree guint8 *a = tu_read_png(got_path, &w1, &h1);
+    g_autofree guint8 *b = tu_read_png(ref_path, &w2, &h2);
     g_assert_nonnull(a);
     g_assert_cmpint(w1, ==, w2);
     g_assert_cmpint(h1, ==, h2);
@@ -542,7 +525,7 @@ static void test_trace_and_defaults(void)
     g_assert_nonnull(strstr(r.err, "seed "));
     g_assert_nonnull(strstr(r.err, "step 2/2"));
     int w, h;
-    g_autofree guint8 *px = read_png(out, &w, &h);
+    g_autofree guint8 *px = tu_read_png(out, &w, &h);
     g_assert_nonnull(px);
     g_assert_cmpint(w, ==, 48);
     g_assert_cmpint(h, ==, 32);
@@ -804,7 +787,7 @@ static void test_edit_mask_formats(void)
     run_edit_case(name, NULL, grey_png);
     g_autofree char *gm = edit_png(name, "mask");
     int w, h;
-    g_autofree guint8 *m = read_png(gm, &w, &h); /* as RGB: grey replicated */
+    g_autofree guint8 *m = tu_read_png(gm, &w, &h); /* as RGB: grey replicated */
     guint8 *rgb = g_malloc((size_t)w * h * 3), *rgba = g_malloc((size_t)w * h * 4);
     for (int i = 0; i < w * h; i++) {
         gboolean on = m[i * 3] >= 128;
@@ -859,11 +842,11 @@ static void test_edit_size_floor(void)
         cli_result_clear(&r);
     }
     int w, h;
-    g_autofree guint8 *a = read_png(outs[0], &w, &h);
+    g_autofree guint8 *a = tu_read_png(outs[0], &w, &h);
     g_assert_cmpint(w, ==, 64);
     g_assert_cmpint(h, ==, 48);
     for (int i = 1; i < 3; i++) {
-        g_autofree guint8 *b = read_png(outs[i], &w, &h);
+        g_autofree guint8 *b = tu_read_png(outs[i], &w, &h);
         g_assert_cmpmem(a, 64 * 48 * 3, b, 64 * 48 * 3);
     }
 }

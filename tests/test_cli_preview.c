@@ -56,23 +56,6 @@ static int run_cli(const char *dir, const char *steps, char **err_out, const cha
     return WIFEXITED(wait) ? WEXITSTATUS(wait) : 128;
 }
 
-static guint8 *read_png(const char *path, int *w, int *h)
-{
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&img, path)) {
-        g_test_fail_printf("%s: %s", path, img.message);
-        return NULL;
-    }
-    img.format = PNG_FORMAT_RGB;
-    guint8 *px = g_malloc(PNG_IMAGE_SIZE(img));
-    g_assert_true(png_image_finish_read(&img, NULL, px, 0, NULL));
-    *w = (int)img.width;
-    *h = (int)img.height;
-    return px;
-}
-
 static void assert_no_temporaries(const char *dir)
 {
     GDir *d = g_dir_open(dir, 0, NULL);
@@ -111,7 +94,7 @@ static void test_projection_every(void)
         flux_preview_render(NULL, FLUX_PREVIEW_PROJECTION, lat, 8, 8, 64, 64, want, &err));
     g_assert_no_error(err);
     int w = 0, h = 0;
-    g_autofree guint8 *got = read_png(prev, &w, &h);
+    g_autofree guint8 *got = tu_read_png(prev, &w, &h);
     g_assert_cmpint(w, ==, 64);
     g_assert_cmpint(h, ==, 64);
     int worst = 0; /* float rounding of x₀ recomputed here vs in the run: ±1 at most */
@@ -138,8 +121,8 @@ static void test_vae_last(void)
                             "--preview", "vae", NULL),
                     ==, 0);
     int w1, h1, w2, h2;
-    g_autofree guint8 *a = read_png(prev, &w1, &h1);
-    g_autofree guint8 *b = read_png(out, &w2, &h2);
+    g_autofree guint8 *a = tu_read_png(prev, &w1, &h1);
+    g_autofree guint8 *b = tu_read_png(out, &w2, &h2);
     g_assert_cmpint(w1, ==, w2);
     g_assert_cmpint(h1, ==, h2);
     g_assert_cmpmem(a, (gsize)w1 * h1 * 3, b, (gsize)w2 * h2 * 3);

@@ -9,15 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static FluxModel *load_tiny(void)
-{
-    g_autofree char *dir = tu_model_path(NULL);
-    GError *err = NULL;
-    FluxModel *m = flux_model_load(dir, &err);
-    g_assert_no_error(err);
-    return m;
-}
-
 static void small_params(FluxGenerateParams *p, FluxModel *m)
 {
     flux_generate_params_init(p, m);
@@ -108,7 +99,7 @@ static void on_preview(int step, const float *latents, int lh, int lw, void *ud)
 
 static void test_progress_and_cancel(void)
 {
-    FluxModel *m = load_tiny();
+    FluxModel *m = tu_tiny_model();
     FluxGenerateParams p;
     small_params(&p, m);
     Progress pr = {0};
@@ -170,7 +161,7 @@ static gboolean on_block_step(int step, int total, double elapsed, void *ud)
 
 static void test_block_progress(void)
 {
-    FluxModel *m = load_tiny();
+    FluxModel *m = tu_tiny_model();
     g_autofree char *dir = tu_model_path(NULL);
     FluxModelInfo info;
     g_assert_true(flux_model_probe(dir, &info, NULL));
@@ -203,7 +194,7 @@ static void test_block_progress(void)
 
 static void test_repeatable(void)
 {
-    FluxModel *m = load_tiny();
+    FluxModel *m = tu_tiny_model();
     FluxGenerateParams p;
     small_params(&p, m);
     size_t n = 32 * 48 * 3;
@@ -230,7 +221,7 @@ static void test_encoders_released(void)
     size_t n = 32 * 48 * 3;
     guint8 *kept = g_malloc(n), *a = g_malloc(n), *b = g_malloc(n);
     g_setenv("FLUX_RELEASE_ENCODERS", "never", TRUE);
-    FluxModel *m = load_tiny();
+    FluxModel *m = tu_tiny_model();
     small_params(&p, m);
     g_assert_true(flux_generate(m, &p, kept, NULL));
     g_assert_nonnull(m->clip);
@@ -238,7 +229,7 @@ static void test_encoders_released(void)
     flux_model_free(m);
 
     g_setenv("FLUX_RELEASE_ENCODERS", "always", TRUE);
-    m = load_tiny();
+    m = tu_tiny_model();
     g_assert_true(flux_generate(m, &p, a, NULL));
     g_assert_null(m->clip);
     g_assert_null(m->t5);
@@ -306,7 +297,7 @@ static void test_schnell_type(void)
 static void test_golden_in_process(void)
 {
     /* p64x64_s4 through the API: every float tensor of the golden run */
-    FluxModel *m = load_tiny();
+    FluxModel *m = tu_tiny_model();
     FluxGenerateParams p;
     flux_generate_params_init(&p, m);
     p.prompt = "a photo of a cat";

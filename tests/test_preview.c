@@ -9,15 +9,6 @@
 #include <math.h>
 #include <string.h>
 
-static FluxModel *load_tiny(void)
-{
-    g_autofree char *dir = tu_model_path(NULL);
-    GError *err = NULL;
-    FluxModel *m = flux_model_load(dir, &err);
-    g_assert_no_error(err);
-    return m;
-}
-
 /* ------------------------------------------------------------------------------------- */
 /* x₀ against the golden runs                                                            */
 
@@ -42,7 +33,7 @@ static void check_x0_golden(gconstpointer data)
 {
     const char *file = data;
     JsonObject *set = json_object_get_object_member(tu_golden_manifest(file), "setting");
-    FluxModel *m = load_tiny();
+    FluxModel *m = tu_tiny_model();
     FluxGenerateParams p;
     flux_generate_params_init(&p, m);
     p.prompt = json_object_get_string_member(set, "prompt_text");
@@ -203,7 +194,7 @@ static void vae_on_last(int step, const float *x0, int lh, int lw, void *ud)
 
 static void test_vae_last_step(void)
 {
-    FluxModel *m = load_tiny();
+    FluxModel *m = tu_tiny_model();
     FluxGenerateParams p;
     flux_generate_params_init(&p, m);
     p.prompt = "a photo of a cat";
@@ -228,7 +219,7 @@ static void test_vae_last_step(void)
 /* A 1024² picture (latent 128²) decodes at 512²: the latents are averaged 2×2 first. */
 static void test_vae_reduced(void)
 {
-    FluxModel *m = load_tiny();
+    FluxModel *m = tu_tiny_model();
     int h = 128, w = 96; /* picture 768×1024 → decoded at 384×512 */
     size_t n = (size_t)h * w * 16;
     g_autofree float *packed = g_new(float, n);

@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,4 +274,21 @@ FluxModel *tu_tiny_model(void)
     FluxModel *m = flux_model_load(dir, &err);
     g_assert_no_error(err);
     return m;
+}
+
+guint8 *tu_read_png(const char *path, int *w, int *h)
+{
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&img, path)) {
+        g_test_fail_printf("%s: %s", path, img.message);
+        return NULL;
+    }
+    img.format = PNG_FORMAT_RGB;
+    guint8 *px = g_malloc(PNG_IMAGE_SIZE(img));
+    g_assert_true(png_image_finish_read(&img, NULL, px, 0, NULL));
+    *w = (int)img.width;
+    *h = (int)img.height;
+    return px;
 }

@@ -64,5 +64,9 @@ typedef struct {
  * when `weights` is non-NULL, a link to <src>/<weights>. Caller frees the path. */
 char *tu_variant_dir(const char *src, const TuCfgEdit *edits, const char *weights);
 
+/* An 8-bit RGB copy of any PNG (libpng's simplified API; grey is replicated, alpha dropped),
+ * [h, w, 3]; NULL after failing the test when it cannot be read. Caller frees. */
+guint8 *tu_read_png(const char *path, int *w, int *h);
+
 /* Deterministic pseudo-random floats in [-1, 1) (xorshift; independent of the project RNG). */
 void tu_fill_random(float *x, size_t n, guint32 seed);

@@ -11,7 +11,8 @@ progress spy (progress-spy.c) logs the plug-in's progress calls into GIMP's log.
             in the middle of a run, grayscale and float images, the variations script.
   gui       gimp-2.10 under Xvfb (started by run-gimp-tests.sh): the dialog in English and
             zh_CN, filled in with xdotool and confirmed with Enter, Ctrl+Z, Escape;
-            screenshots go to --artifacts.
+            screenshots go to --artifacts; the preview window of a longer run updates and
+            its Stop leaves the image as it was.
 Exit status: 0 all passed, 1 a check failed, 77 skipped.
 """
 import argparse
@@ -876,6 +877,66 @@ def gui_more_checks(g, args, out, img):
         keys("Escape")
         call.join(30)
     remember_model(args, args.model, gflops=50)
+    gui_preview_checks(g, out, img)
+
+
+def wait_log(g, text, timeout):
+    """Waits until GIMP's log (the progress spy) contains `text`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if text in open(g.log_path, errors="replace").read():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def gui_preview_checks(g, out, img):
+    # a run long enough to watch (1024², 30 steps of the tiny model: 0.3-1.5 s a step): the
+    # preview window shows the picture forming, and Stop leaves the image as it was
+    before = layers(g, img)
+    call = Call(g, "(plug-in-flux-generate RUN-INTERACTIVE %d -1 \"\" 0 0 0 0 0 \"\")" % img)
+    wid = find_window("^flux$")
+    if not check("[en] preview run: the dialog appears", wid is not None):
+        return
+    time.sleep(1.0)
+    xdo("windowfocus", "--sync", wid)
+    time.sleep(0.3)
+    for mnemonic, value in [("alt+w", "1024"), ("alt+g", "1024"), ("alt+s", "30")]:
+        keys(mnemonic, "ctrl+a")
+        typ(value)
+    keys("Return")
+    pid = find_window("Preview$", 30, by="--name")
+    if not check("[en] the preview window opens", pid is not None):
+        call.join(120)
+        return
+    check("[en] the preview window is titled", xdo("getwindowname", pid) == "FLUX Text to Image — Preview",
+          xdo("getwindowname", pid))
+    shots = []
+    for step in (3, 7):
+        got = wait_log(g, 'text "Step %d/30' % step, 60)
+        time.sleep(0.3)  # the window repaints after the step's event
+        shots.append(shot(os.path.join(out, "preview-step%d.png" % step), pid))
+        check("[en] the run reaches step %d with the window open" % step, got)
+    if len(shots) == 2 and all(os.path.isfile(p) for p in shots):
+        a, b = (pixels(p, 3)[2] for p in shots)
+        check("[en] the preview window updates between steps 3 and 7", a != b)
+    if not check("[en] the run is still going at step 7",
+                 not wait_log(g, 'text "Step 30/30', 0.1) and find_window("Preview$", 1, by="--name")):
+        call.join(120)
+        return
+    xdo("windowfocus", pid)  # no --sync: it would wait forever for a window gone meanwhile
+    time.sleep(0.3)
+    keys("alt+s")  # the Stop button's mnemonic
+    time.sleep(0.2)  # the whole screen: `import -window` hangs when the window has gone
+    shot(os.path.join(out, "preview-stopping.png"))
+    call.join(60)
+    ok, text = call.result if call.result else (True, "no answer")
+    check("[en] Stop cancels the run", not ok or text.strip() == "(#f)", text)
+    check("[en] after Stop the image is unchanged", layers(g, img) == before,
+          "%s -> %s" % (before, layers(g, img)))
+    check("[en] the run stopped before its last step", not wait_log(g, 'text "Step 30/30', 0.1))
+    check("[en] the preview window is gone", find_window("Preview$", 3, by="--name") is None)
+    shot(os.path.join(out, "after-stop.png"))
 
 
 def main():

@@ -1,0 +1,154 @@
+/* test_render_thread.c — frontend/flux-render-thread.c (GIMP-free): a run on its own thread
+ * hands phases, steps and live previews to the caller's main loop in order, the picture is
+ * the golden one, and Stop ends the run after the current step with nothing delivered. */
+#include "flux-render-thread.h"
+
+#include <png.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *model_dir(void)
+{
+    const char *ref = g_getenv("FLUX_REFERENCE_DIR");
+    g_assert_nonnull(ref);
+    return g_build_filename(ref, "tiny-flux-dev", NULL);
+}
+
+typedef struct {
+    GMainLoop *loop;
+    GThread *main_thread;
+    FluxRenderThread *t;
+    GString *log;
+    int stop_at, previews, ticks;
+    guint8 *first, *last; /* previews of the first and last step */
+    int pw, ph;
+} Watch;
+
+static void on_phase(FluxWorkerPhase phase, void *user_data)
+{
+    Watch *w = user_data;
+    g_assert_true(g_thread_self() == w->main_thread);
+    g_string_append_printf(w->log, "phase%d ", phase);
+}
+
+static void on_step(int step, int total, double left, void *user_data)
+{
+    Watch *w = user_data;
+    g_assert_true(g_thread_self() == w->main_thread);
+    g_assert_cmpfloat(left, >=, 0.0);
+    g_string_append_printf(w->log, "%d/%d ", step, total);
+    if (step == w->stop_at) flux_render_thread_stop(w->t);
+}
+
+static void on_preview(int step, int total, const guint8 *rgb, int pw, int ph, void *user_data)
+{
+    Watch *w = user_data;
+    g_assert_true(g_thread_self() == w->main_thread);
+    g_string_append_printf(w->log, "p%d ", step);
+    w->previews++;
+    w->pw = pw, w->ph = ph;
+    if (step == 1) w->first = g_memdup2(rgb, (gsize)pw * ph * 3);
+    if (step == total) w->last = g_memdup2(rgb, (gsize)pw * ph * 3);
+}
+
+static void on_done(void *user_data)
+{
+    Watch *w = user_data;
+    g_string_append(w->log, "done");
+    g_main_loop_quit(w->loop);
+}
+
+static gboolean tick(gpointer user_data)
+{
+    ((Watch *)user_data)->ticks++;
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean run_watched(Watch *w, int width, int height, int steps, FluxWorkerResult *res,
+                            GError **error)
+{
+    g_autofree char *dir = model_dir();
+    FluxRenderParams p;
+    flux_render_params_init(&p);
+    flux_render_params_set_prompt(&p, "a photo of a cat");
+    flux_render_params_set_model(&p, dir);
+    p.width = width;
+    p.height = height;
+    p.steps = steps;
+    p.guidance = 3.5;
+    w->loop = g_main_loop_new(NULL, FALSE);
+    w->main_thread = g_thread_self();
+    w->log = g_string_new(NULL);
+    FluxRenderThreadCallbacks cb = {.phase = on_phase,
+                                    .step = on_step,
+                                    .preview = on_preview,
+                                    .done = on_done,
+                                    .user_data = w,
+                                    .preview_side = 48,
+                                    .preview_quality = FLUX_PREVIEW_VAE};
+    guint timer = g_timeout_add(5, tick, w); /* the loop keeps running during the run */
+    w->t = flux_render_thread_start(&p, 0, &cb);
+    g_main_loop_run(w->loop);
+    g_source_remove(timer);
+    gboolean ok = flux_render_thread_finish(w->t, res, error);
+    g_main_loop_unref(w->loop);
+    g_test_message("events: %s; %d ticks of the main loop during the run", w->log->str, w->ticks);
+    return ok;
+}
+
+static void test_previews_in_order(void)
+{
+    Watch w = {0};
+    FluxWorkerResult res;
+    GError *err = NULL;
+    g_assert_true(run_watched(&w, 64, 64, 4, &res, &err));
+    g_assert_no_error(err);
+    /* each step's preview comes before its step report, then decoding, then done */
+    g_assert_cmpstr(w.log->str, ==, "phase0 phase1 phase2 p1 1/4 p2 2/4 p3 3/4 p4 4/4 phase3 done");
+    g_assert_cmpint(w.pw, ==, 48);
+    g_assert_cmpint(w.ph, ==, 48);
+    g_assert_true(memcmp(w.first, w.last, 48 * 48 * 3) != 0); /* the picture forms */
+    g_assert_cmpint(w.ticks, >, 0);
+
+    g_autofree char *dir = model_dir();
+    g_autofree char *golden = g_build_filename(dir, "golden", "pipeline_p64x64_s4.png", NULL);
+    png_image img = {.version = PNG_IMAGE_VERSION};
+    g_assert_true(png_image_begin_read_from_file(&img, golden));
+    img.format = PNG_FORMAT_RGB;
+    g_autofree guint8 *want = g_malloc(PNG_IMAGE_SIZE(img));
+    g_assert_true(png_image_finish_read(&img, NULL, want, 0, NULL));
+    int worst = 0;
+    for (int i = 0; i < 64 * 64 * 3; i++) worst = MAX(worst, abs(res.rgb[i] - want[i]));
+    g_assert_cmpint(worst, <=, 1); /* the previews change nothing in the picture */
+    g_free(res.rgb);
+    g_free(w.first);
+    g_free(w.last);
+    g_string_free(w.log, TRUE);
+}
+
+static void test_stop(void)
+{
+    Watch w = {.stop_at = 2};
+    FluxWorkerResult res;
+    GError *err = NULL;
+    g_assert_false(run_watched(&w, 64, 64, 4, &res, &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_CANCELLED);
+    g_clear_error(&err);
+    g_assert_null(res.rgb);
+    /* Stop reached the worker during step 2 (already ended) or 3: that step ends the run,
+     * no later step, no preview of a stopped step, no decoding */
+    const char *two = "phase0 phase1 phase2 p1 1/4 p2 2/4 done";
+    const char *three = "phase0 phase1 phase2 p1 1/4 p2 2/4 3/4 done";
+    if (strcmp(w.log->str, two) && strcmp(w.log->str, three))
+        g_test_fail_printf("events '%s', expected '%s' or '%s'", w.log->str, two, three);
+    g_free(w.first);
+    g_string_free(w.log, TRUE);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/render-thread/previews-in-order", test_previews_in_order);
+    g_test_add_func("/render-thread/stop", test_stop);
+    return g_test_run();
+}
