@@ -819,6 +819,9 @@ def gui_more_checks(g, args, out, img):
         call.join(30)
     check("[en] no layer from the declined empty prompt", layers(g, img) == before, str(layers(g, img)))
 
+    remember_model(args, args.model, gflops=50)
+    gui_preview_checks(g, out, img)
+    # (after the preview run: the first-run check below clears the last values)
     # the first run: no model chosen yet, the dialog says where to get one
     os.remove(os.path.join(args.profile, "flux-plugin.ini"))
     # and no last values of this session (a 1-byte blob is not a parameter set)
@@ -877,7 +880,6 @@ def gui_more_checks(g, args, out, img):
         keys("Escape")
         call.join(30)
     remember_model(args, args.model, gflops=50)
-    gui_preview_checks(g, out, img)
 
 
 def wait_log(g, text, timeout):

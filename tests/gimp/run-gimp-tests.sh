@@ -34,7 +34,7 @@ headless)
     ;;
 gui)
     skip_unless gimp-2.10 cc xvfb-run xauth xdotool import dbus-run-session
-    exec env -u WAYLAND_DISPLAY timeout 220 dbus-run-session -- \
+    exec env -u WAYLAND_DISPLAY timeout 330 dbus-run-session -- \
         xvfb-run -a -s "-screen 0 1280x1024x24" "$python" "$here/gimp_tests.py" gui "$@"
     ;;
 *)
