@@ -9,6 +9,7 @@
  * look-ahead). Grapheme clusters are grapheme.c's; the spiece.model fallback is read with
  * protobuf.c. */
 #include "tokenizer_unigram.h"
+#include "config.h"
 #include "grapheme.h"
 #include "protobuf.h"
 #include "flux.h"
@@ -578,27 +579,6 @@ static gboolean bool_member(JsonObject *o, const char *key, gboolean def)
     return json_node_get_boolean(n);
 }
 
-static JsonParser *parse_json(const char *path, GError **error)
-{
-    JsonParser *p = json_parser_new();
-    GError *jerr = NULL;
-    if (!json_parser_load_from_mapped_file(p, path, &jerr)) {
-        gboolean io = jerr->domain == G_FILE_ERROR;
-        g_set_error(error, FLUX_ERROR, io ? FLUX_ERROR_IO : FLUX_ERROR_FORMAT, "%s: %s%s", path,
-                    io ? "cannot read: " : "invalid JSON: ", jerr->message);
-        g_error_free(jerr);
-        g_object_unref(p);
-        return NULL;
-    }
-    JsonNode *root = json_parser_get_root(p);
-    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-        fmt_err(error, path, "not a JSON object");
-        g_object_unref(p);
-        return NULL;
-    }
-    return p;
-}
-
 static gboolean load_vocab(UgmTokenizer *t, JsonObject *model, const char *path, GError **error)
 {
     JsonArray *vocab = arr_member(model, "vocab");
@@ -785,14 +765,14 @@ static gboolean load_post_processor(UgmTokenizer *t, JsonObject *root, const cha
 
 static gboolean load_tokenizer_json(UgmTokenizer *t, const char *path, GError **error)
 {
-    JsonParser *p = parse_json(path, error);
-    if (!p) return FALSE;
-    JsonObject *root = json_node_get_object(json_parser_get_root(p));
+    CfgJson *c = cfg_load(path, error);
+    if (!c) return FALSE;
+    JsonObject *root = cfg_object(c);
     gboolean ok = load_model(t, root, path, error) && load_added(t, root, path, error) &&
                   load_normalizer(t, root, path, error) &&
                   load_pre_tokenizer(t, root, path, error) &&
                   load_post_processor(t, root, path, error);
-    g_object_unref(p);
+    cfg_free(c);
     return ok;
 }
 
@@ -926,13 +906,13 @@ static gboolean load_spiece_dir(UgmTokenizer *t, const char *dir, GError **error
     char *cfg_path = g_build_filename(dir, "tokenizer_config.json", NULL);
     gboolean ok = TRUE, legacy = TRUE; /* transformers' default when the key is absent */
     if (g_file_test(cfg_path, G_FILE_TEST_EXISTS)) {
-        JsonParser *p = parse_json(cfg_path, error);
-        ok = p != NULL;
+        CfgJson *c = cfg_load(cfg_path, error);
+        ok = c != NULL;
         if (ok) {
-            JsonObject *cfg = json_node_get_object(json_parser_get_root(p));
+            JsonObject *cfg = cfg_object(c);
             legacy = bool_member(cfg, "legacy", TRUE);
             ok = spiece_extras(t, cfg, cfg_path, error);
-            g_object_unref(p);
+            cfg_free(c);
         }
     }
     g_free(cfg_path);
@@ -956,12 +936,12 @@ static gboolean load_pad(UgmTokenizer *t, const char *dir, GError **error)
             g_free(path);
             continue;
         }
-        JsonParser *p = parse_json(path, error);
-        if (!p) {
+        CfgJson *c = cfg_load(path, error);
+        if (!c) {
             g_free(path);
             return FALSE;
         }
-        JsonObject *root = json_node_get_object(json_parser_get_root(p));
+        JsonObject *root = cfg_object(c);
         const char *pad = str_member(root, "pad_token");
         if (!pad) pad = str_member(obj_member(root, "pad_token"), "content");
         int64_t id = -1;
@@ -971,7 +951,7 @@ static gboolean load_pad(UgmTokenizer *t, const char *dir, GError **error)
         if (pad && id < 0)
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
                         "%s: pad_token \"%s\" is not in the vocabulary", path, pad);
-        g_object_unref(p);
+        cfg_free(c);
         g_free(path);
         if (pad && id < 0) return FALSE;
         if (pad) {
