@@ -210,7 +210,7 @@ static GtkWidget *build_table(Dialog *d, const FluxRenderParams *p)
     gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("S_eed:"), 0.0, 0.5, seed_box, 1, TRUE);
 
     d->loras = flux_lora_list_new(p->loras);
-    gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("_LoRAs:"), 0.0, 0.0, d->loras, 1,
+    gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("LoRAs:"), 0.0, 0.0, d->loras, 1,
                               FALSE);
 
     d->estimate = wrapped_label();

@@ -48,7 +48,7 @@ static void add_row(LoraList *l, const char *path, double strength)
     gtk_widget_set_tooltip_text(scale, _("Strength: 1 as the LoRA was trained, 0 off, "
                                          "negative values push away from its style"));
     gtk_widget_set_size_request(scale, 140, -1);
-    GtkWidget *remove = gtk_button_new_with_mnemonic(_("Re_move"));
+    GtkWidget *remove = gtk_button_new_with_mnemonic(_("Remo_ve"));
     g_signal_connect(remove, "clicked", G_CALLBACK(on_remove), row);
     gtk_box_pack_start(GTK_BOX(row), chooser, TRUE, TRUE, 0);
     gtk_box_pack_start(GTK_BOX(row), scale, TRUE, TRUE, 0);
