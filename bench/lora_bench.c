@@ -122,7 +122,8 @@ int main(int argc, char **argv)
         base[r] = forward_s(c, T_img, T_txt, cfg);
         for (int k = 0; k < n_ranks; k++) {
             FluxLora l = {paths[k], 1.0f};
-            StArchive *a = lora_load(&l, 1, dit_archive(m), NULL, &err); /* milliseconds */
+            StArchive *a =
+                lora_load(&l, 1, dit_archive(m), NULL, NULL, NULL, &err); /* milliseconds */
             if (!a || !dit_context_set_lora(c, a, &err)) g_error("%s", err->message);
             with[r * n_ranks + k] = forward_s(c, T_img, T_txt, cfg);
         }

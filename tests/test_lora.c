@@ -15,6 +15,7 @@
  *
  * The error paths run on the tiny reference model with LoRA files written here. */
 #include "checkpoint.h"
+#include "clip.h"
 #include "config.h"
 #include "backend.h"
 #include "lora.h"
@@ -135,7 +136,7 @@ static void test_golden(gconstpointer data)
     }
     if (n) {
         LoraReport rep = {0};
-        StArchive *la = lora_load(l, n, dit_archive(m), &rep, &err);
+        StArchive *la = lora_load(l, n, dit_archive(m), NULL, NULL, &rep, &err);
         g_assert_no_error(err);
         g_assert_cmpuint(rep.unknown->len, ==, 0);
         g_assert_cmpint(rep.n_layers, >, 0);
@@ -248,7 +249,7 @@ static char *write_lora(const Spec *specs, gsize n)
 static StArchive *load_one(DitModel *m, const char *path, float mult, LoraReport *rep, GError **err)
 {
     FluxLora l = {path, mult};
-    return lora_load(&l, 1, dit_archive(m), rep, err);
+    return lora_load(&l, 1, dit_archive(m), NULL, NULL, rep, err);
 }
 
 /* A fused kohya qkv LoRA splits into to_q/to_k/to_v: A shared, B by rows, s = α/r. The tiny
@@ -310,7 +311,7 @@ static void test_stack(void)
     g_autofree char *p2 = write_lora(s2, 2);
     FluxLora l[2] = {{p1, 1.0f}, {p2, -2.0f}};
     GError *err = NULL;
-    StArchive *a = lora_load(l, 2, dit_archive(m), NULL, &err);
+    StArchive *a = lora_load(l, 2, dit_archive(m), NULL, NULL, NULL, &err);
     g_assert_no_error(err);
     const StTensor *tb = st_archive_find(a, "proj_out.lora_B");
     g_assert_cmpint(tb->shape[1], ==, 5);
@@ -438,6 +439,55 @@ static void test_lora_linear(gconstpointer data)
     g_free(a), g_free(b), g_free(hx), g_free(hy), g_free(want);
 }
 
+/* CLIP-L LoRA layers (kohya lora_te1_*, diffusers text_encoder.*) on the tiny CLIP against
+ * diffusers' load_lora_into_text_encoder (tests/lora/make_clip_lora_reference.py). */
+static void test_clip(void)
+{
+    GError *err = NULL;
+    g_autofree char *src = g_path_get_dirname(__FILE__);
+    g_autofree char *data = g_build_filename(src, "data", "lora", NULL);
+    g_autofree char *ref_path = g_build_filename(data, "clip_reference.safetensors", NULL);
+    StFile *ref = st_file_open(ref_path, &err);
+    g_assert_no_error(err);
+    g_autofree char *te_dir = tu_model_path("text_encoder");
+    ClipModel *clip = clip_load(te_dir, &err);
+    g_assert_no_error(err);
+    DitModel *m = tiny();
+    const StTensor *tid = st_file_find(ref, "ids");
+    int64_t ids[77];
+    memcpy(ids, tid->data, sizeof ids);
+    static const struct {
+        const char *name, *file;
+        float mult;
+    } cases[] = {{"none", NULL, 0},
+                 {"kohya_1", "clip_kohya.safetensors", 1.0f},
+                 {"diffusers_0.5", "clip_diffusers.safetensors", 0.5f}};
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        StArchive *tl = NULL, *cl = NULL;
+        if (cases[i].file) {
+            g_autofree char *path = g_build_filename(data, cases[i].file, NULL);
+            FluxLora l = {path, cases[i].mult};
+            LoraReport rep = {0};
+            tl = lora_load(&l, 1, dit_archive(m), clip_archive(clip), &cl, &rep, &err);
+            g_assert_no_error(err);
+            g_assert_nonnull(cl);
+            g_assert_cmpuint(rep.unknown->len, ==, 0);
+            lora_report_clear(&rep);
+        }
+        float pooled[32];
+        g_assert_true(clip_encode_lora(clip, cl, ids, 77, pooled, NULL, &err));
+        g_assert_no_error(err);
+        g_autofree char *name = g_strconcat("pooled.", cases[i].name, NULL);
+        double d = tu_assert_close_t(name, pooled, st_file_find(ref, name), TOL);
+        g_test_message("CLIP %s: max relative difference %.2e", cases[i].name, d);
+        st_archive_free(tl);
+        st_archive_free(cl);
+    }
+    dit_free(m);
+    clip_free(clip);
+    st_file_free(ref);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -445,6 +495,7 @@ int main(int argc, char **argv)
     g_test_add_func("/lora/fused-split", test_fused_split);
     g_test_add_func("/lora/stack", test_stack);
     g_test_add_func("/lora/errors", test_errors);
+    g_test_add_func("/lora/clip", test_clip);
     g_test_add_data_func("/lora/linear/accumulated", GINT_TO_POINTER(0), test_lora_linear);
     g_test_add_data_func("/lora/linear/generic", GINT_TO_POINTER(1), test_lora_linear);
     for (gsize i = 0; i < G_N_ELEMENTS(CASES); i++) {
