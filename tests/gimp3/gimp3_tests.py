@@ -205,6 +205,15 @@ def headless(args, golden):
           and any("needs a display" in v for v in r["interactive"]), r["interactive"])
     check("an empty model argument uses the remembered folder", r["remembered_model"] == "success",
           r["remembered_model"])
+    check("-loras procedure: the image procedure's arguments + loras",
+          r["loras_args"] == ["run-mode"] + render + ["loras"], r["loras_args"])
+    lr = r["loras"]
+    if check("-loras with \"\" succeeds", lr["none"][0] == "success", lr["none"]):
+        compare("-loras with \"\" equals the golden PNG", lr["none"][1], golden)
+    if check("-loras with a LoRA at strength 1 succeeds", lr["strength1"][0] == "success", lr["strength1"]):
+        check("-loras with a LoRA at strength 1 changes the picture", pixels(lr["strength1"][1], 3)[2] != golden)
+    check("a missing LoRA file fails naming it", lr["missing"][0] != "success"
+          and any("gone.safetensors" in v for v in lr["missing"]), lr["missing"])
     lines = log.count("Plug-in crashed")
     check("no crash other than the deliberate kill", lines <= 1, "%d crashes" % lines)
 
