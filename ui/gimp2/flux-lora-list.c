@@ -98,7 +98,7 @@ GtkWidget *flux_lora_list_new(const char *list)
         for (int i = 0; i < n; i++) add_row(l, loras[i].path, loras[i].multiplier);
         flux_lora_list_free(loras, n);
     }
-    GtkWidget *add = gtk_button_new_with_mnemonic(_("_Add LoRA"));
+    GtkWidget *add = gtk_button_new_with_mnemonic(_("Add _LoRA"));
     gtk_widget_set_tooltip_text(add, _("A LoRA file (.safetensors, from kohya/ComfyUI, "
                                        "diffusers or ai-toolkit) adds a style, a character or a "
                                        "speed-up to the model; several can be combined"));
