@@ -24,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "gimp"))
-from gimp_tests import pixels  # noqa: E402  (the PNG reader of the 2.10 suite)
+from gimp_tests import pixels, write_lora  # noqa: E402  (the PNG reader, the tiny LoRA of the 2.10 suite)
 
 GOLDEN = "golden/pipeline_p64x64_s4.png"  # "a photo of a cat", 64², 4 steps, 3.5, seed 0
 PROMPT = "a photo of a cat"
@@ -169,6 +169,7 @@ def headless(args, golden):
 
     # 2. Python-Fu: signatures, File > Create, seeds, selection, kill, no display, remembered model
     remember_model(e, model)
+    write_lora(os.path.join(args.out, "style.safetensors"))  # for pdb_checks.py's LoRA calls
     rc, log = e.batch("python.log", "python-fu-eval",
                       "exec(open(%r).read())" % os.path.join(HERE, "pdb_checks.py"))
     path = os.path.join(args.out, "pdb-checks.json")

@@ -112,29 +112,9 @@ res["remembered_model"] = status.value_nick
 img.delete()
 
 # 8. LoRAs: the -loras procedure with "" (the golden picture), a LoRA at strength 1 (another
-# picture) and a missing file (an error naming it); a kohya LoRA on double block 0's qkv of
-# the tiny model, written here without numpy
-def write_lora(path, d=32, rank=4):
-    import struct
-    x, blobs, header, off = 12345, [], {}, 0
-    for name, shape in (("lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight", (rank, d)),
-                        ("lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight", (3 * d, rank))):
-        vals = []
-        for _ in range(shape[0] * shape[1]):
-            x = (x * 1103515245 + 12345) % 2 ** 31
-            vals.append(x / 2 ** 30 - 1.0)
-        raw = struct.pack("<%df" % len(vals), *vals)
-        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    hj = json.dumps(header).encode()
-    hj += b" " * (-len(hj) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hj)) + hj + b"".join(blobs))
-    return path
-
-
-lora = write_lora(os.path.join(OUT, "style.safetensors"))
+# picture) and a missing file (an error naming it); gimp3_tests.py wrote the LoRA (a kohya
+# LoRA on double block 0's qkv of the tiny model, gimp_tests.write_lora)
+lora = os.path.join(OUT, "style.safetensors")
 res["loras_args"] = names("plug-in-flux-generate-image-loras", "args")
 res["loras"] = {}
 for what, spec in (("none", ""), ("strength1", lora + ":1"), ("missing", "/nonexistent/gone.safetensors")):

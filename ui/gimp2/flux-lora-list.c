@@ -1,5 +1,4 @@
-/* flux-lora-list.c — see flux-lora-list.h. Built for both dialogs: GTK 2 (ui/gimp2) and GTK 3
- * (ui/gimp3); the three constructors that differ are behind GTK_CHECK_VERSION.
+/* flux-lora-list.c — see flux-lora-list.h.
  *
  *   LoRAs   [style.safetensors ▾]  ────●──── 0.80  [Remove]
  *           [turbo.safetensors ▾]  ──────●── 1.00  [Remove]
@@ -21,25 +20,6 @@ typedef struct {
     GtkWidget *rows; /* vbox of row hboxes */
 } LoraList;
 
-static GtkWidget *box_new(gboolean horizontal, int spacing)
-{
-#if GTK_CHECK_VERSION(3, 0, 0)
-    return gtk_box_new(horizontal ? GTK_ORIENTATION_HORIZONTAL : GTK_ORIENTATION_VERTICAL, spacing);
-#else
-    return horizontal ? gtk_hbox_new(FALSE, spacing) : gtk_vbox_new(FALSE, spacing);
-#endif
-}
-
-static GtkWidget *slider_new(void)
-{
-#if GTK_CHECK_VERSION(3, 0, 0)
-    return gtk_scale_new_with_range(GTK_ORIENTATION_HORIZONTAL, STRENGTH_MIN, STRENGTH_MAX,
-                                    STRENGTH_STEP);
-#else
-    return gtk_hscale_new_with_range(STRENGTH_MIN, STRENGTH_MAX, STRENGTH_STEP);
-#endif
-}
-
 /* Row children, found through object data on the row. */
 #define ROW_CHOOSER "flux-lora-chooser"
 #define ROW_SCALE   "flux-lora-scale"
@@ -52,7 +32,7 @@ static void on_remove(GtkButton *button, GtkWidget *row)
 
 static void add_row(LoraList *l, const char *path, double strength)
 {
-    GtkWidget *row = box_new(TRUE, 6);
+    GtkWidget *row = gtk_hbox_new(FALSE, 6);
     GtkWidget *chooser =
         gtk_file_chooser_button_new(_("Choose a LoRA file"), GTK_FILE_CHOOSER_ACTION_OPEN);
     GtkFileFilter *filter = gtk_file_filter_new();
@@ -61,7 +41,7 @@ static void add_row(LoraList *l, const char *path, double strength)
     gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(chooser), filter);
     if (path) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(chooser), path);
     gtk_widget_set_size_request(chooser, 200, -1);
-    GtkWidget *scale = slider_new();
+    GtkWidget *scale = gtk_hscale_new_with_range(STRENGTH_MIN, STRENGTH_MAX, STRENGTH_STEP);
     gtk_scale_set_digits(GTK_SCALE(scale), 2);
     gtk_scale_set_value_pos(GTK_SCALE(scale), GTK_POS_RIGHT);
     gtk_range_set_value(GTK_RANGE(scale), CLAMP(strength, STRENGTH_MIN, STRENGTH_MAX));
@@ -88,9 +68,9 @@ static void on_add(GtkButton *button, LoraList *l)
 GtkWidget *flux_lora_list_new(const char *list)
 {
     LoraList *l = g_new0(LoraList, 1);
-    GtkWidget *box = box_new(FALSE, 4);
+    GtkWidget *box = gtk_vbox_new(FALSE, 4);
     g_object_set_data_full(G_OBJECT(box), "flux-lora-list", l, g_free);
-    l->rows = box_new(FALSE, 4);
+    l->rows = gtk_vbox_new(FALSE, 4);
     gtk_box_pack_start(GTK_BOX(box), l->rows, FALSE, FALSE, 0);
     FluxLora *loras;
     int n;
@@ -103,7 +83,7 @@ GtkWidget *flux_lora_list_new(const char *list)
                                        "diffusers or ai-toolkit) adds a style, a character or a "
                                        "speed-up to the model; several can be combined"));
     g_signal_connect(add, "clicked", G_CALLBACK(on_add), l);
-    GtkWidget *add_box = box_new(TRUE, 0);
+    GtkWidget *add_box = gtk_hbox_new(FALSE, 0);
     gtk_box_pack_start(GTK_BOX(add_box), add, FALSE, FALSE, 0);
     gtk_box_pack_start(GTK_BOX(box), add_box, FALSE, FALSE, 0);
     return box;

@@ -1,7 +1,8 @@
-/* flux-lora-list.h — the dialogs' LoRA list (GTK 2 and GTK 3: both GIMP entries build it): one row per LoRA with its file, a
- * strength slider and a Remove button, and an "Add LoRA" button. It reads and writes the
- * list string of frontend/flux-loras.h ("style.safetensors:0.8;turbo.safetensors:1"), which
- * the plug-in remembers with the other values. */
+/* flux-lora-list.h — the dialog's LoRA list (GTK 2; ui/gimp3/flux-lora-list3.h is GTK 3's): one row
+ * per LoRA with its file, a strength slider and a Remove button, and an "Add LoRA" button. It reads
+ * and writes the list string of frontend/flux-loras.h
+ * ("style.safetensors:0.8;turbo.safetensors:1"), which the plug-in remembers with the other values.
+ */
 #pragma once
 
 #include <gtk/gtk.h>

@@ -7,8 +7,8 @@
  *   Steps          spin button (the model's default when the model type changes)
  *   Guidance       spin button, insensitive for schnell-type models
  *   Seed           spin button + "Random" toggle
- *   LoRAs          file + strength slider per LoRA, Add / Remove (ui/gimp2/flux-lora-list.c,
- *                  shared with the 2.10 dialog), kept in the config's "loras"
+ *   LoRAs          file + strength slider per LoRA, Add / Remove (flux-lora-list3.c), kept in
+ *                  the config's "loras"
  *   Estimate       working memory and time (flux_estimate_memory / _flops)
  *
  * The prompt, sizes, steps and guidance are GimpProcedureDialog's own widgets bound to the
@@ -19,7 +19,7 @@
 
 #include "flux-dialog-text.h"
 #include "flux-intl.h"
-#include "flux-lora-list.h"
+#include "flux-lora-list3.h"
 #include "flux-params.h"
 #include "flux.h"
 
@@ -214,7 +214,7 @@ static void build_loras(Dialog *d, GtkBox *box)
     gtk_size_group_add_widget(d->labels, label);
     g_autofree char *list = NULL;
     g_object_get(d->config, "loras", &list, NULL);
-    d->loras = flux_lora_list_new(list);
+    d->loras = flux_lora_list3_new(list);
     gtk_box_pack_start(GTK_BOX(row), label, FALSE, FALSE, 0);
     gtk_box_pack_start(GTK_BOX(row), d->loras, TRUE, TRUE, 0);
     gtk_box_pack_start(box, row, FALSE, FALSE, 0);
@@ -271,7 +271,7 @@ gboolean flux_dialog3_run(GimpProcedure *procedure, GimpProcedureConfig *config,
     if (ok) {
         gboolean random = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.random));
         g_object_set(config, "seed", random ? -1 : config_int(&d, "last-seed"), NULL);
-        g_autofree char *loras = flux_lora_list_get_text(d.loras);
+        g_autofree char *loras = flux_lora_list3_get_text(d.loras);
         if (strlen(loras) < FLUX_LORAS_MAX) g_object_set(config, "loras", loras, NULL);
     }
     gtk_widget_destroy(d.dialog);
