@@ -291,8 +291,8 @@ gboolean flux_preview_render(FluxModel *model, FluxPreviewQuality quality, const
  * Applied at run time inside every linear layer it changes, y = x·Wᵀ + s·((x·Aᵀ)·Bᵀ) with
  * s = multiplier × alpha / rank (diffusers' rule; alpha = rank when the file has none), so the
  * base weights (mapped bf16, FP8 or GGUF blocks) are never copied and LoRAs stack. CLIP-L
- * layers in the file (lora_te1_*, text_encoder.*) are not applied; FluxGenerateParams.warning
- * says so, and names every other tensor left out. */
+ * layers in the file (lora_te1_*, text_encoder.*) change the CLIP text encoder the same way;
+ * FluxGenerateParams.warning names the tensors left out (T5 layers, layers the model lacks). */
 typedef struct {
     const char *path; /* the .safetensors file; borrowed */
     float multiplier; /* strength: 1 as trained, 0.5 half, 0 off, negative inverts */

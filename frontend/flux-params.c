@@ -2,6 +2,7 @@
 #include "flux-params.h"
 
 #include "flux-intl.h"
+#include "flux-loras.h"
 #include "flux.h"
 
 #include <libintl.h>
@@ -47,6 +48,13 @@ void flux_render_params_set_model(FluxRenderParams *p, const char *dir)
     copy_utf8(p->model, sizeof p->model, dir);
 }
 
+gboolean flux_render_params_set_loras(FluxRenderParams *p, const char *list)
+{
+    if (list && strlen(list) >= sizeof p->loras) return FALSE;
+    g_strlcpy(p->loras, list ? list : "", sizeof p->loras);
+    return TRUE;
+}
+
 static gboolean bad(GError **error, char *msg)
 {
     g_set_error_literal(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT, msg);
@@ -77,6 +85,10 @@ gboolean flux_render_params_validate(const FluxRenderParams *p, GError **error)
     if (p->model[0] == '\0')
         return bad(error, g_strdup(_("No model given, and none has been chosen in the dialog "
                                      "yet.")));
+    FluxLora *loras;
+    int n;
+    if (!flux_lora_list_parse(p->loras, &loras, &n, error)) return FALSE;
+    flux_lora_list_free(loras, n);
     return TRUE;
 }
 

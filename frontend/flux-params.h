@@ -17,6 +17,7 @@ G_BEGIN_DECLS
 #define FLUX_MODEL_PATH_MAX 4096
 #define FLUX_SEED_MAX       G_MAXINT32
 #define FLUX_GUIDANCE_MAX   100.0
+#define FLUX_LORAS_MAX      4096 /* bytes of the LoRA list (flux-loras.h), NUL included */
 
 typedef struct {
     char prompt[FLUX_PROMPT_MAX];
@@ -28,6 +29,8 @@ typedef struct {
     gboolean random_seed; /* draw a new seed for every run */
     char model[FLUX_MODEL_PATH_MAX]; /* a FLUX.1 folder (diffusers layout) or a transformer
                                         file whose companions lie as ComfyUI keeps them */
+    char loras[FLUX_LORAS_MAX];      /* "style.safetensors:0.8;turbo.safetensors:1" (flux-loras.h);
+                                        "" none */
 } FluxRenderParams;
 
 /* Defaults: empty prompt, 1024×1024, 28 steps, guidance 3.5, random seed, no model. */
@@ -36,6 +39,8 @@ void flux_render_params_init(FluxRenderParams *p);
 /* Copies `text` into a fixed field, cut at a UTF-8 character boundary. */
 void flux_render_params_set_prompt(FluxRenderParams *p, const char *text);
 void flux_render_params_set_model(FluxRenderParams *p, const char *dir);
+/* FALSE (nothing changed) when the list does not fit FLUX_LORAS_MAX. */
+gboolean flux_render_params_set_loras(FluxRenderParams *p, const char *list);
 
 /* Checks every value (not the model folder's contents); the message names the value and
  * its range and is translated. */

@@ -3,6 +3,7 @@
 
 #include "flux-intl.h"
 #include "flux-model-problem.h"
+#include "flux-loras.h"
 #include "flux.h"
 
 #include <string.h>
@@ -161,8 +162,13 @@ gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorke
     gp.user_data = &rs;
     rs.model = model;
     setup_previews(&rs, &gp, &info);
+    FluxLora *loras = NULL;
+    int n_loras = 0;
 
-    gboolean ok = flux_generate_params_validate(model, &gp, error);
+    gboolean ok = flux_lora_list_parse(p->loras, &loras, &n_loras, error);
+    gp.loras = loras;
+    gp.n_loras = n_loras;
+    ok = ok && flux_generate_params_validate(model, &gp, error);
     int w = 0, h = 0;
     flux_output_size(&gp, &w, &h);
     guint8 *rgb = ok ? g_try_malloc((gsize)w * (gsize)h * 3) : NULL;
@@ -174,6 +180,7 @@ gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorke
     ok = ok && flux_generate(model, &gp, rgb, error);
     flux_model_free(model);
     g_free(rs.rgb);
+    flux_lora_list_free(loras, n_loras);
     if (!ok) {
         g_free(rgb);
         return FALSE;

@@ -15,8 +15,11 @@
  *
  * The error paths run on the tiny reference model with LoRA files written here. */
 #include "checkpoint.h"
+#include "clip.h"
 #include "config.h"
+#include "backend.h"
 #include "lora.h"
+#include "lora_linear.h"
 #include "quant_dot.h"
 #include "testutil.h"
 #include "transformer.h"
@@ -133,7 +136,7 @@ static void test_golden(gconstpointer data)
     }
     if (n) {
         LoraReport rep = {0};
-        StArchive *la = lora_load(l, n, dit_archive(m), &rep, &err);
+        StArchive *la = lora_load(l, n, dit_archive(m), NULL, NULL, &rep, &err);
         g_assert_no_error(err);
         g_assert_cmpuint(rep.unknown->len, ==, 0);
         g_assert_cmpint(rep.n_layers, >, 0);
@@ -246,7 +249,7 @@ static char *write_lora(const Spec *specs, gsize n)
 static StArchive *load_one(DitModel *m, const char *path, float mult, LoraReport *rep, GError **err)
 {
     FluxLora l = {path, mult};
-    return lora_load(&l, 1, dit_archive(m), rep, err);
+    return lora_load(&l, 1, dit_archive(m), NULL, NULL, rep, err);
 }
 
 /* A fused kohya qkv LoRA splits into to_q/to_k/to_v: A shared, B by rows, s = α/r. The tiny
@@ -308,7 +311,7 @@ static void test_stack(void)
     g_autofree char *p2 = write_lora(s2, 2);
     FluxLora l[2] = {{p1, 1.0f}, {p2, -2.0f}};
     GError *err = NULL;
-    StArchive *a = lora_load(l, 2, dit_archive(m), NULL, &err);
+    StArchive *a = lora_load(l, 2, dit_archive(m), NULL, NULL, NULL, &err);
     g_assert_no_error(err);
     const StTensor *tb = st_archive_find(a, "proj_out.lora_B");
     g_assert_cmpint(tb->shape[1], ==, 5);
@@ -380,6 +383,111 @@ static void test_errors(void)
     dit_free(m);
 }
 
+/* lora_linear_apply against float64 loops, on the cpu backend with its linear_lora and on a
+ * copy of it without (the path other backends take: two linears and an add), M across the
+ * chunk sizes. */
+static void test_lora_linear(gconstpointer data)
+{
+    gboolean generic = GPOINTER_TO_INT(data);
+    FluxBackend be = *flux_backend_get("cpu", NULL);
+    if (generic) be.linear_lora = NULL;
+    const int M = LORA_LINEAR_ROWS + 37, K = 48, N = 40, R = 6;
+    float *a = g_new(float, R *K), *b = g_new(float, N *R), *w = g_new0(float, N *K);
+    tu_fill_random(a, (size_t)R * K, 1);
+    tu_fill_random(b, (size_t)N * R, 2);
+    StArchive *lora = st_archive_new("test");
+    int64_t sa[2] = {R, K}, sb[2] = {N, R}, sw[2] = {N, K};
+    GError *err = NULL;
+    st_archive_add_owned(lora, "blk.lin.lora_A", ST_F32, 2, sa, g_memdup2(a, sizeof(float) * R * K),
+                         "test", &err);
+    st_archive_add_owned(lora, "blk.lin.lora_B", ST_F32, 2, sb, g_memdup2(b, sizeof(float) * N * R),
+                         "test", &err);
+    StArchive *base = st_archive_new("base");
+    const StTensor *wt =
+        st_archive_add_owned(base, "blk.lin.weight", ST_F32, 2, sw, w, "base", &err);
+    const StTensor *layers[2] = {wt, wt};
+    g_assert_no_error(err);
+    /* layer 0 has the LoRA; layer 1 points at a weight of another name in a real model */
+    LoraLinear *ll = lora_linear_new(&be, lora, layers, 1, ST_F32, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(lora_linear_count(ll), ==, 1);
+    FluxBackendCtx *c = be.ctx_new((size_t)M * (K + N) * sizeof(float) + 1024, &err);
+    float *x = be.alloc(c, (size_t)M * K, &err), *y = be.alloc(c, (size_t)M * N, &err);
+    g_assert_no_error(err);
+    float *hx = g_new(float, M *K), *hy = g_new(float, M *N), *want = g_new(float, M *N);
+    tu_fill_random(hx, (size_t)M * K, 3);
+    tu_fill_random(hy, (size_t)M * N, 4);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double acc = hy[m * N + n];
+            for (int r = 0; r < R; r++) {
+                double t = 0;
+                for (int k = 0; k < K; k++) t += (double)hx[m * K + k] * a[r * K + k];
+                acc += t * b[n * R + r];
+            }
+            want[m * N + n] = (float)acc;
+        }
+    be.upload(c, x, hx, (size_t)M * K);
+    be.upload(c, y, hy, (size_t)M * N);
+    lora_linear_apply(ll, c, 0, y, x, M);
+    lora_linear_apply(ll, c, 1, y, x, M); /* out of range: nothing */
+    g_assert_true(be.download(c, hy, y, (size_t)M * N, &err));
+    tu_assert_close(generic ? "two linears + add" : "linear_lora", hy, want, (size_t)M * N, 1e-5);
+    be.ctx_free(c);
+    lora_linear_free(ll);
+    st_archive_free(base);
+    g_free(a), g_free(b), g_free(hx), g_free(hy), g_free(want);
+}
+
+/* CLIP-L LoRA layers (kohya lora_te1_*, diffusers text_encoder.*) on the tiny CLIP against
+ * diffusers' load_lora_into_text_encoder (tests/lora/make_clip_lora_reference.py). */
+static void test_clip(void)
+{
+    GError *err = NULL;
+    g_autofree char *src = g_path_get_dirname(__FILE__);
+    g_autofree char *data = g_build_filename(src, "data", "lora", NULL);
+    g_autofree char *ref_path = g_build_filename(data, "clip_reference.safetensors", NULL);
+    StFile *ref = st_file_open(ref_path, &err);
+    g_assert_no_error(err);
+    g_autofree char *te_dir = tu_model_path("text_encoder");
+    ClipModel *clip = clip_load(te_dir, &err);
+    g_assert_no_error(err);
+    DitModel *m = tiny();
+    const StTensor *tid = st_file_find(ref, "ids");
+    int64_t ids[77];
+    memcpy(ids, tid->data, sizeof ids);
+    static const struct {
+        const char *name, *file;
+        float mult;
+    } cases[] = {{"none", NULL, 0},
+                 {"kohya_1", "clip_kohya.safetensors", 1.0f},
+                 {"diffusers_0.5", "clip_diffusers.safetensors", 0.5f}};
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        StArchive *tl = NULL, *cl = NULL;
+        if (cases[i].file) {
+            g_autofree char *path = g_build_filename(data, cases[i].file, NULL);
+            FluxLora l = {path, cases[i].mult};
+            LoraReport rep = {0};
+            tl = lora_load(&l, 1, dit_archive(m), clip_archive(clip), &cl, &rep, &err);
+            g_assert_no_error(err);
+            g_assert_nonnull(cl);
+            g_assert_cmpuint(rep.unknown->len, ==, 0);
+            lora_report_clear(&rep);
+        }
+        float pooled[32];
+        g_assert_true(clip_encode_lora(clip, cl, ids, 77, pooled, NULL, &err));
+        g_assert_no_error(err);
+        g_autofree char *name = g_strconcat("pooled.", cases[i].name, NULL);
+        double d = tu_assert_close_t(name, pooled, st_file_find(ref, name), TOL);
+        g_test_message("CLIP %s: max relative difference %.2e", cases[i].name, d);
+        st_archive_free(tl);
+        st_archive_free(cl);
+    }
+    dit_free(m);
+    clip_free(clip);
+    st_file_free(ref);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -387,6 +495,9 @@ int main(int argc, char **argv)
     g_test_add_func("/lora/fused-split", test_fused_split);
     g_test_add_func("/lora/stack", test_stack);
     g_test_add_func("/lora/errors", test_errors);
+    g_test_add_func("/lora/clip", test_clip);
+    g_test_add_data_func("/lora/linear/accumulated", GINT_TO_POINTER(0), test_lora_linear);
+    g_test_add_data_func("/lora/linear/generic", GINT_TO_POINTER(1), test_lora_linear);
     for (gsize i = 0; i < G_N_ELEMENTS(CASES); i++) {
         g_autofree char *path = g_strdup_printf("/lora/golden/%s", CASES[i].name);
         g_test_add_data_func(path, &CASES[i], test_golden);

@@ -106,6 +106,11 @@ typedef struct FluxBackend {
      * causal are cpu-only (cuda records FLUX_ERROR_UNSUPPORTED). */
     void (*attention)(FluxBackendCtx *c, float *out, float *q, float *k, const float *v,
                       const OpsAttnShape *s, const float *cos_t, const float *sin_t, StDtype dtype);
+    /* Optional (NULL: callers take two linears and an add): a LoRA's products accumulated in
+     * place, y [M, N] += (x [M, K] · Aᵀ) · Bᵀ with a [R, K] and b [N, R] made from F32 tensors
+     * and tmp [M, R] from alloc: no [M, N] temporary and no second pass over y. */
+    void (*linear_lora)(FluxBackendCtx *c, float *y, const float *x, const FluxBackendWeight *a,
+                        const FluxBackendWeight *b, float *tmp, int M);
 } FluxBackend;
 
 /* The backend called `name`: "cpu", "cuda", or "auto" (NULL too): the FLUX_DEVICE environment

@@ -9,6 +9,7 @@
 #include "ops.h"
 #include "pool.h"
 
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +100,18 @@ static void cpu_linear(FluxBackendCtx *c, float *y, const float *x, const FluxBa
 {
     (void)c;
     ops_linear(y, x, w->t, b, M, (int)w->t->shape[1], (int)w->t->shape[0]);
+}
+
+/* tmp = x·Aᵀ (ops_linear), then y += tmp·Bᵀ as one sgemm with beta 1 (B is float32). */
+static void cpu_linear_lora(FluxBackendCtx *c, float *y, const float *x, const FluxBackendWeight *a,
+                            const FluxBackendWeight *b, float *tmp, int M)
+{
+    (void)c;
+    const int R = (int)a->t->shape[0], K = (int)a->t->shape[1], N = (int)b->t->shape[0];
+    g_assert(b->t->dtype == ST_F32 && b->t->shape[1] == R);
+    ops_linear(tmp, x, a->t, NULL, M, K, R);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, R, 1.0f, tmp, R, b->t->data, R, 1.0f,
+                y, N);
 }
 
 static void cpu_layernorm(FluxBackendCtx *c, float *y, const float *x, const float *g,
@@ -200,6 +213,7 @@ const FluxBackend backend_cpu = {
     .rope = cpu_rope,
     .copy_columns = cpu_copy_columns,
     .attention = cpu_attention,
+    .linear_lora = cpu_linear_lora,
 };
 
 static FluxBackendCtx *cpu_ctx_new(size_t arena_bytes, GError **error)

@@ -231,8 +231,7 @@ static gboolean apply_rule(Tr *tr, const Rule *r, const char *block, const char 
     return FALSE;
 }
 
-/* a == b where '.' and '_' count as the same character (kohya writes names with '_'). */
-static gboolean same_name(const char *a, const char *b)
+gboolean ckpt_same_name(const char *a, const char *b)
 {
     for (; *a && *b; a++, b++)
         if (*a != *b && !(strchr("._", *a) && strchr("._", *b))) return FALSE;
@@ -267,7 +266,7 @@ char **ckpt_transformer_layer_targets(const char *stem, gboolean *swapped)
         g_free(block), block = g_strdup_printf("single_transformer_blocks.%ld.", i);
     }
     for (gsize k = 0; k < n_rules && !r; k++)
-        if (same_name(rest, rules[k].from)) r = &rules[k];
+        if (ckpt_same_name(rest, rules[k].from)) r = &rules[k];
     if (!r) return NULL;
     int n = r->op == OP_QKV ? 3 : r->op == OP_LINEAR1 ? 4 : 1;
     char **out = g_new0(char *, n + 1);

@@ -85,6 +85,8 @@ const CkptInfo *ckpt_archive_info(const StArchive *a);
  * (final_layer.adaLN_modulation.1 → norm_out.linear). NULL when `stem` is no FLUX layer. Caller
  * frees (g_strfreev). For LoRA files (lora.h). */
 char **ckpt_transformer_layer_targets(const char *stem, gboolean *swapped);
+/* a == b where '.' and '_' count as the same character (kohya writes layer names with '_'). */
+gboolean ckpt_same_name(const char *a, const char *b);
 /* Infers the transformer config from an archive with diffusers names. head_dim > 0 forces the
  * head dim; 0 takes it from the qk-norm scale length (attn.norm_q.weight), else 128 (FLUX.1). */
 gboolean ckpt_infer_transformer_config(StArchive *a, int head_dim, CkptTransformerConfig *cfg,

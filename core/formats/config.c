@@ -71,6 +71,11 @@ void cfg_free(CfgJson *c)
     g_free(c);
 }
 
+JsonObject *cfg_object(const CfgJson *c)
+{
+    return c->root;
+}
+
 const char *cfg_path(const CfgJson *c)
 {
     return c->path;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <stdint.h>
 
 typedef struct CfgJson CfgJson;
@@ -17,6 +18,9 @@ CfgJson *cfg_load_data(const char *name, const char *json, gssize len, GError **
 void cfg_free(CfgJson *c);
 const char *cfg_path(const CfgJson *c); /* the path, or the name given to cfg_load_data */
 gboolean cfg_has(const CfgJson *c, const char *key); /* present and not null */
+/* The whole object, for files with more structure than key → value (tokenizer.json, the
+ * shard index): one loading path and one set of messages for every JSON file. Owned by c. */
+JsonObject *cfg_object(const CfgJson *c);
 
 /* Required integer in [min, max]. */
 gboolean cfg_int(const CfgJson *c, const char *key, int64_t min, int64_t max, int64_t *out,

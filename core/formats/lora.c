@@ -70,6 +70,29 @@ static char **targets_of(StArchive *base, const char *layer, gboolean *swapped)
     return NULL;
 }
 
+/* The CLIP-L layer of a text-encoder LoRA layer: kohya "lora_te1_<name with _>" (or
+ * "lora_te_"), diffusers "text_encoder.<name>", in `clip` (transformers names
+ * "text_model.encoder.layers.0.self_attn.q_proj"). NULL when it has none. */
+static char **clip_targets_of(StArchive *clip, const char *layer)
+{
+    static const char *const prefixes[] = {"lora_te1_", "lora_te_", "text_encoder."};
+    for (gsize i = 0; clip && i < G_N_ELEMENTS(prefixes); i++) {
+        if (!g_str_has_prefix(layer, prefixes[i])) continue;
+        const char *stem = layer + strlen(prefixes[i]);
+        for (gsize k = 0; k < st_archive_n_tensors(clip); k++) {
+            const StTensor *t = st_archive_tensor(clip, k);
+            if (t->ndim != 2 || !g_str_has_suffix(t->name, ".weight")) continue;
+            g_autofree char *name = g_strndup(t->name, strlen(t->name) - strlen(".weight"));
+            if (ckpt_same_name(stem, name)) {
+                char **one = g_new0(char *, 2);
+                one[0] = g_steal_pointer(&name);
+                return one;
+            }
+        }
+    }
+    return NULL;
+}
+
 /* ------------------------------------------------------------------------------------- */
 /* Gathering the pieces of every layer                                                   */
 
@@ -82,12 +105,13 @@ typedef struct {
     float s;
 } Piece;
 
-typedef struct {
+typedef struct Build {
     StArchive *base;
     GHashTable *pieces; /* diffusers layer → GArray of Piece */
     GPtrArray *order;   /* layers in the order first met (borrowed from `pieces`' keys) */
     GPtrArray *buffers; /* float arrays */
     LoraReport *report;
+    struct Build *clip; /* the text encoder's layers, or NULL when they are not applied */
 } Build;
 
 static float *to_f32(Build *bd, const StTensor *t)
@@ -224,14 +248,17 @@ static gboolean add_file(Build *bd, StFile *f, float multiplier, int *n_applied,
         const StTensor *a = ps->t[PART_A], *b = ps->t[PART_B], *alpha = ps->t[PART_ALPHA];
         if (a && !b) return pair_error(error, a, "lora_up / lora_B");
         if (b && !a) return pair_error(error, b, "lora_down / lora_A");
-        gboolean swapped;
-        char **targets = a ? targets_of(bd->base, layer, &swapped) : NULL;
+        gboolean swapped = FALSE, te = is_text_encoder(layer);
+        Build *to = te ? bd->clip : bd;
+        char **targets = !a || !to ? NULL
+                         : te      ? clip_targets_of(to->base, layer)
+                                   : targets_of(bd->base, layer, &swapped);
         if (!targets) {
             for (int p = 0; p < 3; p++)
                 if (ps->t[p]) report_unknown(bd, ps->t[p], layer);
             continue;
         }
-        gboolean ok = add_layer(bd, targets, swapped, a, b, alpha, multiplier, error);
+        gboolean ok = add_layer(to, targets, swapped, a, b, alpha, multiplier, error);
         g_strfreev(targets);
         if (!ok) return FALSE;
         *n_applied += 2 + (alpha != NULL);
@@ -276,20 +303,49 @@ static void free_array(gpointer p)
     g_array_free(p, TRUE);
 }
 
-StArchive *lora_load(const FluxLora *loras, int n, StArchive *base, LoraReport *report,
-                     GError **error)
+static void build_init(Build *bd, StArchive *base, LoraReport *report)
+{
+    *bd = (Build){.base = base,
+                  .pieces = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, free_array),
+                  .order = g_ptr_array_new(),
+                  .buffers = g_ptr_array_new_with_free_func(g_free),
+                  .report = report};
+}
+
+static void build_clear(Build *bd)
+{
+    g_ptr_array_free(bd->buffers, TRUE);
+    g_ptr_array_free(bd->order, TRUE);
+    g_hash_table_destroy(bd->pieces);
+}
+
+/* The stacked tensors of every layer of `bd` into a new archive (NULL with `error`). */
+static StArchive *build_finish(Build *bd, GError **error)
+{
+    StArchive *out = st_archive_new("LoRA");
+    for (guint i = 0; i < bd->order->len; i++) {
+        const char *layer = g_ptr_array_index(bd->order, i);
+        if (!add_stacked(bd, out, layer, g_hash_table_lookup(bd->pieces, layer), error)) {
+            st_archive_free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+StArchive *lora_load(const FluxLora *loras, int n, StArchive *base, StArchive *clip_base,
+                     StArchive **clip_out, LoraReport *report, GError **error)
 {
     g_return_val_if_fail(base != NULL && (loras || n == 0), NULL);
     LoraReport own = {0};
     if (!report) report = &own;
     if (!report->unknown) report->unknown = g_ptr_array_new_with_free_func(g_free);
-    Build bd = {.base = base,
-                .pieces = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, free_array),
-                .order = g_ptr_array_new(),
-                .buffers = g_ptr_array_new_with_free_func(g_free),
-                .report = report};
+    Build bd, bd_clip;
+    build_init(&bd, base, report);
+    build_init(&bd_clip, clip_base, report);
+    bd.clip = clip_base && clip_out ? &bd_clip : NULL;
+    if (clip_out) *clip_out = NULL;
     GPtrArray *files = g_ptr_array_new_with_free_func((GDestroyNotify)st_file_free);
-    StArchive *out = st_archive_new("LoRA");
     gboolean ok = TRUE;
     for (int i = 0; ok && i < n; i++) {
         if (!loras[i].path || !isfinite(loras[i].multiplier)) {
@@ -306,26 +362,22 @@ StArchive *lora_load(const FluxLora *loras, int n, StArchive *base, LoraReport *
         ok = add_file(&bd, f, loras[i].multiplier, &applied, error);
         if (ok && applied == 0) {
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
-                        "%s: none of its %zu tensors is a LoRA layer of this FLUX.1 transformer%s",
+                        "%s: none of its %zu tensors is a LoRA layer of this FLUX.1 model%s",
                         loras[i].path, (size_t)st_file_n_tensors(f),
-                        report->n_text_encoder ? " (it only changes the text encoder, which is "
-                                                 "not supported)"
+                        report->n_text_encoder ? " (it only changes a text encoder, which is "
+                                                 "not supported here)"
                                                : ": is it a LoRA for another model?");
             ok = FALSE;
         }
     }
-    for (guint i = 0; ok && i < bd.order->len; i++) {
-        const char *layer = g_ptr_array_index(bd.order, i);
-        ok = add_stacked(&bd, out, layer, g_hash_table_lookup(bd.pieces, layer), error);
-    }
-    g_ptr_array_free(bd.buffers, TRUE);
-    g_ptr_array_free(bd.order, TRUE);
-    g_hash_table_destroy(bd.pieces);
+    StArchive *out = ok ? build_finish(&bd, error) : NULL;
+    if (out && bd.clip && bd_clip.order->len && !(*clip_out = build_finish(&bd_clip, error)))
+        g_clear_pointer(&out, st_archive_free);
+    build_clear(&bd);
+    build_clear(&bd_clip);
     g_ptr_array_free(files, TRUE);
     lora_report_clear(&own);
-    if (ok) return out;
-    st_archive_free(out);
-    return NULL;
+    return out;
 }
 
 void lora_report_clear(LoraReport *report)

@@ -12,8 +12,8 @@
  * a fused LoRA layer (BFL qkv [3D, ·], single-block linear1 [3D + F, ·]) is split by rows of B
  * into the diffusers layers its rows belong to (A shared), as diffusers'
  * _convert_kohya_flux_lora_to_diffusers does, whatever layout the base file had (checkpoint.h
- * turns every base into diffusers layers). CLIP-L LoRA layers (lora_te1_*, text_encoder.*) are
- * counted apart: not applied.
+ * turns every base into diffusers layers). CLIP-L LoRA layers (kohya lora_te1_*, diffusers
+ * text_encoder.*) go onto the CLIP archive's layers (transformers names) when one is given.
  *
  * The result is an archive of float32 tensors, two per layer that any LoRA touches:
  *   "<layer>.lora_A" [R, K]   the A of every LoRA on the layer, stacked (R = Σ r)
@@ -22,7 +22,8 @@
  *
  *   FluxLora l[2] = {{"style.safetensors", 0.8f}, {"turbo.safetensors", 1.0f}};
  *   LoraReport rep = {0};
- *   StArchive *la = lora_load(l, 2, base_archive, &rep, &err);   // caller owns: st_archive_free
+ *   StArchive *clip_la = NULL;
+ *   StArchive *la = lora_load(l, 2, base_archive, clip_archive, &clip_la, &rep, &err);
  *   ... rep.unknown: "style.safetensors: lora_unet_foo.lora_down.weight" ...
  *   lora_report_clear(&rep);
  */
@@ -34,17 +35,19 @@
 typedef struct {
     GPtrArray *unknown; /* "FILE: TENSOR" for tensors not applied (no FLUX transformer layer of
                            this model, or not a LoRA part); g_free'd strings, may be NULL */
-    int n_text_encoder; /* of those, CLIP-L LoRA tensors (lora_te1_*, text_encoder.*) */
-    int n_layers;       /* transformer layers changed */
+    int n_text_encoder; /* of those, CLIP-L LoRA tensors (no CLIP archive given) */
+    int n_layers;       /* layers changed (transformer and text encoder) */
 } LoraReport;
 
 /* Reads `n` LoRA files and maps them onto the layers of `base` (diffusers names, e.g. from
- * ckpt_open_transformer; only looked up). NULL with `error` set: FLUX_ERROR_IO (missing,
+ * ckpt_open_transformer; only looked up) and, when `clip_base` and `clip_out` are given, the
+ * text-encoder layers onto `clip_base` (CLIP-L, transformers names) into *clip_out (NULL when
+ * no layer of it is changed; caller owns). NULL with `error` set: FLUX_ERROR_IO (missing,
  * unreadable), FLUX_ERROR_FORMAT (not safetensors, truncated, a LoRA part without its
  * partner, a non-float tensor), FLUX_ERROR_MODEL (shapes that do not fit the model's layer:
  * the message names the file, the tensor and both shapes), FLUX_ERROR_ARGUMENT (a multiplier
  * that is not finite); messages name the file. `report` (may be NULL) receives what was not
  * applied; clear it with lora_report_clear. Caller owns the archive (st_archive_free). */
-StArchive *lora_load(const FluxLora *loras, int n, StArchive *base, LoraReport *report,
-                     GError **error);
+StArchive *lora_load(const FluxLora *loras, int n, StArchive *base, StArchive *clip_base,
+                     StArchive **clip_out, LoraReport *report, GError **error);
 void lora_report_clear(LoraReport *report);

@@ -203,10 +203,11 @@ gsize clip_unused_tensors(const ClipModel *m, char ***names)
 
 /* Scratch for one forward pass, reused by every layer. */
 typedef struct {
-    float *h;         /* [n, D] normed input of a sub-block */
-    float *q, *k, *v; /* [n, D] heads interleaved: head h at columns h*HD.. */
-    float *a;         /* [n, D] attention output */
-    float *f;         /* [n, F] MLP hidden */
+    const StArchive *lora; /* "<layer>.lora_A" [R, K] / ".lora_B" [N, R] (lora.h), or NULL */
+    float *h;              /* [n, D] normed input of a sub-block */
+    float *q, *k, *v;      /* [n, D] heads interleaved: head h at columns h*HD.. */
+    float *a;              /* [n, D] attention output */
+    float *f;              /* [n, F] MLP hidden */
 } ClipScratch;
 
 static void clip_activation(ClipAct act, float *x, size_t n)
@@ -240,15 +241,41 @@ static void clip_embed(const ClipModel *m, const int64_t *ids, int n, float *x, 
     }
 }
 
+/* y [n, N] = x [n, K] · Wᵀ + b, + (x·Aᵀ)·Bᵀ when a LoRA changes the layer (found by the
+ * weight's name; CLIP is small: plain loops for the [n, R] · [R, N] product). */
+static void clip_linear(const ClipScratch *s, float *y, const float *x, const StTensor *w,
+                        const StTensor *b, int n, int K, int N)
+{
+    ops_linear(y, x, w, wt_f32(b), n, K, N);
+    if (!s->lora || !g_str_has_suffix(w->name, ".weight")) return;
+    g_autofree char *layer = g_strndup(w->name, strlen(w->name) - strlen(".weight"));
+    g_autofree char *na = g_strconcat(layer, ".lora_A", NULL);
+    g_autofree char *nb = g_strconcat(layer, ".lora_B", NULL);
+    StArchive *la = (StArchive *)s->lora; /* lookups only */
+    const StTensor *A = st_archive_find(la, na), *B = st_archive_find(la, nb);
+    if (!A || !B) return;
+    const int R = (int)A->shape[0];
+    const float *bd = B->data;
+    float *t = g_new(float, (size_t)n *R);
+    ops_linear(t, x, A, NULL, n, K, R); /* [n, R] */
+    for (int m = 0; m < n; m++)
+        for (int o = 0; o < N; o++) {
+            float acc = 0.0f;
+            for (int r = 0; r < R; r++) acc += t[(size_t)m * R + r] * bd[(size_t)o * R + r];
+            y[(size_t)m * N + o] += acc;
+        }
+    g_free(t);
+}
+
 /* x [n, D] += out_proj(causal self-attention(layer_norm1(x))), CLIPAttention. */
 static void clip_attention_block(const ClipModel *m, const ClipLayer *l, float *x, int n,
                                  ClipScratch *s)
 {
     int D = m->D;
     ops_layernorm(s->h, x, wt_f32(l->ln1_w), wt_f32(l->ln1_b), n, D, m->eps);
-    ops_linear(s->q, s->h, l->q_w, wt_f32(l->q_b), n, D, D);
-    ops_linear(s->k, s->h, l->k_w, wt_f32(l->k_b), n, D, D);
-    ops_linear(s->v, s->h, l->v_w, wt_f32(l->v_b), n, D, D);
+    clip_linear(s, s->q, s->h, l->q_w, l->q_b, n, D, D);
+    clip_linear(s, s->k, s->h, l->k_w, l->k_b, n, D, D);
+    clip_linear(s, s->v, s->h, l->v_w, l->v_b, n, D, D);
     OpsAttnShape shape = {
         .Tq = n,
         .Tk = n,
@@ -263,7 +290,7 @@ static void clip_attention_block(const ClipModel *m, const ClipLayer *l, float *
         .causal = 1, /* CLIP's text model always applies its causal mask */
     };
     ops_attention(s->a, s->q, s->k, s->v, &shape);
-    ops_linear(s->h, s->a, l->o_w, wt_f32(l->o_b), n, D, D);
+    clip_linear(s, s->h, s->a, l->o_w, l->o_b, n, D, D);
     for (size_t i = 0; i < (size_t)n * D; i++) x[i] += s->h[i];
 }
 
@@ -272,9 +299,9 @@ static void clip_mlp_block(const ClipModel *m, const ClipLayer *l, float *x, int
 {
     int D = m->D, F = m->F;
     ops_layernorm(s->h, x, wt_f32(l->ln2_w), wt_f32(l->ln2_b), n, D, m->eps);
-    ops_linear(s->f, s->h, l->fc1_w, wt_f32(l->fc1_b), n, D, F);
+    clip_linear(s, s->f, s->h, l->fc1_w, l->fc1_b, n, D, F);
     clip_activation(m->act, s->f, (size_t)n * F);
-    ops_linear(s->h, s->f, l->fc2_w, wt_f32(l->fc2_b), n, F, D);
+    clip_linear(s, s->h, s->f, l->fc2_w, l->fc2_b, n, F, D);
     for (size_t i = 0; i < (size_t)n * D; i++) x[i] += s->h[i];
 }
 
@@ -316,11 +343,22 @@ static gboolean clip_check_ids(const ClipModel *m, const int64_t *ids, int n, GE
 gboolean clip_encode(const ClipModel *m, const int64_t *ids, int n, float *pooled,
                      const FluxTrace *trace, GError **error)
 {
+    return clip_encode_lora(m, NULL, ids, n, pooled, trace, error);
+}
+
+StArchive *clip_archive(ClipModel *m)
+{
+    return m->archive;
+}
+
+gboolean clip_encode_lora(const ClipModel *m, const StArchive *lora, const int64_t *ids, int n,
+                          float *pooled, const FluxTrace *trace, GError **error)
+{
     if (!clip_check_ids(m, ids, n, error)) return FALSE;
     size_t nD = (size_t)n * m->D;
     float *x = g_new(float, nD); /* [n, D] residual stream */
     float *buf = g_new(float, 5 * nD + (size_t)n * m->F);
-    ClipScratch s = {buf, buf + nD, buf + 2 * nD, buf + 3 * nD, buf + 4 * nD, buf + 5 * nD};
+    ClipScratch s = {lora, buf, buf + nD, buf + 2 * nD, buf + 3 * nD, buf + 4 * nD, buf + 5 * nD};
     const int64_t shape[3] = {1, n, m->D};
 
     clip_embed(m, ids, n, x, s.h);

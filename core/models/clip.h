@@ -37,6 +37,13 @@ int clip_max_positions(const ClipModel *m); /* config max_position_embeddings (7
  * Fails (FLUX_ERROR_ARGUMENT) for n out of range or an id outside the vocabulary. */
 gboolean clip_encode(const ClipModel *m, const int64_t *ids, int n, float *pooled,
                      const FluxTrace *trace, GError **error);
+/* The same with a LoRA (lora.h: "<layer>.lora_A" [R, K], "<layer>.lora_B" [N, R] float32,
+ * layers named as the checkpoint's "text_model.encoder.layers.<i>.self_attn.q_proj"): each
+ * linear adds (x·Aᵀ)·Bᵀ. `lora` may be NULL. */
+gboolean clip_encode_lora(const ClipModel *m, const StArchive *lora, const int64_t *ids, int n,
+                          float *pooled, const FluxTrace *trace, GError **error);
+/* The model's weights (what LoRA layers are matched against). Owned by m. */
+StArchive *clip_archive(ClipModel *m);
 
 /* Checkpoint tensors the model did not bind; names (if non-NULL) gets a NULL-terminated array
  * the caller frees with g_strfreev. */

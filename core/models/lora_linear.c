@@ -65,10 +65,14 @@ LoraLinear *lora_linear_new(const FluxBackend *be, StArchive *lora, const StTens
         ll->count++;
     }
     /* scratch + alignment slack of the two buffers */
-    size_t scratch = (size_t)LORA_LINEAR_ROWS * (max_r + max_n) * sizeof(float) + 2 * 256;
+    /* with linear_lora: tmp_r of LORA_LINEAR_ACC_ROWS rows and no tmp_n */
+    gboolean acc = be->linear_lora != NULL;
+    size_t rows_r = acc ? LORA_LINEAR_ACC_ROWS : LORA_LINEAR_ROWS;
+    size_t n_r = rows_r * MAX(max_r, 1), n_n = acc ? 1 : (size_t)LORA_LINEAR_ROWS * MAX(max_n, 1);
+    size_t scratch = (n_r + n_n) * sizeof(float) + 2 * 256;
     gboolean ok = (ll->bc = be->ctx_new(scratch, error)) != NULL;
-    ok = ok && (ll->tmp_r = be->alloc(ll->bc, (size_t)LORA_LINEAR_ROWS * MAX(max_r, 1), error));
-    ok = ok && (ll->tmp_n = be->alloc(ll->bc, (size_t)LORA_LINEAR_ROWS * MAX(max_n, 1), error));
+    ok = ok && (ll->tmp_r = be->alloc(ll->bc, n_r, error));
+    ok = ok && (ll->tmp_n = be->alloc(ll->bc, n_n, error));
     for (guint i = 0; ok && i < n; i++) {
         if (!found[2 * i]) continue;
         LoraPair *p = &ll->pairs[i];
@@ -93,6 +97,14 @@ void lora_linear_apply(const LoraLinear *ll, FluxBackendCtx *bc, guint i, float 
 {
     if (!ll || i >= ll->n || !ll->pairs[i].a) return;
     const LoraPair *p = &ll->pairs[i];
+    if (ll->be->linear_lora) { /* accumulated in place: no [m, N] product, no add pass */
+        for (int r0 = 0; r0 < M; r0 += LORA_LINEAR_ACC_ROWS) {
+            int m = MIN(LORA_LINEAR_ACC_ROWS, M - r0);
+            ll->be->linear_lora(bc, y + (size_t)r0 * p->N, x + (size_t)r0 * p->K, p->a, p->b,
+                                ll->tmp_r, m);
+        }
+        return;
+    }
     for (int r0 = 0; r0 < M; r0 += LORA_LINEAR_ROWS) {
         int m = MIN(LORA_LINEAR_ROWS, M - r0);
         ll->be->linear(bc, ll->tmp_r, x + (size_t)r0 * p->K, p->a, NULL, m); /* [m, R] */

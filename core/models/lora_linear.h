@@ -2,7 +2,8 @@
  *
  * Holds, for each linear layer of a model that a LoRA archive (lora.h) changes, its stacked
  * A [R, K] and B [N, R] (already scaled) as backend weights, and after the base product the
- * layer's caller adds y += (x·Aᵀ)·Bᵀ with two more backend linears and an add: the base
+ * layer's caller adds y += (x·Aᵀ)·Bᵀ, with the backend's linear_lora where it has one (cpu:
+ * the second product accumulates into y) and two more linears and an add elsewhere: the base
  * weights are untouched (any dtype the backend's linear reads: mapped BF16, FP8, GGUF
  * blocks), and the extra work is M·R·(K + N) multiply-adds per layer, a few percent of the
  * base's M·N·K for ranks R ≪ min(N, K).
@@ -20,8 +21,10 @@
 #include "backend.h"
 #include "safetensors.h"
 
-/* Rows per chunk of the LoRA products (scratch: rows × (R + N) floats). */
-#define LORA_LINEAR_ROWS 256
+/* Rows per chunk of the LoRA products (scratch: rows × (R + N) floats), or, on backends with
+ * linear_lora (y += (x·Aᵀ)·Bᵀ in place: cpu), rows × R floats. */
+#define LORA_LINEAR_ROWS     256
+#define LORA_LINEAR_ACC_ROWS 4096
 
 typedef struct LoraLinear LoraLinear;
 

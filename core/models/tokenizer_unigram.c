@@ -6,8 +6,12 @@
  * Legend: byte offsets into UTF-8 strings are `size_t`; a "piece" is a vocabulary entry
  * (UTF-8 bytes, score = log-probability); a "pre-token" is a stretch between "▁" splits;
  * V = number of pieces (32100 for FLUX.1); P = longest piece in bytes (bounds the Viterbi's
- * look-ahead). */
+ * look-ahead). Grapheme clusters are grapheme.c's; the spiece.model fallback is read with
+ * protobuf.c. */
 #include "tokenizer_unigram.h"
+#include "config.h"
+#include "grapheme.h"
+#include "protobuf.h"
 #include "flux.h"
 
 #include <json-glib/json-glib.h>
@@ -207,100 +211,6 @@ static gboolean cm_first_match(const UgmCharsmap *cm, const char *s, gsize n, co
 }
 
 /* ------------------------------------------------------------------------------------- */
-/* Grapheme clusters (UAX 29 rules GB3 to GB9b; GB11 and GB12 only join clusters of 6+ bytes, which
- * the Precompiled normaliser handles character by character anyway). */
-
-typedef enum {
-    GB_OTHER,
-    GB_CR,
-    GB_LF,
-    GB_CONTROL,
-    GB_EXTEND, /* Extend, ZWJ and SpacingMark: never broken before */
-    GB_PREPEND,
-    GB_L,
-    GB_V,
-    GB_T,
-    GB_LV,
-    GB_LVT,
-} GbClass;
-
-static gboolean gb_is_prepend(gunichar c)
-{
-    return (c >= 0x0600 && c <= 0x0605) || c == 0x06DD || c == 0x070F || c == 0x0890 ||
-           c == 0x0891 || c == 0x08E2 || c == 0x0D4E || c == 0x110BD || c == 0x110CD ||
-           (c >= 0x111C2 && c <= 0x111C3);
-}
-
-/* Mc characters that UAX #29 excludes from SpacingMark (Myanmar, Tai Tham, ...): Other. */
-static gboolean gb_is_mc_other(gunichar c)
-{
-    return c == 0x102B || c == 0x102C || c == 0x1038 || (c >= 0x1062 && c <= 0x1064) ||
-           (c >= 0x1067 && c <= 0x106D) || c == 0x1083 || (c >= 0x1087 && c <= 0x108C) ||
-           c == 0x108F || (c >= 0x109A && c <= 0x109C) || c == 0x1A61 || c == 0x1A63 ||
-           c == 0x1A64 || c == 0xAA7B || c == 0xAA7D || c == 0x11720 || c == 0x11721;
-}
-
-static GbClass gb_hangul(gunichar c)
-{
-    if ((c >= 0x1100 && c <= 0x115F) || (c >= 0xA960 && c <= 0xA97C)) return GB_L;
-    if ((c >= 0x1160 && c <= 0x11A7) || (c >= 0xD7B0 && c <= 0xD7C6)) return GB_V;
-    if ((c >= 0x11A8 && c <= 0x11FF) || (c >= 0xD7CB && c <= 0xD7FB)) return GB_T;
-    if (c >= 0xAC00 && c <= 0xD7A3) return (c - 0xAC00) % 28 == 0 ? GB_LV : GB_LVT;
-    return GB_OTHER;
-}
-
-static GbClass gb_class(gunichar c)
-{
-    if (c == '\r') return GB_CR;
-    if (c == '\n') return GB_LF;
-    if (c == 0x200C || c == 0x200D || (c >= 0xFF9E && c <= 0xFF9F) ||
-        (c >= 0x1F3FB && c <= 0x1F3FF) || (c >= 0xE0020 && c <= 0xE007F) || c == 0x0E33 ||
-        c == 0x0EB3)
-        return GB_EXTEND;
-    if (gb_is_prepend(c)) return GB_PREPEND;
-    switch (g_unichar_type(c)) {
-    case G_UNICODE_CONTROL:
-    case G_UNICODE_FORMAT:
-    case G_UNICODE_LINE_SEPARATOR:
-    case G_UNICODE_PARAGRAPH_SEPARATOR:
-        return GB_CONTROL;
-    case G_UNICODE_NON_SPACING_MARK:
-    case G_UNICODE_ENCLOSING_MARK:
-        return GB_EXTEND;
-    case G_UNICODE_SPACING_MARK:
-        return gb_is_mc_other(c) ? GB_OTHER : GB_EXTEND;
-    default:
-        return gb_hangul(c);
-    }
-}
-
-static gboolean gb_break(GbClass a, GbClass b)
-{
-    if (a == GB_CR && b == GB_LF) return FALSE;
-    if (a == GB_CR || a == GB_LF || a == GB_CONTROL) return TRUE;
-    if (b == GB_CR || b == GB_LF || b == GB_CONTROL) return TRUE;
-    if (a == GB_L && (b == GB_L || b == GB_V || b == GB_LV || b == GB_LVT)) return FALSE;
-    if ((a == GB_LV || a == GB_V) && (b == GB_V || b == GB_T)) return FALSE;
-    if ((a == GB_LVT || a == GB_T) && b == GB_T) return FALSE;
-    if (b == GB_EXTEND) return FALSE;
-    return a != GB_PREPEND;
-}
-
-/* Byte length of the grapheme cluster starting at s (s < end, valid UTF-8). */
-static gsize gb_next(const char *s, const char *end)
-{
-    const char *p = g_utf8_next_char(s);
-    GbClass prev = gb_class(g_utf8_get_char(s));
-    while (p < end) {
-        GbClass cur = gb_class(g_utf8_get_char(p));
-        if (gb_break(prev, cur)) break;
-        prev = cur;
-        p = g_utf8_next_char(p);
-    }
-    return (gsize)(p - s);
-}
-
-/* ------------------------------------------------------------------------------------- */
 /* Normaliser: Precompiled → Strip → Replace(" {2,}"). */
 
 /* tokenizers' Precompiled::normalize: a cluster under 6 bytes is replaced as a whole by the
@@ -310,7 +220,7 @@ static void norm_precompiled(const UgmCharsmap *cm, const char *s, gsize n, GStr
 {
     const char *end = s + n;
     while (s < end) {
-        gsize g = gb_next(s, end);
+        gsize g = grapheme_next(s, end);
         const char *rep;
         gsize rep_len;
         if (g < UGM_GRAPHEME_MAX_BYTES && cm_first_match(cm, s, g, &rep, &rep_len)) {
@@ -669,27 +579,6 @@ static gboolean bool_member(JsonObject *o, const char *key, gboolean def)
     return json_node_get_boolean(n);
 }
 
-static JsonParser *parse_json(const char *path, GError **error)
-{
-    JsonParser *p = json_parser_new();
-    GError *jerr = NULL;
-    if (!json_parser_load_from_mapped_file(p, path, &jerr)) {
-        gboolean io = jerr->domain == G_FILE_ERROR;
-        g_set_error(error, FLUX_ERROR, io ? FLUX_ERROR_IO : FLUX_ERROR_FORMAT, "%s: %s%s", path,
-                    io ? "cannot read: " : "invalid JSON: ", jerr->message);
-        g_error_free(jerr);
-        g_object_unref(p);
-        return NULL;
-    }
-    JsonNode *root = json_parser_get_root(p);
-    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-        fmt_err(error, path, "not a JSON object");
-        g_object_unref(p);
-        return NULL;
-    }
-    return p;
-}
-
 static gboolean load_vocab(UgmTokenizer *t, JsonObject *model, const char *path, GError **error)
 {
     JsonArray *vocab = arr_member(model, "vocab");
@@ -876,14 +765,14 @@ static gboolean load_post_processor(UgmTokenizer *t, JsonObject *root, const cha
 
 static gboolean load_tokenizer_json(UgmTokenizer *t, const char *path, GError **error)
 {
-    JsonParser *p = parse_json(path, error);
-    if (!p) return FALSE;
-    JsonObject *root = json_node_get_object(json_parser_get_root(p));
+    CfgJson *c = cfg_load(path, error);
+    if (!c) return FALSE;
+    JsonObject *root = cfg_object(c);
     gboolean ok = load_model(t, root, path, error) && load_added(t, root, path, error) &&
                   load_normalizer(t, root, path, error) &&
                   load_pre_tokenizer(t, root, path, error) &&
                   load_post_processor(t, root, path, error);
-    g_object_unref(p);
+    cfg_free(c);
     return ok;
 }
 
@@ -894,49 +783,6 @@ static gboolean load_tokenizer_json(UgmTokenizer *t, const char *path, GError **
  *                   3: normalizer_spec
  *   TrainerSpec     40: unk_id, 42: eos_id, 43: pad_id
  *   NormalizerSpec  2: precompiled_charsmap, 3: add_dummy_prefix */
-
-typedef struct {
-    const guint8 *p, *end;
-} PbReader;
-
-static gboolean pb_varint(PbReader *r, guint64 *v)
-{
-    *v = 0;
-    for (int shift = 0; shift < 64 && r->p < r->end; shift += 7) {
-        guint8 b = *r->p++;
-        *v |= (guint64)(b & 0x7f) << shift;
-        if (!(b & 0x80)) return TRUE;
-    }
-    return FALSE;
-}
-
-/* Next field: number, wire type; for LEN fields *sub spans the payload, for varints *v. */
-static gboolean pb_field(PbReader *r, guint32 *field, PbReader *sub, guint64 *v)
-{
-    guint64 key;
-    if (!pb_varint(r, &key)) return FALSE;
-    *field = (guint32)(key >> 3);
-    switch (key & 7) {
-    case 0:
-        return pb_varint(r, v);
-    case 1:
-    case 5: {
-        gsize w = (key & 7) == 1 ? 8 : 4;
-        if ((gsize)(r->end - r->p) < w) return FALSE;
-        *v = 0;
-        memcpy(v, r->p, w); /* little-endian host assumed, as elsewhere in core */
-        r->p += w;
-        return TRUE;
-    }
-    case 2:
-        if (!pb_varint(r, v) || *v > (guint64)(r->end - r->p)) return FALSE;
-        *sub = (PbReader){r->p, r->p + *v};
-        r->p += *v;
-        return TRUE;
-    default:
-        return FALSE; /* groups are not used by sentencepiece */
-    }
-}
 
 typedef struct {
     int64_t unk_id, eos_id, pad_id;
@@ -1060,13 +906,13 @@ static gboolean load_spiece_dir(UgmTokenizer *t, const char *dir, GError **error
     char *cfg_path = g_build_filename(dir, "tokenizer_config.json", NULL);
     gboolean ok = TRUE, legacy = TRUE; /* transformers' default when the key is absent */
     if (g_file_test(cfg_path, G_FILE_TEST_EXISTS)) {
-        JsonParser *p = parse_json(cfg_path, error);
-        ok = p != NULL;
+        CfgJson *c = cfg_load(cfg_path, error);
+        ok = c != NULL;
         if (ok) {
-            JsonObject *cfg = json_node_get_object(json_parser_get_root(p));
+            JsonObject *cfg = cfg_object(c);
             legacy = bool_member(cfg, "legacy", TRUE);
             ok = spiece_extras(t, cfg, cfg_path, error);
-            g_object_unref(p);
+            cfg_free(c);
         }
     }
     g_free(cfg_path);
@@ -1090,12 +936,12 @@ static gboolean load_pad(UgmTokenizer *t, const char *dir, GError **error)
             g_free(path);
             continue;
         }
-        JsonParser *p = parse_json(path, error);
-        if (!p) {
+        CfgJson *c = cfg_load(path, error);
+        if (!c) {
             g_free(path);
             return FALSE;
         }
-        JsonObject *root = json_node_get_object(json_parser_get_root(p));
+        JsonObject *root = cfg_object(c);
         const char *pad = str_member(root, "pad_token");
         if (!pad) pad = str_member(obj_member(root, "pad_token"), "content");
         int64_t id = -1;
@@ -1105,7 +951,7 @@ static gboolean load_pad(UgmTokenizer *t, const char *dir, GError **error)
         if (pad && id < 0)
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
                         "%s: pad_token \"%s\" is not in the vocabulary", path, pad);
-        g_object_unref(p);
+        cfg_free(c);
         g_free(path);
         if (pad && id < 0) return FALSE;
         if (pad) {

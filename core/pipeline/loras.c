@@ -1,6 +1,7 @@
 /* loras.c — see loras.h and flux.h (FluxLora). */
 #include "loras.h"
 #include "lora.h"
+#include "clip.h"
 #include "model.h"
 
 #include <errno.h>
@@ -47,7 +48,10 @@ gssize flux_lora_check(FluxModel *model, const char *path, char ***names, GError
     g_return_val_if_fail(model && path, -1);
     FluxLora l = {path, 1.0f};
     LoraReport rep = {0};
-    StArchive *a = lora_load(&l, 1, dit_archive(model->dit), &rep, error);
+    StArchive *clip = NULL;
+    StArchive *a = lora_load(&l, 1, dit_archive(model->dit),
+                             model->clip ? clip_archive(model->clip) : NULL, &clip, &rep, error);
+    st_archive_free(clip);
     gssize n = a ? (gssize)rep.unknown->len : -1;
     if (a && names) {
         g_ptr_array_add(rep.unknown, NULL);
@@ -65,7 +69,9 @@ static void warn_unknown(const FluxGenerateParams *p, const LoraReport *rep)
     GString *s = g_string_new(NULL);
     g_string_append_printf(s, "LoRA: %u tensors are not applied", rep->unknown->len);
     if (rep->n_text_encoder)
-        g_string_append_printf(s, " (%d change the CLIP text encoder, not supported)",
+        g_string_append_printf(s,
+                               " (%d for a text encoder this model does not have or LoRAs "
+                               "do not change)",
                                rep->n_text_encoder);
     g_string_append(s, ":");
     for (guint i = 0; i < rep->unknown->len && i < LORAS_WARN_NAMES; i++)
@@ -77,11 +83,14 @@ static void warn_unknown(const FluxGenerateParams *p, const LoraReport *rep)
     g_string_free(s, TRUE);
 }
 
-gboolean loras_attach(FluxModel *m, DitContext *dit, const FluxGenerateParams *p, GError **error)
+gboolean loras_attach(FluxModel *m, DitContext *dit, const FluxGenerateParams *p,
+                      StArchive **clip_lora, GError **error)
 {
+    *clip_lora = NULL;
     if (!p->loras || p->n_loras <= 0) return TRUE;
     LoraReport rep = {0};
-    StArchive *a = lora_load(p->loras, p->n_loras, dit_archive(m->dit), &rep, error);
+    StArchive *a = lora_load(p->loras, p->n_loras, dit_archive(m->dit),
+                             m->clip ? clip_archive(m->clip) : NULL, clip_lora, &rep, error);
     gboolean ok = a && dit_context_set_lora(dit, a, error);
     if (ok) warn_unknown(p, &rep);
     lora_report_clear(&rep);

@@ -127,8 +127,8 @@ static void warn_truncation(const FluxGenerateParams *p, const char *what, const
 }
 
 static gboolean encode_prompt(FluxModel *m, const FluxGenerateParams *p, const char *prompt, int L,
-                              const char *prefix, PromptEmbeds *e, const FluxTrace *trace,
-                              const FluxTrace *debug, GError **error)
+                              const char *prefix, PromptEmbeds *e, const StArchive *clip_lora,
+                              const FluxTrace *trace, const FluxTrace *debug, GError **error)
 {
     int n_clip = clip_max_positions(m->clip), d_clip = clip_hidden_size(m->clip);
     int d_t5 = t5_d_model(m->t5);
@@ -149,7 +149,7 @@ static gboolean encode_prompt(FluxModel *m, const FluxGenerateParams *p, const c
     e->pooled = g_new(float, d_clip);
     e->embeds = g_try_new(float, (gsize)L *d_t5);
     if (!e->embeds) return arg_error(error, "out of memory for the T5 output [%d, %d]", L, d_t5);
-    if (!clip_encode(m->clip, clip_ids, n_clip, e->pooled, debug, error) ||
+    if (!clip_encode_lora(m->clip, clip_lora, clip_ids, n_clip, e->pooled, debug, error) ||
         !t5_encode(m->t5, t5_ids, L, e->embeds, debug, error))
         return FALSE;
     int64_t s_pool[2] = {1, d_clip}, s_emb[3] = {1, L, d_t5};
@@ -169,7 +169,7 @@ gboolean flux_encode_prompt(FluxModel *m, const FluxGenerateParams *p, GError **
     PromptEmbeds e = {0};
     gboolean ok =
         model_encoders_acquire(m, error) &&
-        encode_prompt(m, p, p->prompt, p->max_sequence_length, "", &e, &trace, NULL, error);
+        encode_prompt(m, p, p->prompt, p->max_sequence_length, "", &e, NULL, &trace, NULL, error);
     model_encoders_release(m);
     prompt_embeds_clear(&e);
     return ok;
@@ -210,6 +210,7 @@ typedef struct {
     float *vae_in;     /* [1, C, h, w] */
     float *decoded;    /* [1, 3, H, W] */
     DitContext *dit;
+    StArchive *clip_lora; /* the LoRAs' CLIP-L layers (lora.h), or NULL */
 } Run;
 
 static void run_clear(Run *r)
@@ -228,6 +229,7 @@ static void run_clear(Run *r)
     g_free(r->decoded);
     dit_context_free(r->dit);
     edit_run_clear(&r->edit);
+    st_archive_free(r->clip_lora);
 }
 
 /* Noise [1, C, h, w] = torch.randn(generator=manual_seed(seed)), packed to latents [1, S, P]. */
@@ -385,7 +387,7 @@ static gboolean run_alloc(FluxModel *m, Run *r, const FluxGenerateParams *p, GEr
         return FALSE;
     }
     r->dit = dit_context_new_on(m->dit, p->device, 1, r->S, r->L, error);
-    return r->dit != NULL && loras_attach(m, r->dit, p, error);
+    return r->dit != NULL;
 }
 
 /* Module-level traces (trace_modules) go to the same hook with the module's name in front. */
@@ -422,9 +424,10 @@ gboolean flux_generate(FluxModel *m, const FluxGenerateParams *p, guint8 *rgb, G
 
     /* 1. text encoding: pooled [1, D_clip], prompt_embeds [1, L, D_t5], text_ids [L, 3] */
     ok = ok && model_encoders_acquire(m, error);
-    ok = ok && encode_prompt(m, p, p->prompt, r.L, "", &r.pos, &trace, debug, error);
+    ok = ok && loras_attach(m, r.dit, p, &r.clip_lora, error); /* before any encoding or step */
+    ok = ok && encode_prompt(m, p, p->prompt, r.L, "", &r.pos, r.clip_lora, &trace, debug, error);
     ok = ok && (!r.true_cfg || encode_prompt(m, p, p->negative_prompt, r.L, "negative_", &r.neg,
-                                             &trace, debug, error));
+                                             r.clip_lora, &trace, debug, error));
     model_encoders_release(m); /* only when the weights do not all fit in memory */
     int64_t s_tid[2] = {r.L, 3};
     if (ok) trace_f32(&trace, r.text_ids, 2, s_tid, "text_ids");

@@ -2,6 +2,10 @@
  *
  *   plug-in-flux-generate        Filters ▸ Render ▸ FLUX Text to Image...  → a new layer
  *   plug-in-flux-generate-image  File ▸ Create ▸ FLUX Text to Image...     → a new image
+ *   plug-in-flux-generate-loras, plug-in-flux-generate-image-loras
+ *                                the same with a trailing LoRA list argument (GIMP 2.10's PDB
+ *                                and Script-Fu want every argument, so the first two keep their
+ *                                arguments and existing scripts keep working; no menu entries)
  *
  * run() = parameters (run mode: dialog / arguments / last values) → flux_worker_run with
  * GIMP progress → the picture as a layer (one undo step) or a new image. GIMP-specific code
@@ -32,6 +36,8 @@
 
 #define PROC_LAYER     "plug-in-flux-generate"
 #define PROC_IMAGE     "plug-in-flux-generate-image"
+#define PROC_LAYER_L   "plug-in-flux-generate-loras"
+#define PROC_IMAGE_L   "plug-in-flux-generate-image-loras"
 #define PLUG_IN_BINARY "flux"
 #define LAST_VALS_KEY  "plug-in-flux-generate" /* both procedures share the last values */
 
@@ -74,6 +80,13 @@ static char *tokenizers_dir(void)
             "the one chosen last in the dialog"                                                    \
     }
 
+#define LORAS_ARG                                                                                  \
+    {                                                                                              \
+        GIMP_PDB_STRING, "loras",                                                                  \
+            "LoRA files with strengths: \"style.safetensors:0.8;turbo.safetensors:1\" (strength "  \
+            "1 when left out; \"\" none)"                                                          \
+    }
+
 static void query(void)
 {
     static const GimpParamDef layer_args[] = {
@@ -90,6 +103,20 @@ static void query(void)
          "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1), "
          "RUN-WITH-LAST-VALS (2) }"},
         RENDER_ARGS};
+    static const GimpParamDef layer_args_l[] = {
+        {GIMP_PDB_INT32, "run-mode",
+         "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1), "
+         "RUN-WITH-LAST-VALS (2) }"},
+        {GIMP_PDB_IMAGE, "image", "Input image (RGB or grayscale)"},
+        {GIMP_PDB_DRAWABLE, "drawable", "The new layer goes above this layer (-1: the active one)"},
+        RENDER_ARGS,
+        LORAS_ARG};
+    static const GimpParamDef image_args_l[] = {
+        {GIMP_PDB_INT32, "run-mode",
+         "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1), "
+         "RUN-WITH-LAST-VALS (2) }"},
+        RENDER_ARGS,
+        LORAS_ARG};
     static const GimpParamDef image_rets[] = {{GIMP_PDB_IMAGE, "image", "The new RGB image"},
                                               {GIMP_PDB_INT32, "seed", "The seed actually used"}};
     const char *help =
@@ -115,6 +142,15 @@ static void query(void)
                            N_("FLUX _Text to Image..."), "", GIMP_PLUGIN, G_N_ELEMENTS(image_args),
                            G_N_ELEMENTS(image_rets), image_args, image_rets);
     gimp_plugin_menu_register(PROC_IMAGE, "<Image>/File/Create");
+
+    gimp_install_procedure(
+        PROC_LAYER_L, "Render a picture from a text prompt with LoRAs as a new layer", help,
+        "gimp-flux authors", "gimp-flux authors", "2026", NULL, "RGB*, GRAY*", GIMP_PLUGIN,
+        G_N_ELEMENTS(layer_args_l), G_N_ELEMENTS(layer_rets), layer_args_l, layer_rets);
+    gimp_install_procedure(
+        PROC_IMAGE_L, "Render a picture from a text prompt with LoRAs as a new image", help,
+        "gimp-flux authors", "gimp-flux authors", "2026", NULL, "", GIMP_PLUGIN,
+        G_N_ELEMENTS(image_args_l), G_N_ELEMENTS(image_rets), image_args_l, image_rets);
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -154,7 +190,8 @@ static void remember_model(const char *model, FluxSettings *s)
 
 typedef struct {
     GimpRunMode mode;
-    gboolean new_image; /* PROC_IMAGE */
+    gboolean new_image; /* PROC_IMAGE, PROC_IMAGE_L */
+    gboolean loras_arg; /* PROC_*_L: a trailing LoRA list argument */
     gint32 image, drawable;
     FluxRenderParams params;
     FluxSettings settings;
@@ -170,7 +207,7 @@ static gboolean fail(GError **error, int code, char *msg)
 /* Arguments of a NONINTERACTIVE call; the layer procedure's come after image, drawable. */
 static gboolean params_from_args(Request *r, gint nparams, const GimpParam *a, GError **error)
 {
-    int first = r->new_image ? 1 : 3, want = first + 7;
+    int first = r->new_image ? 1 : 3, want = first + 7 + (r->loras_arg ? 1 : 0);
     if (nparams != want)
         return fail(
             error, FLUX_ERROR_ARGUMENT,
@@ -192,6 +229,8 @@ static gboolean params_from_args(Request *r, gint nparams, const GimpParam *a, G
     if (model && strlen(model) >= sizeof p->model)
         return fail(error, FLUX_ERROR_ARGUMENT, g_strdup(_("The model's path is too long.")));
     flux_render_params_set_model(p, model && model[0] ? model : r->settings.model);
+    if (r->loras_arg && !flux_render_params_set_loras(p, a[first + 7].data.d_string))
+        return fail(error, FLUX_ERROR_ARGUMENT, g_strdup(_("The LoRA list is too long.")));
     return TRUE;
 }
 
@@ -473,7 +512,9 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
     g_autofree char *tdir = tokenizers_dir();
     flux_worker_set_tokenizers(tdir);
 
-    Request r = {.mode = param[0].data.d_int32, .new_image = !strcmp(name, PROC_IMAGE)};
+    Request r = {.mode = param[0].data.d_int32,
+                 .new_image = !strcmp(name, PROC_IMAGE) || !strcmp(name, PROC_IMAGE_L),
+                 .loras_arg = !strcmp(name, PROC_LAYER_L) || !strcmp(name, PROC_IMAGE_L)};
     r.image = !r.new_image && nparams > 1 ? param[1].data.d_image : -1;
     r.drawable = !r.new_image && nparams > 2 ? param[2].data.d_drawable : -1;
     g_autofree char *spath = settings_path();

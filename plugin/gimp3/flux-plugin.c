@@ -2,6 +2,11 @@
  *
  *   plug-in-flux-generate        Filters ▸ Render ▸ FLUX Text to Image...  → a new layer
  *   plug-in-flux-generate-image  File ▸ Create ▸ FLUX Text to Image...     → a new image
+ *   plug-in-flux-generate-loras, plug-in-flux-generate-image-loras
+ *                                the same with a trailing LoRA list argument ("a.safetensors:0.8;
+ *                                b.safetensors"), as in the 2.10 entry, so that one Script-Fu
+ *                                batch runs in both; the first two keep the list as an aux
+ *                                argument (the dialog's, remembered with the last values)
  *
  * The arguments have the GIMP 2.10 entry's names and order (prompt, width, height, num-steps,
  * guidance, seed, model) and both return the new layer/image and the seed used. GIMP 3 keeps
@@ -26,6 +31,8 @@
 
 #define PROC_LAYER     "plug-in-flux-generate"
 #define PROC_IMAGE     "plug-in-flux-generate-image"
+#define PROC_LAYER_L   "plug-in-flux-generate-loras"
+#define PROC_IMAGE_L   "plug-in-flux-generate-image-loras"
 #define PLUG_IN_BINARY "flux"
 
 typedef struct {
@@ -52,7 +59,8 @@ static GimpValueArray *run_image(GimpProcedure *procedure, GimpProcedureConfig *
 static GList *query_procedures(GimpPlugIn *plug_in)
 {
     (void)plug_in;
-    return g_list_append(g_list_append(NULL, g_strdup(PROC_LAYER)), g_strdup(PROC_IMAGE));
+    GList *l = g_list_append(g_list_append(NULL, g_strdup(PROC_LAYER)), g_strdup(PROC_IMAGE));
+    return g_list_append(g_list_append(l, g_strdup(PROC_LAYER_L)), g_strdup(PROC_IMAGE_L));
 }
 
 /* One translation domain for the whole plug-in: the frontend/ messages are compiled with
@@ -107,7 +115,21 @@ static GimpProcedure *create_procedure(GimpPlugIn *plug_in, const gchar *name)
         "give the same pixels as the flux-generate command. Sizes are floored to multiples of "
         "16. Invalid arguments fail with a calling error whose message names the value.";
     GimpProcedure *p;
-    if (!strcmp(name, PROC_LAYER)) {
+    gboolean with_loras = !strcmp(name, PROC_LAYER_L) || !strcmp(name, PROC_IMAGE_L);
+    if (!strcmp(name, PROC_LAYER_L)) {
+        p = gimp_image_procedure_new(plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, run_layer, NULL,
+                                     NULL);
+        gimp_procedure_set_image_types(p, "RGB*, GRAY*");
+        gimp_procedure_set_documentation(
+            p, "Render a picture from a text prompt with LoRAs as a new layer", help, name);
+    } else if (!strcmp(name, PROC_IMAGE_L)) {
+        p = gimp_procedure_new(plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, run_image, NULL, NULL);
+        gimp_procedure_set_documentation(
+            p, "Render a picture from a text prompt with LoRAs as a new image", help, name);
+        gimp_procedure_add_enum_argument(p, "run-mode", "Run mode", "The run mode",
+                                         GIMP_TYPE_RUN_MODE, GIMP_RUN_INTERACTIVE,
+                                         G_PARAM_READWRITE);
+    } else if (!strcmp(name, PROC_LAYER)) {
         p = gimp_image_procedure_new(plug_in, name, GIMP_PDB_PROC_TYPE_PLUGIN, run_layer, NULL,
                                      NULL);
         gimp_procedure_set_image_types(p, "RGB*, GRAY*");
@@ -132,7 +154,14 @@ static GimpProcedure *create_procedure(GimpPlugIn *plug_in, const gchar *name)
     }
     gimp_procedure_set_attribution(p, "gimp-flux authors", "gimp-flux authors", "2025");
     add_render_arguments(p);
-    if (!strcmp(name, PROC_LAYER))
+    const char *loras_blurb = "LoRA files with strengths: \"style.safetensors:0.8;"
+                              "turbo.safetensors:1\" (strength 1 when left out; \"\" none)";
+    if (with_loras)
+        gimp_procedure_add_string_argument(p, "loras", "LoRAs", loras_blurb, "", G_PARAM_READWRITE);
+    else /* the dialog's list, kept with the last values */
+        gimp_procedure_add_string_aux_argument(p, "loras", "LoRAs", loras_blurb, "",
+                                               G_PARAM_READWRITE);
+    if (!strcmp(name, PROC_LAYER) || !strcmp(name, PROC_LAYER_L))
         gimp_procedure_add_layer_return_value(p, "layer", "Layer", "The new layer", FALSE,
                                               G_PARAM_READWRITE);
     else
@@ -180,13 +209,15 @@ static gboolean fail(GError **error, char *msg)
 /* The config's values (arguments, or last values merged in by libgimp) → r->params. */
 static gboolean params_from_config(Request *r, GError **error)
 {
-    g_autofree char *prompt = NULL, *model = NULL;
+    g_autofree char *prompt = NULL, *model = NULL, *loras = NULL;
     int seed;
     FluxRenderParams *p = &r->params;
     flux_render_params_init(p);
     g_object_get(r->config, "prompt", &prompt, "width", &p->width, "height", &p->height,
                  "num-steps", &p->steps, "guidance", &p->guidance, "seed", &seed, "model", &model,
-                 NULL);
+                 "loras", &loras, NULL);
+    if (!flux_render_params_set_loras(p, loras))
+        return fail(error, g_strdup(_("The LoRA list is too long.")));
     if (prompt && strlen(prompt) >= sizeof p->prompt)
         return fail(error, g_strdup_printf(_("The prompt is too long (%zu bytes, at most %zu)."),
                                            strlen(prompt), sizeof p->prompt - 1));

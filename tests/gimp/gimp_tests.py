@@ -575,8 +575,65 @@ def headless_checks(g, args, out, model, golden):
     check("flux-variations with steps 0 takes the model's default (28)",
           ok and "Step 28/28" in g.log_since(off), text)
 
+    # 12. LoRAs through the procedures with a trailing list (issue 14)
+    lora_checks(g, out, model, golden)
+
     for i in (img, other, idx, img2, gimg, fimg):
         g.call("(gimp-image-delete %d)" % i)
+
+
+def write_lora(path, d=32, rank=4):
+    """A kohya LoRA on double block 0's image qkv of the tiny model (D = 32), float32, in
+    plain Python (no numpy needed): values from a fixed linear congruence."""
+    import json
+    import struct
+    x, tensors = 12345, {}
+    for name, shape in (("lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight", (rank, d)),
+                        ("lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight", (3 * d, rank))):
+        vals = []
+        for _ in range(shape[0] * shape[1]):
+            x = (x * 1103515245 + 12345) % 2 ** 31
+            vals.append(x / 2 ** 30 - 1.0)
+        tensors[name] = (shape, struct.pack("<%df" % len(vals), *vals))
+    header, off = {}, 0
+    for k, (shape, raw) in tensors.items():
+        header[k] = {"dtype": "F32", "shape": list(shape), "data_offsets": [off, off + len(raw)]}
+        off += len(raw)
+    hj = json.dumps(header).encode()
+    hj += b" " * (-len(hj) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(hj)) + hj + b"".join(r for _, r in tensors.values()))
+    return path
+
+
+def lora_checks(g, out, model, golden):
+    """plug-in-flux-generate-loras / -image-loras: "" and strength 0 give the golden picture,
+    strength 1 another one, a missing file an error naming it; the old procedures unchanged."""
+    lora = write_lora(os.path.join(out, "style.safetensors"))
+    args = [g.value('(cadr (gimp-procedural-db-proc-arg "plug-in-flux-generate-loras" %d))' % i)
+            .strip('"') for i in range(11)]
+    check("the -loras procedure takes the list last", args[-1] == "loras" and args[9] == "model",
+          str(args))
+    img, bg = new_image(g, 64, 64)
+    call = "(plug-in-flux-generate-loras RUN-NONINTERACTIVE %d %d %s 64 64 4 3.5 0 %s %s)"
+    for what, spec, same in (("no LoRA", "", True), ("strength 0", lora + ":0", True),
+                             ("strength 1", lora + ":1", False)):
+        ok, text = g.call(call % (img, bg, q(PROMPT), q(model), q(spec)))
+        if not check("-loras with %s succeeds" % what, ok, text):
+            continue
+        layer, _ = two_ints(text)
+        path = save_png(g, img, layer, os.path.join(out, "lora-%s.png" % what.replace(" ", "-")))
+        if same:
+            compare("-loras with %s equals the golden PNG" % what, path, 64, 64, golden)
+        else:
+            check("-loras with %s changes the picture" % what, pixels(path, 3)[2] != golden)
+    ok, text = g.call("(plug-in-flux-generate-image-loras RUN-NONINTERACTIVE %s 64 64 4 3.5 0 %s %s)"
+                      % (q(PROMPT), q(model), q("/nonexistent/gone.safetensors:0.8")))
+    check("a missing LoRA file fails naming it", not ok and "gone.safetensors" in text, text)
+    ok, text = g.call(call % (img, bg, q(PROMPT), q(model), q("style.safetensors:1000")))
+    check("a strength out of range is a calling error naming the item",
+          not ok and "style.safetensors:1000" in text, text)
+    g.call("(gimp-image-delete %d)" % img)
 
 
 # ---------------------------------------------------------------------------------------

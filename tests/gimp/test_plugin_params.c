@@ -7,6 +7,7 @@
 #include "flux-estimate.h"
 #include "flux-help.h"
 #include "flux-intl.h"
+#include "flux-loras.h"
 #include "flux-params.h"
 #include "flux-settings.h"
 #include "flux-worker.h"
@@ -498,6 +499,59 @@ static void test_estimate(void)
     g_assert_nonnull(strstr(run, "measured by the last run"));
 }
 
+/* The PDB / settings form of the LoRA list: parse, format back, refuse bad items. */
+static void test_lora_list(void)
+{
+    FluxLora *l;
+    int n;
+    GError *err = NULL;
+    g_assert_true(flux_lora_list_parse(" style.safetensors:0.8; turbo.safetensors ;;\n"
+                                       "/my loras/x:v2.safetensors:-1\n",
+                                       &l, &n, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(n, ==, 3);
+    g_assert_cmpstr(l[0].path, ==, "style.safetensors");
+    g_assert_cmpfloat(l[0].multiplier, ==, 0.8f);
+    g_assert_cmpstr(l[1].path, ==, "turbo.safetensors");
+    g_assert_cmpfloat(l[1].multiplier, ==, 1.0f);
+    g_assert_cmpstr(l[2].path, ==, "/my loras/x:v2.safetensors");
+    g_assert_cmpfloat(l[2].multiplier, ==, -1.0f);
+    g_autofree char *text = flux_lora_list_format(l, n);
+    g_assert_cmpstr(text, ==,
+                    "style.safetensors:0.8;turbo.safetensors:1;/my loras/x:v2.safetensors:-1");
+    flux_lora_list_free(l, n);
+
+    g_assert_true(flux_lora_list_parse(" ; ", &l, &n, NULL));
+    g_assert_cmpint(n, ==, 0);
+    g_assert_null(l);
+    g_assert_false(flux_lora_list_parse("a.safetensors;b.safetensors:1000", &l, &n, &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_ARGUMENT);
+    g_assert_nonnull(strstr(err->message, "b.safetensors:1000"));
+    g_clear_error(&err);
+
+    FluxRenderParams p = valid_params();
+    g_assert_true(flux_render_params_set_loras(&p, "a.safetensors:0.5"));
+    g_assert_true(flux_render_params_validate(&p, NULL));
+    g_assert_true(flux_render_params_set_loras(&p, ":2"));
+    expect_invalid(&p, "LoRA");
+    char *long_list = g_strnfill(FLUX_LORAS_MAX, 'x');
+    g_assert_false(flux_render_params_set_loras(&p, long_list));
+    g_free(long_list);
+
+    /* the worker hands the list to the pipeline: a missing file fails naming it */
+    g_autofree char *dir = model_dir();
+    flux_render_params_set_model(&p, dir);
+    flux_render_params_set_loras(&p, "/nonexistent/style.safetensors:0.8");
+    p.width = p.height = 32;
+    p.steps = 1;
+    FluxWorkerResult res;
+    g_assert_false(flux_worker_run(&p, 0, NULL, &res, &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_IO);
+    g_assert_nonnull(strstr(err->message, "/nonexistent/style.safetensors"));
+    g_assert_null(res.rgb);
+    g_clear_error(&err);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -513,5 +567,6 @@ int main(int argc, char **argv)
     g_test_add_func("/plugin/settings/round-trip", test_settings);
     g_test_add_func("/plugin/worker/check-model", test_check_model);
     g_test_add_func("/plugin/worker/render-golden", test_render_golden);
+    g_test_add_func("/plugin/loras/list", test_lora_list);
     return g_test_run();
 }

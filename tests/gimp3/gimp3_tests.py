@@ -24,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "gimp"))
-from gimp_tests import pixels  # noqa: E402  (the PNG reader of the 2.10 suite)
+from gimp_tests import pixels, write_lora  # noqa: E402  (the PNG reader, the tiny LoRA of the 2.10 suite)
 
 GOLDEN = "golden/pipeline_p64x64_s4.png"  # "a photo of a cat", 64², 4 steps, 3.5, seed 0
 PROMPT = "a photo of a cat"
@@ -175,6 +175,7 @@ def headless(args, golden):
 
     # 2. Python-Fu: signatures, File > Create, seeds, selection, kill, no display, remembered model
     remember_model(e, model)
+    write_lora(os.path.join(args.out, "style.safetensors"))  # for pdb_checks.py's LoRA calls
     rc, log = e.batch("python.log", "python-fu-eval",
                       "exec(open(%r).read())" % os.path.join(HERE, "pdb_checks.py"))
     path = os.path.join(args.out, "pdb-checks.json")
@@ -211,6 +212,15 @@ def headless(args, golden):
           and any("needs a display" in v for v in r["interactive"]), r["interactive"])
     check("an empty model argument uses the remembered folder", r["remembered_model"] == "success",
           r["remembered_model"])
+    check("-loras procedure: the image procedure's arguments + loras",
+          r["loras_args"] == ["run-mode"] + render + ["loras"], r["loras_args"])
+    lr = r["loras"]
+    if check("-loras with \"\" succeeds", lr["none"][0] == "success", lr["none"]):
+        compare("-loras with \"\" equals the golden PNG", lr["none"][1], golden)
+    if check("-loras with a LoRA at strength 1 succeeds", lr["strength1"][0] == "success", lr["strength1"]):
+        check("-loras with a LoRA at strength 1 changes the picture", pixels(lr["strength1"][1], 3)[2] != golden)
+    check("a missing LoRA file fails naming it", lr["missing"][0] != "success"
+          and any("gone.safetensors" in v for v in lr["missing"]), lr["missing"])
     lines = log.count("Plug-in crashed")
     check("no crash other than the deliberate kill", lines <= 1, "%d crashes" % lines)
 

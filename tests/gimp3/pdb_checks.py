@@ -111,6 +111,22 @@ status, values = call("plug-in-flux-generate", img, [bg], model="")
 res["remembered_model"] = status.value_nick
 img.delete()
 
+# 8. LoRAs: the -loras procedure with "" (the golden picture), a LoRA at strength 1 (another
+# picture) and a missing file (an error naming it); gimp3_tests.py wrote the LoRA (a kohya
+# LoRA on double block 0's qkv of the tiny model, gimp_tests.write_lora)
+lora = os.path.join(OUT, "style.safetensors")
+res["loras_args"] = names("plug-in-flux-generate-image-loras", "args")
+res["loras"] = {}
+for what, spec in (("none", ""), ("strength1", lora + ":1"), ("missing", "/nonexistent/gone.safetensors")):
+    status, values = call("plug-in-flux-generate-image-loras", loras=spec)
+    entry = [status.value_nick]
+    if status == Gimp.PDBStatusType.SUCCESS:
+        entry.append(save(values[0], "lora-%s.png" % what))
+        values[0].delete()
+    else:
+        entry += [str(v) for v in values]
+    res["loras"][what] = entry
+
 with open(os.path.join(OUT, "pdb-checks.json"), "w") as f:
     json.dump(res, f, indent=1)
 Gimp.message("TEST-OK python")

@@ -10,6 +10,7 @@
  *   Steps          spin button (the model's default when the model type changes)
  *   Guidance       spin button, insensitive for schnell-type models
  *   Seed           spin button + "Random" toggle
+ *   LoRAs          file + strength slider per LoRA, Add / Remove (flux-lora-list.c)
  *   Estimate       working memory and time (flux_estimate_memory / _flops)
  *
  * Enter in any field activates OK; OK is insensitive while the model is not usable; an empty
@@ -21,6 +22,7 @@
 #include "flux-help.h"
 #include "flux-intl.h"
 #include "flux-worker.h"
+#include "flux-lora-list.h"
 #include "flux.h"
 
 #include <libgimp/gimp.h>
@@ -32,6 +34,7 @@ typedef struct {
     const FluxDialogOptions *opt;
     GtkWidget *dialog, *prompt, *model_chooser, *model_file, *model_label;
     GtkWidget *width, *height, *size_label, *steps, *guidance, *seed, *random, *estimate;
+    GtkWidget *loras;  /* flux-lora-list.h */
     char *model_dir;   /* the folder or transformer file currently chosen */
     gboolean model_ok; /* flux_worker_probe_model accepted it */
     int model_kind;    /* -1 unknown, 0 schnell-type, 1 dev-type */
@@ -252,6 +255,10 @@ static GtkWidget *build_table(Dialog *d, const FluxRenderParams *p)
     gtk_box_pack_start(GTK_BOX(seed_box), d->random, FALSE, FALSE, 0);
     gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("S_eed:"), 0.0, 0.5, seed_box, 1, TRUE);
 
+    d->loras = flux_lora_list_new(p->loras);
+    gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("LoRAs:"), 0.0, 0.0, d->loras, 1,
+                              FALSE);
+
     d->estimate = wrapped_label();
     gtk_table_attach(GTK_TABLE(table), d->estimate, 0, 2, row, row + 1, GTK_FILL, GTK_FILL, 0, 0);
 
@@ -282,6 +289,8 @@ static void read_back(Dialog *d, FluxRenderParams *p)
     p->guidance = gtk_spin_button_get_value(GTK_SPIN_BUTTON(d->guidance));
     p->seed = spin_int(d->seed);
     p->random_seed = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d->random));
+    g_autofree char *loras = flux_lora_list_get_text(d->loras);
+    flux_render_params_set_loras(p, loras); /* a list too long for the field is dropped */
 }
 
 gboolean flux_dialog_run(FluxRenderParams *p, const FluxDialogOptions *opt)

@@ -9,6 +9,8 @@
  *   Steps          spin button (the model's default when the model type changes)
  *   Guidance       spin button, insensitive for schnell-type models
  *   Seed           spin button + "Random" toggle
+ *   LoRAs          file + strength slider per LoRA, Add / Remove (flux-lora-list3.c), kept in
+ *                  the config's "loras"
  *   Estimate       working memory and time (flux_estimate_memory / _flops)
  *
  * The prompt, sizes, steps and guidance are GimpProcedureDialog's own widgets bound to the
@@ -21,16 +23,19 @@
 #include "flux-dialog-text.h"
 #include "flux-help.h"
 #include "flux-intl.h"
+#include "flux-lora-list3.h"
+#include "flux-params.h"
 #include "flux.h"
 
 #include <gdk/gdkkeysyms.h>
 #include <libgimp/gimpui.h>
+#include <string.h>
 
 typedef struct {
     const FluxDialog3Options *opt;
     GimpProcedureConfig *config;
     GtkWidget *dialog, *prompt, *model_label, *size_label, *steps, *guidance;
-    GtkWidget *seed, *random, *estimate;
+    GtkWidget *seed, *random, *estimate, *loras;
     GtkSizeGroup *labels; /* one column for every field's label */
     gboolean model_ok;    /* flux_model_probe accepted the folder */
     int model_kind;       /* -1 unknown, 0 schnell-type, 1 dev-type */
@@ -249,6 +254,20 @@ static void build_seed(Dialog *d, GtkBox *box)
     gtk_box_pack_start(box, row, FALSE, FALSE, 0);
 }
 
+static void build_loras(Dialog *d, GtkBox *box)
+{
+    GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+    GtkWidget *label = left_label(_("LoRAs:"));
+    gtk_widget_set_valign(label, GTK_ALIGN_START);
+    gtk_size_group_add_widget(d->labels, label);
+    g_autofree char *list = NULL;
+    g_object_get(d->config, "loras", &list, NULL);
+    d->loras = flux_lora_list3_new(list);
+    gtk_box_pack_start(GTK_BOX(row), label, FALSE, FALSE, 0);
+    gtk_box_pack_start(GTK_BOX(row), d->loras, TRUE, TRUE, 0);
+    gtk_box_pack_start(box, row, FALSE, FALSE, 0);
+}
+
 static GtkWidget *dialog_new(GimpProcedure *procedure, GimpProcedureConfig *config,
                              const char *title)
 {
@@ -286,6 +305,7 @@ gboolean flux_dialog3_run(GimpProcedure *procedure, GimpProcedureConfig *config,
     d.guidance = spin_row(&d, "guidance");
     gtk_box_pack_start(box, d.guidance, FALSE, FALSE, 0);
     build_seed(&d, box);
+    build_loras(&d, box);
     d.estimate = note_label();
     gtk_box_pack_start(box, d.estimate, FALSE, FALSE, 0);
 
@@ -301,6 +321,8 @@ gboolean flux_dialog3_run(GimpProcedure *procedure, GimpProcedureConfig *config,
     if (ok) {
         gboolean random = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.random));
         g_object_set(config, "seed", random ? -1 : config_int(&d, "last-seed"), NULL);
+        g_autofree char *loras = flux_lora_list3_get_text(d.loras);
+        if (strlen(loras) < FLUX_LORAS_MAX) g_object_set(config, "loras", loras, NULL);
     }
     gtk_widget_destroy(d.dialog);
     g_object_unref(d.labels);
