@@ -20,9 +20,9 @@ shared=$(readlink -f "$src/../shared")
 shared_at=$(dirname "$src")/shared # the path meson sees (../shared), a symlink here
 base=${GIMP3_ROOT_BASE:-/var/tmp/gimp-flux-gimp3}
 root=$base/root
-pkgs="gimp libgimp-3.0-dev build-essential meson ninja-build pkg-config libglib2.0-dev
-libjson-glib-dev libopenblas-dev libpng-dev gettext xvfb xauth xdotool imagemagick dbus locales"
-stamp="gimp-flux gimp3 root v1: $(echo $pkgs)"
+pkgs="gimp libgimp-3.0-dev build-essential meson ninja-build pkg-config libglib2.0-dev"
+pkgs+=" libjson-glib-dev libopenblas-dev libpng-dev gettext xvfb xauth xdotool imagemagick dbus locales"
+stamp="gimp-flux gimp3 root v1: $pkgs"
 
 die() {
     echo "GIMP 3 stage FAILED: $*" >&2
