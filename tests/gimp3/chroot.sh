@@ -88,9 +88,17 @@ install_packages() {
 
 t0=$SECONDS
 fresh=0
-if [ ! -f "$root/.gimp-flux-stamp" ] || [ "$(cat "$root/.gimp-flux-stamp")" != "$stamp" ]; then
-    make_root
-    fresh=1
+# several checkouts on one machine may share the cached root: they use it under a shared lock,
+# and whoever has to (re)build it takes the lock alone
+mkdir -p "$base"
+exec 9>"$base/.lock"
+stale() { [ ! -f "$root/.gimp-flux-stamp" ] || [ "$(cat "$root/.gimp-flux-stamp")" != "$stamp" ]; }
+if stale; then
+    flock -x 9
+    if stale; then
+        make_root
+        fresh=1
+    fi
 fi
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mnt "$root/proc" -t proc proc
@@ -98,6 +106,7 @@ mnt "$root/sys" -t sysfs sysfs
 mnt "$root/dev/pts" --bind /dev/pts
 mnt "$root/dev/shm" -t tmpfs -o mode=1777 tmpfs
 [ "$fresh" = 0 ] || install_packages
+flock -s 9 # from here on the root is only used
 mnt "$root$src" --bind "$src"
 mnt "$root$shared_at" --bind "$shared"
 mount -o remount,bind,ro "$root$shared_at" || die "cannot make $root$shared_at read-only"
