@@ -24,6 +24,13 @@ pkgs="gimp libgimp-3.0-dev build-essential meson ninja-build pkg-config libglib2
 pkgs+=" libjson-glib-dev libopenblas-dev libpng-dev gettext xvfb xauth xdotool imagemagick dbus locales"
 stamp="gimp-flux gimp3 root v1: $pkgs"
 
+# Mounts in a mount namespace of our own: other checkouts may use the same root at the same
+# time (their /proc, /sys inside it would block ours), and ours vanish with the process.
+if [ -z "${GIMP3_PRIVATE_MOUNTS:-}" ] && [ "$(id -u)" = 0 ] &&
+    unshare --mount --propagation private true 2>/dev/null; then
+    exec unshare --mount --propagation private env GIMP3_PRIVATE_MOUNTS=1 bash "$0" "$@"
+fi
+
 die() {
     echo "GIMP 3 stage FAILED: $*" >&2
     exit 1
@@ -53,6 +60,13 @@ mnt() { # mnt TARGET mount-args...
     local target=$1
     shift
     mkdir -p "$target"
+    if mountpoint -q "$target"; then # another run's, seen before we had our own namespace
+        if [ -n "${GIMP3_PRIVATE_MOUNTS:-}" ]; then
+            umount -l "$target" # in our namespace only
+        elif [ "$1" != --bind ]; then
+            return 0 # shared with that run: neither mounted nor unmounted by us
+        fi
+    fi
     mount "$@" "$target" || die "cannot mount $target (the runner must allow mount and chroot)"
     mounts+=("$target")
 }
