@@ -20,9 +20,16 @@ shared=$(readlink -f "$src/../shared")
 shared_at=$(dirname "$src")/shared # the path meson sees (../shared), a symlink here
 base=${GIMP3_ROOT_BASE:-/var/tmp/gimp-flux-gimp3}
 root=$base/root
-pkgs="gimp libgimp-3.0-dev build-essential meson ninja-build pkg-config libglib2.0-dev
-libjson-glib-dev libopenblas-dev libpng-dev gettext xvfb xauth xdotool imagemagick dbus locales"
-stamp="gimp-flux gimp3 root v1: $(echo $pkgs)"
+pkgs="gimp libgimp-3.0-dev build-essential meson ninja-build pkg-config libglib2.0-dev"
+pkgs+=" libjson-glib-dev libopenblas-dev libpng-dev gettext xvfb xauth xdotool imagemagick dbus locales"
+stamp="gimp-flux gimp3 root v1: $pkgs"
+
+# Mounts in a mount namespace of our own: other checkouts may use the same root at the same
+# time (their /proc, /sys inside it would block ours), and ours vanish with the process.
+if [ -z "${GIMP3_PRIVATE_MOUNTS:-}" ] && [ "$(id -u)" = 0 ] &&
+    unshare --mount --propagation private true 2>/dev/null; then
+    exec unshare --mount --propagation private env GIMP3_PRIVATE_MOUNTS=1 bash "$0" "$@"
+fi
 
 die() {
     echo "GIMP 3 stage FAILED: $*" >&2
@@ -53,6 +60,13 @@ mnt() { # mnt TARGET mount-args...
     local target=$1
     shift
     mkdir -p "$target"
+    if mountpoint -q "$target"; then # another run's, seen before we had our own namespace
+        if [ -n "${GIMP3_PRIVATE_MOUNTS:-}" ]; then
+            umount -l "$target" # in our namespace only
+        elif [ "$1" != --bind ]; then
+            return 0 # shared with that run: neither mounted nor unmounted by us
+        fi
+    fi
     mount "$@" "$target" || die "cannot mount $target (the runner must allow mount and chroot)"
     mounts+=("$target")
 }
@@ -88,9 +102,17 @@ install_packages() {
 
 t0=$SECONDS
 fresh=0
-if [ ! -f "$root/.gimp-flux-stamp" ] || [ "$(cat "$root/.gimp-flux-stamp")" != "$stamp" ]; then
-    make_root
-    fresh=1
+# several checkouts on one machine may share the cached root: they use it under a shared lock,
+# and whoever has to (re)build it takes the lock alone
+mkdir -p "$base"
+exec 9>"$base/.lock"
+stale() { [ ! -f "$root/.gimp-flux-stamp" ] || [ "$(cat "$root/.gimp-flux-stamp")" != "$stamp" ]; }
+if stale; then
+    flock -x 9
+    if stale; then
+        make_root
+        fresh=1
+    fi
 fi
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mnt "$root/proc" -t proc proc
@@ -98,6 +120,7 @@ mnt "$root/sys" -t sysfs sysfs
 mnt "$root/dev/pts" --bind /dev/pts
 mnt "$root/dev/shm" -t tmpfs -o mode=1777 tmpfs
 [ "$fresh" = 0 ] || install_packages
+flock -s 9 # from here on the root is only used
 mnt "$root$src" --bind "$src"
 mnt "$root$shared_at" --bind "$shared"
 mount -o remount,bind,ro "$root$shared_at" || die "cannot make $root$shared_at read-only"

@@ -395,7 +395,15 @@ def gui_checks(e, out):
         time.sleep(0.5)
     time.sleep(0.5)
     shot(out, "after.png")
-    check("Enter in the prompt: the image has a second layer", ", 2 layers)" in xdo("getwindowname", win),
+    if not check("Enter in the prompt: the image has a second layer", ", 2 layers)" in xdo("getwindowname", win),
+                 xdo("getwindowname", win)):
+        return
+    xdo("windowfocus", "--sync", win)
+    keys("ctrl+z")
+    deadline = time.time() + 10
+    while time.time() < deadline and ", 1 layer)" not in xdo("getwindowname", win):
+        time.sleep(0.3)
+    check("one Ctrl+Z removes the new layer (one undo step)", ", 1 layer)" in xdo("getwindowname", win),
           xdo("getwindowname", win))
 
 

@@ -29,5 +29,5 @@ gui) need gimp-3.0 gimp-console-3.0 cc python3 Xvfb xdotool import dbus-run-sess
     exit 2
     ;;
 esac
-exec env -u DISPLAY -u WAYLAND_DISPLAY -u LANGUAGE -u LC_ALL timeout 280 \
+exec env -u DISPLAY -u WAYLAND_DISPLAY -u LANGUAGE -u LC_ALL timeout 450 \
     python3 "$here/gimp3_tests.py" "$mode" "$@"
