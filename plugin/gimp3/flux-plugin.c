@@ -15,12 +15,18 @@
  * run() = config → FluxRenderParams → flux_worker_run with GIMP progress → the picture. The
  * dialog is ui/gimp3/, the render frontend/; nothing touches the image before the picture is
  * complete, so an error, or GIMP killing the process on Cancel, leaves it as it was.
+ * Interactive runs render on a thread (frontend/flux-render-thread.c) while the preview window
+ * (ui/gimp3/flux-preview-window3.c) shows the picture forming; its Stop ends the run with
+ * GIMP_PDB_CANCEL and the image untouched (as the GIMP 2.10 entry does).
  */
 #include "flux-dialog3.h"
 #include "flux-estimate.h"
 #include "flux-intl.h"
 #include "flux-params.h"
+#include "flux-preview-plan.h"
+#include "flux-preview-window3.h"
 #include "flux-progress.h"
+#include "flux-render-thread.h"
 #include "flux-settings.h"
 #include "flux-worker.h"
 #include "flux.h"
@@ -351,6 +357,94 @@ static GimpImage *new_image(const Request *r, const FluxWorkerResult *res, gint3
 }
 
 /* ------------------------------------------------------------------------------------- */
+/* Interactive runs: the preview window (as plugin/gimp2/flux-plugin.c)                  */
+
+/* The progress goes to GIMP and to the window; a sink has no user data, and a plug-in
+ * process makes one run at a time, so the window of the run is kept here. */
+static FluxPreviewWindow *progress_window;
+
+static gboolean window_progress_init(const char *text)
+{
+    flux_preview_window_set_text(progress_window, text);
+    return gimp_progress_init(text);
+}
+
+static gboolean window_progress_text(const char *text)
+{
+    flux_preview_window_set_text(progress_window, text);
+    return gimp_progress_set_text(text);
+}
+
+static gboolean window_progress_update(double fraction)
+{
+    flux_preview_window_set_fraction(progress_window, fraction);
+    return gimp_progress_update(fraction);
+}
+
+typedef struct {
+    FluxRenderThread *thread;
+    FluxWorkerCallbacks progress; /* flux_progress_callbacks onto the sink above */
+} Watch;
+
+static void watch_phase(FluxWorkerPhase phase, void *user_data)
+{
+    Watch *w = user_data;
+    w->progress.phase(phase, w->progress.user_data);
+}
+
+static void watch_step(int step, int total, double seconds_left, void *user_data)
+{
+    Watch *w = user_data;
+    w->progress.step(step, total, seconds_left, w->progress.user_data);
+}
+
+static void watch_preview(int step, int total, const guint8 *rgb, int w, int h, void *user_data)
+{
+    (void)step, (void)total, (void)user_data;
+    flux_preview_window_set_picture(progress_window, rgb, w, h);
+}
+
+static void watch_done(void *user_data)
+{
+    (void)user_data;
+    gtk_main_quit();
+}
+
+static void watch_stop(void *user_data)
+{
+    flux_render_thread_stop(((Watch *)user_data)->thread);
+}
+
+/* The run on a thread while GTK shows the window; FALSE with FLUX_ERROR_CANCELLED on Stop. */
+static gboolean render_watched(const Request *r, gint32 seed, FluxWorkerResult *res, GError **error)
+{
+    static const FluxProgressSink sink = {window_progress_init, window_progress_text,
+                                          window_progress_update};
+    int pw, ph;
+    flux_worker_preview_size(flux_render_output_size(r->params.width),
+                             flux_render_output_size(r->params.height), FLUX_PREVIEW_SIDE, &pw,
+                             &ph);
+    g_autofree char *plan = flux_preview_plan_text(&r->params);
+    Watch w = {0};
+    flux_progress_callbacks(&w.progress, &sink);
+    progress_window =
+        flux_preview_window_new(_("FLUX Text to Image — Preview"), pw, ph, plan, watch_stop, &w);
+    FluxRenderThreadCallbacks cb = {.phase = watch_phase,
+                                    .step = watch_step,
+                                    .preview = watch_preview,
+                                    .done = watch_done,
+                                    .user_data = &w,
+                                    .preview_side = FLUX_PREVIEW_SIDE,
+                                    .preview_quality = FLUX_PREVIEW_VAE};
+    w.thread = flux_render_thread_start(&r->params, seed, &cb);
+    gtk_main();
+    gboolean ok = flux_render_thread_finish(w.thread, res, error);
+    flux_preview_window_destroy(progress_window);
+    progress_window = NULL;
+    return ok;
+}
+
+/* ------------------------------------------------------------------------------------- */
 /* run()                                                                                 */
 
 /* Renders and delivers; returns the new layer or image, NULL with `error` set. */
@@ -361,7 +455,10 @@ static GObject *render(Request *r, gint32 seed, GError **error)
     FluxWorkerCallbacks cb;
     flux_progress_callbacks(&cb, &sink);
     FluxWorkerResult res;
-    if (!flux_worker_run(&r->params, seed, &cb, &res, error)) {
+    gboolean ok = r->mode == GIMP_RUN_INTERACTIVE
+                      ? render_watched(r, seed, &res, error)
+                      : flux_worker_run(&r->params, seed, &cb, &res, error);
+    if (!ok) {
         gimp_progress_end();
         return NULL;
     }
@@ -408,6 +505,10 @@ static GimpValueArray *run(Request *r)
         seed = flux_render_params_pick_seed(&r->params);
         out = render(r, seed, &err);
         if (!out) status = GIMP_PDB_EXECUTION_ERROR;
+        if (g_error_matches(err, FLUX_ERROR, FLUX_ERROR_CANCELLED)) {
+            status = GIMP_PDB_CANCEL; /* Stop in the preview window: nothing was touched */
+            g_clear_error(&err);
+        }
     }
     flux_settings_clear(&r->settings);
     g_free(r->settings_path);

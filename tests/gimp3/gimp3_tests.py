@@ -24,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "gimp"))
-from gimp_tests import pixels, write_lora  # noqa: E402  (the PNG reader, the tiny LoRA of the 2.10 suite)
+from gimp_tests import pixels, picture_rows, write_lora  # noqa: E402  (the 2.10 suite's helpers)
 
 GOLDEN = "golden/pipeline_p64x64_s4.png"  # "a photo of a cat", 64², 4 steps, 3.5, seed 0
 PROMPT = "a photo of a cat"
@@ -404,6 +404,64 @@ def gui_checks(e, out):
     while time.time() < deadline and ", 1 layer)" not in xdo("getwindowname", win):
         time.sleep(0.3)
     check("one Ctrl+Z removes the new layer (one undo step)", ", 1 layer)" in xdo("getwindowname", win),
+          xdo("getwindowname", win))
+    preview_checks(win, out)
+
+
+def window_shot(out, name, wid):
+    path = os.path.join(out, name)
+    # PNG24: ImageMagick 7 would write a palette PNG, which the reader does not take
+    subprocess.run(["timeout", "20", "import", "-window", wid, "PNG24:" + path], capture_output=True)
+    return path
+
+
+def preview_checks(win, out):
+    """A longer run (1024², 30 steps): the preview window shows the picture forming, and its
+    Stop leaves the image as it was (still 2 layers)."""
+    xdo("windowfocus", "--sync", win)
+    time.sleep(0.5)
+    keys("alt+r")
+    time.sleep(0.7)
+    keys("r")
+    time.sleep(0.7)
+    keys("t")
+    dlg = find_window("^flux$", 30)
+    if not check("preview run: the dialog opens again", dlg is not None):
+        return
+    time.sleep(1.5)
+    xdo("windowfocus", "--sync", dlg)
+    time.sleep(0.3)
+    for mnemonic, value in [("alt+w", "1024"), ("alt+g", "1024"), ("alt+t", "30")]:
+        keys(mnemonic, "ctrl+a")
+        typ(value)
+    keys("alt+p")
+    keys("Return")
+    pw = find_window("Preview$", 60, by="--name")
+    if not check("the preview window opens", pw is not None):
+        shot(out, "no-preview.png")
+        return
+    check("the preview window is titled", xdo("getwindowname", pw) == "FLUX Text to Image — Preview",
+          xdo("getwindowname", pw))
+    time.sleep(6)
+    a = window_shot(out, "preview-a.png", pw)
+    time.sleep(6)
+    b = window_shot(out, "preview-b.png", pw)
+    ra, rb = (picture_rows(p) if os.path.isfile(p) else None for p in (a, b))
+    check("the preview picture changes within 6 s", ra and rb and ra != rb)
+    if not check("the run is still going", find_window("Preview$", 1, by="--name") is not None):
+        return
+    xdo("windowfocus", pw)  # no --sync: it would wait forever for a window gone meanwhile
+    time.sleep(0.3)
+    keys("alt+s")  # Stop
+    time.sleep(0.2)
+    shot(out, "preview-stopping.png")
+    deadline = time.time() + 60
+    while time.time() < deadline and find_window("Preview$", 1, by="--name"):
+        time.sleep(0.5)
+    check("Stop closes the preview window", find_window("Preview$", 1, by="--name") is None)
+    time.sleep(1)
+    shot(out, "after-stop.png")
+    check("after Stop the image is unchanged (2 layers)", ", 2 layers)" in xdo("getwindowname", win),
           xdo("getwindowname", win))
 
 
