@@ -1,6 +1,8 @@
 /* flux-worker.c — one render of a FluxRenderParams through libflux (see flux-worker.h). */
 #include "flux-worker.h"
 
+#include "flux-edit.h"
+
 #include "flux-intl.h"
 #include "flux-model-problem.h"
 #include "flux-loras.h"
@@ -135,8 +137,9 @@ static void on_block(int step, int total, double fraction, void *user_data)
     rs->cb->within_step(step, total, fraction, left, rs->cb->user_data);
 }
 
-gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorkerCallbacks *cb,
-                         FluxWorkerResult *result, GError **error)
+/* `in` (may be NULL): the picture to start from (flux-edit.h). */
+static gboolean worker_run(const FluxRenderParams *p, gint32 seed, const FluxEditInput *in,
+                           const FluxWorkerCallbacks *cb, FluxWorkerResult *result, GError **error)
 {
     memset(result, 0, sizeof *result);
     FluxModelInfo info;
@@ -160,6 +163,13 @@ gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorke
     gp.phase = on_phase;
     if (cb && cb->within_step) gp.block_progress = on_block;
     gp.user_data = &rs;
+    if (in) {
+        gp.width = gp.init_width = gp.mask_width = in->width;
+        gp.height = gp.init_height = gp.mask_height = in->height;
+        gp.init_image = in->rgb;
+        gp.mask = in->mask;
+        gp.strength = in->strength;
+    }
     rs.model = model;
     setup_previews(&rs, &gp, &info);
     FluxLora *loras = NULL;
@@ -196,4 +206,17 @@ gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorke
     result->gflops_per_s =
         result->steps_seconds > 0 ? result->steps_flops / result->steps_seconds / 1e9 : 0.0;
     return TRUE;
+}
+
+gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorkerCallbacks *cb,
+                         FluxWorkerResult *result, GError **error)
+{
+    return worker_run(p, seed, NULL, cb, result, error);
+}
+
+gboolean flux_worker_run_edit(const FluxRenderParams *p, gint32 seed, const FluxEditInput *in,
+                              const FluxWorkerCallbacks *cb, FluxWorkerResult *result,
+                              GError **error)
+{
+    return worker_run(p, seed, in, cb, result, error);
 }
