@@ -19,11 +19,13 @@
 #include "plugin-config.h"
 
 #include "flux-dialog.h"
+#include "flux-edit-entry.h"
 #include "flux-estimate.h"
 #include "flux-intl.h"
 #include "flux-params.h"
 #include "flux-preview-plan.h"
 #include "flux-preview-window.h"
+#include "flux-plugin.h"
 #include "flux-progress.h"
 #include "flux-render-thread.h"
 #include "flux-settings.h"
@@ -151,6 +153,7 @@ static void query(void)
         PROC_IMAGE_L, "Render a picture from a text prompt with LoRAs as a new image", help,
         "gimp-flux authors", "gimp-flux authors", "2026", NULL, "", GIMP_PLUGIN,
         G_N_ELEMENTS(image_args_l), G_N_ELEMENTS(image_rets), image_args_l, image_rets);
+    flux_edit_entry_query();
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -174,7 +177,13 @@ static void load_last_values(FluxRenderParams *p, const FluxSettings *s)
     if (!have_last && flux_worker_check_model(p->model, NULL, &steps, NULL)) p->steps = steps;
 }
 
-static void remember_model(const char *model, FluxSettings *s)
+void flux_plugin_load_settings(FluxSettings *s)
+{
+    g_autofree char *spath = settings_path();
+    flux_settings_load(spath, s);
+}
+
+void flux_plugin_remember_model(const char *model, FluxSettings *s)
 {
     flux_settings_set_model(s, model);
     g_autofree char *path = settings_path();
@@ -235,7 +244,7 @@ static gboolean params_from_args(Request *r, gint nparams, const GimpParam *a, G
 }
 
 /* The dialog needs a display: under gimp-console there is none, and GTK would abort. */
-static gboolean ui_available(void)
+gboolean flux_plugin_ui_available(void)
 {
     const char *name = gimp_display_name();
     if (name && name[0]) g_setenv("DISPLAY", name, TRUE);
@@ -260,19 +269,20 @@ static gboolean params_from_dialog(Request *r, GError **error)
         p->width = CLAMP(x2 - x1, FLUX_SIZE_STEP, FLUX_MAX_SIZE);
         p->height = CLAMP(y2 - y1, FLUX_SIZE_STEP, FLUX_MAX_SIZE);
     }
-    if (!ui_available())
+    if (!flux_plugin_ui_available())
         return fail(error, FLUX_ERROR_ARGUMENT,
                     g_strdup(_("FLUX Text to Image needs a display for its dialog; call it with "
                                "RUN-NONINTERACTIVE or RUN-WITH-LAST-VALS instead.")));
     gimp_ui_init(PLUG_IN_BINARY, FALSE);
     /* the first time: this computer's rate for the estimate, before any run has been timed */
-    if (flux_estimate_calibrate(&r->settings)) remember_model(r->settings.model, &r->settings);
+    if (flux_estimate_calibrate(&r->settings))
+        flux_plugin_remember_model(r->settings.model, &r->settings);
     FluxDialogOptions opt = {.title = _("FLUX Text to Image"),
                              .role = PLUG_IN_BINARY,
                              .help_id = r->new_image ? PROC_IMAGE : PROC_LAYER,
                              .settings = &r->settings};
     if (!flux_dialog_run(p, &opt)) return FALSE;
-    remember_model(p->model, &r->settings);
+    flux_plugin_remember_model(p->model, &r->settings);
     return TRUE;
 }
 
@@ -393,7 +403,7 @@ static gboolean render_watched(const Request *r, gint32 seed, FluxWorkerResult *
 /* ------------------------------------------------------------------------------------- */
 /* Output                                                                                */
 
-static void write_pixels(gint32 drawable, const FluxWorkerResult *res)
+void flux_plugin_write_pixels(gint32 drawable, const FluxWorkerResult *res)
 {
     gegl_init(NULL, NULL); /* only here: it loads every GEGL module, ~0.3 s */
     GeglBuffer *buf = gimp_drawable_get_buffer(drawable);
@@ -417,7 +427,7 @@ static gint32 add_layer(const Request *r, const FluxWorkerResult *res, gint32 se
         fail(error, FLUX_ERROR_ARGUMENT, g_strdup(_("GIMP could not create the layer.")));
         return -1;
     }
-    write_pixels(layer, res);
+    flux_plugin_write_pixels(layer, res);
 
     gint32 parent = 0;
     int position = -1;
@@ -448,7 +458,7 @@ static gint32 new_image(const Request *r, const FluxWorkerResult *res, gint32 se
     g_autofree char *name = flux_render_layer_name_seed(r->params.prompt, seed);
     gint32 layer = gimp_layer_new(image, name, res->width, res->height, GIMP_RGB_IMAGE, 100.0,
                                   GIMP_LAYER_MODE_NORMAL);
-    write_pixels(layer, res);
+    flux_plugin_write_pixels(layer, res);
     gimp_image_insert_layer(image, layer, 0, 0);
     gimp_image_undo_enable(image);
     if (r->mode == GIMP_RUN_INTERACTIVE) gimp_display_new(image);
@@ -493,7 +503,7 @@ static gint32 render(Request *r, gint32 seed, GError **error)
     gimp_progress_end();
     /* the steps' rate on this computer, for the next estimate (long enough runs only) */
     if (id != -1 && flux_estimate_take_run(&r->settings, res.steps_flops, res.steps_seconds))
-        remember_model(r->settings.model, &r->settings);
+        flux_plugin_remember_model(r->settings.model, &r->settings);
     g_free(res.rgb);
     return id;
 }
@@ -511,6 +521,10 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
     flux_intl_init(ldir);
     g_autofree char *tdir = tokenizers_dir();
     flux_worker_set_tokenizers(tdir);
+    if (!strcmp(name, PROC_EDIT)) {
+        flux_edit_entry_run(nparams, param, values, nreturn_vals, &message);
+        return;
+    }
 
     Request r = {.mode = param[0].data.d_int32,
                  .new_image = !strcmp(name, PROC_IMAGE) || !strcmp(name, PROC_IMAGE_L),

@@ -581,6 +581,88 @@ def headless_checks(g, args, out, model, golden):
     for i in (img, other, idx, img2, gimg, fimg):
         g.call("(gimp-image-delete %d)" % i)
 
+    edit_checks(g, args, out)
+
+
+def write_png(path, w, h, ch, flat):
+    """An 8-bit grey (ch 1) or RGB (ch 3) PNG from a flat list of samples."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    raw = b"".join(b"\0" + bytes(flat[y * w * ch:(y + 1) * w * ch]) for y in range(h))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0 if ch == 1 else 2,
+                                                                    0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def edit(g, img, drawable, prompt=PROMPT, steps=4, guidance="3.5", seed=3, model="", strength="1.0",
+         size=0, mode="RUN-NONINTERACTIVE"):
+    return g.call("(plug-in-flux-edit %s %d %d %s %d %s %d %s %s %d)"
+                  % (mode, img, drawable, q(prompt), steps, guidance, seed, q(model), strength, size))
+
+
+def edit_checks(g, args, out):
+    """plug-in-flux-edit: a selection in a bigger image → one new layer over the repaint box
+    with a layer mask, its pixels those of flux-generate on the cropped picture and mask; without
+    a selection, img2img of the layer at its offsets; bad arguments; the image untouched."""
+    model = args.model
+    img, bg = new_image(g, 200, 160)
+    g.value("(plug-in-plasma RUN-NONINTERACTIVE %d %d 7 1.0)" % (img, bg))
+    g.value("(gimp-image-select-rectangle %d CHANNEL-OP-REPLACE 120 90 20 20)" % img)
+    before = layers(g, img)
+    ok, text = edit(g, img, bg, model=model, size=64)
+    check("repaint the selection: the call succeeds", ok, text)
+    if not ok:
+        return
+    layer, seed = two_ints(text)
+    # box: the 20x20 selection + 2·32 context = 84 → 96, centred on (130, 100)
+    check("one new layer above the old ones", layers(g, img) == [layer] + before, str(layers(g, img)))
+    info = layer_info(g, layer)[1:]
+    check("the layer is 96x96 at (82,52)", info == (96, 96, 82, 52), str(info))
+    check("the layer has a layer mask", g.ints("(car (gimp-layer-get-mask %d))" % layer)[0] != -1)
+    # the same crop and mask through the CLI
+    bw, bh, full = pixels(save_png(g, img, bg, os.path.join(out, "edit-bg.png")), 3)
+    crop = [full[((52 + y) * bw + 82 + x) * 3 + c] for y in range(96) for x in range(96) for c in range(3)]
+    mask = [255 if 120 <= 82 + x < 140 and 90 <= 52 + y < 110 else 0 for y in range(96) for x in range(96)]
+    init_png, mask_png = os.path.join(out, "edit-crop.png"), os.path.join(out, "edit-mask.png")
+    write_png(init_png, 96, 96, 3, crop)
+    write_png(mask_png, 96, 96, 1, mask)
+    got = save_png(g, img, layer, os.path.join(out, "edit-layer.png"))
+    if args.cli:
+        ref = os.path.join(out, "edit-cli.png")
+        run = subprocess.run([args.cli, "--model", model, "--prompt", PROMPT, "--init-image", init_png,
+                              "--mask", mask_png, "--strength", "1.0", "--steps", "4", "--guidance", "3.5",
+                              "--seed", str(seed), "--output", ref, "--quiet"],
+                             capture_output=True, text=True, env=dict(os.environ, FLUX_DEVICE="cpu"))
+        if check("flux-generate on the crop runs", run.returncode == 0, run.stderr):
+            compare("layer pixels = flux-generate on the cropped picture (±1)", got, 96, 96, pixels(ref, 3)[2])
+    # the image below is untouched
+    check("the background keeps its pixels",
+          pixels(save_png(g, img, bg, os.path.join(out, "edit-bg-after.png")), 3)[2] == full)
+
+    # without a selection: img2img of the layer at its offsets (size floored to 16)
+    g.value("(gimp-selection-none %d)" % img)
+    g.value("(gimp-layer-set-offsets %d 5 7)" % bg)
+    ok, text = edit(g, img, bg, model=model, strength="0.5")
+    l2, _ = two_ints(text)
+    check("start from the layer: succeeds", ok, text)
+    if ok:
+        check("start from the layer: 192x160 at the layer's (5,7), no mask",
+              layer_info(g, l2)[1:] == (192, 160, 5, 7)
+              and g.ints("(car (gimp-layer-get-mask %d))" % l2)[0] == -1, str(layer_info(g, l2)))
+    ok, text = edit(g, img, -1, prompt="", steps=0, guidance="0", seed=0, strength="0",
+                    mode="RUN-WITH-LAST-VALS")
+    check("WITH_LAST_VALS repeats the last run", ok, text)
+    before = layers(g, img)
+    for what, kw, msg in [("strength 0", dict(strength="0", model=model), "strength 0 is out of range"),
+                          ("strength 1.5", dict(strength="1.5", model=model), "out of range"),
+                          ("size 5", dict(size=5, model=model), "Size 5 is out of range"),
+                          ("steps 0", dict(steps=0, model=model), "out of range")]:
+        ok, text = edit(g, img, bg, **kw)
+        check("repaint, bad argument %s: error \"%s\"" % (what, msg), not ok and msg in text, text)
+    check("the image keeps its layers after the errors", layers(g, img) == before)
+    g.call("(gimp-image-delete %d)" % img)
+
 
 def write_lora(path, d=32, rank=4):
     """A kohya LoRA on double block 0's image qkv of the tiny model (D = 32), float32, in
@@ -1011,8 +1093,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["headless", "gui"])
     for opt in ["plugin", "po-build-dir", "gettext-package", "model", "data-dir", "work",
-                "artifacts", "python"]:
-        ap.add_argument("--" + opt, required=opt != "python")
+                "artifacts", "python", "cli"]:
+        ap.add_argument("--" + opt, required=opt not in ("python", "cli"))
     args = ap.parse_args()
     args.work = os.path.join(args.work, args.mode)
     if not os.path.isfile(os.path.join(args.model, GOLDEN)):

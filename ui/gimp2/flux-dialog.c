@@ -34,10 +34,11 @@ typedef struct {
     const FluxDialogOptions *opt;
     GtkWidget *dialog, *prompt, *model_chooser, *model_file, *model_label;
     GtkWidget *width, *height, *size_label, *steps, *guidance, *seed, *random, *estimate;
-    GtkWidget *loras;  /* flux-lora-list.h */
-    char *model_dir;   /* the folder or transformer file currently chosen */
-    gboolean model_ok; /* flux_worker_probe_model accepted it */
-    int model_kind;    /* -1 unknown, 0 schnell-type, 1 dev-type */
+    GtkWidget *loras;    /* flux-lora-list.h */
+    char *model_dir;     /* the folder or transformer file currently chosen */
+    gboolean model_ok;   /* flux_worker_probe_model accepted it */
+    int model_kind;      /* -1 unknown, 0 schnell-type, 1 dev-type */
+    GtkWidget *strength; /* the img2img slider, or NULL */
     FluxModelInfo info;
 } Dialog;
 
@@ -293,6 +294,29 @@ static void read_back(Dialog *d, FluxRenderParams *p)
     flux_render_params_set_loras(p, loras); /* a list too long for the field is dropped */
 }
 
+/* Working from a picture: the mode line and, when asked, the strength slider. */
+static void build_edit(Dialog *d, GtkWidget *vbox)
+{
+    if (d->opt->mode) {
+        GtkWidget *mode = gtk_label_new(d->opt->mode);
+        gtk_misc_set_alignment(GTK_MISC(mode), 0.0, 0.5);
+        gimp_label_set_attributes(GTK_LABEL(mode), PANGO_ATTR_WEIGHT, PANGO_WEIGHT_BOLD, -1);
+        gtk_box_pack_start(GTK_BOX(vbox), mode, FALSE, FALSE, 0);
+    }
+    if (!d->opt->strength) return;
+    GtkWidget *row = gtk_hbox_new(FALSE, 6);
+    GtkWidget *label = gtk_label_new_with_mnemonic(_("S_trength:"));
+    d->strength = gtk_hscale_new_with_range(0.05, 1.0, 0.05);
+    gtk_scale_set_digits(GTK_SCALE(d->strength), 2);
+    gtk_range_set_value(GTK_RANGE(d->strength), CLAMP(*d->opt->strength, 0.05, 1.0));
+    gtk_label_set_mnemonic_widget(GTK_LABEL(label), d->strength);
+    gtk_box_pack_start(GTK_BOX(row), label, FALSE, FALSE, 0);
+    gtk_box_pack_start(GTK_BOX(row), d->strength, TRUE, TRUE, 0);
+    gtk_widget_set_tooltip_text(d->strength, _("How much to change the layer: low keeps its "
+                                               "shapes and colours, 1 paints anew"));
+    gtk_box_pack_start(GTK_BOX(vbox), row, FALSE, FALSE, 0);
+}
+
 gboolean flux_dialog_run(FluxRenderParams *p, const FluxDialogOptions *opt)
 {
     Dialog d = {.opt = opt, .model_kind = -1};
@@ -307,6 +331,7 @@ gboolean flux_dialog_run(FluxRenderParams *p, const FluxDialogOptions *opt)
     gtk_container_set_border_width(GTK_CONTAINER(vbox), 12);
     gtk_box_pack_start(GTK_BOX(gtk_dialog_get_content_area(GTK_DIALOG(d.dialog))), vbox, TRUE, TRUE,
                        0);
+    build_edit(&d, vbox);
     gtk_box_pack_start(GTK_BOX(vbox), build_prompt(&d, p), TRUE, TRUE, 0);
     gtk_box_pack_start(GTK_BOX(vbox), build_table(&d, p), FALSE, FALSE, 0);
     set_model(&d, p->model, TRUE);
@@ -317,6 +342,7 @@ gboolean flux_dialog_run(FluxRenderParams *p, const FluxDialogOptions *opt)
     do ok = gimp_dialog_run(GIMP_DIALOG(d.dialog)) == GTK_RESPONSE_OK && d.model_ok;
     while (ok && prompt_is_empty(&d) && !confirm_empty_prompt(&d));
     if (ok) read_back(&d, p);
+    if (ok && d.strength) *opt->strength = gtk_range_get_value(GTK_RANGE(d.strength));
     gtk_widget_destroy(d.dialog);
     g_free(d.model_dir);
     return ok;

@@ -14,6 +14,10 @@ typedef struct {
     const char *role;             /* window role (the binary's name) */
     const char *help_id;          /* the procedure name */
     const FluxSettings *settings; /* the rate for the estimate (flux-estimate.h); borrowed */
+    const char *mode;             /* working from a picture: what the run does ("Repaint the
+                                     selection", "Start from the current layer"), shown above
+                                     the prompt; or NULL */
+    double *strength;             /* non-NULL: a Strength slider (0.05–1.0) editing *strength */
 } FluxDialogOptions;
 
 /* Shows the dialog (gimp_ui_init must have run) starting from `p`; on OK writes the values
