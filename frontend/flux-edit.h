@@ -6,14 +6,13 @@
  *                        as the mask; the result goes back as a layer over the box with the
  *                        selection as its layer mask
  *   without a selection  the layer's pixels (its size floored to 16) at a strength
+ * (the run itself: flux_worker_run_edit, flux-worker.h)
  *
  * Unlike diffusers' padding_mask_crop, the box is never resized: a small selection is given
  * more context (the box grows to the requested size when the image allows) instead of being
  * magnified, so every output pixel lands exactly on the pixel it replaces.
  */
 #pragma once
-
-#include "flux-worker.h"
 
 #include <glib.h>
 
@@ -32,18 +31,5 @@ typedef struct {
  * smaller than 16 × 16 or the selection is empty. */
 gboolean flux_edit_box(int img_w, int img_h, int x1, int y1, int x2, int y2, int margin, int want_w,
                        int want_h, FluxEditBox *box);
-
-/* The picture a run starts from (borrowed): RGB [height, width, 3], rows top to bottom, and
- * an optional mask [height, width] (255 = repaint); width and height multiples of 16. */
-typedef struct {
-    const guint8 *rgb, *mask;
-    int width, height;
-    double strength; /* img2img / inpainting: 0 < s ≤ 1 (not used by Fill models) */
-} FluxEditInput;
-
-/* flux_worker_run from a picture: p's width and height are replaced by the picture's. */
-gboolean flux_worker_run_edit(const FluxRenderParams *p, gint32 seed, const FluxEditInput *in,
-                              const FluxWorkerCallbacks *cb, FluxWorkerResult *result,
-                              GError **error);
 
 G_END_DECLS

@@ -1,8 +1,6 @@
 /* flux-worker.c — one render of a FluxRenderParams through libflux (see flux-worker.h). */
 #include "flux-worker.h"
 
-#include "flux-edit.h"
-
 #include "flux-intl.h"
 #include "flux-model-problem.h"
 #include "flux-loras.h"

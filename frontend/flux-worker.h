@@ -71,4 +71,18 @@ gboolean flux_worker_resolve_steps(FluxRenderParams *p, GError **error);
 gboolean flux_worker_run(const FluxRenderParams *p, gint32 seed, const FluxWorkerCallbacks *cb,
                          FluxWorkerResult *result, GError **error);
 
+/* Working from a picture (flux-edit.h): the picture a run starts from (borrowed): RGB [height,
+ * width, 3], rows top to bottom, and an optional mask [height, width] (255 = repaint); width and
+ * height multiples of 16. */
+typedef struct {
+    const guint8 *rgb, *mask;
+    int width, height;
+    double strength; /* img2img / inpainting: 0 < s ≤ 1 (not used by Fill models) */
+} FluxEditInput;
+
+/* flux_worker_run from a picture: p's width and height are replaced by the picture's. */
+gboolean flux_worker_run_edit(const FluxRenderParams *p, gint32 seed, const FluxEditInput *in,
+                              const FluxWorkerCallbacks *cb, FluxWorkerResult *result,
+                              GError **error);
+
 G_END_DECLS

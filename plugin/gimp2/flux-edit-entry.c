@@ -20,8 +20,9 @@
 
 #include "flux-dialog.h"
 #include "flux-edit.h"
+#include "flux-worker.h"
 #include "flux-intl.h"
-#include "flux-plugin.h"
+#include "flux-gimp-common.h"
 #include "flux-progress.h"
 #include "flux.h"
 

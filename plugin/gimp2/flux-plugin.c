@@ -25,7 +25,7 @@
 #include "flux-params.h"
 #include "flux-preview-plan.h"
 #include "flux-preview-window.h"
-#include "flux-plugin.h"
+#include "flux-gimp-common.h"
 #include "flux-progress.h"
 #include "flux-render-thread.h"
 #include "flux-settings.h"
@@ -159,11 +159,6 @@ static void query(void)
 /* ------------------------------------------------------------------------------------- */
 /* Remembered values                                                                     */
 
-static char *settings_path(void)
-{
-    return g_build_filename(gimp_directory(), FLUX_SETTINGS_FILE, NULL);
-}
-
 /* Last values of this session, else defaults; the model folder from the settings file
  * (it survives restarts), and the model's default steps when nothing was remembered. */
 static void load_last_values(FluxRenderParams *p, const FluxSettings *s)
@@ -175,23 +170,6 @@ static void load_last_values(FluxRenderParams *p, const FluxSettings *s)
     if (s->model) flux_render_params_set_model(p, s->model);
     int steps;
     if (!have_last && flux_worker_check_model(p->model, NULL, &steps, NULL)) p->steps = steps;
-}
-
-void flux_plugin_load_settings(FluxSettings *s)
-{
-    g_autofree char *spath = settings_path();
-    flux_settings_load(spath, s);
-}
-
-void flux_plugin_remember_model(const char *model, FluxSettings *s)
-{
-    flux_settings_set_model(s, model);
-    g_autofree char *path = settings_path();
-    GError *err = NULL;
-    if (!flux_settings_save(path, s, &err)) {
-        g_warning("%s", err->message);
-        g_error_free(err);
-    }
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -241,16 +219,6 @@ static gboolean params_from_args(Request *r, gint nparams, const GimpParam *a, G
     if (r->loras_arg && !flux_render_params_set_loras(p, a[first + 7].data.d_string))
         return fail(error, FLUX_ERROR_ARGUMENT, g_strdup(_("The LoRA list is too long.")));
     return TRUE;
-}
-
-/* The dialog needs a display: under gimp-console there is none, and GTK would abort. */
-gboolean flux_plugin_ui_available(void)
-{
-    const char *name = gimp_display_name();
-    if (name && name[0]) g_setenv("DISPLAY", name, TRUE);
-    int argc = 1;
-    char *args[] = {PLUG_IN_BINARY, NULL}, **argv = args;
-    return gtk_init_check(&argc, &argv);
 }
 
 /* FALSE with no error: the user cancelled. */
@@ -403,16 +371,6 @@ static gboolean render_watched(const Request *r, gint32 seed, FluxWorkerResult *
 /* ------------------------------------------------------------------------------------- */
 /* Output                                                                                */
 
-void flux_plugin_write_pixels(gint32 drawable, const FluxWorkerResult *res)
-{
-    gegl_init(NULL, NULL); /* only here: it loads every GEGL module, ~0.3 s */
-    GeglBuffer *buf = gimp_drawable_get_buffer(drawable);
-    /* babl converts the sRGB bytes to the layer's precision and mode (float linear, gray) */
-    gegl_buffer_set(buf, GEGL_RECTANGLE(0, 0, res->width, res->height), 0, babl_format("R'G'B' u8"),
-                    res->rgb, GEGL_AUTO_ROWSTRIDE);
-    g_object_unref(buf); /* flushes the tiles to the core */
-}
-
 /* The picture as a layer above `drawable` (or the active layer), at the selection's corner;
  * inserting and moving it is one undo step. */
 static gint32 add_layer(const Request *r, const FluxWorkerResult *res, gint32 seed, GError **error)
@@ -531,7 +489,7 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
                  .loras_arg = !strcmp(name, PROC_LAYER_L) || !strcmp(name, PROC_IMAGE_L)};
     r.image = !r.new_image && nparams > 1 ? param[1].data.d_image : -1;
     r.drawable = !r.new_image && nparams > 2 ? param[2].data.d_drawable : -1;
-    g_autofree char *spath = settings_path();
+    g_autofree char *spath = flux_plugin_settings_path();
     flux_settings_load(spath, &r.settings);
 
     GError *err = NULL;

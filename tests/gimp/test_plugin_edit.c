@@ -2,6 +2,7 @@
  * (frontend/flux-edit.c): the repaint box of a selection, and a run from a picture through the
  * front-end's worker against the diffusers golden (inpainting case inp_64x64_s4_str1_rect). */
 #include "flux-edit.h"
+#include "flux-worker.h"
 #include "flux.h"
 
 #include <png.h>

@@ -1,5 +1,5 @@
-/* flux-plugin.h — what flux-plugin.c lends the other GIMP 2.10 entries of the same binary
- * (flux-edit-entry.c). */
+/* flux-gimp-common.h — what the GIMP 2.10 entries of the flux binary share (flux-plugin.c,
+ * flux-edit-entry.c); flux-gimp-common.c. */
 #pragma once
 
 #include "flux-settings.h"
@@ -7,6 +7,8 @@
 
 #include <libgimp/gimp.h>
 
+/* <GIMP folder>/flux-plugin.ini (caller frees). */
+char *flux_plugin_settings_path(void);
 /* res->rgb into `drawable` at (0, 0), converted by babl to the layer's format. */
 void flux_plugin_write_pixels(gint32 drawable, const FluxWorkerResult *res);
 /* TRUE when a display can show a dialog (FALSE under gimp-console). */
