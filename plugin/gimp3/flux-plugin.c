@@ -398,6 +398,12 @@ static void watch_step(int step, int total, double seconds_left, void *user_data
     w->progress.step(step, total, seconds_left, w->progress.user_data);
 }
 
+static void watch_within(int step, int total, double fraction, double seconds_left, void *user_data)
+{
+    Watch *w = user_data;
+    w->progress.within_step(step, total, fraction, seconds_left, w->progress.user_data);
+}
+
 static void watch_preview(int step, int total, const guint8 *rgb, int w, int h, void *user_data)
 {
     (void)step, (void)total, (void)user_data;
@@ -433,6 +439,7 @@ static gboolean render_watched(const Request *r, gint32 seed, FluxWorkerResult *
                                     .step = watch_step,
                                     .preview = watch_preview,
                                     .done = watch_done,
+                                    .within_step = watch_within,
                                     .user_data = &w,
                                     .preview_side = FLUX_PREVIEW_SIDE,
                                     .preview_quality = FLUX_PREVIEW_VAE};
