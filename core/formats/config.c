@@ -63,6 +63,14 @@ CfgJson *cfg_load_data(const char *name, const char *json, gssize len, GError **
     return cfg_take_root(c, error);
 }
 
+gboolean cfg_load_optional(const char *path, CfgJson **out, GError **error)
+{
+    *out = NULL;
+    if (!g_file_test(path, G_FILE_TEST_EXISTS)) return TRUE;
+    *out = cfg_load(path, error);
+    return *out != NULL;
+}
+
 void cfg_free(CfgJson *c)
 {
     if (!c) return;
@@ -272,4 +280,67 @@ gboolean cfg_pair(const CfgJson *c, const char *key, const char **lib, const cha
     *lib = json_node_get_string(x);
     *cls = json_node_get_string(y);
     return TRUE;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Walking deeper documents                                                              */
+
+JsonObject *cfg_obj_member(JsonObject *o, const char *key)
+{
+    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+JsonArray *cfg_arr_member(JsonObject *o, const char *key)
+{
+    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+JsonObject *cfg_arr_obj(JsonArray *a, guint i)
+{
+    JsonNode *n = a && i < json_array_get_length(a) ? json_array_get_element(a, i) : NULL;
+    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+const char *cfg_node_str(JsonNode *n)
+{
+    return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
+               ? json_node_get_string(n)
+               : NULL;
+}
+
+const char *cfg_str_member(JsonObject *o, const char *key)
+{
+    return cfg_node_str(o ? json_object_get_member(o, key) : NULL);
+}
+
+gboolean cfg_node_int(JsonNode *n, int64_t *out)
+{
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
+        return FALSE;
+    *out = json_node_get_int(n);
+    return TRUE;
+}
+
+gboolean cfg_int_member(JsonObject *o, const char *key, int64_t *out)
+{
+    return cfg_node_int(o ? json_object_get_member(o, key) : NULL, out);
+}
+
+gboolean cfg_node_number(JsonNode *n, double *out)
+{
+    if (!n || !JSON_NODE_HOLDS_VALUE(n)) return FALSE;
+    GType ty = json_node_get_value_type(n);
+    if (ty != G_TYPE_INT64 && ty != G_TYPE_DOUBLE) return FALSE;
+    *out = json_node_get_double(n);
+    return TRUE;
+}
+
+gboolean cfg_bool_member(JsonObject *o, const char *key, gboolean def)
+{
+    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN)
+        return def;
+    return json_node_get_boolean(n);
 }

@@ -5,6 +5,7 @@
 #include "convert.h"
 #include "error.h"
 #include "flux.h"
+#include "shard_index.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -314,58 +315,22 @@ static gboolean archive_add_file(StArchive *a, StFile *f, GError **error)
     return TRUE;
 }
 
-/* A shard name from an index must be a plain file name beside the index. */
-static gboolean shard_name_ok(const char *s)
-{
-    return *s && !strchr(s, '/') && !strchr(s, '\\') && strcmp(s, ".") && strcmp(s, "..");
-}
-
+/* The shards an index names, each opened once; every tensor it names must be in its shard. */
 static gboolean open_index(StArchive *a, const char *path, GError **error)
 {
-    g_autoptr(JsonParser) parser = json_parser_new_immutable();
-    GError *jerr = NULL;
-    if (!json_parser_load_from_mapped_file(parser, path, &jerr)) {
-        gboolean io = g_error_matches(jerr, G_FILE_ERROR, G_FILE_ERROR_NOENT);
-        g_set_error(error, FLUX_ERROR, io ? FLUX_ERROR_IO : FLUX_ERROR_FORMAT,
-                    "%s: cannot read shard index (%s)", path, jerr->message);
-        g_error_free(jerr);
-        return FALSE;
-    }
-    JsonNode *root = json_parser_get_root(parser);
-    JsonObject *wm = NULL;
-    if (root && JSON_NODE_HOLDS_OBJECT(root)) {
-        JsonNode *n = json_object_get_member(json_node_get_object(root), "weight_map");
-        if (n && JSON_NODE_HOLDS_OBJECT(n)) wm = json_node_get_object(n);
-    }
-    if (!wm) return fail(error, path, "shard index has no \"weight_map\" object");
-
-    g_autofree char *dir = g_path_get_dirname(path);
-    g_autoptr(GHashTable) shards = g_hash_table_new(g_str_hash, g_str_equal);
-    GList *names = json_object_get_members(wm);
-    gboolean ok = TRUE;
-    /* Open each shard once, in the order first named. */
-    for (GList *l = names; l && ok; l = l->next) {
-        JsonNode *v = json_object_get_member(wm, l->data);
-        if (!JSON_NODE_HOLDS_VALUE(v) || json_node_get_value_type(v) != G_TYPE_STRING ||
-            !shard_name_ok(json_node_get_string(v))) {
-            ok = fail(error, path, "tensor '%s': invalid shard file name", (char *)l->data);
-            break;
-        }
-        const char *shard = json_node_get_string(v);
-        if (g_hash_table_contains(shards, shard)) continue;
-        g_hash_table_add(shards, (gpointer)shard);
-        g_autofree char *sp = g_build_filename(dir, shard, NULL);
-        StFile *f = st_file_open(sp, error);
+    StShardIndex *ix = st_shard_index_load(path, error);
+    gboolean ok = ix != NULL;
+    for (guint i = 0; ok && i < st_shard_index_n_shards(ix); i++) {
+        StFile *f = st_file_open(st_shard_index_shard_path(ix, i), error);
         ok = f && archive_add_file(a, f, error);
     }
-    /* Every tensor the index names must be in the shard it names. */
-    for (GList *l = names; l && ok; l = l->next) {
-        const char *shard = json_node_get_string(json_object_get_member(wm, l->data));
-        StTensor *t = g_hash_table_lookup(a->by_name, l->data);
+    for (guint i = 0; ok && i < st_shard_index_n_tensors(ix); i++) {
+        const char *shard, *name = st_shard_index_tensor(ix, i, &shard);
+        StTensor *t = g_hash_table_lookup(a->by_name, name);
         if (!t || !g_str_has_suffix(t->file, shard))
-            ok = fail(error, path, "tensor '%s' is not in its shard %s", (char *)l->data, shard);
+            ok = fail(error, path, "tensor '%s' is not in its shard %s", name, shard);
     }
-    g_list_free(names);
+    st_shard_index_free(ix);
     return ok;
 }
 

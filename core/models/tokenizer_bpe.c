@@ -13,9 +13,9 @@
  * 3.11's unicodedata (14.0) with the `regex` module's own tables, so code points assigned after
  * Unicode 14 can differ: Python drops them as unassigned (category Cn), GLib keeps them. */
 #include "tokenizer_bpe.h"
+#include "config.h"
 #include "flux.h"
 
-#include <json-glib/json-glib.h>
 #include <string.h>
 
 /* CLIPTokenizer reads merges.txt lines [1, 49152 - 256 - 2]: CLIP's 49152 BPE vocabulary less
@@ -55,62 +55,20 @@ struct BpeTokenizer {
 /* ------------------------------------------------------------------------------------- */
 /* Reading the files.                                                                     */
 
-/* Parses a JSON file whose root must be an object. A missing optional file gives TRUE with
- * *out = NULL. Caller owns *out (g_object_unref). */
-static gboolean read_json(const char *path, gboolean optional, JsonParser **out, GError **error)
-{
-    *out = NULL;
-    if (optional && !g_file_test(path, G_FILE_TEST_EXISTS)) return TRUE;
-    g_autofree char *data = NULL;
-    gsize len = 0;
-    GError *err = NULL;
-    if (!g_file_get_contents(path, &data, &len, &err)) {
-        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s: cannot read: %s", path, err->message);
-        g_error_free(err);
-        return FALSE;
-    }
-    JsonParser *parser = json_parser_new();
-    if (!json_parser_load_from_data(parser, data, (gssize)len, &err)) {
-        g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: invalid JSON: %s", path,
-                    err->message);
-        g_error_free(err);
-        g_object_unref(parser);
-        return FALSE;
-    }
-    JsonNode *root = json_parser_get_root(parser);
-    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: expected a JSON object", path);
-        g_object_unref(parser);
-        return FALSE;
-    }
-    *out = parser;
-    return TRUE;
-}
-
-/* An integer JSON value in [0, G_MAXINT32], else -1. */
-static int64_t json_id(JsonNode *node)
-{
-    if (!node || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64)
-        return -1;
-    int64_t v = json_node_get_int(node);
-    return v >= 0 && v <= G_MAXINT32 ? v : -1;
-}
-
 /* vocab.json: {"token": id, ...}. */
 static gboolean load_vocab(BpeTokenizer *tok, GError **error)
 {
     g_autofree char *path = g_build_filename(tok->dir, "vocab.json", NULL);
-    JsonParser *parser;
-    if (!read_json(path, FALSE, &parser, error)) return FALSE;
-    JsonObject *obj = json_node_get_object(json_parser_get_root(parser));
+    CfgJson *c = cfg_load(path, error);
+    if (!c) return FALSE;
     JsonObjectIter it;
     const char *key;
     JsonNode *node;
     gboolean ok = TRUE;
-    json_object_iter_init(&it, obj);
+    json_object_iter_init(&it, cfg_object(c));
     while (ok && json_object_iter_next(&it, &key, &node)) {
-        int64_t id = json_id(node);
-        if (id < 0) {
+        int64_t id;
+        if (!cfg_node_int(node, &id) || id < 0 || id > G_MAXINT32) {
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
                         "%s: entry \"%s\" has no integer id in [0, %d]", path, key, G_MAXINT32);
             ok = FALSE;
@@ -122,7 +80,7 @@ static gboolean load_vocab(BpeTokenizer *tok, GError **error)
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: the vocabulary is empty", path);
         ok = FALSE;
     }
-    g_object_unref(parser);
+    cfg_free(c);
     return ok;
 }
 
@@ -193,16 +151,8 @@ static gboolean load_merges(BpeTokenizer *tok, GError **error)
  * AddedToken object {"content": ...}. NULL when absent, null or malformed. */
 static const char *special_text(JsonObject *obj, const char *name)
 {
-    JsonNode *node = obj ? json_object_get_member(obj, name) : NULL;
-    if (!node) return NULL;
-    if (JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING)
-        return json_node_get_string(node);
-    if (JSON_NODE_HOLDS_OBJECT(node)) {
-        JsonNode *c = json_object_get_member(json_node_get_object(node), "content");
-        if (c && JSON_NODE_HOLDS_VALUE(c) && json_node_get_value_type(c) == G_TYPE_STRING)
-            return json_node_get_string(c);
-    }
-    return NULL;
+    const char *text = cfg_str_member(obj, name);
+    return text ? text : cfg_str_member(cfg_obj_member(obj, name), "content");
 }
 
 static void add_token(BpeTokenizer *tok, const char *text, int64_t id)
@@ -217,19 +167,19 @@ static void add_token(BpeTokenizer *tok, const char *text, int64_t id)
 }
 
 /* tokenizer_config.json's added_tokens_decoder: {"49406": {"content": "<|startoftext|>"}}. */
-static gboolean load_added(BpeTokenizer *tok, JsonObject *cfg, const char *path, GError **error)
+static gboolean load_added(BpeTokenizer *tok, CfgJson *cfg, GError **error)
 {
-    JsonNode *node = cfg ? json_object_get_member(cfg, "added_tokens_decoder") : NULL;
-    if (!node || JSON_NODE_HOLDS_NULL(node)) return TRUE;
-    if (!JSON_NODE_HOLDS_OBJECT(node)) {
+    if (!cfg || !cfg_has(cfg, "added_tokens_decoder")) return TRUE;
+    JsonObject *decoder = cfg_obj_member(cfg_object(cfg), "added_tokens_decoder");
+    if (!decoder) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
-                    "%s: added_tokens_decoder is not an object", path);
+                    "%s: added_tokens_decoder is not an object", cfg_path(cfg));
         return FALSE;
     }
     JsonObjectIter it;
     const char *key;
     JsonNode *member;
-    json_object_iter_init(&it, json_node_get_object(node));
+    json_object_iter_init(&it, decoder);
     while (json_object_iter_next(&it, &key, &member)) {
         char *end = NULL;
         gint64 id = g_ascii_strtoll(key, &end, 10);
@@ -239,7 +189,7 @@ static gboolean load_added(BpeTokenizer *tok, JsonObject *cfg, const char *path,
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
                         "%s: added_tokens_decoder entry \"%s\" needs an integer id and a "
                         "non-empty \"content\"",
-                        path, key);
+                        cfg_path(cfg), key);
             return FALSE;
         }
         add_token(tok, text, id);
@@ -273,13 +223,14 @@ static gboolean special_id(BpeTokenizer *tok, const char *role, const char *text
  * by special_tokens_map.json (the order of from_pretrained). */
 static gboolean load_specials(BpeTokenizer *tok, GError **error)
 {
-    g_autofree char *cfg_path = g_build_filename(tok->dir, "tokenizer_config.json", NULL);
+    g_autofree char *config_path = g_build_filename(tok->dir, "tokenizer_config.json", NULL);
     g_autofree char *map_path = g_build_filename(tok->dir, "special_tokens_map.json", NULL);
-    JsonParser *cfg = NULL, *map = NULL;
-    gboolean ok = read_json(cfg_path, TRUE, &cfg, error) && read_json(map_path, TRUE, &map, error);
-    JsonObject *cfg_obj = cfg ? json_node_get_object(json_parser_get_root(cfg)) : NULL;
-    JsonObject *map_obj = map ? json_node_get_object(json_parser_get_root(map)) : NULL;
-    ok = ok && load_added(tok, cfg_obj, cfg_path, error);
+    CfgJson *cfg = NULL, *map = NULL;
+    gboolean ok =
+        cfg_load_optional(config_path, &cfg, error) && cfg_load_optional(map_path, &map, error);
+    JsonObject *cfg_obj = cfg ? cfg_object(cfg) : NULL;
+    JsonObject *map_obj = map ? cfg_object(map) : NULL;
+    ok = ok && load_added(tok, cfg, error);
 
     static const char *const roles[] = {"bos_token", "eos_token", "pad_token", "unk_token"};
     static const char *const defaults[] = {"<|startoftext|>", "<|endoftext|>", "<|endoftext|>",
@@ -291,8 +242,8 @@ static gboolean load_specials(BpeTokenizer *tok, GError **error)
         if (!text || !*text) text = defaults[r];
         ok = special_id(tok, roles[r], text, ids[r], error);
     }
-    if (cfg) g_object_unref(cfg);
-    if (map) g_object_unref(map);
+    cfg_free(cfg);
+    cfg_free(map);
     return ok;
 }
 

@@ -14,7 +14,6 @@
 #include "protobuf.h"
 #include "flux.h"
 
-#include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
 
@@ -526,62 +525,9 @@ static gboolean unsupported(GError **error, const char *path, const char *what, 
     return FALSE;
 }
 
-static JsonObject *obj_member(JsonObject *o, const char *key)
-{
-    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
-    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
-}
-
-static JsonObject *arr_obj(JsonArray *a, guint i)
-{
-    JsonNode *n = a && i < json_array_get_length(a) ? json_array_get_element(a, i) : NULL;
-    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
-}
-
-static JsonArray *arr_member(JsonObject *o, const char *key)
-{
-    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
-    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
-}
-
-static const char *str_member(JsonObject *o, const char *key)
-{
-    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
-    return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
-               ? json_node_get_string(n)
-               : NULL;
-}
-
-static gboolean num_node(JsonNode *n, double *out)
-{
-    if (!n || !JSON_NODE_HOLDS_VALUE(n)) return FALSE;
-    GType ty = json_node_get_value_type(n);
-    if (ty != G_TYPE_INT64 && ty != G_TYPE_DOUBLE) return FALSE;
-    *out = json_node_get_double(n);
-    return TRUE;
-}
-
-/* An integer member (FALSE when absent, null or not an integer). */
-static gboolean int_member(JsonObject *o, const char *key, int64_t *out)
-{
-    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
-    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
-        return FALSE;
-    *out = json_node_get_int(n);
-    return TRUE;
-}
-
-static gboolean bool_member(JsonObject *o, const char *key, gboolean def)
-{
-    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
-    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN)
-        return def;
-    return json_node_get_boolean(n);
-}
-
 static gboolean load_vocab(UgmTokenizer *t, JsonObject *model, const char *path, GError **error)
 {
-    JsonArray *vocab = arr_member(model, "vocab");
+    JsonArray *vocab = cfg_arr_member(model, "vocab");
     if (!vocab || json_array_get_length(vocab) == 0)
         return fmt_err(error, path, "model.vocab is missing or empty");
     guint n = json_array_get_length(vocab);
@@ -589,16 +535,15 @@ static gboolean load_vocab(UgmTokenizer *t, JsonObject *model, const char *path,
     for (guint i = 0; i < n; i++) {
         JsonNode *e = json_array_get_element(vocab, i);
         JsonArray *pair = JSON_NODE_HOLDS_ARRAY(e) ? json_node_get_array(e) : NULL;
-        JsonNode *p0 =
-            pair && json_array_get_length(pair) == 2 ? json_array_get_element(pair, 0) : NULL;
+        const char *s = pair && json_array_get_length(pair) == 2
+                            ? cfg_node_str(json_array_get_element(pair, 0))
+                            : NULL;
         double score;
-        if (!p0 || !JSON_NODE_HOLDS_VALUE(p0) || json_node_get_value_type(p0) != G_TYPE_STRING ||
-            !num_node(json_array_get_element(pair, 1), &score)) {
+        if (!s || !cfg_node_number(json_array_get_element(pair, 1), &score)) {
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
                         "%s: model.vocab[%u] is not a [piece, score] pair", path, i);
             return FALSE;
         }
-        const char *s = json_node_get_string(p0);
         piece_add(t, s, strlen(s), score);
     }
     return TRUE;
@@ -606,14 +551,14 @@ static gboolean load_vocab(UgmTokenizer *t, JsonObject *model, const char *path,
 
 static gboolean load_model(UgmTokenizer *t, JsonObject *root, const char *path, GError **error)
 {
-    JsonObject *model = obj_member(root, "model");
+    JsonObject *model = cfg_obj_member(root, "model");
     if (!model) return fmt_err(error, path, "no \"model\" object");
-    const char *type = str_member(model, "type");
+    const char *type = cfg_str_member(model, "type");
     if (type && strcmp(type, "Unigram") != 0) return unsupported(error, path, "model type", type);
-    if (bool_member(model, "byte_fallback", FALSE))
+    if (cfg_bool_member(model, "byte_fallback", FALSE))
         return unsupported(error, path, "model option", "byte_fallback");
     if (!load_vocab(t, model, path, error)) return FALSE;
-    if (!int_member(model, "unk_id", &t->unk_id) || t->unk_id < 0 || t->unk_id >= t->n_pieces) {
+    if (!cfg_int_member(model, "unk_id", &t->unk_id) || t->unk_id < 0 || t->unk_id >= t->n_pieces) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
                     "%s: model.unk_id missing or outside the vocabulary of %d pieces", path,
                     t->n_pieces);
@@ -624,20 +569,20 @@ static gboolean load_model(UgmTokenizer *t, JsonObject *root, const char *path, 
 
 static gboolean load_added(UgmTokenizer *t, JsonObject *root, const char *path, GError **error)
 {
-    JsonArray *arr = arr_member(root, "added_tokens");
+    JsonArray *arr = cfg_arr_member(root, "added_tokens");
     guint n = arr ? json_array_get_length(arr) : 0;
     for (guint i = 0; i < n; i++) {
-        JsonObject *o = arr_obj(arr, i);
-        const char *content = str_member(o, "content");
+        JsonObject *o = cfg_arr_obj(arr, i);
+        const char *content = cfg_str_member(o, "content");
         int64_t id;
-        if (!content || !*content || !int_member(o, "id", &id) || id < 0) {
+        if (!content || !*content || !cfg_int_member(o, "id", &id) || id < 0) {
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
                         "%s: added_tokens[%u] lacks \"content\" or \"id\"", path, i);
             return FALSE;
         }
         /* These options change where a token matches; T5's special tokens use none of them. */
-        if (bool_member(o, "normalized", FALSE) || bool_member(o, "lstrip", FALSE) ||
-            bool_member(o, "rstrip", FALSE) || bool_member(o, "single_word", FALSE))
+        if (cfg_bool_member(o, "normalized", FALSE) || cfg_bool_member(o, "lstrip", FALSE) ||
+            cfg_bool_member(o, "rstrip", FALSE) || cfg_bool_member(o, "single_word", FALSE))
             return unsupported(error, path,
                                "added token options (normalized/lstrip/rstrip/"
                                "single_word) for",
@@ -662,23 +607,23 @@ static gboolean charsmap_from_b64(UgmTokenizer *t, const char *b64, const char *
 static gboolean load_normalizer_step(UgmTokenizer *t, JsonObject *o, int *stage, const char *path,
                                      GError **error)
 {
-    const char *type = str_member(o, "type");
+    const char *type = cfg_str_member(o, "type");
     if (type && strcmp(type, "Precompiled") == 0 && *stage < 1) {
         *stage = 1;
-        const char *b64 = str_member(o, "precompiled_charsmap");
+        const char *b64 = cfg_str_member(o, "precompiled_charsmap");
         if (!b64) return fmt_err(error, path, "Precompiled normalizer without a charsmap");
         return charsmap_from_b64(t, b64, path, error);
     }
     if (type && strcmp(type, "Strip") == 0 && *stage < 2) {
         *stage = 2;
-        t->strip_left = bool_member(o, "strip_left", FALSE);
-        t->strip_right = bool_member(o, "strip_right", FALSE);
+        t->strip_left = cfg_bool_member(o, "strip_left", FALSE);
+        t->strip_right = cfg_bool_member(o, "strip_right", FALSE);
         return TRUE;
     }
     if (type && strcmp(type, "Replace") == 0 && *stage < 3) {
         *stage = 3;
-        const char *re = str_member(obj_member(o, "pattern"), "Regex");
-        const char *content = str_member(o, "content");
+        const char *re = cfg_str_member(cfg_obj_member(o, "pattern"), "Regex");
+        const char *content = cfg_str_member(o, "content");
         if (!re || strcmp(re, " {2,}") != 0 || !content)
             return unsupported(error, path, "Replace normalizer pattern", re);
         t->multi_space = g_strdup(content);
@@ -689,16 +634,16 @@ static gboolean load_normalizer_step(UgmTokenizer *t, JsonObject *o, int *stage,
 
 static gboolean load_normalizer(UgmTokenizer *t, JsonObject *root, const char *path, GError **error)
 {
-    JsonObject *n = obj_member(root, "normalizer");
+    JsonObject *n = cfg_obj_member(root, "normalizer");
     int stage = 0;
     if (!n) return TRUE; /* null: text goes to the pre-tokeniser unchanged */
-    const char *type = str_member(n, "type");
+    const char *type = cfg_str_member(n, "type");
     if (!type || strcmp(type, "Sequence") != 0)
         return load_normalizer_step(t, n, &stage, path, error);
-    JsonArray *list = arr_member(n, "normalizers");
+    JsonArray *list = cfg_arr_member(n, "normalizers");
     guint len = list ? json_array_get_length(list) : 0;
     for (guint i = 0; i < len; i++) {
-        JsonObject *step = arr_obj(list, i);
+        JsonObject *step = cfg_arr_obj(list, i);
         if (!step) return fmt_err(error, path, "malformed normalizer");
         if (!load_normalizer_step(t, step, &stage, path, error)) return FALSE;
     }
@@ -708,25 +653,26 @@ static gboolean load_normalizer(UgmTokenizer *t, JsonObject *root, const char *p
 static gboolean load_pre_tokenizer(UgmTokenizer *t, JsonObject *root, const char *path,
                                    GError **error)
 {
-    JsonObject *p = obj_member(root, "pre_tokenizer");
-    const char *type = str_member(p, "type");
-    JsonArray *list = type && strcmp(type, "Sequence") == 0 ? arr_member(p, "pretokenizers") : NULL;
-    if (list && json_array_get_length(list) == 1 && arr_obj(list, 0)) {
-        p = arr_obj(list, 0);
-        type = str_member(p, "type");
+    JsonObject *p = cfg_obj_member(root, "pre_tokenizer");
+    const char *type = cfg_str_member(p, "type");
+    JsonArray *list =
+        type && strcmp(type, "Sequence") == 0 ? cfg_arr_member(p, "pretokenizers") : NULL;
+    if (list && json_array_get_length(list) == 1 && cfg_arr_obj(list, 0)) {
+        p = cfg_arr_obj(list, 0);
+        type = cfg_str_member(p, "type");
     }
     if (!type || strcmp(type, "Metaspace") != 0)
         return unsupported(error, path, "pre_tokenizer", type);
-    const char *rep = str_member(p, "replacement");
+    const char *rep = cfg_str_member(p, "replacement");
     if (!rep || g_utf8_strlen(rep, -1) != 1)
         return fmt_err(error, path, "Metaspace replacement must be one character");
     t->meta = g_strdup(rep);
     t->meta_len = strlen(rep);
-    t->split = bool_member(p, "split", TRUE);
-    const char *scheme = str_member(p, "prepend_scheme");
+    t->split = cfg_bool_member(p, "split", TRUE);
+    const char *scheme = cfg_str_member(p, "prepend_scheme");
     if (!scheme) /* files older than prepend_scheme: add_prefix_space means "always" */
         t->prepend =
-            bool_member(p, "add_prefix_space", TRUE) ? UGM_PREPEND_ALWAYS : UGM_PREPEND_NEVER;
+            cfg_bool_member(p, "add_prefix_space", TRUE) ? UGM_PREPEND_ALWAYS : UGM_PREPEND_NEVER;
     else if (strcmp(scheme, "always") == 0)
         t->prepend = UGM_PREPEND_ALWAYS;
     else if (strcmp(scheme, "first") == 0)
@@ -742,24 +688,25 @@ static gboolean load_pre_tokenizer(UgmTokenizer *t, JsonObject *root, const char
 static gboolean load_post_processor(UgmTokenizer *t, JsonObject *root, const char *path,
                                     GError **error)
 {
-    JsonObject *pp = obj_member(root, "post_processor");
-    const char *type = str_member(pp, "type");
+    JsonObject *pp = cfg_obj_member(root, "post_processor");
+    const char *type = cfg_str_member(pp, "type");
     if (!type || strcmp(type, "TemplateProcessing") != 0)
         return unsupported(error, path, "post_processor", type);
-    JsonArray *single = arr_member(pp, "single");
+    JsonArray *single = cfg_arr_member(pp, "single");
     gboolean two = single && json_array_get_length(single) == 2;
-    JsonObject *first = two ? obj_member(arr_obj(single, 0), "Sequence") : NULL;
-    const char *tok = two ? str_member(obj_member(arr_obj(single, 1), "SpecialToken"), "id") : NULL;
+    JsonObject *first = two ? cfg_obj_member(cfg_arr_obj(single, 0), "Sequence") : NULL;
+    const char *tok =
+        two ? cfg_str_member(cfg_obj_member(cfg_arr_obj(single, 1), "SpecialToken"), "id") : NULL;
     if (!first || !tok)
         return unsupported(error, path, "post_processor template (expected $A </s>)", NULL);
-    JsonArray *ids = arr_member(obj_member(obj_member(pp, "special_tokens"), tok), "ids");
+    JsonArray *ids =
+        cfg_arr_member(cfg_obj_member(cfg_obj_member(pp, "special_tokens"), tok), "ids");
     JsonNode *id0 = ids && json_array_get_length(ids) == 1 ? json_array_get_element(ids, 0) : NULL;
-    if (!id0 || !JSON_NODE_HOLDS_VALUE(id0) || json_node_get_value_type(id0) != G_TYPE_INT64) {
+    if (!cfg_node_int(id0, &t->eos_id)) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
                     "%s: post_processor.special_tokens[\"%s\"] has no single id", path, tok);
         return FALSE;
     }
-    t->eos_id = json_node_get_int(id0);
     return TRUE;
 }
 
@@ -873,11 +820,11 @@ static gboolean load_spiece(UgmTokenizer *t, const char *path, SpSpecs *sp, GErr
  * <extra_id_N>) join the vocabulary with score 0, as the fast converter adds them. */
 static gboolean spiece_extras(UgmTokenizer *t, JsonObject *cfg, const char *path, GError **error)
 {
-    JsonObject *dec = obj_member(cfg, "added_tokens_decoder");
+    JsonObject *dec = cfg_obj_member(cfg, "added_tokens_decoder");
     for (int id = t->n_pieces; dec; id++) {
         char key[32];
         g_snprintf(key, sizeof key, "%d", id);
-        const char *content = str_member(obj_member(dec, key), "content");
+        const char *content = cfg_str_member(cfg_obj_member(dec, key), "content");
         if (!content) break;
         piece_add(t, content, strlen(content), 0.0);
         added_add(t, content, strlen(content), id);
@@ -903,19 +850,16 @@ static gboolean load_spiece_dir(UgmTokenizer *t, const char *dir, GError **error
     t->meta = g_strdup("\xe2\x96\x81");
     t->meta_len = strlen(t->meta);
     t->split = TRUE;
-    char *cfg_path = g_build_filename(dir, "tokenizer_config.json", NULL);
-    gboolean ok = TRUE, legacy = TRUE; /* transformers' default when the key is absent */
-    if (g_file_test(cfg_path, G_FILE_TEST_EXISTS)) {
-        CfgJson *c = cfg_load(cfg_path, error);
-        ok = c != NULL;
-        if (ok) {
-            JsonObject *cfg = cfg_object(c);
-            legacy = bool_member(cfg, "legacy", TRUE);
-            ok = spiece_extras(t, cfg, cfg_path, error);
-            cfg_free(c);
-        }
+    g_autofree char *cfg_path = g_build_filename(dir, "tokenizer_config.json", NULL);
+    gboolean legacy = TRUE; /* transformers' default when the key is absent */
+    CfgJson *c;
+    gboolean ok = cfg_load_optional(cfg_path, &c, error);
+    if (c) {
+        JsonObject *cfg = cfg_object(c);
+        legacy = cfg_bool_member(cfg, "legacy", TRUE);
+        ok = spiece_extras(t, cfg, cfg_path, error);
+        cfg_free(c);
     }
-    g_free(cfg_path);
     t->prepend = !sp.add_dummy_prefix ? UGM_PREPEND_NEVER
                  : legacy             ? UGM_PREPEND_ALWAYS
                                       : UGM_PREPEND_FIRST;
@@ -931,19 +875,13 @@ static gboolean load_pad(UgmTokenizer *t, const char *dir, GError **error)
 {
     static const char *const files[] = {"special_tokens_map.json", "tokenizer_config.json"};
     for (int f = 0; f < 2; f++) {
-        char *path = g_build_filename(dir, files[f], NULL);
-        if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
-            g_free(path);
-            continue;
-        }
-        CfgJson *c = cfg_load(path, error);
-        if (!c) {
-            g_free(path);
-            return FALSE;
-        }
+        g_autofree char *path = g_build_filename(dir, files[f], NULL);
+        CfgJson *c;
+        if (!cfg_load_optional(path, &c, error)) return FALSE;
+        if (!c) continue;
         JsonObject *root = cfg_object(c);
-        const char *pad = str_member(root, "pad_token");
-        if (!pad) pad = str_member(obj_member(root, "pad_token"), "content");
+        const char *pad = cfg_str_member(root, "pad_token");
+        if (!pad) pad = cfg_str_member(cfg_obj_member(root, "pad_token"), "content");
         int64_t id = -1;
         for (int k = 0; pad && k < t->n_added && id < 0; k++)
             if (strcmp(t->added[k].text, pad) == 0) id = t->added[k].id;
@@ -952,7 +890,6 @@ static gboolean load_pad(UgmTokenizer *t, const char *dir, GError **error)
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
                         "%s: pad_token \"%s\" is not in the vocabulary", path, pad);
         cfg_free(c);
-        g_free(path);
         if (pad && id < 0) return FALSE;
         if (pad) {
             t->pad_id = id;

@@ -9,6 +9,7 @@
 #include "flux.h"
 #include "gguf.h"
 #include "probe.h"
+#include "shard_index.h"
 #include "model_problem.h"
 
 #include <fcntl.h>
@@ -134,26 +135,18 @@ static gboolean check_safetensors(const char *path, FluxProblemPart part, FluxMo
 static gboolean check_index(const char *path, FluxProblemPart part, FluxModelProblem *pb,
                             GError **error)
 {
-    g_autoptr(JsonParser) parser = json_parser_new();
-    JsonNode *root =
-        json_parser_load_from_mapped_file(parser, path, NULL) ? json_parser_get_root(parser) : NULL;
-    JsonObject *o = root && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
-    JsonNode *map = o ? json_object_get_member(o, "weight_map") : NULL;
-    if (!map || !JSON_NODE_HOLDS_OBJECT(map))
-        return damaged(pb, part, path, "the index has no \"weight_map\"", error);
-    g_autofree char *dir = g_path_get_dirname(path);
-    GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autoptr(GList) names = json_object_get_members(json_node_get_object(map));
+    StShardIndex *ix = st_shard_index_load(path, error); /* the message names the index */
+    if (!ix) {
+        model_problem_set(pb, FLUX_MODEL_PROBLEM_DAMAGED, part, path);
+        return FALSE;
+    }
     gboolean ok = TRUE;
-    for (GList *l = names; ok && l; l = l->next) {
-        const char *shard =
-            json_object_get_string_member_with_default(json_node_get_object(map), l->data, "");
-        if (!shard[0] || !g_hash_table_add(seen, (gpointer)shard)) continue;
-        g_autofree char *p = g_build_filename(dir, shard, NULL);
+    for (guint i = 0; ok && i < st_shard_index_n_shards(ix); i++) {
+        const char *p = st_shard_index_shard_path(ix, i);
         ok = g_file_test(p, G_FILE_TEST_IS_REGULAR) ? check_safetensors(p, part, pb, error)
                                                     : missing(pb, part, p, error);
     }
-    g_hash_table_destroy(seen);
+    st_shard_index_free(ix);
     return ok;
 }
 
