@@ -24,59 +24,67 @@
 
 typedef enum { CLIP_ACT_QUICK_GELU, CLIP_ACT_GELU, CLIP_ACT_GELU_TANH, CLIP_ACT_RELU } ClipAct;
 
+/* Indices into the `dims` array handed to wt_bind. */
+enum { DIM_D, DIM_F, DIM_V, DIM_P, N_DIMS };
+#define D_ WT_D(DIM_D)
+#define F_ WT_D(DIM_F)
+
+/* Each parameter once (weights.h): name under "text_model.encoder.layers.<i>.", shape. */
+/* clang-format off */
+#define CLIP_LAYER(P, S)                                               \
+    P(S, ln1_w, "layer_norm1.weight", WT_F32, D_)                      \
+    P(S, ln1_b, "layer_norm1.bias", WT_F32, D_)                        \
+    P(S, q_w, "self_attn.q_proj.weight", 0, D_, D_)                    \
+    P(S, q_b, "self_attn.q_proj.bias", WT_F32, D_)                     \
+    P(S, k_w, "self_attn.k_proj.weight", 0, D_, D_)                    \
+    P(S, k_b, "self_attn.k_proj.bias", WT_F32, D_)                     \
+    P(S, v_w, "self_attn.v_proj.weight", 0, D_, D_)                    \
+    P(S, v_b, "self_attn.v_proj.bias", WT_F32, D_)                     \
+    P(S, o_w, "self_attn.out_proj.weight", 0, D_, D_)                  \
+    P(S, o_b, "self_attn.out_proj.bias", WT_F32, D_)                   \
+    P(S, ln2_w, "layer_norm2.weight", WT_F32, D_)                      \
+    P(S, ln2_b, "layer_norm2.bias", WT_F32, D_)                        \
+    P(S, fc1_w, "mlp.fc1.weight", 0, F_, D_)                           \
+    P(S, fc1_b, "mlp.fc1.bias", WT_F32, F_)                            \
+    P(S, fc2_w, "mlp.fc2.weight", 0, D_, F_)                           \
+    P(S, fc2_b, "mlp.fc2.bias", WT_F32, D_)
+/* under "text_model." */
+#define CLIP_TOP(P, S)                                                              \
+    P(S, tok_emb, "embeddings.token_embedding.weight", 0, WT_D(DIM_V), D_)          \
+    P(S, pos_emb, "embeddings.position_embedding.weight", 0, WT_D(DIM_P), D_)       \
+    P(S, fin_w, "final_layer_norm.weight", WT_F32, D_)                              \
+    P(S, fin_b, "final_layer_norm.bias", WT_F32, D_)
+/* clang-format on */
+
 typedef struct {
-    const StTensor *ln1_w, *ln1_b;         /* [D] */
-    const StTensor *q_w, *k_w, *v_w, *o_w; /* [D, D] */
-    const StTensor *q_b, *k_b, *v_b, *o_b; /* [D] */
-    const StTensor *ln2_w, *ln2_b;         /* [D] */
-    const StTensor *fc1_w, *fc1_b;         /* [F, D], [F] */
-    const StTensor *fc2_w, *fc2_b;         /* [D, F], [D] */
+    CLIP_LAYER(WT_FIELD, _)
 } ClipLayer;
 
 struct ClipModel {
-    StArchive *archive; /* owns the mapped weights every StTensor below points into */
+    CLIP_TOP(WT_FIELD, _)
+    StArchive *archive; /* owns the mapped weights every StTensor above points into */
     int D, F, NH, HD, N, V, P;
     float eps;
     int64_t eos_token_id;
     ClipAct act;
-    const StTensor *tok_emb;       /* [V, D] */
-    const StTensor *pos_emb;       /* [P, D] */
-    const StTensor *fin_w, *fin_b; /* [D] */
-    ClipLayer *layers;             /* [N] */
+    ClipLayer *layers; /* [N] */
 };
 
-/* Indices into the `dims` array handed to wt_bind. */
-enum { DIM_D, DIM_F, DIM_V, DIM_P, N_DIMS };
+static const WtSpec clip_layer_spec[] = {CLIP_LAYER(WT_ROW, ClipLayer)};
+static const WtSpec clip_model_spec[] = {CLIP_TOP(WT_ROW, ClipModel)};
+#undef D_
+#undef F_
 
-#define L_(field) offsetof(ClipLayer, field)
-static const WtSpec clip_layer_spec[] = {
-    {"layer_norm1.weight", L_(ln1_w), 1, {WT_D(DIM_D)}, WT_F32},
-    {"layer_norm1.bias", L_(ln1_b), 1, {WT_D(DIM_D)}, WT_F32},
-    {"self_attn.q_proj.weight", L_(q_w), 2, {WT_D(DIM_D), WT_D(DIM_D)}, 0},
-    {"self_attn.q_proj.bias", L_(q_b), 1, {WT_D(DIM_D)}, WT_F32},
-    {"self_attn.k_proj.weight", L_(k_w), 2, {WT_D(DIM_D), WT_D(DIM_D)}, 0},
-    {"self_attn.k_proj.bias", L_(k_b), 1, {WT_D(DIM_D)}, WT_F32},
-    {"self_attn.v_proj.weight", L_(v_w), 2, {WT_D(DIM_D), WT_D(DIM_D)}, 0},
-    {"self_attn.v_proj.bias", L_(v_b), 1, {WT_D(DIM_D)}, WT_F32},
-    {"self_attn.out_proj.weight", L_(o_w), 2, {WT_D(DIM_D), WT_D(DIM_D)}, 0},
-    {"self_attn.out_proj.bias", L_(o_b), 1, {WT_D(DIM_D)}, WT_F32},
-    {"layer_norm2.weight", L_(ln2_w), 1, {WT_D(DIM_D)}, WT_F32},
-    {"layer_norm2.bias", L_(ln2_b), 1, {WT_D(DIM_D)}, WT_F32},
-    {"mlp.fc1.weight", L_(fc1_w), 2, {WT_D(DIM_F), WT_D(DIM_D)}, 0},
-    {"mlp.fc1.bias", L_(fc1_b), 1, {WT_D(DIM_F)}, WT_F32},
-    {"mlp.fc2.weight", L_(fc2_w), 2, {WT_D(DIM_D), WT_D(DIM_F)}, 0},
-    {"mlp.fc2.bias", L_(fc2_b), 1, {WT_D(DIM_D)}, WT_F32},
+static const WtTable clip_table[] = {
+    WT_TABLE_ALL(ClipLayer, clip_layer_spec, N_DIMS),
+    WT_TABLE(ClipModel, clip_model_spec, archive, N_DIMS),
 };
-#undef L_
 
-#define M_(field) offsetof(ClipModel, field)
-static const WtSpec clip_model_spec[] = {
-    {"embeddings.token_embedding.weight", M_(tok_emb), 2, {WT_D(DIM_V), WT_D(DIM_D)}, 0},
-    {"embeddings.position_embedding.weight", M_(pos_emb), 2, {WT_D(DIM_P), WT_D(DIM_D)}, 0},
-    {"final_layer_norm.weight", M_(fin_w), 1, {WT_D(DIM_D)}, WT_F32},
-    {"final_layer_norm.bias", M_(fin_b), 1, {WT_D(DIM_D)}, WT_F32},
-};
-#undef M_
+const WtTable *clip_tables(gsize *n)
+{
+    *n = G_N_ELEMENTS(clip_table);
+    return clip_table;
+}
 
 /* ------------------------------------------------------------------------------------- */
 /* Loading                                                                               */

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "safetensors.h"
 #include "trace.h"
+#include "weights.h"
 #include <glib.h>
 #include <stdint.h>
 
@@ -44,6 +45,9 @@ gboolean clip_encode_lora(const ClipModel *m, const StArchive *lora, const int64
                           float *pooled, const FluxTrace *trace, GError **error);
 /* The model's weights (what LoRA layers are matched against). Owned by m. */
 StArchive *clip_archive(ClipModel *m);
+
+/* The spec tables of the model's structs, for wt_table_check (tests). */
+const WtTable *clip_tables(gsize *n);
 
 /* Checkpoint tensors the model did not bind; names (if non-NULL) gets a NULL-terminated array
  * the caller frees with g_strfreev. */

@@ -30,59 +30,66 @@
 
 typedef enum { T5_ACT_RELU, T5_ACT_GELU, T5_ACT_GELU_TANH, T5_ACT_SILU } T5Act;
 
+enum { DIM_D, DIM_I, DIM_F, DIM_V, DIM_NB, DIM_NH, N_DIMS };
+enum { T5_GATED, T5_PLAIN }; /* WT_ONLY groups: the feed-forward kind of the config */
+#define D_ WT_D(DIM_D)
+#define I_ WT_D(DIM_I)
+#define F_ WT_D(DIM_F)
+
+/* Each parameter once (weights.h): name under "encoder.block.<i>.", shape. */
+/* clang-format off */
+#define T5_BLOCK(P, S)                                                                   \
+    P(S, ln_attn, "layer.0.layer_norm.weight", WT_F32, D_)                               \
+    P(S, q, "layer.0.SelfAttention.q.weight", 0, I_, D_)                                 \
+    P(S, k, "layer.0.SelfAttention.k.weight", 0, I_, D_)                                 \
+    P(S, v, "layer.0.SelfAttention.v.weight", 0, I_, D_)                                 \
+    P(S, o, "layer.0.SelfAttention.o.weight", 0, D_, I_)                                 \
+    P(S, ln_ff, "layer.1.layer_norm.weight", WT_F32, D_)                                 \
+    /* gated FF (T5DenseGatedActDense) */                                               \
+    P(S, wi_0, "layer.1.DenseReluDense.wi_0.weight", WT_ONLY(T5_GATED), F_, D_)          \
+    P(S, wi_1, "layer.1.DenseReluDense.wi_1.weight", WT_ONLY(T5_GATED), F_, D_)          \
+    /* plain FF (T5DenseActDense) */                                                    \
+    P(S, wi, "layer.1.DenseReluDense.wi.weight", WT_ONLY(T5_PLAIN), F_, D_)              \
+    P(S, wo, "layer.1.DenseReluDense.wo.weight", 0, D_, F_)
+/* the relative bias: block 0's table only, shared by all blocks */
+#define T5_TOP(P, S)                                                                     \
+    P(S, rel_bias, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", \
+      WT_F32, WT_D(DIM_NB), WT_D(DIM_NH))                                                \
+    P(S, fin, "encoder.final_layer_norm.weight", WT_F32, D_)
+/* clang-format on */
+
 typedef struct {
-    const StTensor *ln_attn;     /* [D] layer.0.layer_norm */
-    const StTensor *q, *k, *v;   /* [I, D] */
-    const StTensor *o;           /* [D, I] */
-    const StTensor *ln_ff;       /* [D] layer.1.layer_norm */
-    const StTensor *wi_0, *wi_1; /* [F, D] gated FF (T5DenseGatedActDense) */
-    const StTensor *wi;          /* [F, D] plain FF (T5DenseActDense) */
-    const StTensor *wo;          /* [D, F] */
+    T5_BLOCK(WT_FIELD, _)
 } T5Block;
 
 struct T5Model {
-    StArchive *archive; /* owns the mapped weights every StTensor below points into */
+    T5_TOP(WT_FIELD, _)
+    const StTensor *embed; /* [V, D] shared.weight (= encoder.embed_tokens.weight): tied, so
+                              bound by t5_bind_embedding */
+    StArchive *archive;    /* owns the mapped weights every StTensor above points into */
     int D, NH, HD, I, F, V, N, NB, max_distance;
     float eps;
     T5Act act;
     gboolean gated;
-    const StTensor *embed;    /* [V, D] shared.weight (= encoder.embed_tokens.weight) */
-    const StTensor *rel_bias; /* [NB, NH] block 0's relative_attention_bias */
-    const StTensor *fin;      /* [D] encoder.final_layer_norm */
-    T5Block *blocks;          /* [N] */
+    T5Block *blocks; /* [N] */
 };
 
-enum { DIM_D, DIM_I, DIM_F, DIM_V, DIM_NB, DIM_NH, N_DIMS };
+static const WtSpec t5_block_spec[] = {T5_BLOCK(WT_ROW, T5Block)};
+static const WtSpec t5_top_spec[] = {T5_TOP(WT_ROW, T5Model)};
+#undef D_
+#undef I_
+#undef F_
 
-#define B_(field) offsetof(T5Block, field)
-static const WtSpec t5_attn_spec[] = {
-    {"layer.0.layer_norm.weight", B_(ln_attn), 1, {WT_D(DIM_D)}, WT_F32},
-    {"layer.0.SelfAttention.q.weight", B_(q), 2, {WT_D(DIM_I), WT_D(DIM_D)}, 0},
-    {"layer.0.SelfAttention.k.weight", B_(k), 2, {WT_D(DIM_I), WT_D(DIM_D)}, 0},
-    {"layer.0.SelfAttention.v.weight", B_(v), 2, {WT_D(DIM_I), WT_D(DIM_D)}, 0},
-    {"layer.0.SelfAttention.o.weight", B_(o), 2, {WT_D(DIM_D), WT_D(DIM_I)}, 0},
-    {"layer.1.layer_norm.weight", B_(ln_ff), 1, {WT_D(DIM_D)}, WT_F32},
+static const WtTable t5_table[] = {
+    WT_TABLE_ALL(T5Block, t5_block_spec, N_DIMS),
+    WT_TABLE(T5Model, t5_top_spec, embed, N_DIMS),
 };
-static const WtSpec t5_gated_ff_spec[] = {
-    {"layer.1.DenseReluDense.wi_0.weight", B_(wi_0), 2, {WT_D(DIM_F), WT_D(DIM_D)}, 0},
-    {"layer.1.DenseReluDense.wi_1.weight", B_(wi_1), 2, {WT_D(DIM_F), WT_D(DIM_D)}, 0},
-    {"layer.1.DenseReluDense.wo.weight", B_(wo), 2, {WT_D(DIM_D), WT_D(DIM_F)}, 0},
-};
-static const WtSpec t5_plain_ff_spec[] = {
-    {"layer.1.DenseReluDense.wi.weight", B_(wi), 2, {WT_D(DIM_F), WT_D(DIM_D)}, 0},
-    {"layer.1.DenseReluDense.wo.weight", B_(wo), 2, {WT_D(DIM_D), WT_D(DIM_F)}, 0},
-};
-#undef B_
 
-#define M_(field) offsetof(T5Model, field)
-/* under "encoder.block.0.layer.0.SelfAttention.": the only block with a bias table */
-static const WtSpec t5_rel_bias_spec[] = {
-    {"relative_attention_bias.weight", M_(rel_bias), 2, {WT_D(DIM_NB), WT_D(DIM_NH)}, WT_F32},
-};
-static const WtSpec t5_final_spec[] = {
-    {"encoder.final_layer_norm.weight", M_(fin), 1, {WT_D(DIM_D)}, WT_F32},
-};
-#undef M_
+const WtTable *t5_tables(gsize *n)
+{
+    *n = G_N_ELEMENTS(t5_table);
+    return t5_table;
+}
 
 /* ------------------------------------------------------------------------------------- */
 /* Configuration                                                                         */
@@ -194,20 +201,14 @@ static gboolean t5_bind(T5Model *m, GError **error)
                                   [DIM_V] = m->V, [DIM_NB] = m->NB, [DIM_NH] = m->NH};
     if (!t5_bind_embedding(m, error)) return FALSE;
     m->blocks = g_new0(T5Block, m->N);
+    unsigned ff = WT_ONLY(m->gated ? T5_GATED : T5_PLAIN);
     for (int i = 0; i < m->N; i++) {
         g_autofree char *prefix = g_strdup_printf("encoder.block.%d.", i);
-        T5Block *b = &m->blocks[i];
-        gboolean ok =
-            wt_bind(m->archive, prefix, t5_attn_spec, G_N_ELEMENTS(t5_attn_spec), dims, b, error) &&
-            (m->gated ? wt_bind(m->archive, prefix, t5_gated_ff_spec,
-                                G_N_ELEMENTS(t5_gated_ff_spec), dims, b, error)
-                      : wt_bind(m->archive, prefix, t5_plain_ff_spec,
-                                G_N_ELEMENTS(t5_plain_ff_spec), dims, b, error));
-        if (!ok) return FALSE;
+        if (!wt_bind_only(m->archive, prefix, t5_block_spec, G_N_ELEMENTS(t5_block_spec), dims, ff,
+                          &m->blocks[i], error))
+            return FALSE;
     }
-    return wt_bind(m->archive, "encoder.block.0.layer.0.SelfAttention.", t5_rel_bias_spec,
-                   G_N_ELEMENTS(t5_rel_bias_spec), dims, m, error) &&
-           wt_bind(m->archive, "", t5_final_spec, G_N_ELEMENTS(t5_final_spec), dims, m, error);
+    return wt_bind(m->archive, "", t5_top_spec, G_N_ELEMENTS(t5_top_spec), dims, m, error);
 }
 
 T5Model *t5_load_from(const CfgJson *cfg, StArchive *archive, GError **error)

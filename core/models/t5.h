@@ -15,6 +15,7 @@
 #include "config.h"
 #include "safetensors.h"
 #include "trace.h"
+#include "weights.h"
 #include <glib.h>
 #include <stdint.h>
 
@@ -40,6 +41,9 @@ int t5_d_model(const T5Model *m); /* D: config d_model (4096 for T5-XXL) */
  * Fails (FLUX_ERROR_ARGUMENT) for L out of range or an id outside the vocabulary. */
 gboolean t5_encode(const T5Model *m, const int64_t *ids, int L, float *out, const FluxTrace *trace,
                    GError **error);
+
+/* The spec tables of the model's structs, for wt_table_check (tests). */
+const WtTable *t5_tables(gsize *n);
 
 /* Checkpoint tensors the model did not bind (names: NULL-terminated, g_strfreev). */
 gsize t5_unused_tensors(const T5Model *m, char ***names);

@@ -49,56 +49,69 @@
 
 #define VAE_MAX_BLOCKS 8
 
+enum { DIM_LAT, DIM_TOP, DIM_BOT, DIM_OUT, DIM_UP, N_DIMS };
+/* WT_ONLY groups of the model's own convs, bound before and after the blocks */
+enum { POST_QUANT, STEM, TAIL };
+#define LAT_ WT_D(DIM_LAT) /* C_lat */
+#define TOP_ WT_D(DIM_TOP) /* Cb[n-1] */
+#define BOT_ WT_D(DIM_BOT) /* Cb[0] */
+#define UP_  WT_D(DIM_UP)  /* an up block's Co */
+
+/* Each parameter once (weights.h). */
+/* clang-format off */
+/* under "decoder.up_blocks.<i>.upsamplers.0." */
+#define VAE_UPSAMPLER(P, S)                                                            \
+    P(S, up_w, "conv.weight", 0, UP_, UP_, 3, 3)                                       \
+    P(S, up_b, "conv.bias", WT_F32, UP_)
+#define VAE_TOP(P, S)                                                                  \
+    /* only when use_post_quant_conv (not FLUX) */                                     \
+    P(S, pq_w, "post_quant_conv.weight", WT_ONLY(POST_QUANT), LAT_, LAT_, 1, 1)        \
+    P(S, pq_b, "post_quant_conv.bias", WT_ONLY(POST_QUANT) | WT_F32, LAT_)             \
+    P(S, in_w, "decoder.conv_in.weight", WT_ONLY(STEM), TOP_, LAT_, 3, 3)              \
+    P(S, in_b, "decoder.conv_in.bias", WT_ONLY(STEM) | WT_F32, TOP_)                   \
+    P(S, nout_w, "decoder.conv_norm_out.weight", WT_ONLY(TAIL) | WT_F32, BOT_)         \
+    P(S, nout_b, "decoder.conv_norm_out.bias", WT_ONLY(TAIL) | WT_F32, BOT_)           \
+    P(S, out_w, "decoder.conv_out.weight", WT_ONLY(TAIL), WT_D(DIM_OUT), BOT_, 3, 3)   \
+    P(S, out_b, "decoder.conv_out.bias", WT_ONLY(TAIL) | WT_F32, WT_D(DIM_OUT))
+/* clang-format on */
+
 typedef struct {
+    VAE_UPSAMPLER(WT_FIELD, _) /* NULL for the last block */
     int Ci, Co;
-    VaeResnet *resnets;          /* [layers_per_block + 1] */
-    const StTensor *up_w, *up_b; /* [Co, Co, 3, 3], [Co]; NULL for the last block */
+    VaeResnet *resnets; /* [layers_per_block + 1] */
 } VaeUpBlock;
 
 struct VaeModel {
-    StArchive *archive; /* owns the mapped weights every StTensor below points into */
+    VAE_TOP(WT_FIELD, _)
+    StArchive *archive; /* owns the mapped weights every StTensor above points into */
     int n, ch[VAE_MAX_BLOCKS], layers, G, C_lat, C_out;
     gboolean mid_attn, post_quant;
     float scaling, shift;
-    const StTensor *pq_w, *pq_b; /* [C_lat, C_lat, 1, 1], [C_lat] */
-    const StTensor *in_w, *in_b; /* [Cb[n-1], C_lat, 3, 3] */
     VaeResnet mid[2];
     VaeAttn attn;
-    VaeUpBlock *up;                  /* [n] */
-    const StTensor *nout_w, *nout_b; /* [Cb[0]] */
-    const StTensor *out_w, *out_b;   /* [C_out, Cb[0], 3, 3] */
-    int C_in;                        /* in_channels: the encoder's picture channels */
-    gboolean quant;                  /* use_quant_conv (encoder) */
-    VaeEncoder *enc;                 /* NULL when the file has no encoder.* tensors */
+    VaeUpBlock *up;  /* [n] */
+    int C_in;        /* in_channels: the encoder's picture channels */
+    gboolean quant;  /* use_quant_conv (encoder) */
+    VaeEncoder *enc; /* NULL when the file has no encoder.* tensors */
 };
 
-enum { DIM_CI, DIM_CO, N_DIMS };
+static const WtSpec vae_upsampler_spec[] = {VAE_UPSAMPLER(WT_ROW, VaeUpBlock)};
+static const WtSpec vae_top_spec[] = {VAE_TOP(WT_ROW, VaeModel)};
+#undef LAT_
+#undef TOP_
+#undef BOT_
+#undef UP_
 
-/* under "decoder.up_blocks.<i>.upsamplers.0.", with Ci = Co */
-#define U_(field) offsetof(VaeUpBlock, field)
-static const WtSpec vae_upsampler_spec[] = {
-    {"conv.weight", U_(up_w), 4, {WT_D(DIM_CO), WT_D(DIM_CO), 3, 3}, 0},
-    {"conv.bias", U_(up_b), 1, {WT_D(DIM_CO)}, WT_F32},
+static const WtTable vae_table[] = {
+    WT_TABLE(VaeUpBlock, vae_upsampler_spec, Ci, N_DIMS),
+    WT_TABLE(VaeModel, vae_top_spec, archive, N_DIMS),
 };
-#undef U_
 
-/* Convs with Ci → Co: conv_in (C_lat → Cb[n-1]), conv_out (Cb[0] → C_out), post_quant_conv. */
-#define M_(field) offsetof(VaeModel, field)
-static const WtSpec vae_conv_in_spec[] = {
-    {"decoder.conv_in.weight", M_(in_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 3, 3}, 0},
-    {"decoder.conv_in.bias", M_(in_b), 1, {WT_D(DIM_CO)}, WT_F32},
-};
-static const WtSpec vae_conv_out_spec[] = {
-    {"decoder.conv_norm_out.weight", M_(nout_w), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"decoder.conv_norm_out.bias", M_(nout_b), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"decoder.conv_out.weight", M_(out_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 3, 3}, 0},
-    {"decoder.conv_out.bias", M_(out_b), 1, {WT_D(DIM_CO)}, WT_F32},
-};
-static const WtSpec vae_post_quant_spec[] = {
-    {"post_quant_conv.weight", M_(pq_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 1, 1}, 0},
-    {"post_quant_conv.bias", M_(pq_b), 1, {WT_D(DIM_CO)}, WT_F32},
-};
-#undef M_
+const WtTable *vae_tables(gsize *n)
+{
+    *n = G_N_ELEMENTS(vae_table);
+    return vae_table;
+}
 
 /* ------------------------------------------------------------------------------------- */
 /* Configuration                                                                         */
@@ -206,28 +219,30 @@ static gboolean vae_bind_up(VaeModel *m, int i, GError **error)
             return FALSE;
     }
     if (i == m->n - 1) return TRUE;
-    const int64_t dims[N_DIMS] = {[DIM_CI] = u->Co, [DIM_CO] = u->Co};
+    const int64_t dims[N_DIMS] = {[DIM_UP] = u->Co};
     g_autofree char *prefix = g_strdup_printf("decoder.up_blocks.%d.upsamplers.0.", i);
     return wt_bind(m->archive, prefix, vae_upsampler_spec, G_N_ELEMENTS(vae_upsampler_spec), dims,
                    u, error);
 }
 
+static gboolean vae_bind_top(VaeModel *m, unsigned groups, GError **error)
+{
+    const int64_t dims[N_DIMS] = {[DIM_LAT] = m->C_lat,
+                                  [DIM_TOP] = m->ch[m->n - 1],
+                                  [DIM_BOT] = m->ch[0],
+                                  [DIM_OUT] = m->C_out};
+    return wt_bind_only(m->archive, "", vae_top_spec, G_N_ELEMENTS(vae_top_spec), dims, groups, m,
+                        error);
+}
+
 static gboolean vae_bind(VaeModel *m, GError **error)
 {
-    const int64_t pq[N_DIMS] = {[DIM_CI] = m->C_lat, [DIM_CO] = m->C_lat};
-    const int64_t in[N_DIMS] = {[DIM_CI] = m->C_lat, [DIM_CO] = m->ch[m->n - 1]};
-    const int64_t out[N_DIMS] = {[DIM_CI] = m->ch[0], [DIM_CO] = m->C_out};
-    if (m->post_quant && !wt_bind(m->archive, "", vae_post_quant_spec,
-                                  G_N_ELEMENTS(vae_post_quant_spec), pq, m, error))
-        return FALSE;
-    if (!wt_bind(m->archive, "", vae_conv_in_spec, G_N_ELEMENTS(vae_conv_in_spec), in, m, error) ||
-        !vae_bind_mid(m, error))
-        return FALSE;
+    unsigned stem = WT_ONLY(STEM) | (m->post_quant ? WT_ONLY(POST_QUANT) : 0);
+    if (!vae_bind_top(m, stem, error) || !vae_bind_mid(m, error)) return FALSE;
     m->up = g_new0(VaeUpBlock, m->n);
     for (int i = 0; i < m->n; i++)
         if (!vae_bind_up(m, i, error)) return FALSE;
-    if (!wt_bind(m->archive, "", vae_conv_out_spec, G_N_ELEMENTS(vae_conv_out_spec), out, m, error))
-        return FALSE;
+    if (!vae_bind_top(m, WT_ONLY(TAIL), error)) return FALSE;
     /* The encoder is bound when the file has one (decoder-only files load for text-to-image) */
     if (!st_archive_find(m->archive, "encoder.conv_in.weight")) return TRUE;
     VaeEncoderShape es = {m->n, m->ch, m->layers, m->G, m->C_in, m->C_lat, m->mid_attn, m->quant};

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "safetensors.h"
 #include "trace.h"
+#include "weights.h"
 #include <glib.h>
 
 typedef struct VaeModel VaeModel;
@@ -42,6 +43,9 @@ float vae_shift_factor(const VaeModel *m); /* 0 when the config has none */
 int vae_upscale(const VaeModel *m);        /* 2^(len(block_out_channels) - 1): 8 for FLUX.1 */
 
 gboolean vae_has_encoder(const VaeModel *m);
+
+/* The spec tables of the decoder's structs, for wt_table_check (tests). */
+const WtTable *vae_tables(gsize *n);
 
 /* Checkpoint tensors neither half bound (names: NULL-terminated, g_strfreev). */
 gsize vae_unused_tensors(const VaeModel *m, char ***names);

@@ -19,51 +19,33 @@
 #include <math.h>
 #include <stddef.h>
 
-enum { DIM_CI, DIM_CO, N_DIMS };
+enum { DIM_CI, DIM_CO, N_DIMS }; /* the WT_D(0), WT_D(1) of vae_blocks.h */
+enum { SHORTCUT };               /* WT_ONLY(0) */
 
-#define R_(field) offsetof(VaeResnet, field)
-static const WtSpec vae_resnet_spec[] = {
-    {"norm1.weight", R_(norm1_w), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"norm1.bias", R_(norm1_b), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"conv1.weight", R_(conv1_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 3, 3}, 0},
-    {"conv1.bias", R_(conv1_b), 1, {WT_D(DIM_CO)}, WT_F32},
-    {"norm2.weight", R_(norm2_w), 1, {WT_D(DIM_CO)}, WT_F32},
-    {"norm2.bias", R_(norm2_b), 1, {WT_D(DIM_CO)}, WT_F32},
-    {"conv2.weight", R_(conv2_w), 4, {WT_D(DIM_CO), WT_D(DIM_CO), 3, 3}, 0},
-    {"conv2.bias", R_(conv2_b), 1, {WT_D(DIM_CO)}, WT_F32},
-};
-static const WtSpec vae_shortcut_spec[] = {
-    {"conv_shortcut.weight", R_(sc_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 1, 1}, 0},
-    {"conv_shortcut.bias", R_(sc_b), 1, {WT_D(DIM_CO)}, WT_F32},
-};
-#undef R_
+static const WtSpec vae_resnet_spec[] = {VAE_RESNET(WT_ROW, VaeResnet)};
+/* under "<half>.mid_block.attentions.0." */
+static const WtSpec vae_attn_spec[] = {VAE_ATTN(WT_ROW, VaeAttn)};
 
-/* under "<half>.mid_block.attentions.0.", with Ci = Co = C */
-#define A_(field) offsetof(VaeAttn, field)
-static const WtSpec vae_attn_spec[] = {
-    {"group_norm.weight", A_(norm_w), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"group_norm.bias", A_(norm_b), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"to_q.weight", A_(q_w), 2, {WT_D(DIM_CI), WT_D(DIM_CI)}, 0},
-    {"to_q.bias", A_(q_b), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"to_k.weight", A_(k_w), 2, {WT_D(DIM_CI), WT_D(DIM_CI)}, 0},
-    {"to_k.bias", A_(k_b), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"to_v.weight", A_(v_w), 2, {WT_D(DIM_CI), WT_D(DIM_CI)}, 0},
-    {"to_v.bias", A_(v_b), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"to_out.0.weight", A_(o_w), 2, {WT_D(DIM_CI), WT_D(DIM_CI)}, 0},
-    {"to_out.0.bias", A_(o_b), 1, {WT_D(DIM_CI)}, WT_F32},
+static const WtTable vae_blocks_table[] = {
+    WT_TABLE(VaeResnet, vae_resnet_spec, Ci, N_DIMS),
+    WT_TABLE_ALL(VaeAttn, vae_attn_spec, 1),
 };
-#undef A_
+
+const WtTable *vae_blocks_tables(gsize *n)
+{
+    *n = G_N_ELEMENTS(vae_blocks_table);
+    return vae_blocks_table;
+}
 
 gboolean vae_bind_resnet(StArchive *a, const char *prefix, int Ci, int Co, VaeResnet *r,
                          GError **error)
 {
     const int64_t dims[N_DIMS] = {[DIM_CI] = Ci, [DIM_CO] = Co};
     r->Ci = Ci, r->Co = Co;
-    if (!wt_bind(a, prefix, vae_resnet_spec, G_N_ELEMENTS(vae_resnet_spec), dims, r, error))
-        return FALSE;
     /* ResnetBlock2D.use_in_shortcut = in_channels != out_channels */
-    return Ci == Co ||
-           wt_bind(a, prefix, vae_shortcut_spec, G_N_ELEMENTS(vae_shortcut_spec), dims, r, error);
+    unsigned groups = Ci != Co ? WT_ONLY(SHORTCUT) : 0;
+    return wt_bind_only(a, prefix, vae_resnet_spec, G_N_ELEMENTS(vae_resnet_spec), dims, groups, r,
+                        error);
 }
 
 gboolean vae_bind_attn(StArchive *a, const char *prefix, int C, VaeAttn *at, GError **error)

@@ -16,22 +16,45 @@
 
 #include "safetensors.h"
 #include "trace.h"
+#include "weights.h"
 #include <glib.h>
 
 #define VAE_EPS 1e-6f /* resnet_eps and the norms' eps are hard-wired in diffusers */
 
+/* Each parameter once (weights.h); dims: WT_D(0) = Ci, WT_D(1) = Co (= C for the attention). */
+/* clang-format off */
+#define VAE_RESNET(P, S)                                                         \
+    P(S, norm1_w, "norm1.weight", WT_F32, WT_D(0))                               \
+    P(S, norm1_b, "norm1.bias", WT_F32, WT_D(0))                                 \
+    P(S, conv1_w, "conv1.weight", 0, WT_D(1), WT_D(0), 3, 3)                     \
+    P(S, conv1_b, "conv1.bias", WT_F32, WT_D(1))                                 \
+    P(S, norm2_w, "norm2.weight", WT_F32, WT_D(1))                               \
+    P(S, norm2_b, "norm2.bias", WT_F32, WT_D(1))                                 \
+    P(S, conv2_w, "conv2.weight", 0, WT_D(1), WT_D(1), 3, 3)                     \
+    P(S, conv2_b, "conv2.bias", WT_F32, WT_D(1))                                 \
+    /* only when Ci != Co (ResnetBlock2D.use_in_shortcut) */                     \
+    P(S, sc_w, "conv_shortcut.weight", WT_ONLY(0), WT_D(1), WT_D(0), 1, 1)       \
+    P(S, sc_b, "conv_shortcut.bias", WT_ONLY(0) | WT_F32, WT_D(1))
+#define VAE_ATTN(P, S)                                                           \
+    P(S, norm_w, "group_norm.weight", WT_F32, WT_D(0))                           \
+    P(S, norm_b, "group_norm.bias", WT_F32, WT_D(0))                             \
+    P(S, q_w, "to_q.weight", 0, WT_D(0), WT_D(0))                                \
+    P(S, q_b, "to_q.bias", WT_F32, WT_D(0))                                      \
+    P(S, k_w, "to_k.weight", 0, WT_D(0), WT_D(0))                                \
+    P(S, k_b, "to_k.bias", WT_F32, WT_D(0))                                      \
+    P(S, v_w, "to_v.weight", 0, WT_D(0), WT_D(0))                                \
+    P(S, v_b, "to_v.bias", WT_F32, WT_D(0))                                      \
+    P(S, o_w, "to_out.0.weight", 0, WT_D(0), WT_D(0))                            \
+    P(S, o_b, "to_out.0.bias", WT_F32, WT_D(0))
+/* clang-format on */
+
 typedef struct {
+    VAE_RESNET(WT_FIELD, _) /* sc_*: NULL when Ci == Co */
     int Ci, Co;
-    const StTensor *norm1_w, *norm1_b; /* [Ci] */
-    const StTensor *conv1_w, *conv1_b; /* [Co, Ci, 3, 3], [Co] */
-    const StTensor *norm2_w, *norm2_b; /* [Co] */
-    const StTensor *conv2_w, *conv2_b; /* [Co, Co, 3, 3], [Co] */
-    const StTensor *sc_w, *sc_b;       /* [Co, Ci, 1, 1], [Co]; NULL when Ci == Co */
 } VaeResnet;
 
 typedef struct {
-    const StTensor *norm_w, *norm_b;                               /* [C] group_norm */
-    const StTensor *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b; /* [C, C], [C] */
+    VAE_ATTN(WT_FIELD, _)
 } VaeAttn;
 
 /* The activation flowing through a VAE half: x [C, H, W], owned (g_free). */
@@ -45,6 +68,9 @@ gboolean vae_bind_resnet(StArchive *a, const char *prefix, int Ci, int Co, VaeRe
                          GError **error);
 /* `<prefix>group_norm.weight`, to_q/to_k/to_v/to_out.0 [C, C]. */
 gboolean vae_bind_attn(StArchive *a, const char *prefix, int C, VaeAttn *at, GError **error);
+
+/* The spec tables of VaeResnet and VaeAttn, for wt_table_check (tests). */
+const WtTable *vae_blocks_tables(gsize *n);
 
 /* g_try_new(float, n), or NULL with FLUX_ERROR_NO_MEMORY naming `what`. */
 float *vae_alloc(size_t n, const char *what, GError **error);

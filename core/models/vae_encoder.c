@@ -32,50 +32,63 @@
 
 #define ENC_MAX_BLOCKS 8
 
+enum { DIM_IN, DIM_BOT, DIM_TOP, DIM_MOM, DIM_DOWN, N_DIMS };
+enum { STEM, TAIL, QUANT };  /* WT_ONLY groups, bound before and after the blocks */
+#define BOT_  WT_D(DIM_BOT)  /* Cb[0] */
+#define TOP_  WT_D(DIM_TOP)  /* Cb[n-1] */
+#define MOM_  WT_D(DIM_MOM)  /* 2·C_lat: mean and logvar */
+#define DOWN_ WT_D(DIM_DOWN) /* a down block's Co */
+
+/* Each parameter once (weights.h). */
+/* clang-format off */
+/* under "encoder.down_blocks.<i>.downsamplers.0." */
+#define ENC_DOWNSAMPLER(P, S)                                                          \
+    P(S, down_w, "conv.weight", 0, DOWN_, DOWN_, 3, 3)                                 \
+    P(S, down_b, "conv.bias", WT_F32, DOWN_)
+#define ENC_TOP(P, S)                                                                  \
+    P(S, in_w, "encoder.conv_in.weight", WT_ONLY(STEM), BOT_, WT_D(DIM_IN), 3, 3)      \
+    P(S, in_b, "encoder.conv_in.bias", WT_ONLY(STEM) | WT_F32, BOT_)                   \
+    P(S, nout_w, "encoder.conv_norm_out.weight", WT_ONLY(TAIL) | WT_F32, TOP_)         \
+    P(S, nout_b, "encoder.conv_norm_out.bias", WT_ONLY(TAIL) | WT_F32, TOP_)           \
+    P(S, out_w, "encoder.conv_out.weight", WT_ONLY(TAIL), MOM_, TOP_, 3, 3)            \
+    P(S, out_b, "encoder.conv_out.bias", WT_ONLY(TAIL) | WT_F32, MOM_)                 \
+    /* only when use_quant_conv (not FLUX) */                                          \
+    P(S, q_w, "quant_conv.weight", WT_ONLY(QUANT), MOM_, MOM_, 1, 1)                   \
+    P(S, q_b, "quant_conv.bias", WT_ONLY(QUANT) | WT_F32, MOM_)
+/* clang-format on */
+
 typedef struct {
+    ENC_DOWNSAMPLER(WT_FIELD, _) /* NULL for the last block */
     int Ci, Co;
-    VaeResnet *resnets;              /* [layers_per_block] */
-    const StTensor *down_w, *down_b; /* [Co, Co, 3, 3], [Co]; NULL for the last block */
+    VaeResnet *resnets; /* [layers_per_block] */
 } EncDownBlock;
 
 struct VaeEncoder {
+    ENC_TOP(WT_FIELD, _)
     int n, ch[ENC_MAX_BLOCKS], layers, G, C_in, C_lat;
     gboolean attn, quant;
-    const StTensor *in_w, *in_b; /* [Cb[0], C_in, 3, 3] */
-    EncDownBlock *down;          /* [n] */
+    EncDownBlock *down; /* [n] */
     VaeResnet mid[2];
     VaeAttn mid_attn;
-    const StTensor *nout_w, *nout_b; /* [Cb[n-1]] */
-    const StTensor *out_w, *out_b;   /* [2·C_lat, Cb[n-1], 3, 3] */
-    const StTensor *q_w, *q_b;       /* [2·C_lat, 2·C_lat, 1, 1] quant_conv */
 };
 
-enum { DIM_CI, DIM_CO, N_DIMS };
+static const WtSpec enc_down_spec[] = {ENC_DOWNSAMPLER(WT_ROW, EncDownBlock)};
+static const WtSpec enc_top_spec[] = {ENC_TOP(WT_ROW, VaeEncoder)};
+#undef BOT_
+#undef TOP_
+#undef MOM_
+#undef DOWN_
 
-#define E_(field) offsetof(VaeEncoder, field)
-static const WtSpec enc_conv_in_spec[] = {
-    {"encoder.conv_in.weight", E_(in_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 3, 3}, 0},
-    {"encoder.conv_in.bias", E_(in_b), 1, {WT_D(DIM_CO)}, WT_F32},
+static const WtTable enc_table[] = {
+    WT_TABLE(EncDownBlock, enc_down_spec, Ci, N_DIMS),
+    WT_TABLE(VaeEncoder, enc_top_spec, n, N_DIMS),
 };
-static const WtSpec enc_conv_out_spec[] = {
-    {"encoder.conv_norm_out.weight", E_(nout_w), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"encoder.conv_norm_out.bias", E_(nout_b), 1, {WT_D(DIM_CI)}, WT_F32},
-    {"encoder.conv_out.weight", E_(out_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 3, 3}, 0},
-    {"encoder.conv_out.bias", E_(out_b), 1, {WT_D(DIM_CO)}, WT_F32},
-};
-static const WtSpec enc_quant_spec[] = {
-    {"quant_conv.weight", E_(q_w), 4, {WT_D(DIM_CO), WT_D(DIM_CI), 1, 1}, 0},
-    {"quant_conv.bias", E_(q_b), 1, {WT_D(DIM_CO)}, WT_F32},
-};
-#undef E_
 
-/* under "encoder.down_blocks.<i>.downsamplers.0.", Ci = Co */
-#define D_(field) offsetof(EncDownBlock, field)
-static const WtSpec enc_down_spec[] = {
-    {"conv.weight", D_(down_w), 4, {WT_D(DIM_CO), WT_D(DIM_CO), 3, 3}, 0},
-    {"conv.bias", D_(down_b), 1, {WT_D(DIM_CO)}, WT_F32},
-};
-#undef D_
+const WtTable *vae_encoder_tables(gsize *n)
+{
+    *n = G_N_ELEMENTS(enc_table);
+    return enc_table;
+}
 
 /* ------------------------------------------------------------------------------------- */
 /* Binding                                                                               */
@@ -94,19 +107,24 @@ static gboolean enc_bind_down(VaeEncoder *e, StArchive *a, int i, GError **error
             return FALSE;
     }
     if (i == e->n - 1) return TRUE;
-    const int64_t dims[N_DIMS] = {[DIM_CI] = d->Co, [DIM_CO] = d->Co};
+    const int64_t dims[N_DIMS] = {[DIM_DOWN] = d->Co};
     g_autofree char *prefix = g_strdup_printf("encoder.down_blocks.%d.downsamplers.0.", i);
     return wt_bind(a, prefix, enc_down_spec, G_N_ELEMENTS(enc_down_spec), dims, d, error);
+}
+
+static gboolean enc_bind_top(VaeEncoder *e, StArchive *a, unsigned groups, GError **error)
+{
+    const int64_t dims[N_DIMS] = {[DIM_IN] = e->C_in,
+                                  [DIM_BOT] = e->ch[0],
+                                  [DIM_TOP] = e->ch[e->n - 1],
+                                  [DIM_MOM] = 2 * e->C_lat};
+    return wt_bind_only(a, "", enc_top_spec, G_N_ELEMENTS(enc_top_spec), dims, groups, e, error);
 }
 
 static gboolean enc_bind(VaeEncoder *e, StArchive *a, GError **error)
 {
     int top = e->ch[e->n - 1];
-    const int64_t in[N_DIMS] = {[DIM_CI] = e->C_in, [DIM_CO] = e->ch[0]};
-    const int64_t out[N_DIMS] = {[DIM_CI] = top, [DIM_CO] = 2 * e->C_lat};
-    const int64_t q[N_DIMS] = {[DIM_CI] = 2 * e->C_lat, [DIM_CO] = 2 * e->C_lat};
-    if (!wt_bind(a, "", enc_conv_in_spec, G_N_ELEMENTS(enc_conv_in_spec), in, e, error))
-        return FALSE;
+    if (!enc_bind_top(e, a, WT_ONLY(STEM), error)) return FALSE;
     e->down = g_new0(EncDownBlock, e->n);
     for (int i = 0; i < e->n; i++)
         if (!enc_bind_down(e, a, i, error)) return FALSE;
@@ -116,9 +134,7 @@ static gboolean enc_bind(VaeEncoder *e, StArchive *a, GError **error)
     }
     if (e->attn && !vae_bind_attn(a, "encoder.mid_block.attentions.0.", top, &e->mid_attn, error))
         return FALSE;
-    if (!wt_bind(a, "", enc_conv_out_spec, G_N_ELEMENTS(enc_conv_out_spec), out, e, error))
-        return FALSE;
-    return !e->quant || wt_bind(a, "", enc_quant_spec, G_N_ELEMENTS(enc_quant_spec), q, e, error);
+    return enc_bind_top(e, a, WT_ONLY(TAIL) | (e->quant ? WT_ONLY(QUANT) : 0), error);
 }
 
 VaeEncoder *vae_encoder_bind(StArchive *a, const VaeEncoderShape *s, GError **error)

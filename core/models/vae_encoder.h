@@ -12,6 +12,7 @@
 
 #include "safetensors.h"
 #include "trace.h"
+#include "weights.h"
 #include <glib.h>
 
 typedef struct VaeEncoder VaeEncoder;
@@ -31,6 +32,8 @@ typedef struct {
  * NULL with `error` set. Caller owns: vae_encoder_free (NULL-safe). */
 VaeEncoder *vae_encoder_bind(StArchive *a, const VaeEncoderShape *s, GError **error);
 void vae_encoder_free(VaeEncoder *e);
+/* The spec tables of the encoder's structs, for wt_table_check (tests). */
+const WtTable *vae_encoder_tables(gsize *n);
 
 /* Output size of an H×W picture: each of the n−1 downsamplers maps S to ⌊(S−2)/2⌋+1. */
 void vae_encoder_out_size(const VaeEncoder *e, int H, int W, int *h, int *w);
