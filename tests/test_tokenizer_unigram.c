@@ -5,6 +5,7 @@
 #include "flux.h"
 #include "testutil.h"
 #include "tokenizer_unigram.h"
+#include "unigram_viterbi.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -357,6 +358,59 @@ static void test_encode_errors(void)
     ugm_free(NULL);
 }
 
+/* The vocabulary and the Viterbi search on their own (unigram_pieces.c, unigram_viterbi.c),
+ * with scores chosen so that every expected split is the unique best by hand:
+ * "ab" = -2.5 beats a + b = -3; an unknown costs min score - 10 = -13. */
+static void split(const UgmPieces *p, const char *s, const int64_t *want, guint n_want)
+{
+    int n = (int)strlen(s);
+    UgmNode *best = g_new(UgmNode, n + 1);
+    GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+    ugm_viterbi_append(p, 0, s, n, best, ids);
+    g_assert_cmpmem(ids->data, ids->len * sizeof(int64_t), want, n_want * sizeof(int64_t));
+    g_array_free(ids, TRUE);
+    g_free(best);
+}
+
+static void pieces(UgmPieces *p, const char *const *text, const double *score, int n)
+{
+    ugm_pieces_init(p);
+    for (int i = 0; i < n; i++) ugm_pieces_add(p, text[i], strlen(text[i]), score[i]);
+    ugm_pieces_index(p);
+}
+
+static void test_viterbi(void)
+{
+    static const char *const text[] = {"<unk>", "a", "b", "ab", "c"};
+    static const double score[] = {0.0, -1.0, -2.0, -2.5, -3.0};
+    UgmPieces p;
+    pieces(&p, text, score, 5);
+    g_assert_cmpint(p.max_bytes, ==, 5);
+    g_assert_cmpfloat(p.unk_score, ==, -13.0);
+    g_assert_cmpint(ugm_pieces_lookup(&p, "ab", 2), ==, 3);
+    g_assert_cmpint(ugm_pieces_lookup(&p, "ba", 2), ==, -1);
+    split(&p, "ab", (const int64_t[]){3}, 1);
+    split(&p, "abc", (const int64_t[]){3, 4}, 2);
+    split(&p, "ba", (const int64_t[]){2, 1}, 2);
+    /* x and y are unknown: one fused <unk> (fuse_unk), then "ab" */
+    split(&p, "xyab", (const int64_t[]){0, 3}, 2);
+    /* a multi-byte unknown character is one unit: é then "c" */
+    split(&p,
+          "\xc3\xa9"
+          "c",
+          (const int64_t[]){0, 4}, 2);
+    ugm_pieces_clear(&p);
+
+    /* a later piece with the same bytes takes the lookup (as tokenizers' HashMap): "a" now
+     * scores -0.1, so a + b = -2.1 beats "ab" = -2.5 */
+    static const char *const text2[] = {"<unk>", "a", "b", "ab", "a"};
+    static const double score2[] = {0.0, -1.0, -2.0, -2.5, -0.1};
+    pieces(&p, text2, score2, 5);
+    g_assert_cmpint(ugm_pieces_lookup(&p, "a", 1), ==, 4);
+    split(&p, "ab", (const int64_t[]){4, 2}, 2);
+    ugm_pieces_clear(&p);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -366,6 +420,7 @@ int main(int argc, char **argv)
     g_test_add_func("/tokenizer_unigram/quirks", test_quirks);
     g_test_add_func("/tokenizer_unigram/spiece-fallback", test_spiece_fallback);
     g_test_add_func("/tokenizer_unigram/synthetic", test_synthetic);
+    g_test_add_func("/tokenizer_unigram/viterbi", test_viterbi);
     g_test_add_func("/tokenizer_unigram/random-charsmap", test_random_charsmap);
     g_test_add_func("/tokenizer_unigram/load-errors", test_load_errors);
     g_test_add_func("/tokenizer_unigram/encode-errors", test_encode_errors);

@@ -20,7 +20,7 @@
  */
 #pragma once
 
-#include "safetensors.h"
+#include "archive.h"
 #include <stdint.h>
 
 typedef enum {

@@ -7,17 +7,13 @@
  * Files are mapped with GMappedFile and never copied: a tensor's `data` points into the
  * mapping, which lives as long as the StFile/StArchive that owns it.
  * A checkpoint split in shards is read through its `*.safetensors.index.json`
- * ({"weight_map": {"tensor": "shard file"}}) as one StArchive.
- *
- * Other containers (GGUF, checkpoints with other tensor names) are presented as an StArchive
- * too: st_archive_new + st_archive_add (tensors described by their reader), and "virtual"
- * tensors: views (a row range of another tensor, or the same bytes under another shape: zero
- * copy) and owned buffers (for the few tensors that must be rearranged). See gguf.h and
- * checkpoint.h. The tensor types (StDtype, StTensor) are dtype.h's, their conversion to
+ * (shard_index.h) as one StArchive (archive.h: the set of named tensors every container is
+ * presented as). The tensor types (StDtype, StTensor) are dtype.h's, their conversion to
  * float32 convert.h's.
  */
 #pragma once
 
+#include "archive.h"
 #include "convert.h"
 #include "dtype.h"
 
@@ -25,7 +21,6 @@
 #include <stdint.h>
 
 typedef struct StFile StFile;
-typedef struct StArchive StArchive;
 
 /* Maps and validates one file. Returns NULL with `error` set (message names the file and
  * the tensor). Caller owns the result; free with st_file_free (NULL-safe). */
@@ -46,44 +41,6 @@ StArchive *st_archive_open(const char *path, GError **error);
 /* Opens the weights of a diffusers component folder: `<dir>/<stem>.safetensors.index.json`
  * if present, else `<dir>/<stem>.safetensors` (stem: "model", "diffusion_pytorch_model"). */
 StArchive *st_archive_open_dir(const char *dir, const char *stem, GError **error);
-void st_archive_free(StArchive *a);
-/* NULL when absent. Owned by the archive. */
-StTensor *st_archive_find(StArchive *a, const char *name);
-gsize st_archive_n_tensors(const StArchive *a);
-StTensor *st_archive_tensor(StArchive *a, gsize i);
-/* Path given to st_archive_open (file or index). Owned by the archive. */
-const char *st_archive_path(const StArchive *a);
-/* Number of tensors never marked used; fills `names` (if non-NULL) with a newly allocated
- * NULL-terminated array of their names (caller frees with g_strfreev). */
-gsize st_archive_unused(const StArchive *a, char ***names);
-/* Float32 copy of a float tensor, made once and owned by the archive (for biases, norms). */
-const float *st_archive_f32(StArchive *a, StTensor *t);
-
-/* Building archives from other containers ------------------------------------------------ */
-
-/* An empty archive; `path` is used in messages. Caller owns (st_archive_free). */
-StArchive *st_archive_new(const char *path);
-/* Keeps `data` alive as long as the archive: `destroy(data)` runs at st_archive_free (after
- * the archive's own tensors are gone, latest attachment first). `key` (a static string)
- * finds it again with st_archive_attached. A base archive, a mapping, format metadata. */
-void st_archive_attach(StArchive *a, const char *key, gpointer data, GDestroyNotify destroy);
-/* The data attached under `key`, or NULL. */
-gpointer st_archive_attached(const StArchive *a, const char *key);
-/* Adds a tensor described by `desc`: name, dtype, ndim, shape, data, file and scale are
- * taken (name and file copied); numel and nbytes are computed. The bytes must stay valid
- * (attach what owns them). Fails on a duplicate name, a bad shape or a row (last dimension)
- * that is not a whole number of blocks. Returns the archive's tensor. */
-StTensor *st_archive_add(StArchive *a, const StTensor *desc, GError **error);
-/* Adds `name` as a zero-copy view of `src`: its elements [first, first + numel(shape)) under
- * the shape `shape` (a row range: first = row0 × row length; or a reshape: first = 0). The
- * range must lie in `src` and start and end on block boundaries. Dtype and scale are src's. */
-StTensor *st_archive_add_view(StArchive *a, const char *name, const StTensor *src, int64_t first,
-                              int ndim, const int64_t *shape, GError **error);
-/* Adds `name` with data in a buffer that the archive takes over (`data`, g_malloc'ed, freed
- * with g_free) holding the raw bytes of `dtype` for `shape`. */
-StTensor *st_archive_add_owned(StArchive *a, const char *name, StDtype dtype, int ndim,
-                               const int64_t *shape, gpointer data, const char *file,
-                               GError **error);
 
 /* ------------------------------------------------------------------------------------- */
 /* Writing (for --save-tensors and tests).                                                */

@@ -5,20 +5,20 @@
  *
  * Legend: byte offsets into UTF-8 strings are `size_t`; a "piece" is a vocabulary entry
  * (UTF-8 bytes, score = log-probability); a "pre-token" is a stretch between "▁" splits;
- * V = number of pieces (32100 for FLUX.1); P = longest piece in bytes (bounds the Viterbi's
- * look-ahead). Grapheme clusters are grapheme.c's; the spiece.model fallback is read with
- * protobuf.c. */
+ * V = number of pieces (32100 for FLUX.1). The rooms around this file, the pipeline: the
+ * Precompiled normaliser's table is charsmap.c (a darts-clone trie), grapheme clusters are
+ * grapheme.c's, the vocabulary is unigram_pieces.c, the model's segmentation
+ * unigram_viterbi.c; the files are read with config.c (JSON) and protobuf.c (spiece.model). */
 #include "tokenizer_unigram.h"
+#include "charsmap.h"
 #include "config.h"
 #include "grapheme.h"
 #include "protobuf.h"
+#include "unigram_pieces.h"
+#include "unigram_viterbi.h"
 #include "flux.h"
 
-#include <math.h>
 #include <string.h>
-
-/* tokenizers' Unigram: an unknown character costs (lowest piece score - 10). */
-#define UGM_UNK_PENALTY 10.0
 
 /* The Precompiled normaliser transforms a whole grapheme cluster only when it is shorter than
  * this many bytes (a quirk of tokenizers' spm_precompiled port, kept for exact ids). */
@@ -30,15 +30,6 @@
 
 typedef enum { UGM_PREPEND_ALWAYS, UGM_PREPEND_FIRST, UGM_PREPEND_NEVER } UgmPrepend;
 
-/* sentencepiece's precompiled charsmap: a darts-clone double-array trie over UTF-8 byte
- * strings whose values are offsets of NUL-terminated replacements in `norm`. */
-typedef struct {
-    guint32 *units;
-    gsize n_units;
-    char *norm;
-    gsize norm_len;
-} UgmCharsmap;
-
 /* A special token cut out of the raw text before normalisation. */
 typedef struct {
     char *text;
@@ -49,20 +40,12 @@ typedef struct {
 struct UgmTokenizer {
     char *path; /* the file the model came from, for messages */
 
-    /* Pieces [V]: bytes in `arena` at off[i] (len[i] bytes), score[i]; hashed by bytes. */
-    int n_pieces, cap_pieces;
-    GString *arena;
-    guint32 *off, *len;
-    double *score;
-    gint32 *slots; /* open addressing, -1 = empty; size n_slots (power of two) */
-    guint32 n_slots;
-    int max_piece_bytes; /* P */
-    double unk_score;
+    UgmPieces pieces; /* [V] */
     int64_t unk_id, eos_id, pad_id;
 
     /* Normaliser. */
     gboolean has_charsmap;
-    UgmCharsmap cm;
+    Charsmap cm;
     gboolean strip_left, strip_right;
     char *multi_space; /* replacement for runs of 2+ spaces, NULL when absent */
 
@@ -76,137 +59,10 @@ struct UgmTokenizer {
     int n_added;
 };
 
-/* ------------------------------------------------------------------------------------- */
-/* Piece table: bytes → id, last duplicate wins (as tokenizers' token_to_ids HashMap). */
-
-static guint32 piece_hash(const char *s, gsize n)
-{
-    guint32 h = 2166136261u; /* FNV-1a */
-    for (gsize i = 0; i < n; i++) h = (h ^ (guint8)s[i]) * 16777619u;
-    return h;
-}
-
-static int piece_lookup(const UgmTokenizer *t, const char *s, gsize n)
-{
-    guint32 mask = t->n_slots - 1;
-    for (guint32 i = piece_hash(s, n) & mask;; i = (i + 1) & mask) {
-        gint32 id = t->slots[i];
-        if (id < 0) return -1;
-        if (t->len[id] == n && memcmp(t->arena->str + t->off[id], s, n) == 0) return id;
-    }
-}
-
-static void piece_index(UgmTokenizer *t)
-{
-    t->n_slots = 16;
-    while (t->n_slots < 2u * (guint32)t->n_pieces) t->n_slots *= 2;
-    t->slots = g_new(gint32, t->n_slots);
-    memset(t->slots, 0xff, t->n_slots * sizeof(gint32));
-    guint32 mask = t->n_slots - 1;
-    double min_score = INFINITY;
-    for (int id = 0; id < t->n_pieces; id++) {
-        const char *s = t->arena->str + t->off[id];
-        guint32 i = piece_hash(s, t->len[id]) & mask;
-        while (t->slots[i] >= 0 &&
-               !(t->len[t->slots[i]] == t->len[id] &&
-                 memcmp(t->arena->str + t->off[t->slots[i]], s, t->len[id]) == 0))
-            i = (i + 1) & mask;
-        t->slots[i] = id;
-        t->max_piece_bytes = MAX(t->max_piece_bytes, (int)t->len[id]);
-        min_score = MIN(min_score, t->score[id]);
-    }
-    t->unk_score = min_score - UGM_UNK_PENALTY;
-}
-
-static void piece_add(UgmTokenizer *t, const char *s, gsize n, double score)
-{
-    if (t->n_pieces == t->cap_pieces) {
-        t->cap_pieces = MAX(1024, 2 * t->cap_pieces);
-        t->off = g_renew(guint32, t->off, t->cap_pieces);
-        t->len = g_renew(guint32, t->len, t->cap_pieces);
-        t->score = g_renew(double, t->score, t->cap_pieces);
-    }
-    int i = t->n_pieces++;
-    t->off[i] = (guint32)t->arena->len;
-    t->len[i] = (guint32)n;
-    t->score[i] = score;
-    g_string_append_len(t->arena, s, (gssize)n);
-}
-
 static void added_add(UgmTokenizer *t, const char *s, gsize n, int64_t id)
 {
     t->added = g_renew(UgmAdded, t->added, t->n_added + 1);
     t->added[t->n_added++] = (UgmAdded){g_strndup(s, n), n, id};
-}
-
-/* ------------------------------------------------------------------------------------- */
-/* Precompiled charsmap (darts-clone unit layout: label, leaf flag, offset, value). */
-
-static gboolean cm_parse(UgmCharsmap *cm, const guint8 *b, gsize n, GError **error,
-                         const char *path)
-{
-    guint32 trie_bytes = 0; /* the blob may sit at any alignment inside spiece.model */
-    if (n >= 4) memcpy(&trie_bytes, b, 4);
-    trie_bytes = GUINT32_FROM_LE(trie_bytes);
-    if (n < 4 || trie_bytes % 4 != 0 || trie_bytes > n - 4 || trie_bytes == 0) {
-        g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
-                    "%s: precompiled charsmap of %zu bytes declares a trie of %u bytes", path,
-                    (size_t)n, trie_bytes);
-        return FALSE;
-    }
-    cm->n_units = trie_bytes / 4;
-    cm->units = g_new(guint32, cm->n_units);
-    for (gsize i = 0; i < cm->n_units; i++) {
-        guint32 u;
-        memcpy(&u, b + 4 + 4 * i, 4);
-        cm->units[i] = GUINT32_FROM_LE(u);
-    }
-    cm->norm_len = n - 4 - trie_bytes;
-    cm->norm = g_malloc(cm->norm_len + 1);
-    memcpy(cm->norm, b + 4 + trie_bytes, cm->norm_len);
-    cm->norm[cm->norm_len] = '\0';
-    /* Replacements are NUL-separated UTF-8 strings (tokenizers rejects anything else). */
-    for (gsize i = 0; i < cm->norm_len; i += strlen(cm->norm + i) + 1) {
-        if (!g_utf8_validate(cm->norm + i, -1, NULL)) {
-            g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
-                        "%s: precompiled charsmap replacement at offset %zu is not UTF-8", path,
-                        (size_t)i);
-            return FALSE;
-        }
-    }
-    return TRUE;
-}
-
-static inline guint32 cm_offset(guint32 u)
-{
-    return (u >> 10) << ((u & (1u << 9)) >> 6);
-}
-
-/* The shortest key that is a prefix of s[0..n) (darts' first common-prefix result): sets
- * *out and *out_len to its replacement. FALSE when no key matches. Positions are bounds-checked so
- * a corrupt trie cannot read outside the array. */
-static gboolean cm_first_match(const UgmCharsmap *cm, const char *s, gsize n, const char **out,
-                               gsize *out_len)
-{
-    gsize pos = cm_offset(cm->units[0]);
-    for (gsize i = 0; i < n; i++) {
-        guint8 c = (guint8)s[i];
-        pos ^= c;
-        if (pos >= cm->n_units) return FALSE;
-        guint32 u = cm->units[pos];
-        if ((u & ((1u << 31) | 0xffu)) != c) return FALSE;
-        pos ^= cm_offset(u);
-        if (pos >= cm->n_units) return FALSE;
-        if ((u >> 8) & 1u) {
-            gsize v = cm->units[pos] & 0x7fffffffu;
-            /* must start a character, so the replacement is valid UTF-8 */
-            if (v > cm->norm_len || (cm->norm[v] & 0xc0) == 0x80) return FALSE;
-            *out = cm->norm + v;
-            *out_len = strlen(*out); /* norm is NUL-terminated at norm_len */
-            return TRUE;
-        }
-    }
-    return FALSE;
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -215,19 +71,19 @@ static gboolean cm_first_match(const UgmCharsmap *cm, const char *s, gsize n, co
 /* tokenizers' Precompiled::normalize: a cluster under 6 bytes is replaced as a whole by the
  * replacement of its shortest matching prefix (so "e\u0301\u0302" → "é", the second accent is
  * dropped, and "\r\n" → one space); otherwise each character is replaced on its own. */
-static void norm_precompiled(const UgmCharsmap *cm, const char *s, gsize n, GString *out)
+static void norm_precompiled(const Charsmap *cm, const char *s, gsize n, GString *out)
 {
     const char *end = s + n;
     while (s < end) {
         gsize g = grapheme_next(s, end);
         const char *rep;
         gsize rep_len;
-        if (g < UGM_GRAPHEME_MAX_BYTES && cm_first_match(cm, s, g, &rep, &rep_len)) {
+        if (g < UGM_GRAPHEME_MAX_BYTES && charsmap_first_match(cm, s, g, &rep, &rep_len)) {
             g_string_append_len(out, rep, (gssize)rep_len);
         } else {
             for (const char *c = s; c < s + g; c = g_utf8_next_char(c)) {
                 gsize cl = (gsize)(g_utf8_next_char(c) - c);
-                if (cm_first_match(cm, c, cl, &rep, &rep_len))
+                if (charsmap_first_match(cm, c, cl, &rep, &rep_len))
                     g_string_append_len(out, rep, (gssize)rep_len);
                 else
                     g_string_append_len(out, c, (gssize)cl);
@@ -292,62 +148,6 @@ static void normalize(const UgmTokenizer *t, const char *s, gsize n, GString *ou
 }
 
 /* ------------------------------------------------------------------------------------- */
-/* Unigram Viterbi (tokenizers' encode_optimized): best_path[e] = best score of a path over
- * bytes [0, e); candidates from each character start in increasing piece length, ties keep
- * the first; a character no single piece covers gets <unk> at unk_score. */
-
-typedef struct {
-    double score;
-    int start; /* -1: not reached yet */
-    int id;
-} UgmNode;
-
-static void relax(UgmNode *node, double score, int start, int id)
-{
-    if (node->start < 0 || score > node->score) *node = (UgmNode){score, start, id};
-}
-
-static void viterbi_append(const UgmTokenizer *t, const char *s, int n, UgmNode *best, GArray *out)
-{
-    for (int i = 0; i <= n; i++) best[i].start = -1;
-    best[0] = (UgmNode){0.0, 0, -1};
-    for (int i = 0; i < n;) {
-        int mblen = (int)(g_utf8_next_char(s + i) - (s + i));
-        gboolean single = FALSE;
-        for (int e = i + mblen; e <= n && e - i <= t->max_piece_bytes;
-             e = (int)(g_utf8_next_char(s + e) - s)) {
-            int id = piece_lookup(t, s + i, (gsize)(e - i));
-            if (id >= 0) {
-                relax(&best[e], best[i].score + t->score[id], i, id);
-                single |= (e - i == mblen);
-            }
-            if (e == n) break;
-        }
-        if (!single) relax(&best[i + mblen], best[i].score + t->unk_score, i, (int)t->unk_id);
-        i += mblen;
-    }
-    /* Back-track, fusing consecutive unknowns into one token (fuse_unk). */
-    guint first = out->len;
-    for (int e = n; e > 0;) {
-        int s0 = best[e].start, id = best[e].id;
-        if (id == t->unk_id) {
-            while (s0 > 0 && best[s0].id == t->unk_id) s0 = best[s0].start;
-            int fused = piece_lookup(t, s + s0, (gsize)(e - s0)); /* as tokenizers' lookup */
-            id = fused >= 0 ? fused : (int)t->unk_id;
-        }
-        int64_t v = id;
-        g_array_append_val(out, v);
-        e = s0;
-    }
-    int64_t *a = (int64_t *)(void *)out->data;
-    for (guint i = first, j = out->len - 1; i < j; i++, j--) {
-        int64_t x = a[i];
-        a[i] = a[j];
-        a[j] = x;
-    }
-}
-
-/* ------------------------------------------------------------------------------------- */
 /* Metaspace pre-tokeniser + model over one normalised stretch. */
 
 static void pre_tokenize_append(const UgmTokenizer *t, GString *norm, gboolean at_start,
@@ -375,7 +175,9 @@ static void pre_tokenize_append(const UgmTokenizer *t, GString *norm, gboolean a
         gboolean is_meta = t->split && i < m->len && m->len - i >= t->meta_len &&
                            memcmp(m->str + i, t->meta, t->meta_len) == 0;
         if (i == m->len || (is_meta && i > start)) {
-            if (i > start) viterbi_append(t, m->str + start, (int)(i - start), *best, out);
+            if (i > start)
+                ugm_viterbi_append(&t->pieces, t->unk_id, m->str + start, (int)(i - start), *best,
+                                   out);
             start = i;
         }
         if (is_meta) i += t->meta_len - 1;
@@ -488,20 +290,15 @@ int64_t ugm_unk_id(const UgmTokenizer *tok)
 }
 int ugm_vocab_size(const UgmTokenizer *tok)
 {
-    return tok->n_pieces;
+    return tok->pieces.n;
 }
 
 void ugm_free(UgmTokenizer *tok)
 {
     if (!tok) return;
     g_free(tok->path);
-    if (tok->arena) g_string_free(tok->arena, TRUE);
-    g_free(tok->off);
-    g_free(tok->len);
-    g_free(tok->score);
-    g_free(tok->slots);
-    g_free(tok->cm.units);
-    g_free(tok->cm.norm);
+    ugm_pieces_clear(&tok->pieces);
+    charsmap_clear(&tok->cm);
     g_free(tok->multi_space);
     g_free(tok->meta);
     for (int i = 0; i < tok->n_added; i++) g_free(tok->added[i].text);
@@ -544,7 +341,7 @@ static gboolean load_vocab(UgmTokenizer *t, JsonObject *model, const char *path,
                         "%s: model.vocab[%u] is not a [piece, score] pair", path, i);
             return FALSE;
         }
-        piece_add(t, s, strlen(s), score);
+        ugm_pieces_add(&t->pieces, s, strlen(s), score);
     }
     return TRUE;
 }
@@ -558,10 +355,10 @@ static gboolean load_model(UgmTokenizer *t, JsonObject *root, const char *path, 
     if (cfg_bool_member(model, "byte_fallback", FALSE))
         return unsupported(error, path, "model option", "byte_fallback");
     if (!load_vocab(t, model, path, error)) return FALSE;
-    if (!cfg_int_member(model, "unk_id", &t->unk_id) || t->unk_id < 0 || t->unk_id >= t->n_pieces) {
+    if (!cfg_int_member(model, "unk_id", &t->unk_id) || t->unk_id < 0 || t->unk_id >= t->pieces.n) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT,
                     "%s: model.unk_id missing or outside the vocabulary of %d pieces", path,
-                    t->n_pieces);
+                    t->pieces.n);
         return FALSE;
     }
     return TRUE;
@@ -597,7 +394,7 @@ static gboolean charsmap_from_b64(UgmTokenizer *t, const char *b64, const char *
 {
     gsize n = 0;
     guchar *b = g_base64_decode(b64, &n);
-    gboolean ok = cm_parse(&t->cm, b, n, error, path);
+    gboolean ok = charsmap_parse(&t->cm, b, n, path, error);
     g_free(b);
     t->has_charsmap = ok;
     return ok;
@@ -756,7 +553,7 @@ static gboolean sp_piece(UgmTokenizer *t, PbReader r, int *type)
         if (f == 3) *type = (int)v;
     }
     if (!s || !g_utf8_validate(s, (gssize)n, NULL)) return FALSE;
-    piece_add(t, s, n, score);
+    ugm_pieces_add(&t->pieces, s, n, score);
     return TRUE;
 }
 
@@ -774,7 +571,7 @@ static gboolean sp_specs(UgmTokenizer *t, PbReader r, gboolean trainer, SpSpecs 
         if (trainer && f == 43) sp->pad_id = (int32_t)v;
         if (!trainer && f == 3) sp->add_dummy_prefix = v != 0;
         if (!trainer && f == 2 && sub.end > sub.p) {
-            if (!cm_parse(&t->cm, sub.p, (gsize)(sub.end - sub.p), error, path)) return FALSE;
+            if (!charsmap_parse(&t->cm, sub.p, (gsize)(sub.end - sub.p), path, error)) return FALSE;
             t->has_charsmap = TRUE;
         }
     }
@@ -802,9 +599,11 @@ static gboolean load_spiece(UgmTokenizer *t, const char *path, SpSpecs *sp, GErr
         ok = pb_field(&r, &f, &sub, &v);
         if (ok && f == 1 && sub.p) {
             ok = sp_piece(t, sub, &type);
-            if (ok && (type == 2 || type == 3)) /* UNKNOWN, CONTROL: matched as specials */
-                added_add(t, t->arena->str + t->off[t->n_pieces - 1], t->len[t->n_pieces - 1],
-                          t->n_pieces - 1);
+            if (ok && (type == 2 || type == 3)) { /* UNKNOWN, CONTROL: matched as specials */
+                gsize len;
+                const char *text = ugm_pieces_text(&t->pieces, t->pieces.n - 1, &len);
+                added_add(t, text, len, t->pieces.n - 1);
+            }
         }
         if (ok && (f == 2 || f == 3) && sub.p && !sp_specs(t, sub, f == 2, sp, path, error)) {
             g_mapped_file_unref(map);
@@ -812,7 +611,7 @@ static gboolean load_spiece(UgmTokenizer *t, const char *path, SpSpecs *sp, GErr
         }
     }
     g_mapped_file_unref(map);
-    if (!ok || t->n_pieces == 0) return fmt_err(error, path, "not a sentencepiece model");
+    if (!ok || t->pieces.n == 0) return fmt_err(error, path, "not a sentencepiece model");
     return TRUE;
 }
 
@@ -821,15 +620,15 @@ static gboolean load_spiece(UgmTokenizer *t, const char *path, SpSpecs *sp, GErr
 static gboolean spiece_extras(UgmTokenizer *t, JsonObject *cfg, const char *path, GError **error)
 {
     JsonObject *dec = cfg_obj_member(cfg, "added_tokens_decoder");
-    for (int id = t->n_pieces; dec; id++) {
+    for (int id = t->pieces.n; dec; id++) {
         char key[32];
         g_snprintf(key, sizeof key, "%d", id);
         const char *content = cfg_str_member(cfg_obj_member(dec, key), "content");
         if (!content) break;
-        piece_add(t, content, strlen(content), 0.0);
+        ugm_pieces_add(&t->pieces, content, strlen(content), 0.0);
         added_add(t, content, strlen(content), id);
     }
-    if (dec && (int)json_object_get_size(dec) > t->n_pieces)
+    if (dec && (int)json_object_get_size(dec) > t->pieces.n)
         return fmt_err(error, path,
                        "added_tokens_decoder ids are not contiguous after the "
                        "sentencepiece pieces");
@@ -840,7 +639,7 @@ static gboolean load_spiece_dir(UgmTokenizer *t, const char *dir, GError **error
 {
     SpSpecs sp;
     if (!load_spiece(t, t->path, &sp, error)) return FALSE;
-    if (sp.unk_id < 0 || sp.unk_id >= t->n_pieces || sp.eos_id < 0 || sp.eos_id >= t->n_pieces)
+    if (sp.unk_id < 0 || sp.unk_id >= t->pieces.n || sp.eos_id < 0 || sp.eos_id >= t->pieces.n)
         return fmt_err(error, t->path, "unk_id/eos_id outside the pieces");
     t->unk_id = sp.unk_id;
     t->eos_id = sp.eos_id;
@@ -885,7 +684,7 @@ static gboolean load_pad(UgmTokenizer *t, const char *dir, GError **error)
         int64_t id = -1;
         for (int k = 0; pad && k < t->n_added && id < 0; k++)
             if (strcmp(t->added[k].text, pad) == 0) id = t->added[k].id;
-        if (pad && id < 0) id = piece_lookup(t, pad, strlen(pad));
+        if (pad && id < 0) id = ugm_pieces_lookup(&t->pieces, pad, strlen(pad));
         if (pad && id < 0)
             g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
                         "%s: pad_token \"%s\" is not in the vocabulary", path, pad);
@@ -905,7 +704,7 @@ UgmTokenizer *ugm_load(const char *dir, GError **error)
 {
     g_return_val_if_fail(dir != NULL, NULL);
     UgmTokenizer *t = g_new0(UgmTokenizer, 1);
-    t->arena = g_string_sized_new(1 << 18);
+    ugm_pieces_init(&t->pieces);
     t->pad_id = -1;
     char *json = g_build_filename(dir, "tokenizer.json", NULL);
     char *spm = g_build_filename(dir, "spiece.model", NULL);
@@ -919,7 +718,7 @@ UgmTokenizer *ugm_load(const char *dir, GError **error)
     }
     g_free(json);
     g_free(spm);
-    if (ok) piece_index(t);
+    if (ok) ugm_pieces_index(&t->pieces);
     if (ok) ok = load_pad(t, dir, error);
     if (ok && (t->eos_id < 0 || t->pad_id < 0)) ok = fmt_err(error, t->path, "negative special id");
     if (!ok) {
