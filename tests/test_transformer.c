@@ -1,6 +1,7 @@
-/* test_transformer.c — FluxTransformer2DModel (core/models/transformer.c) against the golden
+/* test_transformer.c — FluxTransformer2DModel (core/models/transformer*.c) against the golden
  * forward passes of golden/transformer.safetensors, its debug intermediates through the trace hook,
- * a guidance-free variant, bf16 weights, and the loader's error paths.
+ * a guidance-free variant, bf16 weights, each parameter declared once, and the loader's error
+ * paths.
  *
  * Tolerance: max|diff| <= 1e-4 · max(1, max|ref|) (reference README §3: float32 vs float64
  * differ by <= 4e-7 relative on these outputs, so this leaves ~100× room for a different but
@@ -10,6 +11,7 @@
  * there); with the golden temb injected the output agrees to 4.8e-7. */
 #include "transformer.h"
 #include "testutil.h"
+#include "transformer_model.h"
 
 #include <math.h>
 #include <string.h>
@@ -301,6 +303,65 @@ static void test_bf16(void)
 }
 
 /* ------------------------------------------------------------------------------------- */
+/* Each parameter declared once                                                          */
+
+static gboolean inside(const void *p, const void *base, size_t bytes)
+{
+    return (const char *)p >= (const char *)base && (const char *)p < (const char *)base + bytes;
+}
+
+/* transformer_model.h's lists give the structs' fields, the loader's tables and the numbering.
+ * Here the numbering runs 0..n-1 in order, every checkpoint tensor is bound to exactly one
+ * parameter under its own name, and the parameters fill the block structs exactly: a field
+ * written by hand beside the lists, a row the loader skipped or bound twice, or a bias that is
+ * not its weight's, fails. The counts are the diffusers module tree's, counted by hand: per
+ * stream 7 linears (norm1, to_q/k/v, to_out, ff ×2) and 2 QK norms, per single block 6 linears
+ * (norm, to_q/k/v, proj_mlp, proj_out) and 2 norms, 10 linears outside the blocks. */
+static void test_params_declared_once(void)
+{
+    DitModel *m = load_tiny();
+    const DitConfig *cfg = dit_config(m);
+    const int L = cfg->num_layers, S = cfg->num_single_layers;
+    const size_t dbl_bytes = L * sizeof(DitDoubleBlock), sgl_bytes = S * sizeof(DitSingleBlock);
+    GHashTable *seen = g_hash_table_new(NULL, NULL);
+    size_t in_blocks = 0;
+    for (guint i = 0; i < m->lins->len; i++) {
+        const DitLinear *l = g_ptr_array_index(m->lins, i);
+        g_assert_cmpint(l->id, ==, i);
+        g_assert_true(g_ptr_array_index(m->vecs, l->b.id) == &l->b);
+        g_assert_true(g_hash_table_add(seen, (gpointer)l->w));
+        g_assert_true(g_hash_table_add(seen, (gpointer)l->b.t));
+        g_assert_true(g_str_has_suffix(l->w->name, ".weight"));
+        g_autofree char *stem = g_strndup(l->w->name, strlen(l->w->name) - strlen(".weight"));
+        g_autofree char *bias = g_strconcat(stem, ".bias", NULL);
+        g_assert_cmpstr(l->b.t->name, ==, bias);
+        g_assert_cmpint(l->w->ndim, ==, 2);
+        g_assert_cmpint(l->b.t->shape[0], ==, l->w->shape[0]);
+        if (inside(l, m->dbl, dbl_bytes) || inside(l, m->sgl, sgl_bytes))
+            in_blocks += sizeof(DitLinear);
+    }
+    guint n_norms = 0;
+    for (guint i = 0; i < m->vecs->len; i++) {
+        const DitVec *v = g_ptr_array_index(m->vecs, i);
+        g_assert_cmpint(v->id, ==, i);
+        if (g_str_has_suffix(v->t->name, ".bias")) continue; /* a linear's, counted above */
+        n_norms++;
+        g_assert_true(g_hash_table_add(seen, (gpointer)v->t));
+        g_assert_cmpint(v->t->shape[0], ==, cfg->head_dim);
+        if (inside(v, m->dbl, dbl_bytes) || inside(v, m->sgl, sgl_bytes))
+            in_blocks += sizeof(DitVec);
+    }
+    g_assert_cmpuint(m->lins->len, ==, 10 + L * 2 * 7 + S * 6);
+    g_assert_cmpuint(n_norms, ==, L * 2 * 2 + S * 2);
+    g_assert_cmpuint(g_hash_table_size(seen), ==, st_archive_n_tensors(dit_archive(m)));
+    g_assert_cmpuint(in_blocks, ==, dbl_bytes + sgl_bytes);
+    g_test_message("%u linears, %u norms, %zu checkpoint tensors", m->lins->len, n_norms,
+                   st_archive_n_tensors(dit_archive(m)));
+    g_hash_table_unref(seen);
+    dit_free(m);
+}
+
+/* ------------------------------------------------------------------------------------- */
 /* Errors                                                                                */
 
 static void expect_load_error(const char *dir, int code, const char *const *parts)
@@ -405,6 +466,7 @@ int main(int argc, char **argv)
     g_test_add_func("/transformer/trace", test_trace);
     g_test_add_func("/transformer/no-guidance", test_no_guidance);
     g_test_add_func("/transformer/bf16", test_bf16);
+    g_test_add_func("/transformer/params-declared-once", test_params_declared_once);
     g_test_add_func("/transformer/error/shape-mismatch", test_shape_mismatch);
     g_test_add_func("/transformer/error/missing-tensor", test_missing_tensor);
     g_test_add_func("/transformer/error/config", test_bad_config);

@@ -21,18 +21,11 @@
 #include "config.h"
 #include "safetensors.h"
 #include "trace.h"
+#include "transformer_config.h"
 
 #include <glib.h>
 
 typedef struct DitModel DitModel;
-
-/* Everything read from config.json (diffusers' defaults where a key is absent). */
-typedef struct {
-    int in_channels, out_channels, inner_dim, num_heads, head_dim, num_layers, num_single_layers,
-        joint_attention_dim, pooled_projection_dim;
-    gboolean guidance_embeds;
-    int axes_dims_rope[3];
-} DitConfig;
 
 /* Loads `dir` (config.json + diffusion_pytorch_model[.safetensors.index.json|.safetensors]),
  * checking every tensor's presence, dtype and shape against the config. NULL with `error` set.
