@@ -275,7 +275,7 @@ static void bench_dit(const char *dir, const char *file, const int *sizes, int n
         printf("    CPU time %.3f s (all threads; / %d threads = %.3f s)\n", best_cpu,
                pool_n_threads(), best_cpu / pool_n_threads());
         printf("    arena %.1f MiB (dit_context_bytes)\n",
-               dit_context_bytes(m, 1, T_img, T_TXT) / 1048576.0);
+               dit_context_bytes(dit_config(m), 1, T_img, T_TXT) / 1048576.0);
         mem_phase_print("transformer step");
         g_free(hid), g_free(enc), g_free(pooled), g_free(out), g_free(img_ids), g_free(txt_ids);
         dit_context_free(ctx);

@@ -124,6 +124,9 @@ typedef struct {
     guint64 weight_bytes;   /* all weight files together */
     guint64 transformer_params;
     int inner_dim, num_heads, num_layers, num_single_layers, t5_d_model, vae_channels;
+    /* the rest of the transformer's config, which sizes its working memory: head dim, latent
+     * channels in (64; 384 for a Fill model) and out, the widths of the T5 and CLIP inputs */
+    int head_dim, in_channels, out_channels, joint_attention_dim, pooled_projection_dim;
 } FluxModelInfo;
 
 gboolean flux_model_probe(const char *dir, FluxModelInfo *info, GError **error);

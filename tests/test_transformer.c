@@ -10,6 +10,8 @@
  * guidance·1000 (see timestep_proj in transformer.c: torch's exp/sin differ from libm by an ulp
  * there); with the golden temb injected the output agrees to 4.8e-7. */
 #include "transformer.h"
+#include "ops.h"
+#include "probe.h"
 #include "testutil.h"
 #include "transformer_model.h"
 
@@ -355,10 +357,49 @@ static void test_params_declared_once(void)
     g_assert_cmpuint(n_norms, ==, L * 2 * 2 + S * 2);
     g_assert_cmpuint(g_hash_table_size(seen), ==, st_archive_n_tensors(dit_archive(m)));
     g_assert_cmpuint(in_blocks, ==, dbl_bytes + sgl_bytes);
+    guint64 numel = 0;
+    for (gsize i = 0; i < st_archive_n_tensors(dit_archive(m)); i++)
+        numel += (guint64)st_archive_tensor(dit_archive(m), i)->numel;
+    g_assert_cmpuint(dit_param_count(cfg), ==, numel);
     g_test_message("%u linears, %u norms, %zu checkpoint tensors", m->lins->len, n_norms,
                    st_archive_n_tensors(dit_archive(m)));
     g_hash_table_unref(seen);
     dit_free(m);
+}
+
+/* The probe's memory figure for the transformer is its arena, from the transformer's own layout
+ * table, plus the weight conversion tiles: for the tiny dev model and the tiny Fill model
+ * (384 input channels), flux_model_probe's figure less the tiles equals the arena a context of
+ * that size is made with, and a real context's buffers fit in it with less to spare than the
+ * table's rounding: each of its 22 buffers takes a multiple of 256 bytes (cuda's alignment),
+ * the cpu backend aligns them to 64. */
+static void test_arena_size_probed(void)
+{
+    static const char *const models[] = {"tiny-flux-dev", "tiny-flux-fill-dev"};
+    const int W = 80, H = 48, L = 77, S = (H / 16) * (W / 16);
+    for (gsize i = 0; i < G_N_ELEMENTS(models); i++) {
+        g_autofree char *dir = g_build_filename(tu_ref_dir(), models[i], NULL);
+        g_autofree char *tdir = g_build_filename(dir, "transformer", NULL);
+        FluxModelInfo info;
+        GError *err = NULL;
+        g_assert_true(flux_model_probe(dir, &info, &err));
+        g_assert_no_error(err);
+        DitModel *m = load_ok(tdir);
+        guint64 tiles = ops_linear_scratch_bytes(4 * info.inner_dim);
+        guint64 probed = probe_transformer_bytes(&info, W, H, L) - tiles;
+        g_assert_cmpuint(probed, ==, dit_context_bytes(dit_config(m), 1, S, L));
+        g_assert_cmpuint(info.transformer_params, ==, dit_param_count(dit_config(m)));
+        DitContext *c = dit_context_new(m, 1, S, L, &err);
+        g_assert_no_error(err);
+        guint64 used = c->be->mark(c->bc);
+        g_assert_cmpuint(used, <=, probed);
+        g_assert_cmpuint(probed - used, <, 22 * 256);
+        g_test_message("%s: in_channels %d, arena %" G_GUINT64_FORMAT " bytes, %" G_GUINT64_FORMAT
+                       " used",
+                       models[i], info.in_channels, probed, used);
+        dit_context_free(c);
+        dit_free(m);
+    }
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -429,8 +470,8 @@ static void test_bad_arguments(void)
     g_assert_null(dit_context_new(m, 1, 16, 0, &err));
     g_assert_error(err, FLUX_ERROR, FLUX_ERROR_ARGUMENT);
     g_clear_error(&err);
-    g_assert_cmpuint(dit_context_bytes(m, 0, 16, 16), ==, 0);
-    g_assert_cmpuint(dit_context_bytes(m, 1, 16, 512), >, 528 * 32 * 4);
+    g_assert_cmpuint(dit_context_bytes(dit_config(m), 0, 16, 16), ==, 0);
+    g_assert_cmpuint(dit_context_bytes(dit_config(m), 1, 16, 512), >, 528 * 32 * 4);
 
     Case k = case_load("tf_64x64");
     DitContext *c = dit_context_new(m, k.B, k.T_img, k.T_txt, &err);
@@ -467,6 +508,7 @@ int main(int argc, char **argv)
     g_test_add_func("/transformer/no-guidance", test_no_guidance);
     g_test_add_func("/transformer/bf16", test_bf16);
     g_test_add_func("/transformer/params-declared-once", test_params_declared_once);
+    g_test_add_func("/transformer/arena-size-probed", test_arena_size_probed);
     g_test_add_func("/transformer/error/shape-mismatch", test_shape_mismatch);
     g_test_add_func("/transformer/error/missing-tensor", test_missing_tensor);
     g_test_add_func("/transformer/error/config", test_bad_config);

@@ -73,9 +73,13 @@ typedef void (*DitBlockFunc)(int done, int total, void *user_data);
 void dit_context_set_block_hook(DitContext *c, DitBlockFunc fn, void *user_data);
 /* The backend a context runs on, e.g. "cpu (16 threads)" or "cuda: NVIDIA H100 ..."; owned by c. */
 const char *dit_context_device(const DitContext *c);
-/* Bytes the arena of dit_context_new(m, B, T_img, T_txt) takes (0 when the sizes are out of
- * range), so that a caller can refuse a size before starting. */
-guint64 dit_context_bytes(const DitModel *m, int B, int T_img, int T_txt);
+/* Bytes the arena of dit_context_new(m, B, T_img, T_txt) takes for a model of config `cfg` (0
+ * when the sizes are out of range), from the same layout table that assigns the arena: a caller
+ * can refuse a size before starting, and the probe sizes a run from config.json alone. */
+guint64 dit_context_bytes(const DitConfig *cfg, int B, int T_img, int T_txt);
+/* Parameters of a model of config `cfg` (weights, biases, norm scales), counted from the
+ * parameter lists the loader binds. */
+guint64 dit_param_count(const DitConfig *cfg);
 /* Bytes the weights take on a backend that copies them (cuda): BF16 matrices and float32
  * vectors. */
 guint64 dit_device_weight_bytes(const DitModel *m);

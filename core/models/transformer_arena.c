@@ -69,11 +69,11 @@ static gboolean check_sizes(int B, int T_img, int T_txt, GError **error)
     return FALSE;
 }
 
-guint64 dit_context_bytes(const DitModel *m, int B, int T_img, int T_txt)
+guint64 dit_context_bytes(const DitConfig *cfg, int B, int T_img, int T_txt)
 {
     if (!check_sizes(B, T_img, T_txt, NULL)) return 0;
-    DitContext c = {.m = (DitModel *)m, .B = B, .T_img = T_img, .T_txt = T_txt, .T = T_img + T_txt};
-    return context_layout(&m->cfg, &c, NULL) * sizeof(float);
+    DitContext c = {.B = B, .T_img = T_img, .T_txt = T_txt, .T = T_img + T_txt};
+    return context_layout(cfg, &c, NULL) * sizeof(float);
 }
 
 /* Device memory a context needs besides its arena: the cuda backend's scratch for GEMM inputs

@@ -156,6 +156,30 @@ static gboolean bind_weights(DitModel *m, GError **error)
     return TRUE;
 }
 
+static guint64 table_count(const DitParam *params, gsize n, const int64_t *dims)
+{
+    guint64 count = 0;
+    for (gsize i = 0; i < n; i++) {
+        guint64 out = (guint64)dims[params[i].dims[0]];
+        count += params[i].linear ? out * (guint64)dims[params[i].dims[1]] + out : out;
+    }
+    return count;
+}
+
+guint64 dit_param_count(const DitConfig *cfg)
+{
+    int64_t dims[DIM_N];
+    dit_dims(cfg, dims);
+    guint64 top = table_count(top_params, G_N_ELEMENTS(top_params), dims);
+    if (cfg->guidance_embeds)
+        top += table_count(guidance_params, G_N_ELEMENTS(guidance_params), dims);
+    return top +
+           (guint64)cfg->num_layers * 2 *
+               table_count(stream_params, G_N_ELEMENTS(stream_params), dims) +
+           (guint64)cfg->num_single_layers *
+               table_count(single_params, G_N_ELEMENTS(single_params), dims);
+}
+
 /* get_1d_rotary_pos_embed's frequencies, per axis a of d_a dims: ω_j = 1 / θ^(2j / d_a),
  * j < d_a/2, in float64 (FluxPosEmbed asks for float64 on CPU). Pairs are numbered across
  * the axes in concatenation order. */

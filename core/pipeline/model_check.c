@@ -243,8 +243,9 @@ static gboolean info_from_shapes(const char *file, FluxModelInfo *info, FluxMode
         return FALSE;
     }
     if (tc.axes_dims_rope[0] + tc.axes_dims_rope[1] + tc.axes_dims_rope[2] == 0) {
-        /* not in the shapes, and not needed for the figures: any split of the head dim */
-        tc.axes_dims_rope[1] = tc.axes_dims_rope[2] = tc.attention_head_dim * 7 / 16;
+        /* not in the shapes, and not needed for the figures: any split of the head dim into
+         * even parts (dit_config_read checks them as the loader does) */
+        tc.axes_dims_rope[1] = tc.axes_dims_rope[2] = tc.attention_head_dim * 7 / 32 * 2;
         tc.axes_dims_rope[0] = tc.attention_head_dim - 2 * tc.axes_dims_rope[1];
     }
     g_autofree char *json = ckpt_transformer_config_json(&tc);

@@ -6,6 +6,7 @@
  * NB = double + single blocks (57). FLUX.1 at 1024²: S = 4096, T = 4608. */
 #include "probe.h"
 #include "ops.h"
+#include "transformer.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -69,29 +70,22 @@ guint64 probe_folder_weight_bytes(const char *dir)
     return total;
 }
 
+/* The transformer's config.json read as its loader reads it (dit_config_read). */
 static gboolean read_transformer(const CfgJson *c, FluxModelInfo *info, GError **error)
 {
-    int64_t heads, hd, nl, ns, in, joint, pooled;
-    gboolean ok = cfg_int(c, "num_attention_heads", 1, 1024, &heads, error) &&
-                  cfg_int(c, "attention_head_dim", 1, 4096, &hd, error) &&
-                  cfg_int(c, "num_layers", 0, 1024, &nl, error) &&
-                  cfg_int(c, "num_single_layers", 0, 1024, &ns, error) &&
-                  cfg_int_or(c, "in_channels", 64, 1, 4096, &in, error) &&
-                  cfg_int_or(c, "joint_attention_dim", 4096, 1, 65536, &joint, error) &&
-                  cfg_int_or(c, "pooled_projection_dim", 768, 1, 65536, &pooled, error) &&
-                  cfg_bool_or(c, "guidance_embeds", FALSE, &info->uses_guidance, error);
-    if (!ok) return FALSE;
-    guint64 D = (guint64)(heads * hd);
-    info->inner_dim = (int)D;
-    info->num_heads = (int)heads;
-    info->num_layers = (int)nl;
-    info->num_single_layers = (int)ns;
-    /* per double block: AdaLN 2·6D², q/k/v/out for both streams 8D², two MLPs 16D²;
-     * per single block: AdaLN 3D², q/k/v 3D², MLP in 4D², out 5D² */
-    guint64 emb = (guint64)(in + joint + pooled + 256 * (info->uses_guidance ? 2 : 1)) * D +
-                  (info->uses_guidance ? 3 : 2) * D * D;
-    info->transformer_params =
-        (guint64)nl * 36 * D * D + (guint64)ns * 15 * D * D + emb + 2 * D * D + D * (guint64)in;
+    DitConfig dc;
+    if (!dit_config_read(c, &dc, error)) return FALSE;
+    info->uses_guidance = dc.guidance_embeds;
+    info->inner_dim = dc.inner_dim;
+    info->num_heads = dc.num_heads;
+    info->head_dim = dc.head_dim;
+    info->num_layers = dc.num_layers;
+    info->num_single_layers = dc.num_single_layers;
+    info->in_channels = dc.in_channels;
+    info->out_channels = dc.out_channels;
+    info->joint_attention_dim = dc.joint_attention_dim;
+    info->pooled_projection_dim = dc.pooled_projection_dim;
+    info->transformer_params = dit_param_count(&dc);
     return TRUE;
 }
 
@@ -161,14 +155,24 @@ gboolean flux_model_probe(const char *dir, FluxModelInfo *info, GError **error)
 /* ------------------------------------------------------------------------------------- */
 /* Estimates                                                                             */
 
+guint64 probe_transformer_bytes(const FluxModelInfo *info, int width, int height, int max_seq)
+{
+    const DitConfig dc = {.in_channels = info->in_channels,
+                          .out_channels = info->out_channels,
+                          .inner_dim = info->inner_dim,
+                          .num_heads = info->num_heads,
+                          .head_dim = info->head_dim,
+                          .joint_attention_dim = info->joint_attention_dim,
+                          .pooled_projection_dim = info->pooled_projection_dim};
+    int S = (height / 16) * (width / 16);
+    return dit_context_bytes(&dc, 1, S, max_seq) + ops_linear_scratch_bytes(dit_mlp_dim(&dc));
+}
+
 guint64 flux_estimate_memory(const FluxModelInfo *info, int width, int height, int max_seq)
 {
     guint64 S = (guint64)(height / 16) * (guint64)(width / 16), L = (guint64)max_seq;
-    guint64 T = S + L, D = (guint64)info->inner_dim, f = sizeof(float);
-    /* transformer: the two streams, their norms, q/k/v, attention output, MLP (4D) and
-     * the single blocks' [attn, mlp] concat (5D): ~16 T·D floats, plus each thread's weight
-     * conversion tile (widest K: the MLP's 4D) */
-    guint64 dit = 16 * T * D * f + ops_linear_scratch_bytes((int)(4 * D));
+    guint64 f = sizeof(float);
+    guint64 dit = probe_transformer_bytes(info, width, height, max_seq);
     /* T5: hidden, normed, q/k/v/attn (4·inner ≈ 4d), gated MLP (2·2.5d) */
     guint64 t5 = 12 * L * (guint64)info->t5_d_model * f + (8u << 20);
     /* VAE: the peak is the last up block's first ResNet, its input [C, px] and conv1 output

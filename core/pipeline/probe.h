@@ -10,3 +10,7 @@ gboolean probe_info_from_configs(const CfgJson *transformer, const CfgJson *t5, 
                                  FluxModelInfo *info, GError **error);
 /* total size of the *.safetensors files of a component folder. */
 guint64 probe_folder_weight_bytes(const char *dir);
+/* The transformer's working memory for one (width × height, max_seq) sample: its context's
+ * arena, sized by the transformer's own layout table (dit_context_bytes), and each thread's
+ * weight conversion tile (widest K: the MLP's 4D). 0 when the sizes are out of range. */
+guint64 probe_transformer_bytes(const FluxModelInfo *info, int width, int height, int max_seq);
