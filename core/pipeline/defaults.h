@@ -2,12 +2,12 @@
  * config.json beside it (ComfyUI-style files: clip_l.safetensors, t5xxl_fp16.safetensors,
  * ae.safetensors), as the published FLUX.1 repositories configure them.
  *
- *   CfgJson *c = defaults_config(DEFAULTS_VAE, &err);   // then vae_load_from(c, archive, &err)
+ *   CfgJson *c = defaults_config(DEFAULTS_VAE, &err);
  *   cfg_free(c);
  *
  * The transformer has none: its hyper-parameters are inferred from the tensor shapes
- * (ckpt_infer_transformer_config). These are real FLUX.1 sizes; a checkpoint of other sizes
- * fails to bind with a message naming the tensor and both shapes.
+ * (ckpt_infer_transformer_config). These are real FLUX.1 sizes. A single file's config is read
+ * from its shapes (config_infer.h), which takes from these only what no shape shows.
  */
 #pragma once
 

@@ -9,6 +9,7 @@
 #include "probe.h"
 
 #include "checkpoint.h"
+#include "config_infer.h"
 #include "defaults.h"
 
 #include <fcntl.h>
@@ -102,18 +103,17 @@ static gboolean part_open(const FluxModelFiles *f, Part *p,
     if (f->folder) {
         p->dir = g_build_filename(f->folder, p->sub, NULL);
         g_autofree char *path = g_build_filename(p->dir, "config.json", NULL);
-        p->cfg = cfg_load(path, error);
-    } else {
-        p->cfg = defaults_config(p->def, error);
+        if (!(p->cfg = cfg_load(path, error))) return FALSE;
     }
-    if (!p->cfg) return FALSE;
     if (!p->file) {
         p->bytes = probe_folder_weight_bytes(p->dir);
         return TRUE;
     }
     p->archive = open(p->file, error);
-    if (p->archive) p->bytes = archive_file_bytes(p->archive);
-    return p->archive != NULL;
+    if (!p->archive) return FALSE;
+    p->bytes = archive_file_bytes(p->archive);
+    /* no folder: the config from the file's shapes (config_infer.h) */
+    return p->cfg || (p->cfg = config_infer(p->def, p->archive, p->file, error));
 }
 
 /* A file that does not fit a built-in config is most likely another model size: say so. */
@@ -121,9 +121,7 @@ static gboolean part_failed(const Part *p, GError **error)
 {
     if (!p->dir && error && *error && (*error)->code == FLUX_ERROR_MODEL)
         g_prefix_error(error,
-                       "the %s file does not fit the %s (other sizes need a model folder with "
-                       "%s/config.json): ",
-                       p->what, defaults_name(p->def), p->sub);
+                       "the %s file does not fit the config read from its tensors: ", p->what);
     return FALSE;
 }
 
@@ -149,16 +147,21 @@ static gboolean load_vae(FluxModel *m, const FluxModelFiles *f, Part *p, GError 
 }
 
 /* Shapes do not show the rope axes: FLUX.1's (16, 56, 56) for head dim 128 (set by the
- * inference), else the folder config's. */
+ * inference), else the folder config's, else the config beside the file's. */
 static gboolean rope_axes(const FluxModelFiles *f, CkptTransformerConfig *tc, GError **error)
 {
     if (tc->axes_dims_rope[0] + tc->axes_dims_rope[1] + tc->axes_dims_rope[2] > 0) return TRUE;
+    gboolean beside = FALSE;
+    if (!f->folder && !config_infer_rope_axes(f->transformer, tc->attention_head_dim,
+                                              tc->axes_dims_rope, &beside, error))
+        return FALSE;
+    if (beside) return TRUE;
     if (!f->folder) {
+        g_autofree char *want = config_infer_beside_path(f->transformer);
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
                     "%s: attention head dim %d is not FLUX.1's 128, so the rope axes "
-                    "(axes_dims_rope) are unknown; a model folder with transformer/config.json "
-                    "is needed",
-                    f->transformer, tc->attention_head_dim);
+                    "(axes_dims_rope) are unknown; put its config.json beside it as %s",
+                    f->transformer, tc->attention_head_dim, want);
         return FALSE;
     }
     g_autofree char *path = g_build_filename(f->folder, "transformer", "config.json", NULL);
