@@ -297,6 +297,22 @@ def cut_download(model, dst):
     return cut, weights
 
 
+def comfy_tree(root, model):
+    """The tiny model as a ComfyUI models/ tree under root (tests/comfy_tree.py, which needs
+    numpy; written once): the transformer file's path, or None with the reason printed."""
+    tr = os.path.join(root, "models", "diffusion_models", "flux1-tiny-dev.safetensors")
+    if os.path.isfile(tr):
+        return tr
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comfy_tree.py")
+    for py in [os.environ.get("FLUX_PYTHON"), sys.executable, "python3", "/usr/bin/python3"]:
+        if py and subprocess.run([py, "-c", "import numpy"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL).returncode == 0:
+            subprocess.run([py, script, model, root], check=True)
+            return tr
+    print("tests/comfy_tree.py needs a python3 with numpy (FLUX_PYTHON)")
+    return None
+
+
 def seeded(prompt, seed):
     return "%s (seed %d)" % (prompt, seed)
 
@@ -491,6 +507,17 @@ def headless_checks(g, args, out, model, golden):
     check("image procedure: width 0 is a calling error", not ok and "Width 0" in text, text)
     check("the image keeps its layers after the errors", layers(g, img) == before,
           "%s → %s" % (before, layers(g, img)))
+
+    # 4a. a ComfyUI tree's transformer file as the model: its VAE, CLIP-L and T5 found in
+    # vae/ and text_encoders/, configs from their shapes, the plug-in's own tokenizers
+    tr = comfy_tree(os.path.join(args.work, "comfy-tiny"), args.model)
+    ok, text = gen_layer(g, img, bg, model=tr or "(no tree)")
+    lc, _ = two_ints(text)
+    if check("a ComfyUI transformer file (single files only) renders", tr and ok, text):
+        compare("single-file layer equals the folder's render (±1)",
+                save_png(g, img, lc, os.path.join(out, "comfy-layer.png")), 64, 64,
+                pixels(os.path.join(out, "layer.png"), 3)[2])
+        g.value("(gimp-image-remove-layer %d %d)" % (img, lc))
 
     # 4b. steps 0 = the model's default (28 for dev-type); an empty prompt renders as asked
     off = g.log_size()

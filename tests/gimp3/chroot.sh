@@ -133,6 +133,11 @@ case $action in
 shell) in_root bash -c "cd '$src' && exec bash -i" ;;
 build) in_root bash -c "$setup" ;;
 test)
+    # the tiny model as ComfyUI single files, for the single-file render test: written here,
+    # because tests/comfy_tree.py needs numpy, which the root does not have
+    python3_np=${FLUX_PYTHON:-/usr/bin/python3}
+    "$python3_np" "$src/tests/comfy_tree.py" "$shared/reference/tiny-flux-dev" "$build/comfy-tiny" ||
+        die "writing the ComfyUI tree (tests/comfy_tree.py, needs python3-numpy on the host) failed"
     in_root FLUX_GIMP3_REQUIRED=1 bash -c "$setup && meson test -C build-gimp3 --no-rebuild --suite gimp3 --print-errorlogs ${*:2}" ||
         die "the GIMP 3 tests failed (logs and screenshots: $build/meson-logs/)"
     if [ $# -le 1 ]; then

@@ -24,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "gimp"))
-from gimp_tests import pixels, picture_rows, write_lora  # noqa: E402  (the 2.10 suite's helpers)
+from gimp_tests import comfy_tree, pixels, picture_rows, write_lora  # noqa: E402  (the 2.10 suite's helpers)
 
 GOLDEN = "golden/pipeline_p64x64_s4.png"  # "a photo of a cat", 64², 4 steps, 3.5, seed 0
 PROMPT = "a photo of a cat"
@@ -116,6 +116,9 @@ def setup(args):
             shutil.copy2(src, dst)
             langs.append(lang)
     check("translations de and zh_CN built and installed", {"de", "zh_CN"} <= set(langs), langs)
+    # the tokenizers beside the binary, as meson install puts them (for single files)
+    shutil.copytree(os.path.join(HERE, "..", "..", "data", "tokenizers"), os.path.join(pdir, "tokenizers"),
+                    ignore=shutil.ignore_patterns("README.md"))
     return e
 
 
@@ -248,6 +251,23 @@ def headless(args, golden):
                        lang="de_DE.UTF-8")
     check("German (de_DE.UTF-8): the plug-in's error is translated",
           rc == 70 and "„/nonexistent/flux“ existiert nicht. Wählen Sie den Ordner" in log, log[-1500:])
+    # and in Chinese: the zh_CN catalogue is loaded at run time (the root has no CJK font for a
+    # screenshot, so the text GIMP returns is checked)
+    rc, log = e.scheme("zh_CN.log", "(let* (%s) %s)" % (NEW_IMAGE, layer_call("img", "bg", model=q("/nonexistent/flux"))),
+                       lang="zh_CN.UTF-8")
+    check("Chinese (zh_CN.UTF-8): the plug-in's error is translated",
+          rc == 70 and "“/nonexistent/flux”不存在。请选择 FLUX.1 模型的文件夹" in log, log[-1500:])
+
+    # 5. a ComfyUI tree's transformer file as the model argument (single files only: VAE,
+    # CLIP-L, T5 found beside it, configs from their shapes, the tokenizers installed with the
+    # plug-in); chroot.sh writes the tree from the host (tests/comfy_tree.py needs numpy)
+    tr = comfy_tree(args.comfy_tree, args.model)
+    png = os.path.join(args.out, "comfy-layer.png")
+    rc, log = e.scheme("comfy.log", "(let* (%s (r %s)) (gimp-file-save RUN-NONINTERACTIVE img %s -1) (gimp-image-delete img))"
+                       % (NEW_IMAGE, layer_call("img", "bg", model=q(tr or "(no tree)")), q(png)))
+    if check("a ComfyUI transformer file as the model renders (exit 0)", tr and rc == 0, "rc %d\n%s" % (rc, log[-3000:])):
+        compare("single-file layer equals the folder's render (±1)", png,
+                pixels(os.path.join(args.out, "scriptfu-layer.png"), 3)[2])
 
 
 # ---------------------------------------------------------------------------------------
@@ -472,6 +492,7 @@ def main():
     ap.add_argument("mode", choices=["headless", "gui"])
     for opt in ["plugin", "po-build-dir", "gettext-package", "model", "work", "artifacts"]:
         ap.add_argument("--" + opt, required=True)
+    ap.add_argument("--comfy-tree", help="where tests/comfy_tree.py wrote (or writes) the tiny ComfyUI tree")
     args = ap.parse_args()
     args.work = os.path.join(args.work, args.mode)
     args.out = os.path.join(args.artifacts, args.mode)
