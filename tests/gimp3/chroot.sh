@@ -3,7 +3,7 @@
 # made with debootstrap (GIMP 3.0.4, libgimp-3.0-dev), the project built inside it, and the
 # GIMP 3 tests (meson suite 'gimp3': headless gimp-console-3.0 and an Xvfb GUI run).
 #
-#   tests/gimp3/chroot.sh [test [TEST-NAME...]|shell|build]   (as root; test is the default)
+#   tests/gimp3/chroot.sh [test [TEST-NAME...]|shell|build|both]   (as root; test is the default)
 #
 # The root is cached in $GIMP3_ROOT_BASE (default /var/tmp/gimp-flux-gimp3, outside the
 # checkout) and reused while its stamp matches the package list; otherwise it is rebuilt
@@ -126,19 +126,67 @@ mnt "$root$shared_at" --bind "$shared"
 mount -o remount,bind,ro "$root$shared_at" || die "cannot make $root$shared_at read-only"
 echo "== Debian 13 root ready after $((SECONDS - t0)) s ($(in_root gimp-console-3.0 --version))"
 
+# GIMP 2.10's libgimp beside GIMP 3's, so that one build finds both and builds both entries
+# (plugin/gimp2 and plugin/gimp3): no Debian has both dev packages (trixie dropped GIMP 2.10),
+# so bookworm's libgimp2.0-dev and libgimp2.0 (from the host's apt) and trixie's libgtk2.0-dev
+# and libgtk2.0-0t64 (from the root's) are unpacked with dpkg-deb -x, not installed, into
+# $base/gimp2-sysroot (kept), seen in the root at /opt/gimp2-sysroot; their .pc files are
+# rewritten to point there. Only the build uses it: GIMP 2.10 itself does not run in the root.
+gimp2_sys=$base/gimp2-sysroot
+gimp2_at=/opt/gimp2-sysroot
+gimp2_pc=$gimp2_at/usr/lib/x86_64-linux-gnu/pkgconfig
+make_gimp2_sysroot() {
+    local new=$gimp2_sys.new d pc
+    rm -rf "$new" && mkdir -p "$new/debs"
+    (cd "$new/debs" && apt-get download -q libgimp2.0-dev libgimp2.0) >"$base/gimp2-sysroot.log" 2>&1 ||
+        { tail -5 "$base/gimp2-sysroot.log"; die "apt-get download libgimp2.0-dev libgimp2.0 failed on the host"; }
+    mkdir -p "$root/tmp/gimp2-debs.$$"
+    in_root sh -c "cd /tmp/gimp2-debs.$$ && { apt-get download -q libgtk2.0-dev libgtk2.0-0t64 ||
+        { apt-get update -q && apt-get download -q libgtk2.0-dev libgtk2.0-0t64; }; }" \
+        >>"$base/gimp2-sysroot.log" 2>&1 ||
+        { tail -5 "$base/gimp2-sysroot.log"; die "apt-get download libgtk2.0-dev failed in the root"; }
+    mv "$root/tmp/gimp2-debs.$$"/*.deb "$new/debs/" && rmdir "$root/tmp/gimp2-debs.$$"
+    for d in "$new"/debs/*.deb; do dpkg-deb -x "$d" "$new" || die "dpkg-deb -x $d failed"; done
+    for pc in "$new"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc; do
+        sed -i -e "s|^prefix=/usr\$|prefix=$gimp2_at/usr|" \
+            -e "s|^libdir=/usr/lib\$|libdir=$gimp2_at/usr/lib/x86_64-linux-gnu|" "$pc"
+    done
+    rm -rf "$gimp2_sys" && mv "$new" "$gimp2_sys"
+}
+(
+    flock -x 8
+    [ -f "$gimp2_sys/usr/lib/x86_64-linux-gnu/pkgconfig/gimpui-2.0.pc" ] || make_gimp2_sysroot
+) 8>"$base/.gimp2-sysroot.lock"
+mnt "$root$gimp2_at" --bind "$gimp2_sys"
+
 build="$src/build-gimp3"
-setup="cd '$src' && { [ -f build-gimp3/build.ninja ] || meson setup build-gimp3 -Dplugin=enabled \
-    -Dcuda=disabled; } && ninja -C build-gimp3 plugin/gimp3/flux gimp20-flux-gmo"
+# reconfigured each time: a build folder made before the 2.10 sysroot existed then finds it
+# (pkg_config_path, not PKG_CONFIG_PATH, which meson reads only at the first setup)
+setup="cd '$src' && { if [ -f build-gimp3/build.ninja ]; then meson setup --reconfigure build-gimp3 \
+    -Dpkg_config_path=$gimp2_pc >/dev/null; else meson setup build-gimp3 -Dplugin=enabled \
+    -Dcuda=disabled -Dpkg_config_path=$gimp2_pc; fi; } &&
+    ninja -C build-gimp3 plugin/gimp3/flux plugin/gimp2/flux gimp20-flux-gmo"
+# the one build made both entries, each linked to its own libgimp
+both="readelf -d '$build/plugin/gimp2/flux' | grep -q 'NEEDED.*\[libgimp-2.0.so.0\]' &&
+    readelf -d '$build/plugin/gimp3/flux' | grep -q 'NEEDED.*\[libgimp-3.0.so.0\]' &&
+    grep -q 'gimp-2.0' '$build/meson-info/intro-dependencies.json' &&
+    grep -q 'gimp-3.0' '$build/meson-info/intro-dependencies.json'"
 case $action in
 shell) in_root bash -c "cd '$src' && exec bash -i" ;;
 build) in_root bash -c "$setup" ;;
+both)
+    in_root bash -c "$setup && $both" || die "one build did not find both libgimps and build both entries"
+    echo "== one build in $build found gimp-2.0 and gimp-3.0 and built both entries"
+    ;;
 test)
     # the tiny model as ComfyUI single files, for the single-file render test: written here,
     # because tests/comfy_tree.py needs numpy, which the root does not have
     python3_np=${FLUX_PYTHON:-/usr/bin/python3}
     "$python3_np" "$src/tests/comfy_tree.py" "$shared/reference/tiny-flux-dev" "$build/comfy-tiny" ||
         die "writing the ComfyUI tree (tests/comfy_tree.py, needs python3-numpy on the host) failed"
-    in_root FLUX_GIMP3_REQUIRED=1 bash -c "$setup && meson test -C build-gimp3 --no-rebuild --suite gimp3 --print-errorlogs ${*:2}" ||
+    in_root bash -c "$setup && $both" || die "one build did not find both libgimps and build both entries"
+    echo "== one build found gimp-2.0 and gimp-3.0 and built both entries (plugin/gimp2/flux, plugin/gimp3/flux)"
+    in_root FLUX_GIMP3_REQUIRED=1 bash -c "cd '$src' && meson test -C build-gimp3 --no-rebuild --suite gimp3 --print-errorlogs ${*:2}" ||
         die "the GIMP 3 tests failed (logs and screenshots: $build/meson-logs/)"
     if [ $# -le 1 ]; then
         echo "== the README's GIMP 3 install, as a normal user in the root"
