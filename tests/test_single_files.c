@@ -27,17 +27,8 @@ static const char *tree_root(void)
     if (root) return root;
     const char *env = g_getenv("FLUX_COMFY_TREE");
     root = env ? g_strdup(env) : tu_temp_dir();
-    g_autofree char *src = g_path_get_dirname(__FILE__);
-    g_autofree char *script = g_build_filename(src, "comfy_tree.py", NULL);
     g_autofree char *model = tu_model_path(NULL);
-    const char *argv[] = {tu_python_with_numpy(), script, model, root, NULL};
-    gint status;
-    g_autofree char *err = NULL;
-    GError *e = NULL;
-    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
-                               NULL, &err, &status, &e));
-    g_assert_no_error(e);
-    if (!g_spawn_check_wait_status(status, NULL)) g_error("comfy_tree.py failed:\n%s", err);
+    tu_run_python_script("comfy_tree.py", model, root, NULL);
     return root;
 }
 
@@ -71,15 +62,6 @@ static Run cli(const char *first, ...)
     return r;
 }
 
-static gboolean same_bytes(const char *a, const char *b)
-{
-    g_autofree char *x = NULL, *y = NULL;
-    gsize nx, ny;
-    g_assert_true(g_file_get_contents(a, &x, &nx, NULL));
-    g_assert_true(g_file_get_contents(b, &y, &ny, NULL));
-    return nx == ny && memcmp(x, y, nx) == 0;
-}
-
 /* The p64x64_s4 golden's settings from files, then from the folder. */
 static void test_render_equals_folder(void)
 {
@@ -99,8 +81,8 @@ static void test_render_equals_folder(void)
     Run d = cli("-m", model, RUN_ARGS, "-o", png_d, "--save-tensors", st_d, NULL);
     g_assert_cmpint(d.status, ==, 0);
 #undef RUN_ARGS
-    g_assert_true(same_bytes(st_f, st_d)); /* every named tensor of the run, latents included */
-    g_assert_true(same_bytes(png_f, png_d));
+    g_assert_true(tu_same_file(st_f, st_d)); /* every named tensor of the run, latents included */
+    g_assert_true(tu_same_file(png_f, png_d));
     /* and the folder's render is the diffusers golden (test_cli checks it within 1e-4) */
     StFile *ours = st_file_open(st_f, NULL);
     g_assert_nonnull(ours);

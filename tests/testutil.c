@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <png.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,26 +168,47 @@ const char *tu_python_with_numpy(void)
     return NULL;
 }
 
-/* meson runs the tests from the build root; the script lies beside this file. */
+/* meson runs the tests from the build root; the scripts lie beside this file. */
+void tu_run_python_script(const char *script, ...)
+{
+    g_autofree char *src = g_path_get_dirname(__FILE__);
+    g_autofree char *path = g_build_filename(src, script, NULL);
+    GPtrArray *argv = g_ptr_array_new();
+    g_ptr_array_add(argv, (gpointer)tu_python_with_numpy());
+    g_ptr_array_add(argv, path);
+    va_list ap;
+    va_start(ap, script);
+    for (const char *a; (a = va_arg(ap, const char *));) g_ptr_array_add(argv, (gpointer)a);
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    gint status;
+    g_autofree char *err = NULL;
+    GError *e = NULL;
+    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                               NULL, NULL, &err, &status, &e));
+    g_assert_no_error(e);
+    g_ptr_array_free(argv, TRUE);
+    if (!g_spawn_check_wait_status(status, NULL)) g_error("%s failed:\n%s", script, err);
+}
+
 char *tu_converted(const char *file)
 {
     static char *dir;
     if (!dir) {
         dir = tu_temp_dir();
-        g_autofree char *src = g_path_get_dirname(__FILE__);
-        g_autofree char *script = g_build_filename(src, "convert_checkpoint.py", NULL);
         g_autofree char *model = tu_model_path(NULL);
-        const char *argv[] = {tu_python_with_numpy(), script, model, dir, NULL};
-        gint status;
-        g_autofree char *err = NULL;
-        GError *e = NULL;
-        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
-                                   NULL, NULL, &err, &status, &e));
-        g_assert_no_error(e);
-        if (!g_spawn_check_wait_status(status, NULL))
-            g_error("convert_checkpoint.py failed:\n%s", err);
+        tu_run_python_script("convert_checkpoint.py", model, dir, NULL);
     }
     return g_build_filename(dir, file, NULL);
+}
+
+gboolean tu_same_file(const char *a, const char *b)
+{
+    g_autofree char *x = NULL, *y = NULL;
+    gsize nx, ny;
+    g_assert_true(g_file_get_contents(a, &x, &nx, NULL));
+    g_assert_true(g_file_get_contents(b, &y, &ny, NULL));
+    return nx == ny && memcmp(x, y, nx) == 0;
 }
 
 guint16 tu_bf16_rne(float f)

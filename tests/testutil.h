@@ -41,6 +41,11 @@ const char *tu_python_with_numpy(void);
 /* <tmp>/<file> of tests/convert_checkpoint.py's conversion of the tiny model, made once per
  * process (caller frees the path). Needs tu_python_with_numpy(). */
 char *tu_converted(const char *file);
+/* Runs tests/<script> with tu_python_with_numpy() and the NULL-terminated arguments; the test
+ * aborts with the script's stderr when it fails. */
+void tu_run_python_script(const char *script, ...) G_GNUC_NULL_TERMINATED;
+/* TRUE when the two files hold the same bytes. */
+gboolean tu_same_file(const char *a, const char *b);
 
 /* float32 → bf16 with round-to-nearest-even (torch's .to(torch.bfloat16)); NaN stays NaN. */
 guint16 tu_bf16_rne(float f);

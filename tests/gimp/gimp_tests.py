@@ -380,6 +380,16 @@ def headless(args):
     log = open(os.path.join(out, "gimp.log"), encoding="utf-8", errors="replace").read()
     check("no crash other than the deliberate kill", log.count("Plug-in crashed") <= 1,
           "%d crashes in the log" % log.count("Plug-in crashed"))
+    # the zh_CN catalogue loaded at run time, without a display: the error comes back in Chinese
+    # (the GUI run checks the dialog's title and progress text in Chinese too)
+    g = Gimp(args, False, "zh_CN", os.path.join(out, "gimp-zh_CN.log"))
+    try:
+        img, bg = new_image(g, 64, 64)
+        ok, text = gen_layer(g, img, bg, model="/nonexistent/flux")
+        check("zh_CN: the plug-in's error is translated",
+              not ok and "“/nonexistent/flux”不存在。请选择 FLUX.1 模型的文件夹" in text, text)
+    finally:
+        g.quit()
 
 
 def procedure_browser(g):
