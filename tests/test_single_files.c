@@ -5,10 +5,12 @@
  *     and PNG): the files hold the same float32 numbers under other names, the fused BFL
  *     weights are row views of the same bytes, so every operation sees the same operands;
  *   - flux_model_locate finds the four files from the transformer alone;
+ *   - T5's config from its shapes alone, through the llama.cpp GGUF names too;
  *   - files with FLUX.1's real shapes (sparse files: headers, no data on disk) get the
  *     built-in configs' values, a CLIP of FLUX.1's width but other depth keeps 12 heads;
  *   - a value no shape shows is refused naming the file and where to put its config; a
  *     config beside a file that disagrees with its shapes is refused. */
+#include "checkpoint.h"
 #include "config_infer.h"
 #include "flux.h"
 #include "testutil.h"
@@ -277,6 +279,35 @@ static void test_flux1_shapes(void)
     cfg_free(c);
 }
 
+/* The tiny T5 as ComfyUI-GGUF's llama.cpp names (Q8_0) and as a prefixed safetensors with only
+ * encoder.embed_tokens: the same config as text_encoder_2/config.json, with no file beside. */
+static void test_t5_any_layout(void)
+{
+    const char *files[] = {"t5_llama_Q8_0.gguf", "t5_prefixed.safetensors"};
+    for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+        g_autofree char *path = tu_converted(files[i]);
+        GError *err = NULL;
+        StArchive *a = ckpt_open_t5(path, &err);
+        g_assert_no_error(err);
+        CfgJson *c = config_infer(DEFAULTS_T5_XXL, a, path, &err);
+        g_assert_no_error(err);
+        static const struct {
+            const char *key;
+            int64_t want;
+        } want[] = {{"d_model", 32},
+                    {"d_kv", 8},
+                    {"num_heads", 4},
+                    {"d_ff", 37},
+                    {"num_layers", 2},
+                    {"vocab_size", 32128},
+                    {"relative_attention_num_buckets", 32}};
+        for (gsize k = 0; k < G_N_ELEMENTS(want); k++)
+            g_assert_cmpint(int_of(c, want[k].key), ==, want[k].want);
+        cfg_free(c);
+        st_archive_free(a);
+    }
+}
+
 /* A copy of the tiny tree without one beside-config, or with a wrong one. */
 static char *tree_copy(void)
 {
@@ -368,6 +399,7 @@ int main(int argc, char **argv)
     g_test_add_func("/single-files/render-equals-folder", test_render_equals_folder);
     g_test_add_func("/single-files/locate-and-load", test_locate);
     g_test_add_func("/single-files/flux1-shapes", test_flux1_shapes);
+    g_test_add_func("/single-files/t5-any-layout", test_t5_any_layout);
     g_test_add_func("/single-files/refusals", test_refusals);
     return g_test_run();
 }
