@@ -15,6 +15,7 @@
  *   flux-bench --qdot-table 1,8,64,256,1024 [portable|avx2|avx512-vnni]
  *   flux-bench --bf16-table 64,512,1536
  *   flux-bench --peak
+ *   flux-bench --int8-table 1280,4608 [TYPES] [PATHS]     (bench/int8_table.h)
  *
  * --transformer FILE benches the transformer from a weight file (GGUF, single-file
  * safetensors), loaded with the MODEL_DIR folder through flux_model_load_files as the CLI does
@@ -32,6 +33,7 @@
 #include "cpu_features.h"
 #include "flux.h"
 #include "gemm_bf16.h"
+#include "int8_table.h"
 #include "model.h"
 #include "ops.h"
 #include "pool.h"
@@ -801,9 +803,10 @@ int main(int argc, char **argv)
                 "[--skip dit,t5,clip,vae] [--repeat N] [--transformer FILE]\n"
                 "       %s --qdot-table 1,8,64,256,1024 [KERNEL PATH]\n"
                 "       %s --bf16-table 64,512,1536\n"
+                "       %s --int8-table 1280,4608 [Q8_0,Q4_0,Q4_K] [amx-int8,avx512-vnni]\n"
                 "       %s --peak\n"
                 "       %s --preview-table 512,1024 [DIR_WITH_VAE]\n",
-                argv[0], argv[0], argv[0], argv[0], argv[0]);
+                argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
         return 2;
     }
     if (!strcmp(argv[1], "--qdot-table") && argc > 2) {
@@ -823,6 +826,11 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "--preview-table") && argc > 2) {
         int Ss[8], n_S = parse_sizes(argv[2], Ss, 8);
         bench_preview(argc > 3 ? argv[3] : NULL, Ss, n_S, 3);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--int8-table") && argc > 2) {
+        int Ms[16], n_M = parse_sizes(argv[2], Ms, 16);
+        bench_int8_table(Ms, n_M, argc > 3 ? argv[3] : NULL, argc > 4 ? argv[4] : NULL);
         return 0;
     }
     if (!strcmp(argv[1], "--bf16-table") && argc > 2) {

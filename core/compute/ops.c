@@ -13,6 +13,7 @@
 
 #include "pool.h"
 #include "gemm_bf16.h"
+#include "gemm_int8.h"
 #include "precision.h"
 #include "quant_dot.h"
 
@@ -233,7 +234,8 @@ size_t ops_linear_scratch_bytes(int K)
         (size_t)pool_n_threads() * (size_t)linear_tile_rows(K) * (size_t)K * sizeof(float);
     /* where fast can run, the bf16 GEMM's scratch too: the per-thread buffers of both paths
      * outlive a run, and the precision may change between runs */
-    return tiles + (gemm_bf16_native() ? gemm_bf16_scratch_bytes(K) : 0);
+    return tiles + (gemm_bf16_native() ? gemm_bf16_scratch_bytes(K) : 0) +
+           (gemm_int8_native() ? gemm_int8_scratch_bytes(K) : 0);
 }
 
 typedef struct {
@@ -280,13 +282,17 @@ void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int
     const gboolean fast = ops_precision() == OPS_PRECISION_FAST;
     /* Q8_0: integer products (fast only: x is rounded to 8 bits per block) */
     gboolean int8 = fast && M <= QDOT_MAX_M && quant_dot_supports(w);
-    if (!int8 && M <= LINEAR_GEMV_MAX_M && w->dtype != ST_F32) {
+    /* the other quantised linears, and Q8_0 above QDOT_MAX_M rows: the int8 GEMM */
+    gboolean gemm8 = fast && !int8 && gemm_int8_supports(w) && gemm_int8_native();
+    if (!int8 && !gemm8 && M <= LINEAR_GEMV_MAX_M && w->dtype != ST_F32) {
         GemvJob j = {y, x, b, w, M, K, N};
         par_maybe((size_t)N, (size_t)N * K, gemv_worker, &j);
         return;
     }
     if (int8)
         quant_dot_linear(y, x, w, M, K, N);
+    else if (gemm8)
+        gemm_int8_linear(y, x, w, M, K, N);
     else if (fast && gemm_bf16_native()) /* bf16 products on AMX / AVX512-BF16 */
         gemm_bf16_linear(y, x, w, M, K, N);
     else if (f32)

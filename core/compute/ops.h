@@ -20,7 +20,9 @@ size_t ops_linear_scratch_bytes(int K);
 /* Tests only: conversion tiles of `rows` weight rows (0: the default), so that small
  * matrices span several tiles per thread. Not thread-safe; set before running ops. */
 void ops_linear_force_tile_rows(int rows);
-/* y[M,N] = x[M,K] · w[N,K]ᵀ + b[N]   (torch.nn.Linear). b may be NULL. */
+/* y[M,N] = x[M,K] · w[N,K]ᵀ + b[N]   (torch.nn.Linear). b may be NULL. Under precision fast
+ * (precision.h): quantised w through integer products (quant_dot.h for Q8_0 up to QDOT_MAX_M
+ * rows, gemm_int8.h for the rest), other w through bf16 products (gemm_bf16.h). */
 void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int M, int K, int N);
 void ops_linear_naive(float *y, const float *x, const StTensor *w, const float *b, int M, int K,
                       int N);

@@ -31,10 +31,10 @@ static inline uint32_t u32_at(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Q4_K/Q5_K: 6-bit scale and min of sub-block s (0..7) from the 12 packed bytes: bytes 0-3
+/* (quant.h) Q4_K/Q5_K: bytes 0-3
  * hold sc0-3 (low 6 bits) and the top 2 bits of sc4-7; bytes 4-7 likewise for the mins;
  * bytes 8-11 hold the low 4 bits of sc4-7 (low nibble) and of m4-7 (high nibble). */
-static inline void k_scale_min(const uint8_t *sc12, int s, int *sc, int *m)
+void quant_k_scale_min(const uint8_t *sc12, int s, int *sc, int *m)
 {
     if (s < 4) {
         *sc = sc12[s] & 63;
@@ -109,9 +109,9 @@ static void deq_k4_k5(const uint8_t *sc12, const uint8_t *qh, const uint8_t *qs,
 {
     for (int g = 0; g < 4; g++) {
         int sc, m;
-        k_scale_min(sc12, 2 * g, &sc, &m);
+        quant_k_scale_min(sc12, 2 * g, &sc, &m);
         float d1 = d * (float)sc, m1 = dmin * (float)m;
-        k_scale_min(sc12, 2 * g + 1, &sc, &m);
+        quant_k_scale_min(sc12, 2 * g + 1, &sc, &m);
         float d2 = d * (float)sc, m2 = dmin * (float)m;
         const uint8_t *q = qs + 32 * g;
         for (int l = 0; l < 32; l++) {
@@ -210,7 +210,7 @@ static float ref_k4_k5(const uint8_t *b, int j, gboolean five)
 {
     int sub = j / 32, g = j / 64, l = j % 32;
     int sc, m;
-    k_scale_min(b + 4, sub, &sc, &m);
+    quant_k_scale_min(b + 4, sub, &sc, &m);
     const uint8_t *qs = b + (five ? 48 : 16);
     int q = (sub % 2 == 0) ? qs[32 * g + l] & 15 : qs[32 * g + l] >> 4;
     if (five) q |= ((b[16 + l] >> sub) & 1) << 4; /* bit `sub` of qh[l] */

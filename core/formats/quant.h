@@ -30,5 +30,9 @@ void quant_dequantize(StDtype dt, const void *src, float *dst, int64_t n);
 float quant_ref_element(StDtype dt, const void *src, int64_t i);
 void quant_dequantize_ref(StDtype dt, const void *src, float *dst, int64_t n);
 
+/* Q4_K/Q5_K: the 6-bit scale *sc and min *m of sub-block s (0..7) from the block's 12 packed
+ * scale bytes. */
+void quant_k_scale_min(const uint8_t *sc12, int s, int *sc, int *m);
+
 /* IEEE half → float (exact). */
 float quant_f16_to_f32(uint16_t h);
