@@ -1,7 +1,7 @@
 /* int8_table.c — see int8_table.h. Each GEMM is timed once after a warm-up run (wall and the
  * process's CPU seconds: on a shared machine the CPU time is what the kernel costs), its
  * integer operations (2·M·K·N) divided by both. The peaks are measured before and after the
- * table (all op threads, wall time), so a loaded machine shows in them too. */
+ * table, by wall time and per CPU-second (peak.h), so a loaded machine shows in them too. */
 #include "int8_table.h"
 
 #include "cpu_features.h"
@@ -88,10 +88,11 @@ static Timing time_once(gboolean bf16, float *y, const float *x, const StTensor 
 static void print_peaks(void)
 {
     for (int k = 0; k < PEAK_N; k++) {
-        double g = peak_gflops((PeakKind)k);
+        const double g = peak_gflops((PeakKind)k), c = peak_per_cpu_second((PeakKind)k);
         if (g > 0)
-            printf("peak %-24s %9.1f G%s/s (all op threads)\n", peak_name((PeakKind)k), g,
-                   k == PEAK_VNNI_ZMM || k == PEAK_AMX_INT8 ? "OP" : "FLOP");
+            printf("peak %-24s %9.1f G%s/s (all op threads, wall), %9.1f per CPU-second\n",
+                   peak_name((PeakKind)k), g,
+                   k == PEAK_VNNI_ZMM || k == PEAK_AMX_INT8 ? "OP" : "FLOP", c);
     }
     fflush(stdout);
 }

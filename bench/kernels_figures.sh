@@ -1,7 +1,8 @@
 #!/bin/sh
 # kernels_figures.sh — the figures of docs/PERFORMANCE.md "CPU kernels and precision (issue 15)"
-# in one run: the CPU and its measured peaks, the bf16 GEMM against tiles + sgemm at the
-# transformer's shapes, and one transformer step per weight type in float32 and fast.
+# in one run: the CPU and its measured peaks, the bf16 GEMM against tiles + sgemm and the int8
+# GEMM per path against the bf16 GEMM at the transformer's shapes, and one transformer step per
+# weight type in float32 and fast.
 #
 #   bench/kernels_figures.sh BUILD_DIR MODEL_DIR [SIZES] [REPEAT]
 #
@@ -19,6 +20,7 @@ bench="$build/bench/flux-bench"
 uptime
 "$bench" --peak
 "$bench" --bf16-table 1024,4608
+"$bench" --int8-table 1280,4608 Q8_0,Q4_0,Q4_K,Q5_K,Q6_K
 for weights in bf16 Q8_0 Q4_0; do
     file=
     if [ "$weights" != bf16 ]; then

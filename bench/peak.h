@@ -17,3 +17,6 @@ typedef enum {
  * running it; a negative value when this CPU cannot. */
 const char *peak_name(PeakKind k);
 double peak_gflops(PeakKind k);
+/* The same per CPU-second of the process (all op threads' CPU time): a shared machine's
+ * other processes do not lower it. */
+double peak_per_cpu_second(PeakKind k);
