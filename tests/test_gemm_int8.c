@@ -16,11 +16,13 @@
  * Legend: M rows of x, K input features, N output features; bk = sub-block (32, 16 for Q6_K),
  * blk = block of the type (32 or 256). */
 #include "cpu_features.h"
+#include "gemm_bf16.h"
 #include "gemm_int8.h"
 #include "int8_blocks.h"
 #include "ops.h"
 #include "precision.h"
 #include "quant.h"
+#include "quant_dot.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -265,9 +267,50 @@ static void test_not_finite(void)
     g_rand_free(r);
 }
 
-/* Detection takes the best path that runs (FLUX_CPU_DISABLE removes paths), and ops_linear
- * under fast gives gemm_int8_linear's bits plus the bias for a Q4_K weight at any M; under
- * float32 it does not (the dequantised float32 product). */
+/* ops_linear under fast for a Q8_0 and a Q4_K weight at any M: the bits of the kernel
+ * ops_linear_int8 names (gemm_int8_linear; else the bf16 GEMM) plus the bias, beyond
+ * quant_dot's rows for Q8_0; under float32 the dequantised float32 product (ops_linear_naive's
+ * numbers). */
+static void check_ops(GRand *r, StDtype dt)
+{
+    size_t nbytes;
+    const int K = 512, N = 37, M = 80;
+    guint8 *wq = random_blocks(r, dt, N, K, &nbytes);
+    const StTensor w = tensor(dt, wq, nbytes, N, K);
+    float *x = random_x(r, M, K), *bias = g_new(float, N);
+    float *y = g_new(float, (size_t)M *N), *q = g_new(float, (size_t)M *N);
+    for (int n = 0; n < N; n++) bias[n] = (float)n - 18.5f;
+    const OpsPrecision saved = ops_precision();
+    ops_precision_set(OPS_PRECISION_FAST);
+    const gboolean int8 = ops_linear_int8(&w);
+    if (dt == ST_Q8_0) g_assert_true(int8 == gemm_int8_native());
+    static const int rows[] = {1, 8, 65, 80};
+    for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
+        if (dt == ST_Q8_0 && rows[i] <= QDOT_MAX_M) continue; /* quant_dot's (test_quant.c) */
+        if (!int8 && rows[i] <= 8) continue;                  /* the GEMV (test_ops.c) */
+        ops_linear(y, x, &w, bias, rows[i], K, N);
+        if (int8)
+            gemm_int8_linear(q, x, &w, rows[i], K, N);
+        else if (gemm_bf16_native())
+            gemm_bf16_linear(q, x, &w, rows[i], K, N);
+        else
+            ops_linear_naive(q, x, &w, NULL, rows[i], K, N);
+        for (int e = 0; e < rows[i] * N; e++) q[e] += bias[e % N];
+        if (int8 || gemm_bf16_native())
+            g_assert_cmpmem(y, (size_t)rows[i] * N * 4, q, (size_t)rows[i] * N * 4);
+    }
+    g_test_message("%s under fast: %s", st_dtype_name(dt),
+                   int8 ? gemm_int8_path_name(gemm_int8_path()) : "not int8");
+    ops_precision_set(OPS_PRECISION_FLOAT32);
+    ops_linear(y, x, &w, bias, M, K, N);
+    ops_linear_naive(q, x, &w, bias, M, K, N);
+    tu_assert_close("float32 linear", y, q, (size_t)M * N, 1e-5);
+    ops_precision_set(saved);
+    g_free(wq), g_free(x), g_free(bias), g_free(y), g_free(q);
+}
+
+/* Detection takes the best path that runs (FLUX_CPU_DISABLE removes paths); ops_linear's
+ * choice under fast and float32. */
 static void test_detect_and_ops(void)
 {
     g_assert_true(gemm_int8_set_path(GEMM_INT8_AUTO));
@@ -281,30 +324,9 @@ static void test_detect_and_ops(void)
     g_test_message("CPU %s; FLUX_CPU_DISABLE=%s; detected path %s", cpu,
                    g_getenv("FLUX_CPU_DISABLE") ? g_getenv("FLUX_CPU_DISABLE") : "",
                    gemm_int8_path_name(p));
-
     GRand *r = g_rand_new_with_seed(g_test_rand_int());
-    size_t nbytes;
-    const int K = 512, N = 37, M = 80;
-    guint8 *wq = random_blocks(r, ST_Q4_K, N, K, &nbytes);
-    const StTensor w = tensor(ST_Q4_K, wq, nbytes, N, K);
-    float *x = random_x(r, M, K), *bias = g_new(float, N);
-    float *y = g_new(float, (size_t)M *N), *q = g_new(float, (size_t)M *N);
-    for (int n = 0; n < N; n++) bias[n] = (float)n - 18.5f;
-    const OpsPrecision saved = ops_precision();
-    ops_precision_set(OPS_PRECISION_FAST);
-    static const int rows[] = {1, 8, 65, 80};
-    for (gsize i = 0; gemm_int8_native() && i < G_N_ELEMENTS(rows); i++) {
-        ops_linear(y, x, &w, bias, rows[i], K, N);
-        gemm_int8_linear(q, x, &w, rows[i], K, N);
-        for (int e = 0; e < rows[i] * N; e++) q[e] += bias[e % N];
-        g_assert_cmpmem(y, (size_t)rows[i] * N * 4, q, (size_t)rows[i] * N * 4);
-    }
-    ops_precision_set(OPS_PRECISION_FLOAT32);
-    ops_linear(y, x, &w, bias, M, K, N);
-    ops_linear_naive(q, x, &w, bias, M, K, N);
-    g_assert_cmpfloat(tu_assert_close("float32 linear", y, q, (size_t)M * N, 1e-5), <=, 1e-5);
-    ops_precision_set(saved);
-    g_free(wq), g_free(x), g_free(bias), g_free(y), g_free(q);
+    check_ops(r, ST_Q8_0);
+    check_ops(r, ST_Q4_K);
     g_rand_free(r);
 }
 

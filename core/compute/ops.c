@@ -273,6 +273,15 @@ static void linear_tiled(float *y, const float *x, const StTensor *w, int M, int
     parallel_blas_jobs((size_t)N, 2 * 16, linear_worker, &j); /* (narrower: OpenBLAS splits M) */
 }
 
+gboolean ops_linear_int8(const StTensor *w)
+{
+    if (!gemm_int8_supports(w) || !gemm_int8_native()) return FALSE;
+    /* beside AMX-BF16, bf16 tiles of the exactly dequantised weights are as fast or faster for
+     * every type but Q8_0 (the int8 GEMM's per-block float combination costs more for the
+     * types with a min or 16-wide blocks: docs/PERFORMANCE.md, "int8 GEMM") */
+    return gemm_bf16_path() != GEMM_BF16_AMX || w->dtype == ST_Q8_0;
+}
+
 void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int M, int K, int N)
 {
     g_assert(w->numel == (int64_t)N * K);
@@ -283,7 +292,7 @@ void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int
     /* Q8_0: integer products (fast only: x is rounded to 8 bits per block) */
     gboolean int8 = fast && M <= QDOT_MAX_M && quant_dot_supports(w);
     /* the other quantised linears, and Q8_0 above QDOT_MAX_M rows: the int8 GEMM */
-    gboolean gemm8 = fast && !int8 && gemm_int8_supports(w) && gemm_int8_native();
+    gboolean gemm8 = fast && !int8 && ops_linear_int8(w);
     if (!int8 && !gemm8 && M <= LINEAR_GEMV_MAX_M && w->dtype != ST_F32) {
         GemvJob j = {y, x, b, w, M, K, N};
         par_maybe((size_t)N, (size_t)N * K, gemv_worker, &j);

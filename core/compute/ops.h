@@ -22,8 +22,13 @@ size_t ops_linear_scratch_bytes(int K);
 void ops_linear_force_tile_rows(int rows);
 /* y[M,N] = x[M,K] · w[N,K]ᵀ + b[N]   (torch.nn.Linear). b may be NULL. Under precision fast
  * (precision.h): quantised w through integer products (quant_dot.h for Q8_0 up to QDOT_MAX_M
- * rows, gemm_int8.h for the rest), other w through bf16 products (gemm_bf16.h). */
+ * rows, gemm_int8.h where ops_linear_int8 says so), other w through bf16 products
+ * (gemm_bf16.h). */
 void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int M, int K, int N);
+/* TRUE when ops_linear under fast multiplies the quantised w (beyond quant_dot's rows) with
+ * the int8 GEMM: where this CPU has a native int8 path, except for types other than Q8_0
+ * beside AMX-BF16 (there the bf16 GEMM is as fast or faster, measured). */
+gboolean ops_linear_int8(const StTensor *w);
 void ops_linear_naive(float *y, const float *x, const StTensor *w, const float *b, int M, int K,
                       int N);
 
