@@ -181,6 +181,10 @@ both)
 test)
     # the tiny model as ComfyUI single files, for the single-file render test: written here,
     # because tests/comfy_tree.py needs numpy, which the root does not have
+    # a CJK font for the Chinese dialog's screenshot, lent by the host (fonts-wqy-microhei, in
+    # the README's package list): the root's package list stays as it is
+    mkdir -p "$build/cjk-fonts"
+    cp /usr/share/fonts/truetype/wqy/wqy-microhei.ttc "$build/cjk-fonts/" 2>/dev/null || true
     python3_np=${FLUX_PYTHON:-/usr/bin/python3}
     "$python3_np" "$src/tests/comfy_tree.py" "$shared/reference/tiny-flux-dev" "$build/comfy-tiny" ||
         die "writing the ComfyUI tree (tests/comfy_tree.py, needs python3-numpy on the host) failed"

@@ -116,6 +116,9 @@ def setup(args):
             shutil.copy2(src, dst)
             langs.append(lang)
     check("translations de and zh_CN built and installed", {"de", "zh_CN"} <= set(langs), langs)
+    # a CJK font lent by the host (chroot.sh), for a readable Chinese dialog in the screenshots
+    if args.cjk_fonts and os.path.isdir(args.cjk_fonts):
+        shutil.copytree(args.cjk_fonts, os.path.join(args.work, "data", "fonts"))
     # the tokenizers beside the binary, as meson install puts them (for single files)
     shutil.copytree(os.path.join(HERE, "..", "..", "data", "tokenizers"), os.path.join(pdir, "tokenizers"),
                     ignore=shutil.ignore_patterns("README.md"))
@@ -327,6 +330,8 @@ def gui(args, golden):
         env_de = e.vars("de_DE.UTF-8")
         run_gimp(env_de, out, "gui-de.log", "(script-fu-use-v3) (let* (%s) (gimp-display-new img) %s)"
                  % (NEW_IMAGE, layer_call("img", "bg", mode="RUN-INTERACTIVE")), lambda: german_dialog(out))
+        run_gimp(e.vars("zh_CN.UTF-8"), out, "gui-zh_CN.log", "(script-fu-use-v3) (let* (%s) (gimp-display-new img) %s)"
+                 % (NEW_IMAGE, layer_call("img", "bg", mode="RUN-INTERACTIVE")), lambda: chinese_dialog(out))
     finally:
         xvfb.kill()
         xvfb.wait()
@@ -358,6 +363,22 @@ def run_gimp(env, out, log_name, batch, checks):
         finally:
             g.kill()
             g.wait()
+
+
+def chinese_dialog(out):
+    """The dialog under zh_CN.UTF-8: its title from the zh_CN catalogue; the screenshot is
+    readable when chroot.sh found a CJK font on the host to lend (the root has none)."""
+    dlg = find_window("^flux$", 90)
+    if not check("[zh_CN] the dialog opens", dlg is not None):
+        return
+    time.sleep(1.5)
+    shot(out, "dialog-zh_CN.png")
+    title = xdo("getwindowname", dlg)
+    check("[zh_CN] dialog title is translated", title == "FLUX 文生图", title)
+    xdo("windowfocus", "--sync", dlg)
+    keys("Escape")
+    time.sleep(1)
+    check("[zh_CN] Escape closes the dialog", find_window("^flux$", 3) is None)
 
 
 def german_dialog(out):
@@ -493,6 +514,7 @@ def main():
     for opt in ["plugin", "po-build-dir", "gettext-package", "model", "work", "artifacts"]:
         ap.add_argument("--" + opt, required=True)
     ap.add_argument("--comfy-tree", help="where tests/comfy_tree.py wrote (or writes) the tiny ComfyUI tree")
+    ap.add_argument("--cjk-fonts", help="a folder of CJK fonts for the GUI run (chroot.sh copies the host's)")
     args = ap.parse_args()
     args.work = os.path.join(args.work, args.mode)
     args.out = os.path.join(args.artifacts, args.mode)
