@@ -39,7 +39,7 @@ CfgJson *cfg_load(const char *path, GError **error)
     if (!json_parser_load_from_mapped_file(c->parser, path, &jerr)) {
         gboolean io = jerr->domain == G_FILE_ERROR;
         g_set_error(error, FLUX_ERROR, io ? FLUX_ERROR_IO : FLUX_ERROR_FORMAT, "%s: %s%s", path,
-                    io ? "cannot read: " : "invalid JSON: ", jerr->message);
+                    io ? "cannot read: " : "not valid JSON: ", jerr->message);
         g_error_free(jerr);
         cfg_free(c);
         return NULL;
@@ -54,7 +54,7 @@ CfgJson *cfg_load_data(const char *name, const char *json, gssize len, GError **
     c->parser = json_parser_new();
     GError *jerr = NULL;
     if (!json_parser_load_from_data(c->parser, json, len, &jerr)) {
-        g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: invalid JSON: %s", name,
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_FORMAT, "%s: not valid JSON: %s", name,
                     jerr->message);
         g_error_free(jerr);
         cfg_free(c);
@@ -100,7 +100,7 @@ gboolean cfg_has(const CfgJson *c, const char *key)
     return member(c, key) != NULL;
 }
 
-static gboolean node_int(JsonNode *n, int64_t *out)
+gboolean cfg_node_integral(JsonNode *n, int64_t *out)
 {
     if (!JSON_NODE_HOLDS_VALUE(n)) return FALSE;
     GType t = json_node_get_value_type(n);
@@ -121,7 +121,7 @@ static gboolean check_int(const CfgJson *c, const char *key, JsonNode *n, int64_
                           int64_t *out, GError **error)
 {
     int64_t v;
-    if (!node_int(n, &v)) return bad(c, error, key, "is not an integer");
+    if (!cfg_node_integral(n, &v)) return bad(c, error, key, "is not an integer");
     if (v < min || v > max) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
                     "%s: \"%s\" is %" G_GINT64_FORMAT ", expected %" G_GINT64_FORMAT

@@ -1,7 +1,7 @@
 /* config.h — the one way JSON files are read (json-glib): diffusers/transformers config.json
  * files, and the files with more structure: tokenizer.json, vocab.json, tokenizer_config.json,
- * special_tokens_map.json, model_index.json and the shard index
- * (*.safetensors.index.json).
+ * special_tokens_map.json, model_index.json, the shard index (*.safetensors.index.json) and
+ * the JSON header inside a .safetensors file.
  *
  * Every key → value getter validates type and range and fails with a GError naming the file
  * and key, so a hostile or foreign config can never produce a silly dimension. Deeper
@@ -18,7 +18,8 @@ typedef struct CfgJson CfgJson;
 /* Parses `path` (must hold a JSON object). Caller owns: cfg_free (NULL-safe). */
 CfgJson *cfg_load(const char *path, GError **error);
 /* Parses a JSON object held in memory (`len` bytes, or -1 when NUL-terminated), e.g. a
- * built-in default config; `name` stands for the path in every message. */
+ * built-in default config or a safetensors header; `name` stands for the path in every
+ * message. */
 CfgJson *cfg_load_data(const char *name, const char *json, gssize len, GError **error);
 /* An optional file: TRUE with *out = NULL when `path` does not exist; otherwise as cfg_load
  * (FALSE with `error` set when it exists but cannot be read or is not a JSON object). */
@@ -72,5 +73,8 @@ gboolean cfg_bool_member(JsonObject *o, const char *key, gboolean def);
 const char *cfg_node_str(JsonNode *n);
 /* A JSON integer node (not 3.0). */
 gboolean cfg_node_int(JsonNode *n, int64_t *out);
+/* An integer as the config getters read one: a JSON integer, or a number written with a zero
+ * fraction (3.0, as some writers emit) up to 9e15. */
+gboolean cfg_node_integral(JsonNode *n, int64_t *out);
 /* A JSON number node, integer or not. */
 gboolean cfg_node_number(JsonNode *n, double *out);

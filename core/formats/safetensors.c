@@ -2,6 +2,7 @@
  * (huggingface/safetensors): header length within the file, JSON object, known dtype,
  * offsets inside the data section, byte size = numel × dtype size, no overlaps. */
 #include "safetensors.h"
+#include "config.h"
 #include "convert.h"
 #include "error.h"
 #include "flux.h"
@@ -10,7 +11,6 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
-#include <math.h>
 #include <string.h>
 
 /* A header larger than this is not a real checkpoint header (the 57-block FLUX
@@ -32,24 +32,10 @@ struct StFile {
 
 #define fail(error, path, ...) error_set(error, FLUX_ERROR_FORMAT, path, __VA_ARGS__)
 
-/* Reads a JSON number that must be a non-negative integer (JSON ints may arrive as doubles). */
+/* A dimension or an offset: a non-negative integer (JSON integers may arrive as 3.0). */
 static gboolean json_uint(JsonNode *n, int64_t *out)
 {
-    if (!n || !JSON_NODE_HOLDS_VALUE(n)) return FALSE;
-    GType t = json_node_get_value_type(n);
-    if (t == G_TYPE_INT64) {
-        int64_t v = json_node_get_int(n);
-        if (v < 0) return FALSE;
-        *out = v;
-        return TRUE;
-    }
-    if (t == G_TYPE_DOUBLE) {
-        double d = json_node_get_double(n);
-        if (!(d >= 0 && d <= 9007199254740992.0) || d != floor(d)) return FALSE;
-        *out = (int64_t)d;
-        return TRUE;
-    }
-    return FALSE;
+    return cfg_node_integral(n, out) && *out >= 0;
 }
 
 static gboolean parse_entry(StFile *f, const char *name, JsonNode *node, size_t data_size,
@@ -58,23 +44,19 @@ static gboolean parse_entry(StFile *f, const char *name, JsonNode *node, size_t 
     if (!JSON_NODE_HOLDS_OBJECT(node))
         return fail(error, f->path, "tensor '%s': header entry is not an object", name);
     JsonObject *o = json_node_get_object(node);
-    JsonNode *dn = json_object_get_member(o, "dtype");
-    JsonNode *sn = json_object_get_member(o, "shape");
-    JsonNode *on = json_object_get_member(o, "data_offsets");
-    if (!dn || json_node_get_value_type(dn) != G_TYPE_STRING)
-        return fail(error, f->path, "tensor '%s': missing or invalid \"dtype\"", name);
-    if (!sn || !JSON_NODE_HOLDS_ARRAY(sn))
-        return fail(error, f->path, "tensor '%s': missing or invalid \"shape\"", name);
-    if (!on || !JSON_NODE_HOLDS_ARRAY(on) || json_array_get_length(json_node_get_array(on)) != 2)
+    const char *dts = cfg_str_member(o, "dtype");
+    JsonArray *sa = cfg_arr_member(o, "shape");
+    JsonArray *oa = cfg_arr_member(o, "data_offsets");
+    if (!dts) return fail(error, f->path, "tensor '%s': missing or invalid \"dtype\"", name);
+    if (!sa) return fail(error, f->path, "tensor '%s': missing or invalid \"shape\"", name);
+    if (!oa || json_array_get_length(oa) != 2)
         return fail(error, f->path, "tensor '%s': missing or invalid \"data_offsets\"", name);
 
     t->name = g_string_chunk_insert(f->strings, name);
     t->file = f->path;
-    const char *dts = json_node_get_string(dn);
     if (!st_dtype_from_name(dts, &t->dtype))
         return fail(error, f->path, "tensor '%s': unknown dtype \"%s\"", name, dts);
 
-    JsonArray *sa = json_node_get_array(sn);
     guint nd = json_array_get_length(sa);
     if (nd > ST_MAX_DIMS)
         return fail(error, f->path, "tensor '%s': %u dimensions (at most %d supported)", name, nd,
@@ -95,7 +77,6 @@ static gboolean parse_entry(StFile *f, const char *name, JsonNode *node, size_t 
     t->numel = (int64_t)numel;
 
     int64_t b, e;
-    JsonArray *oa = json_node_get_array(on);
     if (!json_uint(json_array_get_element(oa, 0), &b) ||
         !json_uint(json_array_get_element(oa, 1), &e))
         return fail(error, f->path, "tensor '%s': data_offsets are not non-negative integers",
@@ -131,9 +112,8 @@ static gboolean parse_metadata(StFile *f, JsonNode *node, GError **error)
     JsonObject *o = json_node_get_object(node);
     GList *keys = json_object_get_members(o);
     for (GList *l = keys; l; l = l->next) {
-        JsonNode *v = json_object_get_member(o, l->data);
-        if (JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_STRING)
-            g_hash_table_insert(f->metadata, g_strdup(l->data), g_strdup(json_node_get_string(v)));
+        const char *v = cfg_str_member(o, l->data);
+        if (v) g_hash_table_insert(f->metadata, g_strdup(l->data), g_strdup(v));
     }
     g_list_free(keys);
     return TRUE;
@@ -142,19 +122,13 @@ static gboolean parse_metadata(StFile *f, JsonNode *node, GError **error)
 static gboolean parse_header(StFile *f, const char *json, size_t len, size_t data_size,
                              GError **error)
 {
-    g_autoptr(JsonParser) parser = json_parser_new_immutable();
-    GError *jerr = NULL;
     if (!g_utf8_validate(json, (gssize)len, NULL))
         return fail(error, f->path, "header is not valid UTF-8");
-    if (!json_parser_load_from_data(parser, json, (gssize)len, &jerr)) {
-        fail(error, f->path, "header is not valid JSON (%s)", jerr->message);
-        g_error_free(jerr);
-        return FALSE;
-    }
-    JsonNode *root = json_parser_get_root(parser);
-    if (!root || !JSON_NODE_HOLDS_OBJECT(root))
-        return fail(error, f->path, "header is not a JSON object");
-    JsonObject *o = json_node_get_object(root);
+    /* "<file>: header: not valid JSON: ..." / "...: not a JSON object" */
+    g_autofree char *about = g_strdup_printf("%s: header", f->path);
+    CfgJson *c = cfg_load_data(about, json, (gssize)len, error);
+    if (!c) return FALSE;
+    JsonObject *o = cfg_object(c);
     GList *names = json_object_get_members(o);
     f->tensors = g_new0(StTensor, json_object_get_size(o));
     gboolean ok = TRUE;
@@ -167,6 +141,7 @@ static gboolean parse_header(StFile *f, const char *json, size_t len, size_t dat
             ok = parse_entry(f, name, n, data_size, &f->tensors[f->n_tensors++], error);
     }
     g_list_free(names);
+    cfg_free(c);
     return ok;
 }
 

@@ -14,7 +14,6 @@
 
 #include <fcntl.h>
 #include <glib/gstdio.h>
-#include <json-glib/json-glib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -72,26 +71,22 @@ static gboolean missing(FluxModelProblem *pb, FluxProblemPart part, const char *
  * is not a JSON object of tensors. */
 static gboolean header_data_end(const char *json, gsize len, guint64 *end)
 {
-    g_autoptr(JsonParser) parser = json_parser_new();
-    if (!json_parser_load_from_data(parser, json, (gssize)len, NULL)) return FALSE;
-    JsonNode *root = json_parser_get_root(parser);
-    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) return FALSE;
-    JsonObject *o = json_node_get_object(root);
+    CfgJson *c = cfg_load_data("safetensors header", json, (gssize)len, NULL);
+    if (!c) return FALSE;
+    JsonObject *o = cfg_object(c);
     g_autoptr(GList) names = json_object_get_members(o);
+    gboolean ok = TRUE;
     *end = 0;
-    for (GList *l = names; l; l = l->next) {
+    for (GList *l = names; ok && l; l = l->next) {
         if (strcmp(l->data, "__metadata__") == 0) continue;
-        JsonNode *t = json_object_get_member(o, l->data);
-        JsonObject *to = JSON_NODE_HOLDS_OBJECT(t) ? json_node_get_object(t) : NULL;
-        JsonNode *off = to ? json_object_get_member(to, "data_offsets") : NULL;
-        if (!off || !JSON_NODE_HOLDS_ARRAY(off) ||
-            json_array_get_length(json_node_get_array(off)) != 2)
-            return FALSE;
-        gint64 e = json_array_get_int_element(json_node_get_array(off), 1);
-        if (e < 0) return FALSE;
-        *end = MAX(*end, (guint64)e);
+        JsonArray *off = cfg_arr_member(cfg_obj_member(o, l->data), "data_offsets");
+        int64_t e;
+        ok = off && json_array_get_length(off) == 2 &&
+             cfg_node_integral(json_array_get_element(off, 1), &e) && e >= 0;
+        if (ok) *end = MAX(*end, (guint64)e);
     }
-    return TRUE;
+    cfg_free(c);
+    return ok;
 }
 
 /* [u64 header length][header JSON][data]: the file must reach the last tensor's end. */
