@@ -326,12 +326,12 @@ def gui(args, golden):
     try:
         run_gimp(env, out, "gui.log", "(script-fu-use-v3) (let* (%s) (gimp-display-new img))" % NEW_IMAGE,
                  lambda: gui_checks(e, out))
-        # the dialog in German (GIMP 3 binds the plug-in's catalog through set_i18n)
-        env_de = e.vars("de_DE.UTF-8")
-        run_gimp(env_de, out, "gui-de.log", "(script-fu-use-v3) (let* (%s) (gimp-display-new img) %s)"
-                 % (NEW_IMAGE, layer_call("img", "bg", mode="RUN-INTERACTIVE")), lambda: german_dialog(out))
-        run_gimp(e.vars("zh_CN.UTF-8"), out, "gui-zh_CN.log", "(script-fu-use-v3) (let* (%s) (gimp-display-new img) %s)"
-                 % (NEW_IMAGE, layer_call("img", "bg", mode="RUN-INTERACTIVE")), lambda: chinese_dialog(out))
+        # the dialog in German and Chinese (GIMP 3 binds the plug-in's catalog through set_i18n)
+        for lang, locale, title in [("de", "de_DE.UTF-8", "FLUX Text zu Bild"),
+                                    ("zh_CN", "zh_CN.UTF-8", "FLUX 文生图")]:
+            run_gimp(e.vars(locale), out, "gui-%s.log" % lang, "(script-fu-use-v3) (let* (%s) (gimp-display-new img) %s)"
+                     % (NEW_IMAGE, layer_call("img", "bg", mode="RUN-INTERACTIVE")),
+                     lambda lang=lang, title=title: translated_dialog(out, lang, title))
     finally:
         xvfb.kill()
         xvfb.wait()
@@ -365,34 +365,20 @@ def run_gimp(env, out, log_name, batch, checks):
             g.wait()
 
 
-def chinese_dialog(out):
-    """The dialog under zh_CN.UTF-8: its title from the zh_CN catalogue; the screenshot is
-    readable when chroot.sh found a CJK font on the host to lend (the root has none)."""
+def translated_dialog(out, lang, want_title):
+    """The dialog opened under another language: its title from that catalogue, a screenshot
+    (Chinese is readable when chroot.sh lent the root the host's CJK font), Escape closes it."""
     dlg = find_window("^flux$", 90)
-    if not check("[zh_CN] the dialog opens", dlg is not None):
+    if not check("[%s] the dialog opens" % lang, dlg is not None):
         return
     time.sleep(1.5)
-    shot(out, "dialog-zh_CN.png")
+    shot(out, "dialog-%s.png" % lang)
     title = xdo("getwindowname", dlg)
-    check("[zh_CN] dialog title is translated", title == "FLUX 文生图", title)
+    check("[%s] dialog title is translated" % lang, title == want_title, title)
     xdo("windowfocus", "--sync", dlg)
     keys("Escape")
     time.sleep(1)
-    check("[zh_CN] Escape closes the dialog", find_window("^flux$", 3) is None)
-
-
-def german_dialog(out):
-    dlg = find_window("^flux$", 90)
-    if not check("[de] the dialog opens", dlg is not None):
-        return
-    time.sleep(1.5)
-    shot(out, "dialog-de.png")
-    title = xdo("getwindowname", dlg)
-    check("[de] dialog title is translated", title == "FLUX Text zu Bild", title)
-    xdo("windowfocus", "--sync", dlg)
-    keys("Escape")
-    time.sleep(1)
-    check("[de] Escape closes the dialog", find_window("^flux$", 3) is None)
+    check("[%s] Escape closes the dialog" % lang, find_window("^flux$", 3) is None)
 
 
 def gui_checks(e, out):
