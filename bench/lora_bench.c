@@ -101,7 +101,11 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--txt")) T_txt = atoi(argv[i + 1]);
     }
     GError *err = NULL;
-    DitModel *m = dit_load(argv[1], &err);
+    g_autofree char *cfg_path = g_build_filename(argv[1], "config.json", NULL);
+    CfgJson *mc = cfg_load(cfg_path, &err);
+    StArchive *ma = mc ? st_archive_open_dir(argv[1], "diffusion_pytorch_model", &err) : NULL;
+    DitModel *m = ma ? dit_load(mc, ma, &err) : NULL;
+    cfg_free(mc);
     if (!m) g_error("%s", err->message);
     const DitConfig *cfg = dit_config(m);
     int T_img = (size / 16) * (size / 16);

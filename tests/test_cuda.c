@@ -617,7 +617,7 @@ static DitModel *tiny_dit(void)
 {
     g_autofree char *dir = tu_model_path("transformer");
     GError *err = NULL;
-    DitModel *m = dit_load(dir, &err);
+    DitModel *m = tu_dit_dir(dir, &err);
     g_assert_no_error(err);
     return m;
 }

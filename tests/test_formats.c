@@ -273,10 +273,10 @@ static void test_inferred_transformer(void)
     g_autofree char *json = ckpt_transformer_config_json(&tc);
     CfgJson *cfg = cfg_load_data("inferred", json, -1, &err);
     g_assert_no_error(err);
-    DitModel *got = dit_load_from(cfg, a, &err);
+    DitModel *got = dit_load(cfg, a, &err);
     g_assert_no_error(err);
     g_autofree char *dir = tu_model_path("transformer");
-    DitModel *want = dit_load(dir, &err);
+    DitModel *want = tu_dit_dir(dir, &err);
     g_assert_no_error(err);
     g_assert_cmpmem(dit_config(got), sizeof(DitConfig), dit_config(want), sizeof(DitConfig));
     g_assert_cmpuint(dit_unused_tensors(got, NULL), ==, 0);
@@ -288,7 +288,7 @@ static void test_inferred_transformer(void)
     g_assert_no_error(err);
     cfg = cfg_load_data("broken", "{\"patch_size\": 2}", -1, &err);
     g_assert_no_error(err);
-    g_assert_null(dit_load_from(cfg, a, &err));
+    g_assert_null(dit_load(cfg, a, &err));
     g_assert_error(err, FLUX_ERROR, FLUX_ERROR_UNSUPPORTED);
     g_assert_nonnull(strstr(err->message, "broken: \"patch_size\""));
     g_clear_error(&err);

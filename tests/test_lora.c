@@ -84,7 +84,7 @@ static DitModel *golden_model(const char *base)
     DitModel *m;
     if (strcmp(base, "folder") == 0) {
         g_autofree char *d = g_build_filename(case_dir(), "base", "transformer", NULL);
-        m = dit_load(d, &err);
+        m = tu_dit_dir(d, &err);
     } else {
         g_autofree char *f = g_build_filename(case_dir(), "base_q8_0.gguf", NULL);
         CkptTransformerConfig tc;
@@ -94,7 +94,7 @@ static DitModel *golden_model(const char *base)
         g_autofree char *json = ckpt_transformer_config_json(&tc);
         CfgJson *cfg = cfg_load_data(f, json, -1, &err);
         g_assert_no_error(err);
-        m = dit_load_from(cfg, a, &err);
+        m = dit_load(cfg, a, &err);
         cfg_free(cfg);
     }
     g_assert_no_error(err);
@@ -209,7 +209,7 @@ static DitModel *tiny(void)
 {
     GError *err = NULL;
     g_autofree char *d = tu_model_path("transformer");
-    DitModel *m = dit_load(d, &err);
+    DitModel *m = tu_dit_dir(d, &err);
     g_assert_no_error(err);
     return m;
 }

@@ -61,7 +61,7 @@ static void case_free(Case *k)
 static DitModel *load_ok(const char *dir)
 {
     GError *err = NULL;
-    DitModel *m = dit_load(dir, &err);
+    DitModel *m = tu_dit_dir(dir, &err);
     g_assert_no_error(err);
     g_assert_nonnull(m);
     return m;
@@ -408,7 +408,7 @@ static void test_arena_size_probed(void)
 static void expect_load_error(const char *dir, int code, const char *const *parts)
 {
     GError *err = NULL;
-    g_assert_null(dit_load(dir, &err));
+    g_assert_null(tu_dit_dir(dir, &err));
     tu_expect_error(&err, code, parts);
 }
 

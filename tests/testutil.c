@@ -314,3 +314,13 @@ guint8 *tu_read_png(const char *path, int *w, int *h)
     *h = (int)img.height;
     return px;
 }
+
+DitModel *tu_dit_dir(const char *dir, GError **error)
+{
+    g_autofree char *path = g_build_filename(dir, "config.json", NULL);
+    CfgJson *c = cfg_load(path, error);
+    StArchive *a = c ? st_archive_open_dir(dir, "diffusion_pytorch_model", error) : NULL;
+    DitModel *m = a ? dit_load(c, a, error) : NULL;
+    cfg_free(c);
+    return m;
+}

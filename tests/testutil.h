@@ -3,6 +3,7 @@
 
 #include "flux.h"
 #include "safetensors.h"
+#include "transformer.h"
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
@@ -75,3 +76,7 @@ guint8 *tu_read_png(const char *path, int *w, int *h);
 
 /* Deterministic pseudo-random floats in [-1, 1) (xorshift; independent of the project RNG). */
 void tu_fill_random(float *x, size_t n, guint32 seed);
+
+/* A transformer folder (config.json + diffusion_pytorch_model weights) loaded as
+ * flux_model_load_files loads it: the config, the weights, then dit_load. NULL with `error`. */
+DitModel *tu_dit_dir(const char *dir, GError **error);

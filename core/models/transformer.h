@@ -1,6 +1,6 @@
 /* transformer.h — the FLUX denoiser: diffusers FluxTransformer2DModel (transformer/ folder).
  *
- *   DitModel *m = dit_load("/models/FLUX.1-dev/transformer", &err);     // weights stay mapped
+ *   DitModel *m = dit_load(cfg, archive, &err);     // transformer/: config.json, weights mapped
  *   DitContext *c = dit_context_new_on(m, "auto", 1, T_img, T_txt, &err); // activations, once
  *   for (each step)
  *       dit_forward(c, latents, prompt_embeds, pooled, &sigma, &guidance, img_ids, txt_ids,
@@ -27,13 +27,12 @@
 
 typedef struct DitModel DitModel;
 
-/* Loads `dir` (config.json + diffusion_pytorch_model[.safetensors.index.json|.safetensors]),
- * checking every tensor's presence, dtype and shape against the config. NULL with `error` set.
+/* The one loader: `cfg` (a config.json, parsed here once) and an archive with diffusers names
+ * (a folder's diffusion_pytorch_model.safetensors or its index, or ckpt_open_transformer's
+ * file; model.c opens either), every tensor's presence, dtype and shape checked against the
+ * config. Takes ownership of `archive`, which is freed on failure too. NULL with `error` set.
  * Caller owns the model: dit_free (NULL-safe). */
-DitModel *dit_load(const char *dir, GError **error);
-/* The same from a parsed config and an archive with diffusers names (e.g. from
- * ckpt_open_transformer). Takes ownership of `archive`, which is freed on failure too. */
-DitModel *dit_load_from(const CfgJson *cfg, StArchive *archive, GError **error);
+DitModel *dit_load(const CfgJson *cfg, StArchive *archive, GError **error);
 void dit_free(DitModel *m);
 const DitConfig *dit_config(const DitModel *m);
 /* Checkpoint tensors the model does not use (e.g. a guidance embedder when guidance_embeds is

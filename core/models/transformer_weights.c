@@ -194,7 +194,7 @@ static void rope_frequencies(DitModel *m)
     }
 }
 
-DitModel *dit_load_from(const CfgJson *cfg, StArchive *archive, GError **error)
+DitModel *dit_load(const CfgJson *cfg, StArchive *archive, GError **error)
 {
     g_return_val_if_fail(cfg != NULL && archive != NULL, NULL);
     DitModel *m = g_new0(DitModel, 1);
@@ -205,21 +205,6 @@ DitModel *dit_load_from(const CfgJson *cfg, StArchive *archive, GError **error)
         return NULL;
     }
     rope_frequencies(m);
-    return m;
-}
-
-DitModel *dit_load(const char *dir, GError **error)
-{
-    g_autofree char *path = g_build_filename(dir, "config.json", NULL);
-    CfgJson *cfg = cfg_load(path, error);
-    if (!cfg) return NULL;
-    /* a bad config is reported before a missing weight file */
-    DitConfig check;
-    StArchive *a = dit_config_read(cfg, &check, error)
-                       ? st_archive_open_dir(dir, "diffusion_pytorch_model", error)
-                       : NULL;
-    DitModel *m = a ? dit_load_from(cfg, a, error) : NULL;
-    cfg_free(cfg);
     return m;
 }
 

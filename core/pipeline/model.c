@@ -188,7 +188,9 @@ static gboolean load_transformer(FluxModel *m, const FluxModelFiles *f, Part *p,
         p->dir = g_build_filename(f->folder, p->sub, NULL);
         g_autofree char *path = g_build_filename(p->dir, "config.json", NULL);
         p->bytes = probe_folder_weight_bytes(p->dir);
-        return (p->cfg = cfg_load(path, error)) && (m->dit = dit_load(p->dir, error));
+        return (p->cfg = cfg_load(path, error)) &&
+               (p->archive = st_archive_open_dir(p->dir, "diffusion_pytorch_model", error)) &&
+               (m->dit = dit_load(p->cfg, part_take(p), error));
     }
     CkptTransformerConfig tc;
     p->archive = ckpt_open_transformer(p->file, &tc, error);
@@ -197,7 +199,7 @@ static gboolean load_transformer(FluxModel *m, const FluxModelFiles *f, Part *p,
     g_autofree char *json = ckpt_transformer_config_json(&tc);
     g_autofree char *name = g_strdup_printf("%s (config from the tensor shapes)", p->file);
     p->cfg = cfg_load_data(name, json, -1, error);
-    return p->cfg && (m->dit = dit_load_from(p->cfg, part_take(p), error));
+    return p->cfg && (m->dit = dit_load(p->cfg, part_take(p), error));
 }
 
 /* The folder's scheduler belongs to the folder's transformer kind; a transformer file of the
