@@ -144,6 +144,8 @@ typedef enum {
                                        not found beside a transformer file */
     FLUX_MODEL_PROBLEM_TRUNCATED,   /* a weight file is shorter than its header says */
     FLUX_MODEL_PROBLEM_DAMAGED,     /* a weight or config file cannot be read */
+    FLUX_MODEL_PROBLEM_SYNTAX,      /* the model string (flux_model_spec_parse) names an
+                                       unknown part or one twice; `path` the part as written */
 } FluxModelProblemKind;
 
 typedef enum {
@@ -184,7 +186,9 @@ void flux_model_files_clear(FluxModelFiles *files);
 
 /* Checks a model without reading weights: `path` a diffusers folder (every component folder,
  * config and weight shard present; tokenizers from `tokenizers` when the folder has none) or a
- * transformer file (its companions as flux_model_locate). Each weight file's header is read
+ * transformer file (its companions as flux_model_locate), or a model string naming companions
+ * (flux_model_spec_parse; each one chosen must exist and hold that part's tensor names, else
+ * NOT_FOUND or NOT_A_MODEL with its part). Each weight file's header is read
  * and its size compared with where the header says the last tensor ends, so an interrupted
  * download is found here and not at run time. On success fills `info` (may be NULL) as
  * flux_model_probe. Else FALSE with `problem` (may be NULL; clear it) and `error`. */
@@ -192,8 +196,44 @@ gboolean flux_model_check(const char *path, const char *tokenizers, FluxModelInf
                           FluxModelProblem *problem, GError **error);
 
 /* Loads what flux_model_check accepts: a folder (tokenizers from `tokenizers` when it has
- * none) or a transformer file with its companions. */
+ * none) or a transformer file with its companions; either may be a model string
+ * (flux_model_spec_parse) naming companions chosen by hand. */
 FluxModel *flux_model_load_path(const char *path, const char *tokenizers, GError **error);
+
+/* ---- A model as one string (core/pipeline/model_spec.c)
+ *
+ * What a setting, a dialog or a script argument holds: the model's path, then the companion
+ * files chosen by hand, if any:
+ *
+ *   PATH[;vae=FILE][;clip_l=FILE][;t5=FILE]
+ *   /models/unet/flux1-dev-Q4_K_S.gguf;vae=/models/vae/ae.safetensors;t5=t5xxl_fp16.safetensors
+ *
+ * PATH is a diffusers folder or a transformer file. Each FILE replaces the part the folder
+ * has or flux_model_locate would find; the parts not named are still found. A relative FILE
+ * is taken from PATH's folder (from inside PATH when it is a folder). A string that names an
+ * existing file or folder whole is that path alone, so plain paths (also ones holding ';')
+ * keep working; a ';' not followed by a `word=` belongs to the path or file before it.
+ * flux_model_check, flux_model_resolve and flux_model_load_path all take this string. */
+typedef struct {
+    char *path;              /* the folder or transformer file */
+    char *vae, *clip_l, *t5; /* companions chosen by hand; NULL: the folder's or found */
+} FluxModelSpec;
+
+/* Splits `text` into `spec` (newly allocated strings: flux_model_spec_clear, also after a
+ * failure). FALSE with FLUX_ERROR_ARGUMENT naming the part when a `word=` is not vae, clip_l
+ * or t5, when a part is named twice, or when PATH is empty. An empty FILE counts as not named. */
+gboolean flux_model_spec_parse(const char *text, FluxModelSpec *spec, GError **error);
+/* The string of `spec` (parts in the order vae, clip_l, t5; NULL ones left out). Caller frees. */
+char *flux_model_spec_format(const FluxModelSpec *spec);
+void flux_model_spec_clear(FluxModelSpec *spec);
+
+/* The files a model string loads: a folder → files->folder (and files->tokenizers when the
+ * folder has none and `tokenizers` is given) with the chosen companions; a transformer file →
+ * files->transformer and every companion, chosen or found (flux_model_locate). Reads no
+ * weights. On failure `files` still holds what was found (clear it either way with
+ * flux_model_files_clear), `problem` (may be NULL) says what is missing, `error` in English. */
+gboolean flux_model_resolve(const char *model, const char *tokenizers, FluxModelFiles *files,
+                            FluxModelProblem *problem, GError **error);
 
 /* Working memory in bytes that a run of this size needs besides the mapped weights. */
 guint64 flux_estimate_memory(const FluxModelInfo *info, int width, int height, int max_seq);

@@ -28,6 +28,12 @@ static const char *part_name(FluxProblemPart part)
     return _("a part of the model");
 }
 
+static gboolean is_companion(FluxProblemPart part)
+{
+    return part == FLUX_MODEL_PART_VAE || part == FLUX_MODEL_PART_CLIP_L ||
+           part == FLUX_MODEL_PART_T5;
+}
+
 static char *missing(const char *model, const FluxModelProblem *pb)
 {
     if (g_file_test(model, G_FILE_TEST_IS_DIR))
@@ -47,9 +53,37 @@ static char *missing(const char *model, const FluxModelProblem *pb)
                            part_name(pb->part), pb->looked ? pb->looked : pb->path);
 }
 
-char *flux_model_problem_message(const char *model, const FluxModelProblem *pb)
+/* A companion chosen by hand (a model string's vae=, clip_l=, t5=) that is not there or not
+ * that part. */
+static char *chosen_wrong(const FluxModelProblem *pb)
 {
+    if (pb->kind == FLUX_MODEL_PROBLEM_NOT_FOUND)
+        /* TRANSLATORS: %1$s: a file, %2$s: which part of the model it was chosen as */
+        return g_strdup_printf(_("“%1$s”, chosen as %2$s, does not exist. Choose the file again "
+                                 "under Model files, or press Automatic to find it by itself."),
+                               pb->path, part_name(pb->part));
+    /* TRANSLATORS: %1$s: a file, %2$s: which part of the model it was chosen as */
+    return g_strdup_printf(_("“%1$s” is not %2$s: it holds other weights. Choose the right "
+                             "file under Model files, or press Automatic to find it by itself."),
+                           pb->path, part_name(pb->part));
+}
+
+char *flux_model_problem_message(const char *spec, const FluxModelProblem *pb)
+{
+    FluxModelSpec parsed = {0};
+    flux_model_spec_parse(spec, &parsed, NULL);
+    g_autofree char *model = g_strdup(parsed.path ? parsed.path : spec);
+    flux_model_spec_clear(&parsed);
+    if ((pb->kind == FLUX_MODEL_PROBLEM_NOT_FOUND || pb->kind == FLUX_MODEL_PROBLEM_NOT_A_MODEL) &&
+        is_companion(pb->part))
+        return chosen_wrong(pb);
     switch (pb->kind) {
+    case FLUX_MODEL_PROBLEM_SYNTAX:
+        /* TRANSLATORS: %1$s: the model text as written, %2$s: the wrong part of it */
+        return g_strdup_printf(_("The model “%1$s” cannot be read: “%2$s” is not one of its "
+                                 "parts. After the model's folder or file, write each chosen "
+                                 "file once, as ;vae=FILE, ;clip_l=FILE or ;t5=FILE."),
+                               spec, pb->path);
     case FLUX_MODEL_PROBLEM_NOT_FOUND:
         return g_strdup_printf(_("“%s” does not exist. Choose the folder of a FLUX.1 model or "
                                  "its transformer file (.safetensors or .gguf)."),

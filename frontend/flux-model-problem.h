@@ -9,8 +9,8 @@
 
 G_BEGIN_DECLS
 
-/* `model` is the folder or file the artist chose; `pb` what flux_model_check found. Caller
- * frees. */
+/* `model` is the folder or file the artist chose, or a model string naming companions
+ * (flux_model_spec_parse); `pb` what flux_model_check found. Caller frees. */
 char *flux_model_problem_message(const char *model, const FluxModelProblem *pb);
 
 G_END_DECLS

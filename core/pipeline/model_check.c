@@ -2,7 +2,8 @@
  * flux_model_check): every part present, configs readable, and each weight file as long as
  * its header says. An interrupted download leaves a file shorter than its header's last
  * data_offsets; that is found here in a few milliseconds (the header is ~100 KB of a 24 GB
- * file), not at run time after the dialog accepted and remembered the model. */
+ * file), not at run time after the dialog accepted and remembered the model. Companions
+ * chosen by hand (a model string, model_spec.c) are checked first, each for its part. */
 #include "checkpoint.h"
 #include "config.h"
 #include "defaults.h"
@@ -182,7 +183,10 @@ static const struct {
     {"vae", "diffusion_pytorch_model", FLUX_MODEL_PART_VAE},
 };
 
-static gboolean check_component(const char *dir, guint i, FluxModelProblem *pb, GError **error)
+/* `chosen`: the part's weights come from a file chosen by hand (checked on its own); its
+ * config.json is still the folder's. */
+static gboolean check_component(const char *dir, guint i, gboolean chosen, FluxModelProblem *pb,
+                                GError **error)
 {
     FluxProblemPart part = folder_parts[i].part;
     g_autofree char *sub = g_build_filename(dir, folder_parts[i].sub, NULL);
@@ -192,11 +196,23 @@ static gboolean check_component(const char *dir, guint i, FluxModelProblem *pb, 
     g_autofree char *index = g_strconcat(stem, ".safetensors.index.json", NULL);
     if (!g_file_test(sub, G_FILE_TEST_IS_DIR)) return missing(pb, part, sub, error);
     if (!g_file_test(cfg, G_FILE_TEST_IS_REGULAR)) return missing(pb, part, cfg, error);
+    if (chosen) return TRUE;
     return check_weight_file(g_file_test(index, G_FILE_TEST_EXISTS) ? index : single, part, pb,
                              error);
 }
 
-static gboolean check_folder(const char *dir, const char *tokenizers, FluxModelInfo *info,
+/* The folder part a chosen companion replaces (folder_parts has no index for it). */
+static gboolean part_chosen(FluxProblemPart part, const char *const given[MODEL_N_COMPANIONS])
+{
+    static const FluxProblemPart order[MODEL_N_COMPANIONS] = {
+        FLUX_MODEL_PART_VAE, FLUX_MODEL_PART_CLIP_L, FLUX_MODEL_PART_T5};
+    for (int i = 0; i < MODEL_N_COMPANIONS; i++)
+        if (order[i] == part) return given[i] != NULL;
+    return FALSE;
+}
+
+static gboolean check_folder(const char *dir, const char *tokenizers,
+                             const char *const given[MODEL_N_COMPANIONS], FluxModelInfo *info,
                              FluxModelProblem *pb, GError **error)
 {
     g_autofree char *index = g_build_filename(dir, "model_index.json", NULL);
@@ -207,7 +223,8 @@ static gboolean check_folder(const char *dir, const char *tokenizers, FluxModelI
         return FALSE;
     }
     for (guint i = 0; i < G_N_ELEMENTS(folder_parts); i++)
-        if (!check_component(dir, i, pb, error)) return FALSE;
+        if (!check_component(dir, i, part_chosen(folder_parts[i].part, given), pb, error))
+            return FALSE;
     g_autofree char *sched = g_build_filename(dir, "scheduler", "scheduler_config.json", NULL);
     if (!g_file_test(sched, G_FILE_TEST_IS_REGULAR))
         return missing(pb, FLUX_MODEL_PART_CONFIG, sched, error);
@@ -253,23 +270,60 @@ static gboolean info_from_shapes(const char *file, FluxModelInfo *info, FluxMode
     return ok;
 }
 
-static gboolean check_file(const char *file, const char *tokenizers, FluxModelInfo *info,
+static gboolean check_file(const char *file, const char *tokenizers,
+                           const char *const given[MODEL_N_COMPANIONS], FluxModelInfo *info,
                            FluxModelProblem *pb, GError **error)
 {
     FluxModelInfo tmp;
     if (!info) info = &tmp;
-    FluxModelFiles f;
-    if (!check_weight_file(file, FLUX_MODEL_PART_TRANSFORMER, pb, error) ||
-        !info_from_shapes(file, info, pb, error) ||
-        !flux_model_locate(file, tokenizers, &f, pb, error))
-        return FALSE;
-    gboolean ok = check_weight_file(f.vae, FLUX_MODEL_PART_VAE, pb, error) &&
-                  check_weight_file(f.clip_l, FLUX_MODEL_PART_CLIP_L, pb, error) &&
-                  check_weight_file(f.t5, FLUX_MODEL_PART_T5, pb, error);
+    FluxModelFiles f = {0};
+    gboolean ok = check_weight_file(file, FLUX_MODEL_PART_TRANSFORMER, pb, error) &&
+                  info_from_shapes(file, info, pb, error) &&
+                  model_locate_given(file, tokenizers, given, &f, pb, error) &&
+                  (given[0] || check_weight_file(f.vae, FLUX_MODEL_PART_VAE, pb, error)) &&
+                  (given[1] || check_weight_file(f.clip_l, FLUX_MODEL_PART_CLIP_L, pb, error)) &&
+                  (given[2] || check_weight_file(f.t5, FLUX_MODEL_PART_T5, pb, error));
     info->weight_bytes =
         file_bytes(f.transformer) + file_bytes(f.vae) + file_bytes(f.clip_l) + file_bytes(f.t5);
     flux_model_files_clear(&f);
     return ok;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Companions chosen by hand                                                             */
+
+/* A chosen file must be there, whole, and hold that part's tensors (by their names, from the
+ * header: the VAE's encoder/decoder, CLIP's text_model, T5's encoder), so that picking
+ * clip_l.safetensors as the VAE is caught when it is chosen, not at run time. */
+static gboolean check_chosen(const char *path, int i, FluxModelProblem *pb, GError **error)
+{
+    static const FluxProblemPart parts[MODEL_N_COMPANIONS] = {
+        FLUX_MODEL_PART_VAE, FLUX_MODEL_PART_CLIP_L, FLUX_MODEL_PART_T5};
+    static StArchive *(*const open[MODEL_N_COMPANIONS])(const char *, GError **) = {
+        ckpt_open_vae, ckpt_open_clip, ckpt_open_t5};
+    static const char *const what[MODEL_N_COMPANIONS] = {"VAE", "CLIP-L text encoder",
+                                                         "T5 text encoder"};
+    if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s (the %s chosen) does not exist", path,
+                    what[i]);
+        model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_FOUND, parts[i], path);
+        return FALSE;
+    }
+    /* a tensor every such file has, after the name mapping (the VAE reader takes any names) */
+    static const char *const anchor[MODEL_N_COMPANIONS] = {
+        "decoder.conv_in.weight", "text_model.final_layer_norm.weight",
+        "encoder.final_layer_norm.weight"};
+    if (!check_weight_file(path, parts[i], pb, error)) return FALSE;
+    GError *err = NULL;
+    StArchive *a = open[i](path, &err);
+    gboolean fits = a && st_archive_find(a, anchor[i]);
+    st_archive_free(a);
+    if (fits) return TRUE;
+    g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL, "%s is not a %s (%s)", path, what[i],
+                err ? err->message : "its tensors are another model's");
+    g_clear_error(&err);
+    model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_A_MODEL, parts[i], path);
+    return FALSE;
 }
 
 gboolean flux_model_check(const char *path, const char *tokenizers, FluxModelInfo *info,
@@ -278,12 +332,30 @@ gboolean flux_model_check(const char *path, const char *tokenizers, FluxModelInf
     g_return_val_if_fail(path != NULL, FALSE);
     if (pb) flux_model_problem_clear(pb);
     if (info) memset(info, 0, sizeof *info);
-    if (!path[0] || !g_file_test(path, G_FILE_TEST_EXISTS)) {
-        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s does not exist", path);
+    if (!path[0]) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "no model given");
         model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_FOUND, FLUX_MODEL_PART_NONE, path);
         return FALSE;
     }
-    if (g_file_test(path, G_FILE_TEST_IS_DIR))
-        return check_folder(path, tokenizers, info, pb, error);
-    return check_file(path, tokenizers, info, pb, error);
+    FluxModelSpec spec;
+    if (!model_spec_parse(path, &spec, pb, error)) {
+        flux_model_spec_clear(&spec);
+        return FALSE;
+    }
+    const char *given[MODEL_N_COMPANIONS];
+    model_spec_companions(&spec, given);
+    gboolean ok = TRUE;
+    if (!g_file_test(spec.path, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s does not exist", spec.path);
+        model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_FOUND, FLUX_MODEL_PART_NONE, spec.path);
+        ok = FALSE;
+    }
+    for (int i = 0; ok && i < MODEL_N_COMPANIONS; i++)
+        ok = !given[i] || check_chosen(given[i], i, pb, error);
+    if (ok && g_file_test(spec.path, G_FILE_TEST_IS_DIR))
+        ok = check_folder(spec.path, tokenizers, given, info, pb, error);
+    else if (ok)
+        ok = check_file(spec.path, tokenizers, given, info, pb, error);
+    flux_model_spec_clear(&spec);
+    return ok;
 }

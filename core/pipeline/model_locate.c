@@ -142,45 +142,48 @@ static char *locate_tokenizers(const char *file, const char *root, const char *f
     return NULL;
 }
 
-gboolean flux_model_locate(const char *file, const char *tokenizers, FluxModelFiles *files,
-                           FluxModelProblem *pb, GError **error)
+gboolean model_locate_given(const char *file, const char *tokenizers,
+                            const char *const given[MODEL_N_COMPANIONS], FluxModelFiles *files,
+                            FluxModelProblem *pb, GError **error)
 {
-    g_return_val_if_fail(file != NULL && files != NULL, FALSE);
     memset(files, 0, sizeof *files);
     if (!g_file_test(file, G_FILE_TEST_IS_REGULAR)) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s: no such file", file);
         model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_FOUND, FLUX_MODEL_PART_TRANSFORMER, file);
         return FALSE;
     }
+    files->transformer = g_strdup(file);
     g_autofree char *root = models_root(file);
-    char *found[G_N_ELEMENTS(companions)] = {NULL};
+    const char **found[MODEL_N_COMPANIONS] = {&files->vae, &files->clip_l, &files->t5};
     gboolean ok = TRUE;
-    for (guint i = 0; ok && i < G_N_ELEMENTS(companions); i++) {
+    /* every part is looked for even after one is missing, so that a dialog can show them */
+    for (guint i = 0; i < G_N_ELEMENTS(companions); i++) {
+        if (given && given[i]) {
+            *found[i] = g_strdup(given[i]);
+            continue;
+        }
         GPtrArray *looked = g_ptr_array_new_with_free_func(g_free);
-        found[i] = locate_companion(&companions[i], file, root, looked);
-        if (!found[i])
+        *found[i] = locate_companion(&companions[i], file, root, looked);
+        if (!*found[i] && ok)
             ok = missing(pb, companions[i].part, companions[i].what, file, looked, error);
         g_ptr_array_free(looked, TRUE);
     }
-    char *tok = NULL;
-    if (ok) {
-        GPtrArray *looked = g_ptr_array_new_with_free_func(g_free);
-        tok = locate_tokenizers(file, root, tokenizers, looked);
-        if (!tok)
-            ok = missing(pb, FLUX_MODEL_PART_TOKENIZERS, "tokenizers (tokenizer/ and tokenizer_2/)",
-                         file, looked, error);
-        g_ptr_array_free(looked, TRUE);
-    }
-    if (!ok) {
-        for (guint i = 0; i < G_N_ELEMENTS(found); i++) g_free(found[i]);
-        return FALSE;
-    }
-    files->transformer = g_strdup(file);
-    files->vae = found[0];
-    files->clip_l = found[1];
-    files->t5 = found[2];
-    files->tokenizers = tok;
-    return TRUE;
+    GPtrArray *looked = g_ptr_array_new_with_free_func(g_free);
+    files->tokenizers = locate_tokenizers(file, root, tokenizers, looked);
+    if (!files->tokenizers && ok)
+        ok = missing(pb, FLUX_MODEL_PART_TOKENIZERS, "tokenizers (tokenizer/ and tokenizer_2/)", file,
+                     looked, error);
+    g_ptr_array_free(looked, TRUE);
+    return ok;
+}
+
+gboolean flux_model_locate(const char *file, const char *tokenizers, FluxModelFiles *files,
+                           FluxModelProblem *pb, GError **error)
+{
+    g_return_val_if_fail(file != NULL && files != NULL, FALSE);
+    if (model_locate_given(file, tokenizers, NULL, files, pb, error)) return TRUE;
+    flux_model_files_clear(files);
+    return FALSE;
 }
 
 void flux_model_files_clear(FluxModelFiles *f)
@@ -194,14 +197,10 @@ void flux_model_files_clear(FluxModelFiles *f)
 FluxModel *flux_model_load_path(const char *path, const char *tokenizers, GError **error)
 {
     g_return_val_if_fail(path != NULL, NULL);
-    if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-        FluxModelFiles f = {.folder = path};
-        if (!model_has_tokenizers(path) && tokenizers) f.tokenizers = tokenizers;
-        return flux_model_load_files(&f, error);
-    }
     FluxModelFiles f;
-    if (!flux_model_locate(path, tokenizers, &f, NULL, error)) return NULL;
-    FluxModel *m = flux_model_load_files(&f, error);
+    FluxModel *m = flux_model_resolve(path, tokenizers, &f, NULL, error)
+                       ? flux_model_load_files(&f, error)
+                       : NULL;
     flux_model_files_clear(&f);
     return m;
 }
