@@ -9,11 +9,23 @@
 #include <string.h>
 
 static char *tokenizers_dir;
+static char *precision_choice;
 
 void flux_worker_set_tokenizers(const char *dir)
 {
     g_free(tokenizers_dir);
     tokenizers_dir = dir && dir[0] ? g_strdup(dir) : NULL;
+}
+
+const char *flux_worker_tokenizers(void)
+{
+    return tokenizers_dir;
+}
+
+void flux_worker_set_precision(const char *precision)
+{
+    g_free(precision_choice);
+    precision_choice = precision && precision[0] ? g_strdup(precision) : NULL;
 }
 
 gboolean flux_worker_probe_model(const char *model, FluxModelInfo *info, GError **error)
@@ -157,6 +169,7 @@ static gboolean worker_run(const FluxRenderParams *p, gint32 seed, const FluxEdi
     gp.steps = p->steps;
     gp.guidance = (float)p->guidance;
     gp.seed = (guint64)seed;
+    gp.precision = precision_choice;
     gp.progress = on_progress;
     gp.phase = on_phase;
     if (cb && cb->within_step) gp.block_progress = on_block;

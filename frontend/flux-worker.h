@@ -54,6 +54,11 @@ typedef struct {
 /* Where the tokenizers installed with the plug-in are (a folder holding tokenizer/ and
  * tokenizer_2/), for models that come without them (ComfyUI files). Copied; NULL: none. */
 void flux_worker_set_tokenizers(const char *dir);
+/* That folder, or NULL (borrowed). */
+const char *flux_worker_tokenizers(void);
+/* The CPU arithmetic of every run from now on (FluxGenerateParams.precision: "float32",
+ * "fast"; NULL or "auto": the library's choice), the plug-in's remembered setting. Copied. */
+void flux_worker_set_precision(const char *precision);
 
 /* Checks a model folder or transformer file with flux_model_check (headers only, fast):
  * FALSE with one translated message (flux-model-problem.h) saying what is missing or broken

@@ -297,6 +297,7 @@ void flux_edit_entry_run(gint nparams, const GimpParam *param, GimpParam *values
     ok = ok && flux_render_params_validate(&v.params, &err) &&
          flux_worker_check_model(v.params.model, NULL, NULL, &err);
     gint32 seed = ok ? flux_render_params_pick_seed(&v.params) : 0, id = -1;
+    flux_worker_set_precision(s.precision); /* as the dialog last set it */
     if (ok) id = render(image, layer, &v, seed, &err);
     gboolean ran = ok; /* a failure from here on is the run's, not the caller's */
 

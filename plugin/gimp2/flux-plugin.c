@@ -450,6 +450,7 @@ static gint32 render(Request *r, gint32 seed, GError **error)
     FluxWorkerCallbacks cb;
     flux_progress_callbacks(&cb, &sink);
     FluxWorkerResult res;
+    flux_worker_set_precision(r->settings.precision); /* as the dialog last set it */
     gboolean ok = r->mode == GIMP_RUN_INTERACTIVE
                       ? render_watched(r, seed, &res, error)
                       : flux_worker_run(&r->params, seed, &cb, &res, error);

@@ -8,6 +8,8 @@
 #include "flux-help.h"
 #include "flux-intl.h"
 #include "flux-loras.h"
+#include "flux-model-files.h"
+#include "flux-precision-choice.h"
 #include "flux-params.h"
 #include "flux-settings.h"
 #include "flux-worker.h"
@@ -130,6 +132,39 @@ static void test_settings(void)
     g_assert_cmpfloat(s.gflops_per_s, ==, 300.0);
     g_assert_true(s.rate_from_run);
     flux_settings_clear(&s);
+    /* the precision setting: kept when float32 or fast, automatic otherwise */
+    g_assert_null(s.precision);
+    flux_settings_set_precision(&s, "fast");
+    flux_settings_set_model(&s, "/m/unet/x.gguf;vae=/m/vae/ae.safetensors");
+    g_assert_true(flux_settings_save(path, &s, NULL));
+    flux_settings_clear(&s);
+    flux_settings_load(path, &s);
+    g_assert_cmpstr(s.precision, ==, "fast");
+    g_assert_cmpstr(s.model, ==, "/m/unet/x.gguf;vae=/m/vae/ae.safetensors");
+    g_assert_cmpfloat(s.gflops_per_s, ==, 300.0); /* the other keys untouched */
+    flux_settings_set_precision(&s, "float32");
+    g_assert_true(flux_settings_save(path, &s, NULL));
+    flux_settings_clear(&s);
+    flux_settings_load(path, &s);
+    g_assert_cmpstr(s.precision, ==, "float32");
+    flux_settings_set_precision(&s, "auto");
+    g_assert_null(s.precision);
+    g_assert_true(flux_settings_save(path, &s, NULL));
+    flux_settings_clear(&s);
+    flux_settings_load(path, &s);
+    g_assert_null(s.precision);
+    flux_settings_clear(&s);
+    g_assert_true(g_file_set_contents(path, "[flux]\nprecision=bf16\n", -1, NULL));
+    flux_settings_load(path, &s); /* a value this version does not know: automatic */
+    g_assert_null(s.precision);
+    flux_settings_clear(&s);
+    /* the dialogs' three choices map to these values and back */
+    g_assert_null(flux_precision_choice_value(0));
+    g_assert_cmpstr(flux_precision_choice_value(1), ==, "float32");
+    g_assert_cmpstr(flux_precision_choice_value(2), ==, "fast");
+    for (int i = 0; i < FLUX_N_PRECISIONS; i++)
+        g_assert_cmpint(flux_precision_choice_index(flux_precision_choice_value(i)), ==, i);
+    g_assert_cmpint(flux_precision_choice_index("auto"), ==, 0);
     g_assert_true(g_file_set_contents(path, "not a key file [", -1, NULL));
     flux_settings_load(path, &s); /* garbage: empty, no error */
     g_assert_null(s.model);
@@ -319,6 +354,131 @@ static void test_file_model(void)
     g_clear_error(&err);
     remove_tree(bare);
     flux_worker_set_tokenizers(NULL);
+}
+
+/* The tiny model with every companion chosen by hand as its own file. */
+static char *tiny_spec(const char *dir)
+{
+    g_autofree char *vae = g_build_filename(dir, "vae", "diffusion_pytorch_model.safetensors", NULL);
+    g_autofree char *clip = g_build_filename(dir, "text_encoder", "model.safetensors", NULL);
+    g_autofree char *t5 = g_build_filename(dir, "text_encoder_2", "model.safetensors", NULL);
+    g_autofree char *a = flux_model_with_companion(dir, FLUX_COMPANION_VAE, vae);
+    g_autofree char *b = flux_model_with_companion(a, FLUX_COMPANION_CLIP_L, clip);
+    return flux_model_with_companion(b, FLUX_COMPANION_T5, t5);
+}
+
+/* A model string with companions chosen by hand: the golden picture, byte for byte the plain
+ * folder's; a wrong choice named in the artist's words; what the Model files rows show. */
+static void test_chosen_companions(void)
+{
+    g_autofree char *dir = model_dir();
+    g_autofree char *spec = tiny_spec(dir);
+    g_autofree char *vae = g_build_filename(dir, "vae", "diffusion_pytorch_model.safetensors", NULL);
+    g_autofree char *want =
+        g_strdup_printf("%s;vae=%s;clip_l=%s/text_encoder/model.safetensors;t5=%s/text_encoder_2/"
+                        "model.safetensors",
+                        dir, vae, dir, dir);
+    g_assert_cmpstr(spec, ==, want);
+    GError *err = NULL;
+    FluxRenderParams p = cat_params(spec), plain = cat_params(dir);
+    FluxWorkerResult a, b;
+    g_assert_true(flux_worker_run(&p, 0, NULL, &a, &err));
+    g_assert_no_error(err);
+    g_assert_true(flux_worker_run(&plain, 0, NULL, &b, &err));
+    g_assert_cmpmem(a.rgb, 64 * 64 * 3, b.rgb, 64 * 64 * 3);
+    g_assert_cmpint(golden_max_diff(a.rgb), <=, 1);
+    g_free(a.rgb), g_free(b.rgb);
+
+    /* the Model files rows: chosen, and the folder's own once Automatic */
+    FluxModelFilesView v;
+    flux_model_files_view(spec, &v);
+    g_assert_true(v.chosen[FLUX_COMPANION_VAE] && v.chosen[FLUX_COMPANION_T5]);
+    g_assert_cmpstr(v.file[FLUX_COMPANION_VAE], ==, vae);
+    g_assert_cmpstr(v.note[FLUX_COMPANION_VAE], ==, "Chosen by you.");
+    g_assert_false(v.missing);
+    flux_model_files_view_clear(&v);
+    g_autofree char *undone = flux_model_with_companion(spec, FLUX_COMPANION_VAE, NULL);
+    flux_model_files_view(undone, &v);
+    g_assert_false(v.chosen[FLUX_COMPANION_VAE]);
+    g_assert_null(v.file[FLUX_COMPANION_VAE]);
+    g_assert_cmpstr(v.note[FLUX_COMPANION_VAE], ==, "The model folder's own.");
+    g_assert_true(v.chosen[FLUX_COMPANION_CLIP_L]);
+    flux_model_files_view_clear(&v);
+    /* another model keeps the choices; the main path reads back */
+    g_autofree char *moved = flux_model_with_path(spec, "/elsewhere/flux1-dev.gguf");
+    g_autofree char *main_path = flux_model_main_path(moved);
+    g_assert_cmpstr(main_path, ==, "/elsewhere/flux1-dev.gguf");
+    g_assert_true(g_str_has_suffix(moved, "/text_encoder_2/model.safetensors"));
+
+    /* the CLIP-L file chosen as the VAE: refused in plain words, naming the file */
+    g_autofree char *clip = g_build_filename(dir, "text_encoder", "model.safetensors", NULL);
+    g_autofree char *wrong = flux_model_with_companion(dir, FLUX_COMPANION_VAE, clip);
+    g_assert_false(flux_worker_check_model(wrong, NULL, NULL, &err));
+    g_autofree char *msg = g_strdup_printf(
+        "“%s” is not the VAE (ae.safetensors): it holds other weights. Choose the right file "
+        "under Model files, or press Automatic to find it by itself.",
+        clip);
+    g_assert_cmpstr(err->message, ==, msg);
+    g_clear_error(&err);
+    g_autofree char *gone =
+        flux_model_with_companion(dir, FLUX_COMPANION_T5, "/nonexistent/t5xxl_fp16.safetensors");
+    g_assert_false(flux_worker_check_model(gone, NULL, NULL, &err));
+    g_assert_nonnull(strstr(err->message, "“/nonexistent/t5xxl_fp16.safetensors”, chosen as"));
+    g_clear_error(&err);
+    g_autofree char *typo = g_strconcat(dir, ";vea=", vae, NULL);
+    g_assert_false(flux_worker_check_model(typo, NULL, NULL, &err));
+    g_assert_nonnull(strstr(err->message, "“vea=” is not one of its parts"));
+    g_clear_error(&err);
+}
+
+/* A transformer file whose VAE is nowhere: the row says so and opens; choosing it mends it. */
+static void test_companion_missing(void)
+{
+    g_autofree char *dir = model_dir();
+    g_autofree char *bare = comfy_tree(dir, FALSE);
+    g_autofree char *file = g_build_filename(bare, "unet", "flux1-dev.safetensors", NULL);
+    flux_worker_set_tokenizers(dir);
+    FluxModelFilesView v;
+    flux_model_files_view(file, &v);
+    g_assert_true(v.missing);
+    g_assert_null(v.file[FLUX_COMPANION_VAE]);
+    g_assert_cmpstr(v.note[FLUX_COMPANION_VAE], ==, "Not found: choose it.");
+    g_autofree char *clip = g_build_filename(bare, "clip", "clip_l.safetensors", NULL);
+    g_assert_cmpstr(v.file[FLUX_COMPANION_CLIP_L], ==, clip);
+    g_assert_cmpstr(v.note[FLUX_COMPANION_CLIP_L], ==, "Found by itself.");
+    flux_model_files_view_clear(&v);
+    GError *err = NULL;
+    g_assert_false(flux_worker_check_model(file, NULL, NULL, &err));
+    g_clear_error(&err);
+    g_autofree char *vae = g_build_filename(dir, "vae", "diffusion_pytorch_model.safetensors", NULL);
+    g_autofree char *mended = flux_model_with_companion(file, FLUX_COMPANION_VAE, vae);
+    int steps = 0;
+    g_assert_true(flux_worker_check_model(mended, NULL, &steps, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(steps, ==, 28);
+    flux_worker_set_tokenizers(NULL);
+    remove_tree(bare);
+}
+
+/* The Precision setting reaches the run: float32 gives the golden picture, an unknown value
+ * stops the run naming it. */
+static void test_precision_setting(void)
+{
+    g_autofree char *dir = model_dir();
+    FluxRenderParams p = cat_params(dir);
+    FluxWorkerResult res;
+    GError *err = NULL;
+    flux_worker_set_precision("float32");
+    g_assert_true(flux_worker_run(&p, 0, NULL, &res, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(golden_max_diff(res.rgb), <=, 1);
+    g_free(res.rgb);
+    flux_worker_set_precision("bf16");
+    g_assert_false(flux_worker_run(&p, 0, NULL, &res, &err));
+    g_assert_error(err, FLUX_ERROR, FLUX_ERROR_ARGUMENT);
+    g_assert_nonnull(strstr(err->message, "bf16"));
+    g_clear_error(&err);
+    flux_worker_set_precision(NULL);
 }
 
 /* A partial and an interrupted download of a diffusers folder, said in plain words. */
@@ -568,5 +728,8 @@ int main(int argc, char **argv)
     g_test_add_func("/plugin/worker/check-model", test_check_model);
     g_test_add_func("/plugin/worker/render-golden", test_render_golden);
     g_test_add_func("/plugin/loras/list", test_lora_list);
+    g_test_add_func("/plugin/worker/chosen-companions", test_chosen_companions);
+    g_test_add_func("/plugin/worker/companion-missing", test_companion_missing);
+    g_test_add_func("/plugin/worker/precision-setting", test_precision_setting);
     return g_test_run();
 }

@@ -6,10 +6,15 @@
  *   or model file  [file chooser: a transformer file, ComfyUI style]
  *                  what flux_worker_probe_model says about the choice (the first-run text
  *                  when nothing was ever chosen)
+ *   ▸ Model files  (an expander) VAE, CLIP-L, T5-XXL: the file each uses, a chooser to pick
+ *                  another and Automatic to undo it, and where it comes from
+ *                  (flux-model-files.h); the choices go into the model string
  *   Width, Height  spin buttons + "rounded down to multiples of 16: W × H"
  *   Steps          spin button (the model's default when the model type changes)
  *   Guidance       spin button, insensitive for schnell-type models
  *   Seed           spin button + "Random" toggle
+ *   Precision      Automatic / Exact (float32) / Fast (flux-precision-choice.h), kept in
+ *                  the settings file
  *   LoRAs          file + strength slider per LoRA, Add / Remove (flux-lora-list.c)
  *   Estimate       working memory and time (flux_estimate_memory / _flops)
  *
@@ -21,6 +26,8 @@
 #include "flux-dialog-text.h"
 #include "flux-help.h"
 #include "flux-intl.h"
+#include "flux-model-files.h"
+#include "flux-precision-choice.h"
 #include "flux-worker.h"
 #include "flux-lora-list.h"
 #include "flux.h"
@@ -35,7 +42,11 @@ typedef struct {
     GtkWidget *dialog, *prompt, *model_chooser, *model_file, *model_label;
     GtkWidget *width, *height, *size_label, *steps, *guidance, *seed, *random, *estimate;
     GtkWidget *loras;    /* flux-lora-list.h */
-    char *model_dir;     /* the folder or transformer file currently chosen */
+    GtkWidget *files, *precision; /* the Model files expander, the precision combo box */
+    GtkWidget *companion[FLUX_N_COMPANIONS], *companion_note[FLUX_N_COMPANIONS];
+    GtkWidget *companion_auto[FLUX_N_COMPANIONS];
+    char *model_dir;     /* the folder or transformer file currently chosen, with the
+                            companions chosen by hand (a model string, flux-model-files.h) */
     gboolean model_ok;   /* flux_worker_probe_model accepted it */
     int model_kind;      /* -1 unknown, 0 schnell-type, 1 dev-type */
     GtkWidget *strength; /* the img2img slider, or NULL */
@@ -60,6 +71,24 @@ static void update_size_and_estimate(Dialog *d)
     gtk_label_set_text(GTK_LABEL(d->estimate), text);
 }
 
+/* The Model files rows: the file each companion uses and where it comes from. */
+static void update_companions(Dialog *d)
+{
+    FluxModelFilesView view;
+    flux_model_files_view(d->model_dir, &view);
+    for (int c = 0; c < FLUX_N_COMPANIONS; c++) {
+        GtkFileChooser *chooser = GTK_FILE_CHOOSER(d->companion[c]);
+        if (view.file[c])
+            gtk_file_chooser_set_filename(chooser, view.file[c]);
+        else
+            gtk_file_chooser_unselect_all(chooser);
+        gtk_label_set_text(GTK_LABEL(d->companion_note[c]), view.note[c]);
+        gtk_widget_set_sensitive(d->companion_auto[c], view.chosen[c]);
+    }
+    if (view.missing) gtk_expander_set_expanded(GTK_EXPANDER(d->files), TRUE);
+    flux_model_files_view_clear(&view);
+}
+
 /* Checks the folder or file and updates the model line, guidance, default steps and OK. */
 static void set_model(Dialog *d, const char *dir, gboolean initial)
 {
@@ -75,6 +104,7 @@ static void set_model(Dialog *d, const char *dir, gboolean initial)
     gtk_label_set_markup(GTK_LABEL(d->model_label), markup);
     gtk_widget_set_sensitive(d->guidance, !d->model_ok || d->info.uses_guidance);
     gtk_dialog_set_response_sensitive(GTK_DIALOG(d->dialog), GTK_RESPONSE_OK, d->model_ok);
+    update_companions(d);
     update_size_and_estimate(d);
 }
 
@@ -84,8 +114,31 @@ static void set_model(Dialog *d, const char *dir, gboolean initial)
 static void on_model_changed(GtkFileChooser *chooser, Dialog *d)
 {
     g_autofree char *dir = gtk_file_chooser_get_filename(chooser);
+    g_autofree char *now = flux_model_main_path(d->model_dir);
     /* the button reports NULL while it is still loading the folder it was given */
-    if (dir && g_strcmp0(dir, d->model_dir) != 0) set_model(d, dir, FALSE);
+    if (!dir || g_strcmp0(dir, now) == 0) return;
+    g_autofree char *model = flux_model_with_path(d->model_dir, dir);
+    set_model(d, model, FALSE);
+}
+
+/* A companion chosen by hand (from its chooser) or set back to Automatic (file NULL). */
+static void set_companion(Dialog *d, FluxCompanion c, const char *file)
+{
+    g_autofree char *model = flux_model_with_companion(d->model_dir, c, file);
+    if (g_strcmp0(model, d->model_dir) != 0) set_model(d, model, FALSE);
+}
+
+static void on_companion_set(GtkFileChooser *chooser, Dialog *d)
+{
+    g_autofree char *file = gtk_file_chooser_get_filename(chooser);
+    int c = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(chooser), "flux-companion"));
+    if (file) set_companion(d, c, file);
+}
+
+static void on_companion_auto(GtkWidget *button, Dialog *d)
+{
+    set_companion(d, GPOINTER_TO_INT(g_object_get_data(G_OBJECT(button), "flux-companion")),
+                  NULL);
 }
 
 /* The prompt as typed, whitespace only counting as empty. */
@@ -199,6 +252,63 @@ static GtkWidget *build_prompt(Dialog *d, const FluxRenderParams *p)
     return box;
 }
 
+static GtkFileFilter *weights_filter(const char *name)
+{
+    GtkFileFilter *filter = gtk_file_filter_new();
+    gtk_file_filter_set_name(filter, name);
+    gtk_file_filter_add_pattern(filter, "*.safetensors");
+    gtk_file_filter_add_pattern(filter, "*.sft");
+    gtk_file_filter_add_pattern(filter, "*.gguf");
+    return filter;
+}
+
+/* ▸ Model files: per companion a label, a file chooser, Automatic, and a note below. */
+static GtkWidget *build_files(Dialog *d)
+{
+    d->files = gtk_expander_new_with_mnemonic(_("Model f_iles"));
+    GtkWidget *table = gtk_table_new(2 * FLUX_N_COMPANIONS, 3, FALSE);
+    gtk_table_set_row_spacings(GTK_TABLE(table), 2);
+    gtk_table_set_col_spacings(GTK_TABLE(table), 6);
+    for (int c = 0; c < FLUX_N_COMPANIONS; c++) {
+        d->companion[c] = gtk_file_chooser_button_new(flux_companion_title(c),
+                                                      GTK_FILE_CHOOSER_ACTION_OPEN);
+        gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(d->companion[c]),
+                                    weights_filter(_("Weight files (.safetensors, .gguf)")));
+        gimp_table_attach_aligned(GTK_TABLE(table), 0, 2 * c, flux_companion_label(c), 0.0, 0.5,
+                                  d->companion[c], 1, FALSE);
+        d->companion_auto[c] = gtk_button_new_with_label(_("Automatic"));
+        gtk_widget_set_tooltip_text(d->companion_auto[c],
+                                    _("Use the file found with the model again"));
+        gtk_table_attach(GTK_TABLE(table), d->companion_auto[c], 2, 3, 2 * c, 2 * c + 1, GTK_FILL,
+                         GTK_FILL, 0, 0);
+        d->companion_note[c] = gtk_label_new(NULL);
+        gtk_misc_set_alignment(GTK_MISC(d->companion_note[c]), 0.0, 0.5);
+        gimp_label_set_attributes(GTK_LABEL(d->companion_note[c]), PANGO_ATTR_STYLE,
+                                  PANGO_STYLE_ITALIC, -1);
+        gtk_table_attach(GTK_TABLE(table), d->companion_note[c], 1, 3, 2 * c + 1, 2 * c + 2,
+                         GTK_FILL, GTK_FILL, 0, 0);
+        GtkWidget *tagged[] = {d->companion[c], d->companion_auto[c]};
+        for (guint i = 0; i < G_N_ELEMENTS(tagged); i++)
+            g_object_set_data(G_OBJECT(tagged[i]), "flux-companion", GINT_TO_POINTER(c));
+        g_signal_connect(d->companion[c], "file-set", G_CALLBACK(on_companion_set), d);
+        g_signal_connect(d->companion_auto[c], "clicked", G_CALLBACK(on_companion_auto), d);
+    }
+    gtk_container_add(GTK_CONTAINER(d->files), table);
+    return d->files;
+}
+
+static GtkWidget *build_precision(Dialog *d)
+{
+    d->precision = gtk_combo_box_text_new();
+    for (int i = 0; i < FLUX_N_PRECISIONS; i++)
+        gtk_combo_box_text_append_text(GTK_COMBO_BOX_TEXT(d->precision),
+                                       flux_precision_choice_label(i));
+    gtk_combo_box_set_active(GTK_COMBO_BOX(d->precision),
+                             flux_precision_choice_index(d->opt->settings->precision));
+    gtk_widget_set_tooltip_text(d->precision, flux_precision_choice_tooltip());
+    return d->precision;
+}
+
 static GtkWidget *build_table(Dialog *d, const FluxRenderParams *p)
 {
     GtkWidget *table = gtk_table_new(10, 2, FALSE);
@@ -206,27 +316,28 @@ static GtkWidget *build_table(Dialog *d, const FluxRenderParams *p)
     gtk_table_set_col_spacings(GTK_TABLE(table), 6);
     int row = 0;
 
-    gboolean is_file = p->model[0] && g_file_test(p->model, G_FILE_TEST_IS_REGULAR);
+    g_autofree char *path = flux_model_main_path(p->model);
+    gboolean is_file = path[0] && g_file_test(path, G_FILE_TEST_IS_REGULAR);
     d->model_chooser = gtk_file_chooser_button_new(_("Choose the FLUX.1 model folder"),
                                                    GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
-    if (p->model[0] && !is_file)
-        gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(d->model_chooser), p->model);
+    if (path[0] && !is_file)
+        gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(d->model_chooser), path);
     gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("_Model folder:"), 0.0, 0.5,
                               d->model_chooser, 1, FALSE);
     /* ComfyUI-style single files: the transformer; its companions are found beside it */
     d->model_file = gtk_file_chooser_button_new(_("Choose the FLUX.1 transformer file"),
                                                 GTK_FILE_CHOOSER_ACTION_OPEN);
-    GtkFileFilter *filter = gtk_file_filter_new();
-    gtk_file_filter_set_name(filter, _("FLUX.1 transformer files (.safetensors, .gguf)"));
-    gtk_file_filter_add_pattern(filter, "*.safetensors");
-    gtk_file_filter_add_pattern(filter, "*.sft");
-    gtk_file_filter_add_pattern(filter, "*.gguf");
-    gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(d->model_file), filter);
-    if (is_file) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(d->model_file), p->model);
+    gtk_file_chooser_add_filter(
+        GTK_FILE_CHOOSER(d->model_file),
+        weights_filter(_("FLUX.1 transformer files (.safetensors, .gguf)")));
+    if (is_file) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(d->model_file), path);
     gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("or model _file:"), 0.0, 0.5,
                               d->model_file, 1, FALSE);
     d->model_label = wrapped_label();
     gtk_table_attach(GTK_TABLE(table), d->model_label, 1, 2, row, row + 1, GTK_FILL, GTK_FILL, 0,
+                     0);
+    row++;
+    gtk_table_attach(GTK_TABLE(table), build_files(d), 1, 2, row, row + 1, GTK_FILL, GTK_FILL, 0,
                      0);
     row++;
 
@@ -255,6 +366,9 @@ static GtkWidget *build_table(Dialog *d, const FluxRenderParams *p)
     gtk_widget_set_sensitive(d->seed, !p->random_seed);
     gtk_box_pack_start(GTK_BOX(seed_box), d->random, FALSE, FALSE, 0);
     gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("S_eed:"), 0.0, 0.5, seed_box, 1, TRUE);
+
+    gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("Precisio_n:"), 0.0, 0.5,
+                              build_precision(d), 1, TRUE);
 
     d->loras = flux_lora_list_new(p->loras);
     gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("LoRAs:"), 0.0, 0.0, d->loras, 1,
@@ -343,6 +457,10 @@ gboolean flux_dialog_run(FluxRenderParams *p, const FluxDialogOptions *opt)
     while (ok && prompt_is_empty(&d) && !confirm_empty_prompt(&d));
     if (ok) read_back(&d, p);
     if (ok && d.strength) *opt->strength = gtk_range_get_value(GTK_RANGE(d.strength));
+    if (ok)
+        flux_settings_set_precision(
+            opt->settings,
+            flux_precision_choice_value(gtk_combo_box_get_active(GTK_COMBO_BOX(d.precision))));
     gtk_widget_destroy(d.dialog);
     g_free(d.model_dir);
     return ok;

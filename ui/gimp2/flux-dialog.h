@@ -13,7 +13,8 @@ typedef struct {
     const char *title;            /* window title, translated */
     const char *role;             /* window role (the binary's name) */
     const char *help_id;          /* the procedure name */
-    const FluxSettings *settings; /* the rate for the estimate (flux-estimate.h); borrowed */
+    FluxSettings *settings;       /* the rate for the estimate (flux-estimate.h); on OK the
+                                     dialog sets its precision (the caller saves it); borrowed */
     const char *mode;             /* working from a picture: what the run does ("Repaint the
                                      selection", "Start from the current layer"), shown above
                                      the prompt; or NULL */

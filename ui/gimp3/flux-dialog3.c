@@ -5,10 +5,15 @@
  *   Model folder   [folder chooser]
  *   or model file  [file chooser: a transformer file, ComfyUI style]
  *                  what flux_worker_probe_model says (or where to get a model, the first time)
+ *   ▸ Model files  (an expander) VAE, CLIP-L, T5-XXL: the file each uses, a chooser to pick
+ *                  another and Automatic to undo it, and where it comes from
+ *                  (flux-model-files.h); the choices go into the model string of "model"
  *   Width, Height  spin buttons + "rounded down to multiples of 16: W × H"
  *   Steps          spin button (the model's default when the model type changes)
  *   Guidance       spin button, insensitive for schnell-type models
  *   Seed           spin button + "Random" toggle
+ *   Precision      Automatic / Exact (float32) / Fast (flux-precision-choice.h), kept in
+ *                  the settings file
  *   LoRAs          file + strength slider per LoRA, Add / Remove (flux-lora-list3.c), kept in
  *                  the config's "loras"
  *   Estimate       working memory and time (flux_estimate_memory / _flops)
@@ -24,6 +29,8 @@
 #include "flux-help.h"
 #include "flux-intl.h"
 #include "flux-lora-list3.h"
+#include "flux-model-files.h"
+#include "flux-precision-choice.h"
 #include "flux-params.h"
 #include "flux.h"
 
@@ -36,6 +43,9 @@ typedef struct {
     GimpProcedureConfig *config;
     GtkWidget *dialog, *prompt, *model_label, *size_label, *steps, *guidance;
     GtkWidget *seed, *random, *estimate, *loras;
+    GtkWidget *files, *precision; /* the Model files expander, the precision combo box */
+    GtkWidget *companion[FLUX_N_COMPANIONS], *companion_note[FLUX_N_COMPANIONS];
+    GtkWidget *companion_auto[FLUX_N_COMPANIONS];
     GtkSizeGroup *labels; /* one column for every field's label */
     gboolean model_ok;    /* flux_model_probe accepted the folder */
     int model_kind;       /* -1 unknown, 0 schnell-type, 1 dev-type */
@@ -59,6 +69,24 @@ static void update_texts(Dialog *d)
     gtk_label_set_text(GTK_LABEL(d->estimate), est);
 }
 
+/* The Model files rows: the file each companion of `model` uses and where it comes from. */
+static void update_companions(Dialog *d, const char *model)
+{
+    FluxModelFilesView view;
+    flux_model_files_view(model, &view);
+    for (int c = 0; c < FLUX_N_COMPANIONS; c++) {
+        GtkFileChooser *chooser = GTK_FILE_CHOOSER(d->companion[c]);
+        if (view.file[c])
+            gtk_file_chooser_set_filename(chooser, view.file[c]);
+        else
+            gtk_file_chooser_unselect_all(chooser);
+        gtk_label_set_text(GTK_LABEL(d->companion_note[c]), view.note[c]);
+        gtk_widget_set_sensitive(d->companion_auto[c], view.chosen[c]);
+    }
+    if (view.missing) gtk_expander_set_expanded(GTK_EXPANDER(d->files), TRUE);
+    flux_model_files_view_clear(&view);
+}
+
 /* Probes the folder: model line, guidance, default steps, OK. */
 static void set_model(Dialog *d, const char *dir, gboolean initial)
 {
@@ -72,7 +100,18 @@ static void set_model(Dialog *d, const char *dir, gboolean initial)
     gtk_label_set_markup(GTK_LABEL(d->model_label), markup);
     gtk_widget_set_sensitive(d->guidance, !d->model_ok || d->info.uses_guidance);
     gtk_dialog_set_response_sensitive(GTK_DIALOG(d->dialog), GTK_RESPONSE_OK, d->model_ok);
+    update_companions(d, dir);
     update_texts(d);
+}
+
+/* The config's model string changed to `model`: keep it and check it. */
+static void change_model(Dialog *d, const char *model)
+{
+    g_autofree char *old = NULL;
+    g_object_get(d->config, "model", &old, NULL);
+    if (!g_strcmp0(model, old)) return;
+    g_object_set(d->config, "model", model, NULL);
+    set_model(d, model, FALSE);
 }
 
 static void on_model_changed(GtkFileChooser *chooser, Dialog *d)
@@ -80,10 +119,33 @@ static void on_model_changed(GtkFileChooser *chooser, Dialog *d)
     g_autofree char *dir = gtk_file_chooser_get_filename(chooser);
     g_autofree char *old = NULL;
     g_object_get(d->config, "model", &old, NULL);
+    g_autofree char *now = flux_model_main_path(old);
     /* the button reports NULL while it is still loading the folder it was given */
-    if (!dir || !g_strcmp0(dir, old)) return;
-    g_object_set(d->config, "model", dir, NULL);
-    set_model(d, dir, FALSE);
+    if (!dir || !g_strcmp0(dir, now)) return;
+    g_autofree char *model = flux_model_with_path(old, dir);
+    change_model(d, model);
+}
+
+/* A companion chosen by hand (from its chooser) or set back to Automatic (file NULL). */
+static void set_companion(Dialog *d, FluxCompanion c, const char *file)
+{
+    g_autofree char *old = NULL;
+    g_object_get(d->config, "model", &old, NULL);
+    g_autofree char *model = flux_model_with_companion(old, c, file);
+    change_model(d, model);
+}
+
+static void on_companion_set(GtkFileChooser *chooser, Dialog *d)
+{
+    g_autofree char *file = gtk_file_chooser_get_filename(chooser);
+    int c = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(chooser), "flux-companion"));
+    if (file) set_companion(d, c, file);
+}
+
+static void on_companion_auto(GtkWidget *button, Dialog *d)
+{
+    set_companion(d, GPOINTER_TO_INT(g_object_get_data(G_OBJECT(button), "flux-companion")),
+                  NULL);
 }
 
 /* The prompt as typed, whitespace only counting as empty. */
@@ -197,15 +259,78 @@ static void build_prompt(Dialog *d, GtkBox *box)
     gtk_box_pack_start(box, hint, FALSE, FALSE, 0);
 }
 
+static GtkFileFilter *weights_filter(const char *name)
+{
+    GtkFileFilter *filter = gtk_file_filter_new();
+    gtk_file_filter_set_name(filter, name);
+    gtk_file_filter_add_pattern(filter, "*.safetensors");
+    gtk_file_filter_add_pattern(filter, "*.sft");
+    gtk_file_filter_add_pattern(filter, "*.gguf");
+    return filter;
+}
+
+/* ▸ Model files: per companion a label, a file chooser, Automatic, and a note below. */
+static void build_files(Dialog *d, GtkBox *box)
+{
+    d->files = gtk_expander_new_with_mnemonic(_("Model f_iles"));
+    GtkWidget *grid = gtk_grid_new();
+    gtk_grid_set_row_spacing(GTK_GRID(grid), 2);
+    gtk_grid_set_column_spacing(GTK_GRID(grid), 6);
+    for (int c = 0; c < FLUX_N_COMPANIONS; c++) {
+        GtkWidget *label = left_label(flux_companion_label(c));
+        d->companion[c] = gtk_file_chooser_button_new(flux_companion_title(c),
+                                                      GTK_FILE_CHOOSER_ACTION_OPEN);
+        gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(d->companion[c]),
+                                    weights_filter(_("Weight files (.safetensors, .gguf)")));
+        gtk_widget_set_hexpand(d->companion[c], TRUE);
+        gtk_label_set_mnemonic_widget(GTK_LABEL(label), d->companion[c]);
+        d->companion_auto[c] = gtk_button_new_with_label(_("Automatic"));
+        gtk_widget_set_tooltip_text(d->companion_auto[c],
+                                    _("Use the file found with the model again"));
+        d->companion_note[c] = left_label("");
+        gimp_label_set_attributes(GTK_LABEL(d->companion_note[c]), PANGO_ATTR_STYLE,
+                                  PANGO_STYLE_ITALIC, -1);
+        gtk_grid_attach(GTK_GRID(grid), label, 0, 2 * c, 1, 1);
+        gtk_grid_attach(GTK_GRID(grid), d->companion[c], 1, 2 * c, 1, 1);
+        gtk_grid_attach(GTK_GRID(grid), d->companion_auto[c], 2, 2 * c, 1, 1);
+        gtk_grid_attach(GTK_GRID(grid), d->companion_note[c], 1, 2 * c + 1, 2, 1);
+        GtkWidget *tagged[] = {d->companion[c], d->companion_auto[c]};
+        for (guint i = 0; i < G_N_ELEMENTS(tagged); i++)
+            g_object_set_data(G_OBJECT(tagged[i]), "flux-companion", GINT_TO_POINTER(c));
+        g_signal_connect(d->companion[c], "file-set", G_CALLBACK(on_companion_set), d);
+        g_signal_connect(d->companion_auto[c], "clicked", G_CALLBACK(on_companion_auto), d);
+    }
+    gtk_container_add(GTK_CONTAINER(d->files), grid);
+    gtk_box_pack_start(box, d->files, FALSE, FALSE, 0);
+}
+
+static void build_precision(Dialog *d, GtkBox *box)
+{
+    GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+    GtkWidget *label = left_label(_("Precisio_n:"));
+    d->precision = gtk_combo_box_text_new();
+    for (int i = 0; i < FLUX_N_PRECISIONS; i++)
+        gtk_combo_box_text_append_text(GTK_COMBO_BOX_TEXT(d->precision),
+                                       flux_precision_choice_label(i));
+    gtk_combo_box_set_active(GTK_COMBO_BOX(d->precision),
+                             flux_precision_choice_index(d->opt->settings->precision));
+    gtk_widget_set_tooltip_text(d->precision, flux_precision_choice_tooltip());
+    gtk_label_set_mnemonic_widget(GTK_LABEL(label), d->precision);
+    gtk_size_group_add_widget(d->labels, label);
+    gtk_box_pack_start(GTK_BOX(row), label, FALSE, FALSE, 0);
+    gtk_box_pack_start(GTK_BOX(row), d->precision, FALSE, FALSE, 0);
+    gtk_box_pack_start(box, row, FALSE, FALSE, 0);
+}
+
 static void build_model(Dialog *d, GtkBox *box, const char *model)
 {
     GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
     GtkWidget *label = left_label(_("_Model folder:"));
     GtkWidget *chooser = gtk_file_chooser_button_new(_("Choose the FLUX.1 model folder"),
                                                      GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
-    gboolean is_file = model && model[0] && g_file_test(model, G_FILE_TEST_IS_REGULAR);
-    if (model && model[0] && !is_file)
-        gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(chooser), model);
+    g_autofree char *path = flux_model_main_path(model);
+    gboolean is_file = path[0] && g_file_test(path, G_FILE_TEST_IS_REGULAR);
+    if (path[0] && !is_file) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(chooser), path);
     gtk_label_set_mnemonic_widget(GTK_LABEL(label), chooser);
     gtk_size_group_add_widget(d->labels, label);
     gtk_box_pack_start(GTK_BOX(row), label, FALSE, FALSE, 0);
@@ -216,13 +341,9 @@ static void build_model(Dialog *d, GtkBox *box, const char *model)
     GtkWidget *flabel = left_label(_("or model _file:"));
     GtkWidget *file = gtk_file_chooser_button_new(_("Choose the FLUX.1 transformer file"),
                                                   GTK_FILE_CHOOSER_ACTION_OPEN);
-    GtkFileFilter *filter = gtk_file_filter_new();
-    gtk_file_filter_set_name(filter, _("FLUX.1 transformer files (.safetensors, .gguf)"));
-    gtk_file_filter_add_pattern(filter, "*.safetensors");
-    gtk_file_filter_add_pattern(filter, "*.sft");
-    gtk_file_filter_add_pattern(filter, "*.gguf");
-    gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(file), filter);
-    if (is_file) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(file), model);
+    gtk_file_chooser_add_filter(
+        GTK_FILE_CHOOSER(file), weights_filter(_("FLUX.1 transformer files (.safetensors, .gguf)")));
+    if (is_file) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(file), path);
     gtk_label_set_mnemonic_widget(GTK_LABEL(flabel), file);
     gtk_size_group_add_widget(d->labels, flabel);
     gtk_box_pack_start(GTK_BOX(frow), flabel, FALSE, FALSE, 0);
@@ -231,6 +352,7 @@ static void build_model(Dialog *d, GtkBox *box, const char *model)
     g_signal_connect(file, "file-set", G_CALLBACK(on_model_changed), d);
     d->model_label = note_label();
     gtk_box_pack_start(box, d->model_label, FALSE, FALSE, 0);
+    build_files(d, box);
     g_signal_connect(chooser, "selection-changed", G_CALLBACK(on_model_changed), d);
 }
 
@@ -305,6 +427,7 @@ gboolean flux_dialog3_run(GimpProcedure *procedure, GimpProcedureConfig *config,
     d.guidance = spin_row(&d, "guidance");
     gtk_box_pack_start(box, d.guidance, FALSE, FALSE, 0);
     build_seed(&d, box);
+    build_precision(&d, box);
     build_loras(&d, box);
     d.estimate = note_label();
     gtk_box_pack_start(box, d.estimate, FALSE, FALSE, 0);
@@ -323,6 +446,9 @@ gboolean flux_dialog3_run(GimpProcedure *procedure, GimpProcedureConfig *config,
         g_object_set(config, "seed", random ? -1 : config_int(&d, "last-seed"), NULL);
         g_autofree char *loras = flux_lora_list3_get_text(d.loras);
         if (strlen(loras) < FLUX_LORAS_MAX) g_object_set(config, "loras", loras, NULL);
+        flux_settings_set_precision(
+            opt->settings,
+            flux_precision_choice_value(gtk_combo_box_get_active(GTK_COMBO_BOX(d.precision))));
     }
     gtk_widget_destroy(d.dialog);
     g_object_unref(d.labels);

@@ -11,7 +11,8 @@ G_BEGIN_DECLS
 
 typedef struct {
     const char *title;            /* window title, translated */
-    const FluxSettings *settings; /* the rate for the estimate (flux-estimate.h); borrowed */
+    FluxSettings *settings;       /* the rate for the estimate (flux-estimate.h); on OK the
+                                     dialog sets its precision (the caller saves it); borrowed */
 } FluxDialog3Options;
 
 /* Shows the dialog (gimp_ui_init must have run) for `config` of `procedure` (its arguments
