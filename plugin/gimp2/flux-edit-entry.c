@@ -51,8 +51,9 @@ void flux_edit_entry_query(void)
          "Guidance scale, dev-type models only (0..100; 3.5, or 30 for FLUX.1 Fill)"},
         {GIMP_PDB_INT32, "seed", "Random seed (0..2147483647), or -1 for a random one"},
         {GIMP_PDB_STRING, "model",
-         "FLUX.1 model folder (diffusers layout; a Fill model for Fill); empty = the one chosen "
-         "last in the dialog"},
+         "FLUX.1 model folder (diffusers layout; a Fill model for Fill) or transformer file, "
+         "optionally as PATH;vae=FILE;clip_l=FILE;t5=FILE; empty = the one chosen last in the "
+         "dialog"},
         {GIMP_PDB_FLOAT, "strength",
          "How much to change, above 0 up to 1 (1 = paint anew; not used by Fill models)"},
         {GIMP_PDB_INT32, "size",

@@ -78,8 +78,9 @@ static char *tokenizers_dir(void)
     {                                                                                              \
         GIMP_PDB_STRING, "model",                                                                  \
             "FLUX.1 model: a diffusers folder, or a transformer file (.safetensors, .gguf) with "  \
-            "ae.safetensors, clip_l and t5xxl beside it or in ComfyUI's models/ folders; empty = " \
-            "the one chosen last in the dialog"                                                    \
+            "ae.safetensors, clip_l and t5xxl beside it or in ComfyUI's models/ folders; chosen "  \
+            "files may follow as PATH;vae=FILE;clip_l=FILE;t5=FILE; empty = the one chosen last "  \
+            "in the dialog"                                                                        \
     }
 
 #define LORAS_ARG                                                                                  \

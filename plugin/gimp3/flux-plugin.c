@@ -105,7 +105,8 @@ static void add_render_arguments(GimpProcedure *p)
     gimp_procedure_add_string_argument(
         p, "model", _("_Model folder"),
         _("FLUX.1 model: a diffusers folder, or a transformer file with its companions as "
-          "ComfyUI keeps them; empty = the one chosen last in the dialog"),
+          "ComfyUI keeps them; files chosen by hand may follow as "
+          "PATH;vae=FILE;clip_l=FILE;t5=FILE; empty = the one chosen last in the dialog"),
         "", G_PARAM_READWRITE);
     /* not in the PDB signature: the seed the last random run drew, shown by the dialog */
     gimp_procedure_add_int_aux_argument(p, "last-seed", _("Last seed"),

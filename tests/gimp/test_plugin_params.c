@@ -359,7 +359,8 @@ static void test_file_model(void)
 /* The tiny model with every companion chosen by hand as its own file. */
 static char *tiny_spec(const char *dir)
 {
-    g_autofree char *vae = g_build_filename(dir, "vae", "diffusion_pytorch_model.safetensors", NULL);
+    g_autofree char *vae =
+        g_build_filename(dir, "vae", "diffusion_pytorch_model.safetensors", NULL);
     g_autofree char *clip = g_build_filename(dir, "text_encoder", "model.safetensors", NULL);
     g_autofree char *t5 = g_build_filename(dir, "text_encoder_2", "model.safetensors", NULL);
     g_autofree char *a = flux_model_with_companion(dir, FLUX_COMPANION_VAE, vae);
@@ -373,7 +374,8 @@ static void test_chosen_companions(void)
 {
     g_autofree char *dir = model_dir();
     g_autofree char *spec = tiny_spec(dir);
-    g_autofree char *vae = g_build_filename(dir, "vae", "diffusion_pytorch_model.safetensors", NULL);
+    g_autofree char *vae =
+        g_build_filename(dir, "vae", "diffusion_pytorch_model.safetensors", NULL);
     g_autofree char *want =
         g_strdup_printf("%s;vae=%s;clip_l=%s/text_encoder/model.safetensors;t5=%s/text_encoder_2/"
                         "model.safetensors",
@@ -450,7 +452,8 @@ static void test_companion_missing(void)
     GError *err = NULL;
     g_assert_false(flux_worker_check_model(file, NULL, NULL, &err));
     g_clear_error(&err);
-    g_autofree char *vae = g_build_filename(dir, "vae", "diffusion_pytorch_model.safetensors", NULL);
+    g_autofree char *vae =
+        g_build_filename(dir, "vae", "diffusion_pytorch_model.safetensors", NULL);
     g_autofree char *mended = flux_model_with_companion(file, FLUX_COMPANION_VAE, vae);
     int steps = 0;
     g_assert_true(flux_worker_check_model(mended, NULL, &steps, &err));
@@ -587,6 +590,18 @@ static void check_translated(const char *lang, const char *exists)
     g_assert_null(strstr(err->message, "does not exist"));
     g_assert_null(strstr(err->message, "Choose"));
     g_clear_error(&err);
+    /* a companion chosen wrongly, and the new dialog words */
+    g_autofree char *dir = model_dir();
+    g_autofree char *clip = g_build_filename(dir, "text_encoder", "model.safetensors", NULL);
+    g_autofree char *wrong = flux_model_with_companion(dir, FLUX_COMPANION_VAE, clip);
+    g_assert_false(flux_worker_check_model(wrong, NULL, NULL, &err));
+    g_printerr("%s: %s\n", lang, err->message);
+    g_assert_nonnull(strstr(err->message, clip));
+    g_assert_null(strstr(err->message, "Choose"));
+    g_assert_null(strstr(err->message, "holds other weights"));
+    g_clear_error(&err);
+    g_assert_cmpstr(flux_precision_choice_label(2), !=, "Fast");
+    g_assert_cmpstr(flux_companion_label(FLUX_COMPANION_VAE), ==, "_VAE:");
     g_autofree char *help = flux_help_getting_model(16ull << 30);
     g_assert_null(strstr(help, "Where to get"));
     g_assert_null(strstr(help, "Take a"));
