@@ -33,6 +33,22 @@ static const char *files_part(const FluxModelFiles *f, FluxCompanion c)
     return parts[c];
 }
 
+/* A diffusers folder's own weights of companion `c` (one file or a shard index), for showing;
+ * NULL when it has neither. */
+static char *folder_part(const char *folder, FluxCompanion c)
+{
+    const char *const subs[FLUX_N_COMPANIONS][2] = {
+        {"vae", "diffusion_pytorch_model"}, {"text_encoder", "model"}, {"text_encoder_2", "model"}};
+    g_autofree char *stem = g_build_filename(folder, subs[c][0], subs[c][1], NULL);
+    const char *const ext[] = {".safetensors", ".safetensors.index.json"};
+    for (guint i = 0; i < G_N_ELEMENTS(ext); i++) {
+        char *path = g_strconcat(stem, ext[i], NULL);
+        if (g_file_test(path, G_FILE_TEST_IS_REGULAR)) return path;
+        g_free(path);
+    }
+    return NULL;
+}
+
 /* A string that does not parse (a typo in a script) still shows its text as the path. */
 static void parse(const char *model, FluxModelSpec *s)
 {
@@ -55,7 +71,7 @@ void flux_model_files_view(const char *model, FluxModelFilesView *v)
     for (int c = 0; c < FLUX_N_COMPANIONS; c++) {
         const char *file = files_part(&f, c);
         v->chosen[c] = *spec_part(&s, c) != NULL;
-        v->file[c] = g_strdup(file);
+        v->file[c] = file ? g_strdup(file) : folder ? folder_part(s.path, c) : NULL;
         if (v->chosen[c])
             v->note[c] = g_strdup(_("Chosen by you."));
         else if (file)

@@ -19,10 +19,11 @@ typedef enum {
 } FluxCompanion;
 
 typedef struct {
-    char *file[FLUX_N_COMPANIONS];    /* the file a run uses; NULL: the folder's own, or none */
-    char *note[FLUX_N_COMPANIONS];    /* the line under its chooser, translated */
+    char *file[FLUX_N_COMPANIONS];      /* the file a run uses (a folder's own: its weights
+                                           file, to show); NULL: none found */
+    char *note[FLUX_N_COMPANIONS];      /* the line under its chooser, translated */
     gboolean chosen[FLUX_N_COMPANIONS]; /* named in the model string (Automatic undoes it) */
-    gboolean missing;                 /* a companion was not found: open the expander */
+    gboolean missing;                   /* a companion was not found: open the expander */
 } FluxModelFilesView;
 
 /* The row's label with its mnemonic ("_VAE:"), translated; static. */

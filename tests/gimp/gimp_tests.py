@@ -407,6 +407,50 @@ def procedure_browser(g):
                                                    "num-steps", "guidance", "seed", "model"], str(iargs))
 
 
+def companion_checks(g, args, out, img, bg, model, golden):
+    """The model argument with companions chosen by hand (PATH;vae=FILE;clip_l=FILE;t5=FILE):
+    the tiny model's own files, copied elsewhere, render the plain folder's picture; a wrong
+    or missing one is a calling error naming the file."""
+    chosen = os.path.join(args.work, "chosen")
+    os.makedirs(chosen)
+    parts = {"vae": "vae/diffusion_pytorch_model.safetensors",
+             "clip_l": "text_encoder/model.safetensors", "t5": "text_encoder_2/model.safetensors"}
+    files = {}
+    for key, sub in parts.items():
+        files[key] = os.path.join(chosen, "my-%s.safetensors" % key)
+        shutil.copyfile(os.path.join(model, sub), files[key])
+    spec = model + "".join(";%s=%s" % (k, files[k]) for k in ("vae", "clip_l", "t5"))
+    ok, text = gen_layer(g, img, bg, model=spec)
+    check("model string with VAE, CLIP-L and T5 chosen: succeeds", ok, text)
+    layer, _ = two_ints(text)
+    if ok:
+        path = save_png(g, img, layer, os.path.join(out, "chosen-companions.png"))
+        compare("chosen companions: pixels equal the golden PNG", path, 64, 64, golden)
+        check("chosen companions: pixels equal the plain folder's render",
+              pixels(path, 3) == pixels(os.path.join(out, "layer.png"), 3))
+    # a relative file is read from the model's folder; blanks around parts are dropped
+    ok, text = gen_layer(g, img, bg, model=model + " ; vae=vae/diffusion_pytorch_model.safetensors")
+    check("model string with a relative VAE: succeeds", ok, text)
+    layer, _ = two_ints(text)
+    if ok:
+        path = save_png(g, img, layer, os.path.join(out, "relative-vae.png"))
+        compare("relative VAE: pixels equal the golden PNG", path, 64, 64, golden)
+    before = layers(g, img)
+    bad = [
+        ("the CLIP-L file as the VAE", model + ";vae=" + files["clip_l"],
+         "“%s” is not the VAE (ae.safetensors): it holds other weights" % files["clip_l"]),
+        ("a T5 file that is not there", model + ";t5=/nonexistent/t5xxl_fp16.safetensors",
+         "“/nonexistent/t5xxl_fp16.safetensors”, chosen as the T5 text encoder"),
+        ("a misspelt part", model + ";clip=" + files["clip_l"], "“clip=” is not one of its parts"),
+    ]
+    for what, m, msg in bad:
+        ok, text = gen_layer(g, img, bg, model=m)
+        check("companion chosen wrongly, %s: calling error \"%s\"" % (what, msg),
+              not ok and "invalid input arguments" in text and msg in text, text)
+    check("the image keeps its layers after the wrong companions", layers(g, img) == before,
+          "%s → %s" % (before, layers(g, img)))
+
+
 def headless_checks(g, args, out, model, golden):
     procedure_browser(g)
     img, bg = new_image(g, 128, 96)
@@ -517,6 +561,7 @@ def headless_checks(g, args, out, model, golden):
     check("image procedure: width 0 is a calling error", not ok and "Width 0" in text, text)
     check("the image keeps its layers after the errors", layers(g, img) == before,
           "%s → %s" % (before, layers(g, img)))
+    companion_checks(g, args, out, img, bg, model, golden)
 
     # 4a. a ComfyUI tree's transformer file as the model: its VAE, CLIP-L and T5 found in
     # vae/ and text_encoders/, configs from their shapes, the plug-in's own tokenizers
@@ -864,8 +909,13 @@ def gui_checks(g, args, lang, out, golden):
     keys("alt+r")  # random off: the seed becomes editable
     keys("alt+e", "ctrl+a")
     typ("0")
+    keys("alt+n", "Down")  # Precision: Automatic → Exact (float32)
     time.sleep(0.5)
     shot(os.path.join(out, "dialog-filled.png"), wid)
+    keys("alt+i")  # ▸ Model files: the VAE, CLIP-L and T5 files of the folder
+    time.sleep(0.8)
+    shot(os.path.join(out, "dialog-model-files.png"), wid)
+    keys("alt+p")  # back in the prompt, where Enter renders (on the expander it would toggle it)
     with open(args.kill_file, "w") as f:
         f.write("pause " + STEP2[lang])  # the spy holds the run there for a screenshot
     keys("Return")
@@ -889,6 +939,8 @@ def gui_checks(g, args, lang, out, golden):
           and info[0].startswith(PROMPT) and "0" in info[0][len(PROMPT):], str(info))
     compare("[%s] dialog run (seed 0) equals the golden PNG" % lang,
             save_png(g, img, layer, os.path.join(out, "layer.png")), 64, 64, golden)
+    check("[%s] the Precision chosen (Exact) is remembered" % lang,
+          "precision=float32" in settings(args), settings(args))
     time.sleep(0.5)
     shot(os.path.join(out, "after.png"))
 

@@ -147,6 +147,39 @@ NEW_IMAGE = ('(img (gimp-image-new 64 64 RGB))'
 # ---------------------------------------------------------------------------------------
 # headless
 
+def companion_checks(e, args, model, golden, plain_png):
+    """Script-Fu with companions chosen by hand (PATH;vae=FILE;clip_l=FILE;t5=FILE): the tiny
+    model's own files, copied elsewhere, give the plain folder's picture; a wrong one is a
+    calling error naming the file."""
+    chosen = os.path.join(args.out, "chosen")
+    os.makedirs(chosen, exist_ok=True)
+    parts = {"vae": "vae/diffusion_pytorch_model.safetensors",
+             "clip_l": "text_encoder/model.safetensors", "t5": "text_encoder_2/model.safetensors"}
+    files = {}
+    for key, sub in parts.items():
+        files[key] = os.path.join(chosen, "my-%s.safetensors" % key)
+        shutil.copyfile(os.path.join(model, sub), files[key])
+    spec = model + "".join(";%s=%s" % (k, files[k]) for k in ("vae", "clip_l", "t5"))
+    png = os.path.join(args.out, "scriptfu-chosen-companions.png")
+    rc, log = e.scheme("chosen-companions.log", """(let* (%s (r %s))
+        (gimp-file-save RUN-NONINTERACTIVE img %s -1) (gimp-image-delete img))"""
+                       % (NEW_IMAGE, layer_call("img", "bg", model=q(spec)), q(png)))
+    if check("Script-Fu, model string with VAE, CLIP-L and T5 chosen: succeeds", rc == 0,
+             "rc %d\n%s" % (rc, log[-3000:])):
+        compare("chosen companions: the image equals the golden PNG", png, golden)
+        check("chosen companions: the image equals the plain folder's render",
+              os.path.isfile(plain_png) and pixels(png, 3) == pixels(plain_png, 3))
+    for what, m, needle in [
+            ("the CLIP-L file as the VAE", model + ";vae=" + files["clip_l"],
+             "“%s” is not the VAE (ae.safetensors): it holds other weights" % files["clip_l"]),
+            ("a misspelt part", model + ";clip=" + files["clip_l"], "“clip=” is not one of its parts")]:
+        rc, log = e.scheme("bad-companion-%s.log" % what.split()[-1],
+                           "(let* (%s) %s)" % (NEW_IMAGE, layer_call("img", "bg", model=q(m))))
+        check("companion chosen wrongly, %s: calling error naming it" % what,
+              rc == 70 and "Calling error for procedure 'plug-in-flux-generate'" in log and needle in log,
+              "rc %d\n%s" % (rc, log[-1500:]))
+
+
 def headless(args, golden):
     e = setup(args)
     model = args.model
@@ -178,6 +211,8 @@ def headless(args, golden):
     check("progress bar moves inside the steps: 19 rising updates (3 phases + 4 × 4)",
           len(updates) == 19 and [float(u) for u in updates] == sorted(float(u) for u in updates)
           and len(set(updates)) == 19, updates)
+
+    companion_checks(e, args, model, golden, png)
 
     # 2. Python-Fu: signatures, File > Create, seeds, selection, kill, no display, remembered model
     remember_model(e, model)
@@ -218,6 +253,9 @@ def headless(args, golden):
           and any("needs a display" in v for v in r["interactive"]), r["interactive"])
     check("an empty model argument uses the remembered folder", r["remembered_model"] == "success",
           r["remembered_model"])
+    rv = r["relative_vae"]
+    if check("Python-Fu, model string with a relative VAE: succeeds", rv[0] == "success", rv):
+        compare("relative VAE: the layer equals the golden PNG", rv[1], golden)
     check("-loras procedure: the image procedure's arguments + loras",
           r["loras_args"] == ["run-mode"] + render + ["loras"], r["loras_args"])
     lr = r["loras"]

@@ -111,6 +111,14 @@ status, values = call("plug-in-flux-generate", img, [bg], model="")
 res["remembered_model"] = status.value_nick
 img.delete()
 
+# 7b. a model string: the VAE chosen by hand, relative to the model folder
+img, bg = new_image(64, 64)
+status, values = call("plug-in-flux-generate", img, [bg],
+                      model=MODEL + ";vae=vae/diffusion_pytorch_model.safetensors")
+res["relative_vae"] = [status.value_nick] + (
+    [save(img, "relative-vae.png")] if status == Gimp.PDBStatusType.SUCCESS else [str(v) for v in values])
+img.delete()
+
 # 8. LoRAs: the -loras procedure with "" (the golden picture), a LoRA at strength 1 (another
 # picture) and a missing file (an error naming it); gimp3_tests.py wrote the LoRA (a kohya
 # LoRA on double block 0's qkv of the tiny model, gimp_tests.write_lora)
