@@ -451,6 +451,11 @@ def gui_checks(e, out):
     keys("alt+e", "ctrl+a")
     typ("0")
     keys("Tab")
+    keys("alt+n", "Down")  # Precision: Automatic → Exact (float32)
+    time.sleep(0.5)
+    keys("alt+i")  # ▸ Model files: the VAE, CLIP-L and T5 files of the folder
+    time.sleep(0.8)
+    shot(out, "dialog-model-files.png")
     keys("alt+p")  # back in the prompt: Enter there renders
     time.sleep(0.5)
     shot(out, "dialog-filled.png")
@@ -470,6 +475,9 @@ def gui_checks(e, out):
         time.sleep(0.3)
     check("one Ctrl+Z removes the new layer (one undo step)", ", 1 layer)" in xdo("getwindowname", win),
           xdo("getwindowname", win))
+    ini = os.path.join(e.profile, "flux-plugin.ini")
+    text = open(ini).read() if os.path.isfile(ini) else ""
+    check("the Precision chosen (Exact) is remembered", "precision=float32" in text, text)
     preview_checks(win, out)
 
 
