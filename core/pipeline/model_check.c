@@ -310,9 +310,9 @@ static gboolean check_chosen(const char *path, int i, FluxModelProblem *pb, GErr
         return FALSE;
     }
     /* a tensor every such file has, after the name mapping (the VAE reader takes any names) */
-    static const char *const anchor[MODEL_N_COMPANIONS] = {
-        "decoder.conv_in.weight", "text_model.final_layer_norm.weight",
-        "encoder.final_layer_norm.weight"};
+    static const char *const anchor[MODEL_N_COMPANIONS] = {"decoder.conv_in.weight",
+                                                           "text_model.final_layer_norm.weight",
+                                                           "encoder.final_layer_norm.weight"};
     if (!check_weight_file(path, parts[i], pb, error)) return FALSE;
     GError *err = NULL;
     StArchive *a = open[i](path, &err);

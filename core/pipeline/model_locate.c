@@ -171,8 +171,8 @@ gboolean model_locate_given(const char *file, const char *tokenizers,
     GPtrArray *looked = g_ptr_array_new_with_free_func(g_free);
     files->tokenizers = locate_tokenizers(file, root, tokenizers, looked);
     if (!files->tokenizers && ok)
-        ok = missing(pb, FLUX_MODEL_PART_TOKENIZERS, "tokenizers (tokenizer/ and tokenizer_2/)", file,
-                     looked, error);
+        ok = missing(pb, FLUX_MODEL_PART_TOKENIZERS, "tokenizers (tokenizer/ and tokenizer_2/)",
+                     file, looked, error);
     g_ptr_array_free(looked, TRUE);
     return ok;
 }

@@ -63,8 +63,7 @@ static gboolean syntax_error(const char *text, const char *part, FluxModelProble
     return FALSE;
 }
 
-gboolean model_spec_parse(const char *text, FluxModelSpec *s, FluxModelProblem *pb,
-                          GError **error)
+gboolean model_spec_parse(const char *text, FluxModelSpec *s, FluxModelProblem *pb, GError **error)
 {
     memset(s, 0, sizeof *s);
     if (!text) text = "";

@@ -41,7 +41,7 @@ typedef struct {
     const FluxDialogOptions *opt;
     GtkWidget *dialog, *prompt, *model_chooser, *model_file, *model_label;
     GtkWidget *width, *height, *size_label, *steps, *guidance, *seed, *random, *estimate;
-    GtkWidget *loras;    /* flux-lora-list.h */
+    GtkWidget *loras;             /* flux-lora-list.h */
     GtkWidget *files, *precision; /* the Model files expander, the precision combo box */
     GtkWidget *companion[FLUX_N_COMPANIONS], *companion_note[FLUX_N_COMPANIONS];
     GtkWidget *companion_auto[FLUX_N_COMPANIONS];
@@ -137,8 +137,7 @@ static void on_companion_set(GtkFileChooser *chooser, Dialog *d)
 
 static void on_companion_auto(GtkWidget *button, Dialog *d)
 {
-    set_companion(d, GPOINTER_TO_INT(g_object_get_data(G_OBJECT(button), "flux-companion")),
-                  NULL);
+    set_companion(d, GPOINTER_TO_INT(g_object_get_data(G_OBJECT(button), "flux-companion")), NULL);
 }
 
 /* The prompt as typed, whitespace only counting as empty. */
@@ -270,8 +269,8 @@ static GtkWidget *build_files(Dialog *d)
     gtk_table_set_row_spacings(GTK_TABLE(table), 2);
     gtk_table_set_col_spacings(GTK_TABLE(table), 6);
     for (int c = 0; c < FLUX_N_COMPANIONS; c++) {
-        d->companion[c] = gtk_file_chooser_button_new(flux_companion_title(c),
-                                                      GTK_FILE_CHOOSER_ACTION_OPEN);
+        d->companion[c] =
+            gtk_file_chooser_button_new(flux_companion_title(c), GTK_FILE_CHOOSER_ACTION_OPEN);
         gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(d->companion[c]),
                                     weights_filter(_("Weight files (.safetensors, .gguf)")));
         gimp_table_attach_aligned(GTK_TABLE(table), 0, 2 * c, flux_companion_label(c), 0.0, 0.5,

@@ -10,15 +10,15 @@
 G_BEGIN_DECLS
 
 typedef struct {
-    const char *title;            /* window title, translated */
-    const char *role;             /* window role (the binary's name) */
-    const char *help_id;          /* the procedure name */
-    FluxSettings *settings;       /* the rate for the estimate (flux-estimate.h); on OK the
-                                     dialog sets its precision (the caller saves it); borrowed */
-    const char *mode;             /* working from a picture: what the run does ("Repaint the
-                                     selection", "Start from the current layer"), shown above
-                                     the prompt; or NULL */
-    double *strength;             /* non-NULL: a Strength slider (0.05–1.0) editing *strength */
+    const char *title;      /* window title, translated */
+    const char *role;       /* window role (the binary's name) */
+    const char *help_id;    /* the procedure name */
+    FluxSettings *settings; /* the rate for the estimate (flux-estimate.h); on OK the
+                               dialog sets its precision (the caller saves it); borrowed */
+    const char *mode;       /* working from a picture: what the run does ("Repaint the
+                               selection", "Start from the current layer"), shown above
+                               the prompt; or NULL */
+    double *strength;       /* non-NULL: a Strength slider (0.05–1.0) editing *strength */
 } FluxDialogOptions;
 
 /* Shows the dialog (gimp_ui_init must have run) starting from `p`; on OK writes the values

@@ -144,8 +144,7 @@ static void on_companion_set(GtkFileChooser *chooser, Dialog *d)
 
 static void on_companion_auto(GtkWidget *button, Dialog *d)
 {
-    set_companion(d, GPOINTER_TO_INT(g_object_get_data(G_OBJECT(button), "flux-companion")),
-                  NULL);
+    set_companion(d, GPOINTER_TO_INT(g_object_get_data(G_OBJECT(button), "flux-companion")), NULL);
 }
 
 /* The prompt as typed, whitespace only counting as empty. */
@@ -278,8 +277,8 @@ static void build_files(Dialog *d, GtkBox *box)
     gtk_grid_set_column_spacing(GTK_GRID(grid), 6);
     for (int c = 0; c < FLUX_N_COMPANIONS; c++) {
         GtkWidget *label = left_label(flux_companion_label(c));
-        d->companion[c] = gtk_file_chooser_button_new(flux_companion_title(c),
-                                                      GTK_FILE_CHOOSER_ACTION_OPEN);
+        d->companion[c] =
+            gtk_file_chooser_button_new(flux_companion_title(c), GTK_FILE_CHOOSER_ACTION_OPEN);
         gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(d->companion[c]),
                                     weights_filter(_("Weight files (.safetensors, .gguf)")));
         gtk_widget_set_hexpand(d->companion[c], TRUE);
@@ -342,7 +341,8 @@ static void build_model(Dialog *d, GtkBox *box, const char *model)
     GtkWidget *file = gtk_file_chooser_button_new(_("Choose the FLUX.1 transformer file"),
                                                   GTK_FILE_CHOOSER_ACTION_OPEN);
     gtk_file_chooser_add_filter(
-        GTK_FILE_CHOOSER(file), weights_filter(_("FLUX.1 transformer files (.safetensors, .gguf)")));
+        GTK_FILE_CHOOSER(file),
+        weights_filter(_("FLUX.1 transformer files (.safetensors, .gguf)")));
     if (is_file) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(file), path);
     gtk_label_set_mnemonic_widget(GTK_LABEL(flabel), file);
     gtk_size_group_add_widget(d->labels, flabel);

@@ -10,9 +10,9 @@
 G_BEGIN_DECLS
 
 typedef struct {
-    const char *title;            /* window title, translated */
-    FluxSettings *settings;       /* the rate for the estimate (flux-estimate.h); on OK the
-                                     dialog sets its precision (the caller saves it); borrowed */
+    const char *title;      /* window title, translated */
+    FluxSettings *settings; /* the rate for the estimate (flux-estimate.h); on OK the
+                               dialog sets its precision (the caller saves it); borrowed */
 } FluxDialog3Options;
 
 /* Shows the dialog (gimp_ui_init must have run) for `config` of `procedure` (its arguments
