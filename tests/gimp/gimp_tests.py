@@ -407,19 +407,24 @@ def procedure_browser(g):
                                                    "num-steps", "guidance", "seed", "model"], str(iargs))
 
 
-def companion_checks(g, args, out, img, bg, model, golden):
-    """The model argument with companions chosen by hand (PATH;vae=FILE;clip_l=FILE;t5=FILE):
-    the tiny model's own files, copied elsewhere, render the plain folder's picture; a wrong
-    or missing one is a calling error naming the file."""
-    chosen = os.path.join(args.work, "chosen")
-    os.makedirs(chosen)
+def chosen_companions(model, dst):
+    """Copies of the tiny model's VAE, CLIP-L and T5 weights under other names in dst, and the
+    model string choosing them: (spec, {"vae": file, "clip_l": file, "t5": file})."""
+    os.makedirs(dst, exist_ok=True)
     parts = {"vae": "vae/diffusion_pytorch_model.safetensors",
              "clip_l": "text_encoder/model.safetensors", "t5": "text_encoder_2/model.safetensors"}
     files = {}
     for key, sub in parts.items():
-        files[key] = os.path.join(chosen, "my-%s.safetensors" % key)
+        files[key] = os.path.join(dst, "my-%s.safetensors" % key)
         shutil.copyfile(os.path.join(model, sub), files[key])
-    spec = model + "".join(";%s=%s" % (k, files[k]) for k in ("vae", "clip_l", "t5"))
+    return model + "".join(";%s=%s" % (k, files[k]) for k in ("vae", "clip_l", "t5")), files
+
+
+def companion_checks(g, args, out, img, bg, model, golden):
+    """The model argument with companions chosen by hand (PATH;vae=FILE;clip_l=FILE;t5=FILE):
+    the tiny model's own files, copied elsewhere, render the plain folder's picture; a wrong
+    or missing one is a calling error naming the file."""
+    spec, files = chosen_companions(model, os.path.join(args.work, "chosen"))
     ok, text = gen_layer(g, img, bg, model=spec)
     check("model string with VAE, CLIP-L and T5 chosen: succeeds", ok, text)
     layer, _ = two_ints(text)

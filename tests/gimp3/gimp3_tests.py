@@ -24,7 +24,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "gimp"))
-from gimp_tests import comfy_tree, pixels, picture_rows, write_lora  # noqa: E402  (the 2.10 suite's helpers)
+from gimp_tests import (chosen_companions, comfy_tree, pixels, picture_rows,  # noqa: E402
+                        write_lora)  # (the 2.10 suite's helpers)
 
 GOLDEN = "golden/pipeline_p64x64_s4.png"  # "a photo of a cat", 64², 4 steps, 3.5, seed 0
 PROMPT = "a photo of a cat"
@@ -151,15 +152,7 @@ def companion_checks(e, args, model, golden, plain_png):
     """Script-Fu with companions chosen by hand (PATH;vae=FILE;clip_l=FILE;t5=FILE): the tiny
     model's own files, copied elsewhere, give the plain folder's picture; a wrong one is a
     calling error naming the file."""
-    chosen = os.path.join(args.out, "chosen")
-    os.makedirs(chosen, exist_ok=True)
-    parts = {"vae": "vae/diffusion_pytorch_model.safetensors",
-             "clip_l": "text_encoder/model.safetensors", "t5": "text_encoder_2/model.safetensors"}
-    files = {}
-    for key, sub in parts.items():
-        files[key] = os.path.join(chosen, "my-%s.safetensors" % key)
-        shutil.copyfile(os.path.join(model, sub), files[key])
-    spec = model + "".join(";%s=%s" % (k, files[k]) for k in ("vae", "clip_l", "t5"))
+    spec, files = chosen_companions(model, os.path.join(args.out, "chosen"))
     png = os.path.join(args.out, "scriptfu-chosen-companions.png")
     rc, log = e.scheme("chosen-companions.log", """(let* (%s (r %s))
         (gimp-file-save RUN-NONINTERACTIVE img %s -1) (gimp-image-delete img))"""
