@@ -235,12 +235,13 @@ static void test_types(void)
     g_rand_free(r);
 }
 
-/* More rows than one x chunk (1024), for the types with and without a min. */
+/* More rows than one x chunk (4608) and than one pass over a panel (512), for the types with
+ * and without a min. */
 static void test_chunks(void)
 {
     GRand *r = g_rand_new_with_seed(g_test_rand_int());
-    check(r, ST_Q8_0, 1100, 256, 40);
-    check(r, ST_Q4_K, 1100, 256, 40);
+    check(r, ST_Q8_0, 4700, 256, 40);
+    check(r, ST_Q4_K, 4700, 256, 40);
     g_rand_free(r);
 }
 

@@ -29,6 +29,7 @@
 #define NP               32  /* weight rows per group: 2 AMX B tiles, 2 zmm, 4 ymm */
 #define NC               128 /* weight rows per panel (the threads split N in panels) */
 #define KC               512 /* k per packed chunk (a multiple of every block, 256) */
+#define ROWS_SUB         512 /* x rows per pass over a decoded panel: [512, NC] floats in L2 */
 #define X_CHUNK_MAX_ROWS 4608        /* 1024²'s tokens in one chunk: the weights decoded once */
 #define X_CHUNK_BYTES    (48u << 20) /* x rows quantised at once */
 
@@ -212,7 +213,8 @@ static void pack_x_rows(void *ctx, size_t begin, size_t end)
 /* ------------------------------------------------------------------------------------- */
 /* Weights: one panel's k chunk decoded into groups                                      */
 
-/* Columns n0 .. n0+NC-1 (those past N as zeros), sub-blocks kb0 .. kb0+nkb-1, into wp.
+/* Columns n0 .. n0+NC-1 (those past N as zeros), sub-blocks kb0 .. kb0+nkb-1, into the
+ * panel wp (group g's sub-block b at (g·nb + b)·wblock_bytes).
  * q, scale, mins: a row's decoded chunk (KC values, KC/16 factors). */
 static void pack_panel(const Int8Job *j, int n0, int kb0, int nkb, guint8 *wp, gint8 *q,
                        float *scale, float *mins)
@@ -224,7 +226,7 @@ static void pack_panel(const Int8Job *j, int n0, int kb0, int nkb, guint8 *wp, g
     const int bk = j->bk, k0 = kb0 * bk, nk = nkb * bk, groups = (MIN(NC, j->N - n0) + NP - 1) / NP;
     const size_t wbb = wblock_bytes(bk), row_bytes = (size_t)(j->K / blk) * bytes;
     for (int c = 0; c < groups * NP; c++) {
-        guint8 *g = wp + (size_t)(c / NP) * nkb * wbb;
+        guint8 *g = wp + ((size_t)(c / NP) * j->nb + kb0) * wbb;
         const int lane = c % NP;
         guint8 *tile = g + (size_t)(lane / 16) * 16 * bk + (lane % 16) * 4;
         const gboolean valid = n0 + c < j->N;
@@ -556,14 +558,15 @@ static KernelFn kernel_for(GemmInt8Path path)
     }
 }
 
-/* Panels [begin, end) of NC weight rows against the whole x chunk. */
+/* Panels [begin, end) of NC weight rows against the whole x chunk: each panel decoded once
+ * (all of K), then multiplied ROWS_SUB x rows at a time, so that the output block stays in L2. */
 static void panel_worker(void *ctx, size_t begin, size_t end)
 {
     const Int8Job *j = ctx;
-    const int bk = j->bk, kbc = KC / bk; /* sub-blocks per packed chunk */
+    const int bk = j->bk, kbc = KC / bk; /* sub-blocks per k chunk */
     const size_t wbb = wblock_bytes(bk);
-    guint8 *wp = thread_scratch(SCRATCH_PACK, (size_t)(NC / NP) * kbc * wbb);
-    float *cb = thread_scratch(SCRATCH_CBUF, (size_t)j->mp * NC * sizeof(float));
+    guint8 *wp = thread_scratch(SCRATCH_PACK, (size_t)(NC / NP) * j->nb * wbb);
+    float *cb = thread_scratch(SCRATCH_CBUF, (size_t)MIN(j->mp, ROWS_SUB) * NC * sizeof(float));
     float *scale = thread_scratch(SCRATCH_ROW, (size_t)KC + 2 * (KC / 16) * sizeof(float));
     float *mins = scale + KC / 16;
     gint8 *q = (gint8 *)(mins + KC / 16);
@@ -573,21 +576,25 @@ static void panel_worker(void *ctx, size_t begin, size_t end)
 #endif
     for (size_t panel = begin; panel < end; panel++) {
         const int n0 = (int)panel * NC, nc = MIN(NC, j->N - n0), groups = (nc + NP - 1) / NP;
-        memset(cb, 0, (size_t)j->mp * NC * sizeof(float));
-        for (int kb0 = 0; kb0 < j->nb; kb0 += kbc) {
-            const int nkb = MIN(kbc, j->nb - kb0);
-            pack_panel(j, n0, kb0, nkb, wp, q, scale, mins);
-            for (int g = 0; g < groups; g++) /* (this group's weights stay in L1 over the rows) */
-                for (int mb = 0; mb < j->mp / MB; mb++) {
-                    const size_t at = ((size_t)mb * j->nb + kb0) * MB;
-                    kernel(j->xq + at * bk, j->dx + at, j->xs ? j->xs + at : NULL,
-                           wp + (size_t)g * nkb * wbb, nkb, bk, j->has_min,
-                           cb + (size_t)mb * MB * NC + g * NP);
-                }
+        for (int kb0 = 0; kb0 < j->nb; kb0 += kbc)
+            pack_panel(j, n0, kb0, MIN(kbc, j->nb - kb0), wp, q, scale, mins);
+        for (int r0 = 0; r0 < j->mp; r0 += ROWS_SUB) {
+            const int rp = MIN(ROWS_SUB, j->mp - r0);
+            memset(cb, 0, (size_t)rp * NC * sizeof(float));
+            for (int kb0 = 0; kb0 < j->nb; kb0 += kbc) {
+                const int nkb = MIN(kbc, j->nb - kb0);
+                for (int g = 0; g < groups; g++) /* (this part of the group stays in L1) */
+                    for (int mb = r0 / MB; mb < (r0 + rp) / MB; mb++) {
+                        const size_t at = ((size_t)mb * j->nb + kb0) * MB;
+                        kernel(j->xq + at * bk, j->dx + at, j->xs ? j->xs + at : NULL,
+                               wp + ((size_t)g * j->nb + kb0) * wbb, nkb, bk, j->has_min,
+                               cb + (size_t)(mb * MB - r0) * NC + g * NP);
+                    }
+            }
+            for (int r = r0; r < MIN(r0 + rp, j->mc); r++)
+                memcpy(j->y + (size_t)(j->m0 + r) * j->N + n0, cb + (size_t)(r - r0) * NC,
+                       (size_t)nc * sizeof(float));
         }
-        for (int r = 0; r < j->mc; r++)
-            memcpy(j->y + (size_t)(j->m0 + r) * j->N + n0, cb + (size_t)r * NC,
-                   (size_t)nc * sizeof(float));
     }
 #ifdef GI_X86
     if (j->path == GEMM_INT8_AMX) amx_end();
@@ -610,8 +617,9 @@ static size_t x_chunk_bytes(int rows, int K)
 size_t gemm_int8_scratch_bytes(int K)
 {
     const int rows = chunk_rows(MAX(K, 1));
-    const size_t per_thread = (size_t)(NC / NP) * (KC / 16) * wblock_bytes(16) +
-                              (size_t)rows * NC * sizeof(float) + KC + 2 * (KC / 16) * 4;
+    const size_t per_thread = (size_t)(NC / NP) * (K / 16) * wblock_bytes(16) +
+                              (size_t)MIN(rows, ROWS_SUB) * NC * sizeof(float) + KC +
+                              2 * (KC / 16) * 4;
     return x_chunk_bytes(rows, K) + (size_t)pool_n_threads() * per_thread;
 }
 
