@@ -7,8 +7,9 @@
  *            weights that are not bf16 already) rounded to bf16, products on AMX-BF16 or
  *            AVX512-BF16 (gemm_bf16.h), float32 sums; Q8_0 linears of few rows through the int8
  *            kernel (quant_dot.h), other quantised linears through the int8 GEMM where
- *            ops_linear_int8 says so (gemm_int8.h: activations rounded to 8 bits per block). Results move by ~2^-8 relative per product (bf16 has 8
- *            significant bits); docs/PERFORMANCE.md says how far a picture moves.
+ *            ops_linear_int8 says so (gemm_int8.h: activations rounded to 8 bits per
+ *            block). Results move by ~2^-8 relative per product (bf16 has 8 significant
+ *            bits); docs/PERFORMANCE.md says how far a picture moves.
  *
  * The mode is process-wide (the ops have no context): flux_generate sets it for its run from
  * FluxGenerateParams.precision; otherwise it is FLUX_PRECISION (environment: "float32" or
