@@ -216,7 +216,8 @@ static void test_wrong_companions(void)
     g_clear_error(&err);
 }
 
-/* A transformer file with no companions beside it: each one chosen makes it whole. */
+/* A transformer file with no companions beside it: each one chosen makes it whole, and renders
+ * the folder's picture (the configs from the tensor shapes, core/pipeline/config_infer.c). */
 static void test_file_with_chosen(void)
 {
     g_autofree char *tiny = tu_model_path(NULL);
@@ -261,6 +262,33 @@ static void test_file_with_chosen(void)
     g_assert_null(f.folder);
     flux_model_files_clear(&f);
     flux_model_problem_clear(&pb);
+
+    /* the four files alone, each with the config.json values no shape of this tiny model
+     * shows beside it as <name>.json (docs/FORMATS.md), the tokenizers beside the
+     * transformer: the folder's picture */
+    const char *const links[][2] = {{"tokenizer", "tokenizer"},
+                                    {"tokenizer_2", "tokenizer_2"},
+                                    {"transformer/config.json", "flux1-dev.json"},
+                                    {"vae/diffusion_pytorch_model.safetensors", "ae.safetensors"},
+                                    {"vae/config.json", "ae.json"},
+                                    {"text_encoder/model.safetensors", "clip_l.safetensors"},
+                                    {"text_encoder/config.json", "clip_l.json"}};
+    g_autofree char *other = tu_temp_dir();
+    for (guint i = 0; i < G_N_ELEMENTS(links); i++) {
+        g_autofree char *src = tu_model_path(links[i][0]);
+        g_autofree char *dst = g_build_filename(i < 3 ? dir : other, links[i][1], NULL);
+        g_assert_cmpint(symlink(src, dst), ==, 0);
+    }
+    FluxModelSpec alone = {.path = tr, .t5 = t5};
+    alone.vae = g_build_filename(other, "ae.safetensors", NULL);
+    alone.clip_l = g_build_filename(other, "clip_l.safetensors", NULL);
+    g_autofree char *files = flux_model_spec_format(&alone);
+    g_free(alone.vae), g_free(alone.clip_l);
+    int w, h, w2, h2;
+    g_autofree guint8 *want = render(tiny, &w, &h);
+    g_autofree guint8 *got = render(files, &w2, &h2);
+    g_assert_cmpint(w2 * h2, ==, w * h);
+    g_assert_cmpmem(got, (gsize)w * h * 3, want, (gsize)w * h * 3);
 }
 
 int main(int argc, char **argv)
