@@ -156,6 +156,9 @@ static double sgemm_gflops(int M, int K, int N, int reps)
 
 /* The measured peak of the instruction fast multiplies with (print_cpu measures it), or 0. */
 static double native_peak;
+/* The same peak per CPU-second (peak_per_cpu_second): on a shared machine the fair yardstick
+ * for a step's FLOPs per CPU-second. */
+static double native_peak_cpu;
 static const char *native_peak_name = "";
 
 static void report(const char *what, double secs, double flops, double ref_gflops)
@@ -282,6 +285,10 @@ static void bench_dit(const char *dir, const char *file, const int *sizes, int n
          * CPU time over the threads is what the step costs when it has them to itself */
         printf("    CPU time %.3f s (all threads; / %d threads = %.3f s)\n", best_cpu,
                pool_n_threads(), best_cpu / pool_n_threads());
+        if (native_peak_cpu > 0 && ops_precision() == OPS_PRECISION_FAST)
+            printf("    %.1f GFLOP per CPU-second: %.1f%% of the %s peak per CPU-second\n",
+                   fl / best_cpu / 1e9, 100.0 * fl / best_cpu / 1e9 / native_peak_cpu,
+                   native_peak_name);
         printf("    arena %.1f MiB (dit_context_bytes)\n",
                dit_context_bytes(dit_config(m), 1, T_img, T_TXT) / 1048576.0);
         mem_phase_print("transformer step");
@@ -386,6 +393,10 @@ static void print_cpu(gboolean peaks)
         if (g > 0)
             printf("peak %-24s %9.1f G%s/s (all op threads)\n", peak_name((PeakKind)k), g,
                    k == PEAK_VNNI_ZMM || k == PEAK_AMX_INT8 ? "OP" : "FLOP");
+        if (k == (int)used && g > 0) {
+            native_peak_cpu = peak_per_cpu_second(used);
+            printf("peak %-24s %9.1f GFLOP per CPU-second\n", peak_name(used), native_peak_cpu);
+        }
     }
     fflush(stdout);
 }

@@ -31,7 +31,7 @@ for weights in bf16 Q8_0 Q4_0; do
         echo "== $weights weights, precision $precision"
         FLUX_PRECISION=$precision "$bench" "$model" --sizes "$sizes" --skip t5,clip,vae \
             --repeat "$repeat" ${file:+--transformer "$file"} |
-            grep -E 'transformer step|of the measured|CPU time|per block|peak anon'
+            grep -E 'transformer step|of the measured|CPU time|CPU-second|per block|peak anon'
     done
 done
 uptime

@@ -26,17 +26,27 @@
 
 #include <string.h>
 
-#define NP               32   /* weight rows (output columns) per kernel call: 2 groups of 16 */
-#define NC               256  /* weight rows per packed panel (the threads split N in panels) */
-#define KC               512  /* k per packed block: 256 KiB per panel (L2), 32 KiB per NP (L1) */
+#define NP 32  /* weight rows (output columns) per kernel call: 2 groups of 16 */
+#define NC 256 /* weight rows per packed panel (the threads split N in panels) */
+/* KC: k per packed block: 1 MiB per panel, 128 KiB per NP (L2). Each block call keeps its
+ * C tiles over kc/32 steps, then stores and reloads them: at 512 that round trip (4 KiB of
+ * float32 C rows 1 KiB apart per 64 tdpbf16ps) held AMX to ~460 GFLOP per CPU-second on
+ * 1536 × 3072 × 12288; 2048 gave ~580 (docs/PERFORMANCE.md). */
+#define KC 2048
+/* x rows per group inside a k block: the group's x (RG × KC bf16, 512 KiB) and its C rows
+ * (RG × NC float32, 128 KiB) stay in L2 while every NP part of the panel runs over them. */
+#define RG               128
 #define MB               32   /* x rows per kernel block: 2 AMX A tiles, 4 AVX-512 row groups */
 #define X_CHUNK_MAX_ROWS 1024 /* a thread's output block [rows, NC] within 1 MiB */
+/* SCRATCH_ROW: one float32 row of KC, then 16 bf16 rows of KC (pack_panel_fast's sources) */
+#define ROW_SCRATCH_BYTES ((size_t)KC * sizeof(float) + (size_t)16 * KC * 2)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GB_X86 1
 #include <immintrin.h>
-#define GB_BF16 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
-#define GB_AMX  __attribute__((target("amx-tile,amx-bf16,avx512f")))
+#define GB_BF16   __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
+#define GB_AMX    __attribute__((target("amx-tile,amx-bf16,avx512f")))
+#define GB_AVX512 __attribute__((target("avx512f,avx512bw")))
 #endif
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
     !defined(__SANITIZE_ADDRESS__)
@@ -196,6 +206,100 @@ static void pack_panel(guint16 *bp, const Bf16Job *j, int n0, int nc, int k0, in
     }
 }
 
+#ifdef GB_X86
+/* 16 rows of 16 dwords (a weight row's 16 k pairs each) transposed in registers: out[p] holds
+ * pair p of the 16 rows, i.e. one row of an AMX B tile / one vdpbf16ps operand. */
+GB_AVX512 static void transpose_16x16(__m512i r[16])
+{
+    __m512i a[16], b[16];
+    for (int i = 0; i < 8; i++) { /* within 128-bit lanes: pairs of rows */
+        a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* b[4i + j], lane L: rows 4i..4i+3 at dword 4L + j */
+        b[4 * i] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+        b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+    }
+    for (int j = 0; j < 4; j++) { /* gather lane L of b[j], b[4+j], b[8+j], b[12+j] */
+        __m512i c0 = _mm512_shuffle_i32x4(b[j], b[4 + j], 0x88);
+        __m512i c1 = _mm512_shuffle_i32x4(b[j], b[4 + j], 0xdd);
+        __m512i d0 = _mm512_shuffle_i32x4(b[8 + j], b[12 + j], 0x88);
+        __m512i d1 = _mm512_shuffle_i32x4(b[8 + j], b[12 + j], 0xdd);
+        r[j] = _mm512_shuffle_i32x4(c0, d0, 0x88);
+        r[4 + j] = _mm512_shuffle_i32x4(c1, d1, 0x88);
+        r[8 + j] = _mm512_shuffle_i32x4(c0, d0, 0xdd);
+        r[12 + j] = _mm512_shuffle_i32x4(c1, d1, 0xdd);
+    }
+}
+
+/* One 16-column group of the panel from 16 bf16 rows (NULL: a column past N, zeros), each
+ * `valid` values long from its start (zeros after, up to kc): 32 k (one 64-byte row piece)
+ * per transpose, stored as 16 consecutive pair rows of the group. */
+GB_AVX512 static void pack_group_avx512(guint16 *grp, const guint16 *const src[16], int valid,
+                                        int kc)
+{
+    for (int k = 0; k < kc; k += 32) {
+        const int v = CLAMP(valid - k, 0, 32);
+        const __mmask32 m = v == 32 ? 0xffffffffu : (__mmask32)((1u << v) - 1);
+        __m512i r[16];
+        for (int c = 0; c < 16; c++)
+            r[c] = src[c] && v ? _mm512_maskz_loadu_epi16(m, src[c] + k) : _mm512_setzero_si512();
+        transpose_16x16(r);
+        for (int p = 0; p < 16; p++) _mm512_storeu_si512(grp + (size_t)(k / 2 + p) * 32, r[p]);
+    }
+}
+
+/* pack_panel for the native paths: bf16 weights read as stored (other types converted to
+ * bf16 rows first, 16 at a time, into `rows16` [16, KC]), transposed 16 × 16 pairs in
+ * registers instead of one 4-byte store per pair; [K, N] operands (attention's V) rounded
+ * two k rows at a time along n and interleaved, instead of gathered down a column. The same
+ * bits as pack_panel (both round with round_operand). */
+static void pack_panel_fast(guint16 *bp, const Bf16Job *j, int n0, int nc, int k0, int kc,
+                            guint16 *rows16, float *row)
+{
+    const int pairs = kc / 2, cols = (nc + NP - 1) / NP * NP, kv = MIN(kc, j->K - k0);
+    if (!j->b.w && j->b.kn) {
+        guint16 *lo = rows16, *hi = rows16 + NC;
+        const int nv = MIN(cols, j->N - n0);
+        for (int p = 0; p < pairs; p++) {
+            const int k = k0 + 2 * p;
+            for (int e = 0; e < 2; e++) {
+                guint16 *dst = e ? hi : lo;
+                if (k + e < j->K)
+                    round_operand(dst, j->b.f + (size_t)(k + e) * j->b.ld + n0, (size_t)nv);
+                else
+                    memset(dst, 0, (size_t)nv * 2);
+                memset(dst + nv, 0, (size_t)(cols - nv) * 2);
+            }
+            for (int c = 0; c < cols; c++) {
+                guint32 v = (guint32)lo[c] | (guint32)hi[c] << 16;
+                memcpy(bp + (size_t)(c / 16) * pairs * 32 + (size_t)p * 32 + (c % 16) * 2, &v, 4);
+            }
+        }
+        return;
+    }
+    const StTensor *w = j->b.w;
+    const gboolean as_stored = w && w->dtype == ST_BF16 && w->scale == 0.0f;
+    for (int g = 0; g < cols / 16; g++) {
+        const guint16 *src[16];
+        for (int c = 0; c < 16; c++) {
+            const int n = n0 + 16 * g + c;
+            if (n >= j->N)
+                src[c] = NULL;
+            else if (as_stored)
+                src[c] = (const guint16 *)w->data + (size_t)n * j->K + k0;
+            else {
+                b_row_bf16(rows16 + (size_t)c * KC, &j->b, j->K, n, k0, kc, row);
+                src[c] = rows16 + (size_t)c * KC;
+            }
+        }
+        pack_group_avx512(bp + (size_t)g * pairs * 32, src, kv, kc);
+    }
+}
+#endif
+
 /* ------------------------------------------------------------------------------------- */
 /* Kernels: c[MB, NP] (+)= a[MB, kc] · panelᵀ; a rows lda apart (bf16), c rows NC apart.      */
 
@@ -350,11 +454,17 @@ static void panel_compute(const Bf16Job *j, int n0, int nc, guint16 *bp, float *
     const int parts = (nc + NP - 1) / NP;
     for (int k0 = 0; k0 < j->kp; k0 += KC) {
         const int kc = MIN(KC, j->kp - k0);
-        pack_panel(bp, j, n0, nc, k0, kc, tmp, row);
-        for (int q = 0; q < parts; q++) /* (this part's weights stay in L1 over the rows) */
-            for (int r0 = 0; r0 < j->mp; r0 += MB)
-                block(j->path, j->xb + (size_t)k0 * j->mp + (size_t)r0 * kc, kc,
-                      bp + (size_t)q * NP * kc, kc, cb + (size_t)r0 * NC + q * NP, k0 == 0);
+#ifdef GB_X86
+        if (j->path != GEMM_BF16_PORTABLE) /* (the native paths imply AVX-512 F + BW) */
+            pack_panel_fast(bp, j, n0, nc, k0, kc, tmp, row);
+        else
+#endif
+            pack_panel(bp, j, n0, nc, k0, kc, tmp, row);
+        for (int g0 = 0; g0 < j->mp; g0 += RG)
+            for (int q = 0; q < parts; q++) /* (this part's weights stay in L1 over the rows) */
+                for (int r0 = g0; r0 < MIN(g0 + RG, j->mp); r0 += MB)
+                    block(j->path, j->xb + (size_t)k0 * j->mp + (size_t)r0 * kc, kc,
+                          bp + (size_t)q * NP * kc, kc, cb + (size_t)r0 * NC + q * NP, k0 == 0);
     }
 }
 
@@ -364,7 +474,7 @@ static void panel_worker(void *ctx, size_t begin, size_t end)
     const Bf16Job *j = ctx;
     guint16 *bp = thread_scratch(SCRATCH_PACK, (size_t)NC * KC * 2);
     float *cb = thread_scratch(SCRATCH_CBUF, (size_t)j->mp * NC * sizeof(float));
-    float *row = thread_scratch(SCRATCH_ROW, (size_t)KC * (sizeof(float) + 2));
+    float *row = thread_scratch(SCRATCH_ROW, ROW_SCRATCH_BYTES);
     guint16 *tmp = (guint16 *)(row + KC);
 #ifdef GB_X86
     if (j->path == GEMM_BF16_AMX) amx_begin();
@@ -417,7 +527,7 @@ static int chunk_rows(int kp)
 size_t gemm_bf16_scratch_bytes(int K)
 {
     const int kp = (MAX(K, 1) + 31) / 32 * 32, rows = chunk_rows(kp);
-    size_t per_thread = (size_t)NC * KC * 2 + (size_t)rows * NC * sizeof(float) + KC * 6;
+    size_t per_thread = (size_t)NC * KC * 2 + (size_t)rows * NC * sizeof(float) + ROW_SCRATCH_BYTES;
     return (size_t)rows * kp * 2 + (size_t)pool_n_threads() * per_thread;
 }
 
@@ -448,7 +558,7 @@ void gemm_bf16_tile(float *c, int ldc, const float *a, int lda, const float *b, 
     Bf16Job j = {NULL, xb, {NULL, b, ldb, b_kn}, 0, M, mp, K, kp, N, gemm_bf16_path()};
     guint16 *bp = thread_scratch(SCRATCH_PACK, (size_t)NC * KC * 2);
     float *cb = thread_scratch(SCRATCH_CBUF, (size_t)mp * NC * sizeof(float));
-    float *row = thread_scratch(SCRATCH_ROW, (size_t)KC * (sizeof(float) + 2));
+    float *row = thread_scratch(SCRATCH_ROW, ROW_SCRATCH_BYTES);
     guint16 *tmp = (guint16 *)(row + KC);
 #ifdef GB_X86
     if (j.path == GEMM_BF16_AMX) amx_begin();

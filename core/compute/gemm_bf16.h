@@ -18,10 +18,10 @@
  * AMX and AVX512-BF16 treat denormal inputs as zero and flush denormal results (Intel SDM).
  *
  * Blocking: x in chunks of rows (≤ GEMM_BF16_X_CHUNK_BYTES of bf16, shared by the threads);
- * the output columns split over the ops thread pool in panels of 64 weight rows; each thread
- * packs a panel 512 values of k at a time into the pair-interleaved layout both instruction
+ * the output columns split over the ops thread pool in panels of 256 weight rows; each thread
+ * packs a panel 2048 values of k at a time into the pair-interleaved layout both instruction
  * sets read (for k pair p: 16 columns × 2 bf16 = 64 bytes), and accumulates a float32
- * [chunk rows, 64] block that is copied to y at the end of the panel.
+ * [chunk rows, 256] block that is copied to y at the end of the panel.
  *
  * Legend: M rows of x, K input features, N output features (rows of W). */
 #pragma once
