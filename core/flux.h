@@ -146,6 +146,11 @@ typedef enum {
     FLUX_MODEL_PROBLEM_DAMAGED,     /* a weight or config file cannot be read */
     FLUX_MODEL_PROBLEM_SYNTAX,      /* the model string (flux_model_spec_parse) names an
                                        unknown part or one twice; `path` the part as written */
+    /* a single file whose sizes are not FLUX.1's, so a value its tensors cannot show (CLIP's
+     * heads, the VAE's groups, the rope axes) needs the config beside it: `path` the file,
+     * `looked` that config's path; it is absent, or there and not this file's
+     * (docs/FORMATS.md, "Single files") */
+    FLUX_MODEL_PROBLEM_NEEDS_CONFIG,
 } FluxModelProblemKind;
 
 typedef enum {
@@ -162,7 +167,8 @@ typedef struct {
     FluxModelProblemKind kind;
     FluxProblemPart part;   /* which part, when the problem is in one */
     char *path;             /* the file or folder at fault (MISSING: the first place looked) */
-    char *looked;           /* MISSING: every place looked, one per line; else NULL */
+    char *looked;           /* MISSING: every place looked, one per line; NEEDS_CONFIG: the
+                               config beside the file; else NULL */
     guint64 expected_bytes; /* TRUNCATED: the size the header implies */
     guint64 actual_bytes;   /* TRUNCATED: the size on disk */
 } FluxModelProblem;
@@ -190,7 +196,9 @@ void flux_model_files_clear(FluxModelFiles *files);
  * (flux_model_spec_parse; each one chosen must exist and hold that part's tensor names, else
  * NOT_FOUND or NOT_A_MODEL with its part). Each weight file's header is read
  * and its size compared with where the header says the last tensor ends, so an interrupted
- * download is found here and not at run time. On success fills `info` (may be NULL) as
+ * download is found here and not at run time. A transformer file's companions get their
+ * configs from their tensor shapes as the loader does (NEEDS_CONFIG when a value none shows
+ * has no config beside the file), and `info` their sizes. On success fills `info` (may be NULL) as
  * flux_model_probe. Else FALSE with `problem` (may be NULL; clear it) and `error`. */
 gboolean flux_model_check(const char *path, const char *tokenizers, FluxModelInfo *info,
                           FluxModelProblem *problem, GError **error);

@@ -68,6 +68,26 @@ static char *chosen_wrong(const FluxModelProblem *pb)
                            pb->path, part_name(pb->part));
 }
 
+/* A single file of another size than FLUX.1's, without the config beside it that says what
+ * its tensors cannot (or with one that is another file's). */
+static char *needs_config(const FluxModelProblem *pb)
+{
+    const char *beside = pb->looked ? pb->looked : "";
+    if (g_file_test(beside, G_FILE_TEST_IS_REGULAR))
+        /* TRANSLATORS: %1$s: the configuration file, %2$s: the model file beside it,
+         * %3$s: which part of the model that is */
+        return g_strdup_printf(_("“%1$s” does not fit “%2$s” (%3$s): its sizes are another "
+                                 "file's. Put there the config.json that came with this file, "
+                                 "or remove it."),
+                               beside, pb->path, part_name(pb->part));
+    /* TRANSLATORS: %1$s: a model file, %2$s: which part of the model it is, %3$s: the
+     * configuration file to put beside it */
+    return g_strdup_printf(_("“%1$s” (%2$s) is not the size of FLUX.1's, and some of its "
+                             "settings cannot be read from the file itself. Put the "
+                             "config.json that came with it beside it as “%3$s”."),
+                           pb->path, part_name(pb->part), beside);
+}
+
 char *flux_model_problem_message(const char *spec, const FluxModelProblem *pb)
 {
     FluxModelSpec parsed = {0};
@@ -113,6 +133,8 @@ char *flux_model_problem_message(const char *spec, const FluxModelProblem *pb)
         return g_strdup_printf(_("“%s” cannot be read: it is damaged or not a model file. "
                                  "Download it again."),
                                pb->path);
+    case FLUX_MODEL_PROBLEM_NEEDS_CONFIG:
+        return needs_config(pb);
     case FLUX_MODEL_PROBLEM_NONE:
         break;
     }

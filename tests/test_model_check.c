@@ -129,6 +129,10 @@ static char *comfy_tree(gboolean with_vae)
         {"text_encoder/model.safetensors", "clip/clip_l.safetensors"},
         {"text_encoder_2/model.safetensors", "text_encoders/t5xxl_fp16.safetensors"},
         {"text_encoder_2/model.safetensors", "text_encoders/t5xxl_fp8_e4m3fn.safetensors"},
+        /* what the tiny model's shapes do not show (docs/FORMATS.md, "Single files") */
+        {"transformer/config.json", "unet/flux1-dev.json"},
+        {"vae/config.json", "vae/ae.json"},
+        {"text_encoder/config.json", "clip/clip_l.json"},
     };
     for (guint i = 0; i < G_N_ELEMENTS(files); i++) {
         if (!with_vae && g_str_has_prefix(files[i].to, "vae/")) continue;
@@ -179,6 +183,69 @@ static void test_comfy_tree(void)
     flux_model_problem_clear(&pb);
 }
 
+/* The tiny ComfyUI tree of tests/comfy_tree.py: with the configs beside its files the check
+ * passes and takes T5's and the VAE's sizes from their shapes (the tiny model's, not FLUX.1's
+ * 4096 and 16); without one, or with one of another file, it names the file and the config
+ * it needs, as loading it would. */
+static void test_comfy_needs_config(void)
+{
+    if (!tu_python_with_numpy()) {
+        g_test_skip("python3 with numpy not found (needed by tests/comfy_tree.py)");
+        return;
+    }
+    g_autofree char *tiny = tu_model_path(NULL);
+    g_autofree char *root = tu_temp_dir();
+    tu_run_python_script("comfy_tree.py", tiny, root, NULL);
+    g_autofree char *models = g_build_filename(root, "models", NULL);
+    g_autofree char *tr =
+        g_build_filename(models, "diffusion_models", "flux1-tiny-dev.safetensors", NULL);
+    g_autofree char *clip = g_build_filename(models, "text_encoders", "clip_l.safetensors", NULL);
+    g_autofree char *clip_cfg = g_build_filename(models, "text_encoders", "clip_l.json", NULL);
+    g_autofree char *tr_cfg =
+        g_build_filename(models, "diffusion_models", "flux1-tiny-dev.json", NULL);
+    FluxModelInfo info, probed;
+    FluxModelProblem pb = {0};
+    GError *err = NULL;
+    g_assert_true(flux_model_check(tr, tiny, &info, &pb, &err));
+    g_assert_no_error(err);
+    g_assert_true(flux_model_probe(tiny, &probed, NULL));
+    g_test_message("T5 width %d, VAE latent channels %d (FLUX.1: 4096, 16)", info.t5_d_model,
+                   info.vae_channels);
+    g_assert_cmpint(info.t5_d_model, ==, probed.t5_d_model);
+    g_assert_cmpint(info.vae_channels, ==, probed.vae_channels);
+    g_assert_cmpint(info.t5_d_model, !=, 4096);
+
+    /* CLIP's 4 heads show in no tensor: without clip_l.json the file is refused */
+    g_autofree char *moved = g_strconcat(clip_cfg, ".away", NULL);
+    g_assert_cmpint(g_rename(clip_cfg, moved), ==, 0);
+    expect_problem(tr, tiny, FLUX_MODEL_PROBLEM_NEEDS_CONFIG, FLUX_MODEL_PART_CLIP_L,
+                   "text_encoders/clip_l.safetensors", &pb);
+    g_assert_cmpstr(pb.path, ==, clip);
+    g_assert_cmpstr(pb.looked, ==, clip_cfg);
+    /* the loader stops on the same file */
+    FluxModel *m = flux_model_load_path(tr, tiny, &err);
+    g_assert_null(m);
+    g_assert_nonnull(err);
+    g_assert_nonnull(strstr(err->message, "clip_l"));
+    g_clear_error(&err);
+
+    /* a config of another CLIP beside it (FLUX.1's width, not the file's 32): refused */
+    g_assert_true(g_file_set_contents(clip_cfg, "{\"hidden_size\": 768}", -1, NULL));
+    expect_problem(tr, tiny, FLUX_MODEL_PROBLEM_NEEDS_CONFIG, FLUX_MODEL_PART_CLIP_L,
+                   "text_encoders/clip_l.safetensors", &pb);
+    g_assert_cmpint(g_rename(moved, clip_cfg), ==, 0);
+
+    /* the transformer's rope axes (head dim 16, not 128) likewise */
+    g_autofree char *tr_moved = g_strconcat(tr_cfg, ".away", NULL);
+    g_assert_cmpint(g_rename(tr_cfg, tr_moved), ==, 0);
+    expect_problem(tr, tiny, FLUX_MODEL_PROBLEM_NEEDS_CONFIG, FLUX_MODEL_PART_TRANSFORMER,
+                   "flux1-tiny-dev.safetensors", &pb);
+    g_assert_cmpstr(pb.looked, ==, tr_cfg);
+    g_assert_cmpint(g_rename(tr_moved, tr_cfg), ==, 0);
+    g_assert_true(flux_model_check(tr, tiny, NULL, &pb, NULL));
+    flux_model_problem_clear(&pb);
+}
+
 static void test_comfy_missing_vae(void)
 {
     g_autofree char *tiny = tu_model_path(NULL);
@@ -221,5 +288,6 @@ int main(int argc, char **argv)
     g_test_add_func("/model-check/truncated", test_truncated);
     g_test_add_func("/model-check/comfy-tree", test_comfy_tree);
     g_test_add_func("/model-check/comfy-missing-vae", test_comfy_missing_vae);
+    g_test_add_func("/model-check/comfy-needs-config", test_comfy_needs_config);
     return g_test_run();
 }

@@ -3,9 +3,12 @@
  * its header says. An interrupted download leaves a file shorter than its header's last
  * data_offsets; that is found here in a few milliseconds (the header is ~100 KB of a 24 GB
  * file), not at run time after the dialog accepted and remembered the model. Companions
- * chosen by hand (a model string, model_spec.c) are checked first, each for its part. */
+ * chosen by hand (a model string, model_spec.c) are checked first, each for its part. A
+ * transformer file and its companions get their configs from their tensor shapes as the
+ * loader does (config_infer.h), so a file that needs a config beside it is refused here. */
 #include "checkpoint.h"
 #include "config.h"
+#include "config_infer.h"
 #include "defaults.h"
 #include "flux.h"
 #include "gguf.h"
@@ -243,30 +246,103 @@ static gboolean check_folder(const char *dir, const char *tokenizers,
 /* ------------------------------------------------------------------------------------- */
 /* A transformer file and its companions                                                 */
 
-/* What the tensor shapes say, with FLUX.1's built-in T5 and VAE configs. */
-static gboolean info_from_shapes(const char *file, FluxModelInfo *info, FluxModelProblem *pb,
-                                 GError **error)
+/* A single file's config refused by config_infer.h (no config beside it for a value its
+ * tensors cannot show, or one there that is another file's): the loader would stop on it. */
+static gboolean needs_config(FluxModelProblem *pb, FluxProblemPart part, const char *file)
+{
+    model_problem_set(pb, FLUX_MODEL_PROBLEM_NEEDS_CONFIG, part, file);
+    if (pb) pb->looked = config_infer_beside_path(file);
+    return FALSE;
+}
+
+/* The transformer's config from its shapes; the rope axes, which no shape shows, as the
+ * loader takes them (model.c rope_axes): FLUX.1's for head dim 128, else the config beside. */
+static CfgJson *transformer_config(const char *file, FluxModelProblem *pb, GError **error)
 {
     CkptTransformerConfig tc;
     StArchive *a = ckpt_open_transformer(file, &tc, error);
+    gboolean opened = a != NULL;
     st_archive_free(a);
-    if (!a) {
+    if (!opened) {
         model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_A_MODEL, FLUX_MODEL_PART_TRANSFORMER, file);
-        return FALSE;
+        return NULL;
     }
-    if (tc.axes_dims_rope[0] + tc.axes_dims_rope[1] + tc.axes_dims_rope[2] == 0) {
-        /* not in the shapes, and not needed for the figures: any split of the head dim into
-         * even parts (dit_config_read checks them as the loader does) */
-        tc.axes_dims_rope[1] = tc.axes_dims_rope[2] = tc.attention_head_dim * 7 / 32 * 2;
-        tc.axes_dims_rope[0] = tc.attention_head_dim - 2 * tc.axes_dims_rope[1];
+    gboolean found = TRUE;
+    if (tc.axes_dims_rope[0] + tc.axes_dims_rope[1] + tc.axes_dims_rope[2] == 0 &&
+        (!config_infer_rope_axes(file, tc.attention_head_dim, tc.axes_dims_rope, &found, error) ||
+         !found)) {
+        if (!found)
+            g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL,
+                        "%s: attention head dim %d is not FLUX.1's 128, so the rope axes are "
+                        "unknown; put its config.json beside it",
+                        file, tc.attention_head_dim);
+        needs_config(pb, FLUX_MODEL_PART_TRANSFORMER, file);
+        return NULL;
     }
     g_autofree char *json = ckpt_transformer_config_json(&tc);
-    CfgJson *tr = cfg_load_data(file, json, -1, error);
-    CfgJson *t5 = tr ? defaults_config(DEFAULTS_T5_XXL, error) : NULL;
-    CfgJson *vae = t5 ? defaults_config(DEFAULTS_VAE, error) : NULL;
-    gboolean ok = vae && probe_info_from_configs(tr, t5, vae, info, error);
-    cfg_free(tr), cfg_free(t5), cfg_free(vae);
-    if (!ok) model_problem_set(pb, FLUX_MODEL_PROBLEM_DAMAGED, FLUX_MODEL_PART_CONFIG, file);
+    CfgJson *c = cfg_load_data(file, json, -1, error);
+    if (!c) model_problem_set(pb, FLUX_MODEL_PROBLEM_DAMAGED, FLUX_MODEL_PART_CONFIG, file);
+    return c;
+}
+
+/* The companions in FluxModelSpec's order (vae, clip_l, t5): part, reader, what it is. */
+static const struct {
+    FluxProblemPart part;
+    StArchive *(*open)(const char *, GError **);
+    DefaultsConfig config;
+    const char *what;
+    const char *anchor; /* a tensor every such file has, after the name mapping */
+} companion[MODEL_N_COMPANIONS] = {
+    {FLUX_MODEL_PART_VAE, ckpt_open_vae, DEFAULTS_VAE, "VAE", "decoder.conv_in.weight"},
+    {FLUX_MODEL_PART_CLIP_L, ckpt_open_clip, DEFAULTS_CLIP_L, "CLIP-L text encoder",
+     "text_model.final_layer_norm.weight"},
+    {FLUX_MODEL_PART_T5, ckpt_open_t5, DEFAULTS_T5_XXL, "T5 text encoder",
+     "encoder.final_layer_norm.weight"},
+};
+
+/* Companion `i`'s tensors (headers only), holding that part's anchor tensor; else NULL with
+ * NOT_A_MODEL, so that picking clip_l.safetensors as the VAE is caught when it is chosen. */
+static StArchive *open_companion(const char *path, int i, FluxModelProblem *pb, GError **error)
+{
+    GError *err = NULL;
+    StArchive *a = companion[i].open(path, &err);
+    if (a && st_archive_find(a, companion[i].anchor)) return a;
+    st_archive_free(a);
+    g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL, "%s is not a %s (%s)", path, companion[i].what,
+                err ? err->message : "its tensors are another model's");
+    g_clear_error(&err);
+    model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_A_MODEL, companion[i].part, path);
+    return NULL;
+}
+
+/* Companion `i`'s config as the loader reads it without a folder (model.c part_open). */
+static CfgJson *companion_config(const char *path, int i, FluxModelProblem *pb, GError **error)
+{
+    StArchive *a = open_companion(path, i, pb, error);
+    if (!a) return NULL;
+    CfgJson *c = config_infer(companion[i].config, a, path, error);
+    st_archive_free(a);
+    if (!c) needs_config(pb, companion[i].part, path);
+    return c;
+}
+
+/* Every companion whole and its config read; then `info` from the transformer's, T5's and
+ * the VAE's configs (FluxModelInfo has nothing of CLIP's). */
+static gboolean check_companions(const FluxModelFiles *f, const CfgJson *tr,
+                                 const char *const given[MODEL_N_COMPANIONS], FluxModelInfo *info,
+                                 FluxModelProblem *pb, GError **error)
+{
+    const char *files[MODEL_N_COMPANIONS] = {f->vae, f->clip_l, f->t5};
+    CfgJson *cfg[MODEL_N_COMPANIONS] = {NULL, NULL, NULL};
+    gboolean ok = TRUE;
+    for (int i = 0; ok && i < MODEL_N_COMPANIONS; i++)
+        ok = (given[i] || check_weight_file(files[i], companion[i].part, pb, error)) &&
+             (cfg[i] = companion_config(files[i], i, pb, error));
+    if (ok && !probe_info_from_configs(tr, cfg[2], cfg[0], info, error)) {
+        model_problem_set(pb, FLUX_MODEL_PROBLEM_DAMAGED, FLUX_MODEL_PART_CONFIG, f->transformer);
+        ok = FALSE;
+    }
+    for (int i = 0; i < MODEL_N_COMPANIONS; i++) cfg_free(cfg[i]);
     return ok;
 }
 
@@ -277,14 +353,14 @@ static gboolean check_file(const char *file, const char *tokenizers,
     FluxModelInfo tmp;
     if (!info) info = &tmp;
     FluxModelFiles f = {0};
+    CfgJson *tr = NULL;
     gboolean ok = check_weight_file(file, FLUX_MODEL_PART_TRANSFORMER, pb, error) &&
-                  info_from_shapes(file, info, pb, error) &&
+                  (tr = transformer_config(file, pb, error)) &&
                   model_locate_given(file, tokenizers, given, &f, pb, error) &&
-                  (given[0] || check_weight_file(f.vae, FLUX_MODEL_PART_VAE, pb, error)) &&
-                  (given[1] || check_weight_file(f.clip_l, FLUX_MODEL_PART_CLIP_L, pb, error)) &&
-                  (given[2] || check_weight_file(f.t5, FLUX_MODEL_PART_T5, pb, error));
+                  check_companions(&f, tr, given, info, pb, error);
     info->weight_bytes =
         file_bytes(f.transformer) + file_bytes(f.vae) + file_bytes(f.clip_l) + file_bytes(f.t5);
+    cfg_free(tr);
     flux_model_files_clear(&f);
     return ok;
 }
@@ -293,37 +369,20 @@ static gboolean check_file(const char *file, const char *tokenizers,
 /* Companions chosen by hand                                                             */
 
 /* A chosen file must be there, whole, and hold that part's tensors (by their names, from the
- * header: the VAE's encoder/decoder, CLIP's text_model, T5's encoder), so that picking
- * clip_l.safetensors as the VAE is caught when it is chosen, not at run time. */
+ * header: the VAE's encoder/decoder, CLIP's text_model, T5's encoder). */
 static gboolean check_chosen(const char *path, int i, FluxModelProblem *pb, GError **error)
 {
-    static const FluxProblemPart parts[MODEL_N_COMPANIONS] = {
-        FLUX_MODEL_PART_VAE, FLUX_MODEL_PART_CLIP_L, FLUX_MODEL_PART_T5};
-    static StArchive *(*const open[MODEL_N_COMPANIONS])(const char *, GError **) = {
-        ckpt_open_vae, ckpt_open_clip, ckpt_open_t5};
-    static const char *const what[MODEL_N_COMPANIONS] = {"VAE", "CLIP-L text encoder",
-                                                         "T5 text encoder"};
     if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s (the %s chosen) does not exist", path,
-                    what[i]);
-        model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_FOUND, parts[i], path);
+                    companion[i].what);
+        model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_FOUND, companion[i].part, path);
         return FALSE;
     }
-    /* a tensor every such file has, after the name mapping (the VAE reader takes any names) */
-    static const char *const anchor[MODEL_N_COMPANIONS] = {"decoder.conv_in.weight",
-                                                           "text_model.final_layer_norm.weight",
-                                                           "encoder.final_layer_norm.weight"};
-    if (!check_weight_file(path, parts[i], pb, error)) return FALSE;
-    GError *err = NULL;
-    StArchive *a = open[i](path, &err);
-    gboolean fits = a && st_archive_find(a, anchor[i]);
+    if (!check_weight_file(path, companion[i].part, pb, error)) return FALSE;
+    StArchive *a = open_companion(path, i, pb, error);
+    gboolean fits = a != NULL;
     st_archive_free(a);
-    if (fits) return TRUE;
-    g_set_error(error, FLUX_ERROR, FLUX_ERROR_MODEL, "%s is not a %s (%s)", path, what[i],
-                err ? err->message : "its tensors are another model's");
-    g_clear_error(&err);
-    model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_A_MODEL, parts[i], path);
-    return FALSE;
+    return fits;
 }
 
 gboolean flux_model_check(const char *path, const char *tokenizers, FluxModelInfo *info,

@@ -300,9 +300,13 @@ static char *comfy_tree(const char *dir, gboolean with_vae)
         {"transformer/diffusion_pytorch_model.safetensors", "unet/flux1-dev.safetensors"},
         {"vae/diffusion_pytorch_model.safetensors", "vae/ae.safetensors"},
         {"text_encoder/model.safetensors", "clip/clip_l.safetensors"},
-        {"text_encoder_2/model.safetensors", "clip/t5xxl_fp8_e4m3fn.safetensors"}};
+        {"text_encoder_2/model.safetensors", "clip/t5xxl_fp8_e4m3fn.safetensors"},
+        /* what the tiny model's shapes do not show (docs/FORMATS.md, "Single files") */
+        {"transformer/config.json", "unet/flux1-dev.json"},
+        {"vae/config.json", "vae/ae.json"},
+        {"text_encoder/config.json", "clip/clip_l.json"}};
     for (guint i = 0; i < G_N_ELEMENTS(links); i++) {
-        if (!with_vae && i == 1) continue;
+        if (!with_vae && g_str_has_prefix(links[i][1], "vae/")) continue;
         g_autofree char *from = g_build_filename(dir, links[i][0], NULL);
         g_autofree char *to = g_build_filename(root, links[i][1], NULL);
         g_autofree char *parent = g_path_get_dirname(to);
@@ -452,8 +456,16 @@ static void test_companion_missing(void)
     GError *err = NULL;
     g_assert_false(flux_worker_check_model(file, NULL, NULL, &err));
     g_clear_error(&err);
-    g_autofree char *vae =
+    /* chosen from elsewhere, with the config its tiny sizes need beside it */
+    g_autofree char *other = g_build_filename(bare, "other", NULL);
+    g_autofree char *vae = g_build_filename(other, "my-ae.safetensors", NULL);
+    g_autofree char *vae_cfg = g_build_filename(other, "my-ae.json", NULL);
+    g_autofree char *vae_from =
         g_build_filename(dir, "vae", "diffusion_pytorch_model.safetensors", NULL);
+    g_autofree char *cfg_from = g_build_filename(dir, "vae", "config.json", NULL);
+    g_assert_cmpint(g_mkdir(other, 0755), ==, 0);
+    g_assert_cmpint(symlink(vae_from, vae), ==, 0);
+    g_assert_cmpint(symlink(cfg_from, vae_cfg), ==, 0);
     g_autofree char *mended = flux_model_with_companion(file, FLUX_COMPANION_VAE, vae);
     int steps = 0;
     g_assert_true(flux_worker_check_model(mended, NULL, &steps, &err));
@@ -566,7 +578,7 @@ static void test_bundled_tokenizers(void)
 
 /* The same messages in German and Chinese: whole sentences from the catalogue, no English.
  * Each language in a process of its own: gettext keeps what it found for the first. */
-static void check_translated(const char *lang, const char *exists)
+static void check_translated(const char *lang, const char *exists, const char *needs_config)
 {
     const char *locale_dir = g_getenv("FLUX_LOCALE_DIR");
     g_autofree char *mo = g_build_filename(locale_dir ? locale_dir : "", lang, "LC_MESSAGES",
@@ -600,6 +612,23 @@ static void check_translated(const char *lang, const char *exists)
     g_assert_null(strstr(err->message, "Choose"));
     g_assert_null(strstr(err->message, "holds other weights"));
     g_clear_error(&err);
+    /* a single file whose tiny sizes need the config beside it, and it is not there */
+    g_autofree char *root = comfy_tree(dir, TRUE);
+    g_autofree char *file = g_build_filename(root, "unet", "flux1-dev.safetensors", NULL);
+    g_autofree char *clip_file = g_build_filename(root, "clip", "clip_l.safetensors", NULL);
+    g_autofree char *clip_cfg = g_build_filename(root, "clip", "clip_l.json", NULL);
+    g_assert_cmpint(g_unlink(clip_cfg), ==, 0);
+    flux_worker_set_tokenizers(dir);
+    g_assert_false(flux_worker_check_model(file, NULL, NULL, &err));
+    flux_worker_set_tokenizers(NULL);
+    g_printerr("%s: %s\n", lang, err->message);
+    g_assert_nonnull(strstr(err->message, clip_file));
+    g_assert_nonnull(strstr(err->message, clip_cfg));
+    g_assert_nonnull(strstr(err->message, needs_config));
+    g_assert_null(strstr(err->message, "settings"));
+    g_assert_null(strstr(err->message, "CLIP-L text encoder"));
+    g_clear_error(&err);
+    remove_tree(root);
     g_assert_cmpstr(flux_precision_choice_label(2), !=, "Fast");
     g_assert_cmpstr(flux_companion_label(FLUX_COMPANION_VAE), ==, "_VAE:");
     g_autofree char *help = flux_help_getting_model(16ull << 30);
@@ -610,12 +639,12 @@ static void check_translated(const char *lang, const char *exists)
 
 static void test_translated_de(void)
 {
-    check_translated("de", "existiert nicht");
+    check_translated("de", "existiert nicht", "Einstellungen");
 }
 
 static void test_translated_zh(void)
 {
-    check_translated("zh_CN", "不存在");
+    check_translated("zh_CN", "不存在", "无法从文件本身读取");
 }
 
 static void test_help(void)
