@@ -506,7 +506,10 @@ static void bench_t5(const char *dir, int repeat)
     int N = (int)json_object_get_int_member(o, "num_layers");
     g_object_unref(p);
     mem_phase_reset();
-    T5Model *m = t5_load(tdir, &err);
+    CfgJson *wc;
+    StArchive *wa;
+    T5Model *m = model_folder_part(tdir, "model", &wc, &wa, &err) ? t5_load(wc, wa, &err) : NULL;
+    cfg_free(wc);
     if (!m) {
         fprintf(stderr, "t5: %s\n", err->message);
         g_clear_error(&err);
@@ -549,7 +552,11 @@ static void bench_clip(const char *dir, int repeat)
     double F = json_object_get_int_member(o, "intermediate_size");
     int N = (int)json_object_get_int_member(o, "num_hidden_layers");
     g_object_unref(p);
-    ClipModel *m = clip_load(cdir, &err);
+    CfgJson *wc;
+    StArchive *wa;
+    ClipModel *m =
+        model_folder_part(cdir, "model", &wc, &wa, &err) ? clip_load(wc, wa, &err) : NULL;
+    cfg_free(wc);
     if (!m) {
         fprintf(stderr, "clip: %s\n", err->message);
         g_clear_error(&err);
@@ -707,7 +714,12 @@ static void bench_vae(const char *dir, const int *sizes, int n_sizes, int repeat
     int lpb = (int)json_object_get_int_member(o, "layers_per_block");
     int c_lat = (int)json_object_get_int_member(o, "latent_channels");
     g_object_unref(p);
-    VaeModel *m = vae_load(vdir, &err);
+    CfgJson *wc;
+    StArchive *wa;
+    VaeModel *m = model_folder_part(vdir, "diffusion_pytorch_model", &wc, &wa, &err)
+                      ? vae_load(wc, wa, &err)
+                      : NULL;
+    cfg_free(wc);
     if (!m) {
         fprintf(stderr, "vae: %s\n", err->message);
         g_clear_error(&err);
@@ -764,7 +776,12 @@ static void bench_preview(const char *dir, const int *sizes, int n_sizes, int re
                                .vae_channels = 256};
     GError *err = NULL;
     g_autofree char *vdir = dir ? g_build_filename(dir, "vae", NULL) : NULL;
-    VaeModel *vae = vdir ? vae_load(vdir, &err) : NULL;
+    CfgJson *vc = NULL;
+    StArchive *va;
+    VaeModel *vae = vdir && model_folder_part(vdir, "diffusion_pytorch_model", &vc, &va, &err)
+                        ? vae_load(vc, va, &err)
+                        : NULL;
+    cfg_free(vc);
     if (dir && !vae) {
         fprintf(stderr, "vae: %s (VAE previews skipped)\n", err->message);
         g_clear_error(&err);

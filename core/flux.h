@@ -243,6 +243,21 @@ void flux_model_spec_clear(FluxModelSpec *spec);
 gboolean flux_model_resolve(const char *model, const char *tokenizers, FluxModelFiles *files,
                             FluxModelProblem *problem, GError **error);
 
+/* What flux_model_find found: a render looks at the disk once, then loads from this. */
+typedef struct {
+    char *path;           /* the folder or file asked for */
+    FluxModelFiles files; /* what to load: the folder (and tokenizers), or the file's parts */
+    FluxModelInfo info;   /* as flux_model_check's */
+} FluxModelFound;
+
+/* flux_model_check keeping what it found. On success `found` holds newly allocated strings
+ * (flux_model_found_clear, NULL-safe, also after a failure). */
+gboolean flux_model_find(const char *path, const char *tokenizers, FluxModelFound *found,
+                         FluxModelProblem *problem, GError **error);
+/* Loads what flux_model_find found, without looking for the parts or probing the folder again. */
+FluxModel *flux_model_load_found(const FluxModelFound *found, GError **error);
+void flux_model_found_clear(FluxModelFound *found);
+
 /* Working memory in bytes that a run of this size needs besides the mapped weights. */
 guint64 flux_estimate_memory(const FluxModelInfo *info, int width, int height, int max_seq);
 /* Arithmetic of a run (transformer steps, T5, VAE), in floating-point operations. */

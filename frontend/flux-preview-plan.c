@@ -4,13 +4,11 @@
 #include "flux-intl.h"
 #include "flux.h"
 
-char *flux_preview_plan_text(const FluxRenderParams *p)
+char *flux_preview_plan_text(const FluxRenderParams *p, const FluxModelInfo *info)
 {
-    FluxModelInfo info;
-    if (!flux_model_probe(p->model, &info, NULL)) return NULL;
     FluxPreviewPlan plan;
     int w = flux_render_output_size(p->width), h = flux_render_output_size(p->height);
-    flux_preview_plan(&info, FLUX_PREVIEW_VAE, w, h, p->steps, FLUX_MAX_SEQUENCE_LENGTH, &plan);
+    flux_preview_plan(info, FLUX_PREVIEW_VAE, w, h, p->steps, FLUX_MAX_SEQUENCE_LENGTH, &plan);
     if (plan.every > p->steps)
         return g_strdup(_("The preview is a colour sketch of each step; the real decoder would "
                           "cost too much here."));

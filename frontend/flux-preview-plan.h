@@ -3,6 +3,7 @@
 #pragma once
 
 #include "flux-params.h"
+#include "flux.h"
 
 #include <glib.h>
 
@@ -11,8 +12,8 @@ G_BEGIN_DECLS
 #define FLUX_PREVIEW_SIDE 320 /* the preview's longer side in the window, pixels */
 
 /* A translated sentence on how often the real decoder shows the picture and what share of
- * the run that costs (flux_preview_plan for FLUX_PREVIEW_VAE), or NULL when the model folder
- * cannot be probed. Caller frees. */
-char *flux_preview_plan_text(const FluxRenderParams *p);
+ * the run that costs (flux_preview_plan for FLUX_PREVIEW_VAE), for the model `info` describes
+ * (what the check before the run found: flux_worker_prepare). Caller frees. */
+char *flux_preview_plan_text(const FluxRenderParams *p, const FluxModelInfo *info);
 
 G_END_DECLS

@@ -131,7 +131,8 @@ static gpointer thread_main(gpointer data)
                                .preview_side = sh->cb.preview_side,
                                .preview_quality = sh->cb.preview_quality,
                                .cancel = &sh->cancel,
-                               .within_step = sh->cb.within_step ? on_within : NULL};
+                               .within_step = sh->cb.within_step ? on_within : NULL,
+                               .found = sh->cb.found};
     t->ok = flux_worker_run(&t->params, t->seed, &wcb, &t->result, &t->error);
     post(sh, (Event){.kind = EV_DONE});
     return NULL;

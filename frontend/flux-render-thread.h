@@ -31,6 +31,8 @@ typedef struct {
     void *user_data;
     int preview_side;                   /* as FluxWorkerCallbacks */
     FluxPreviewQuality preview_quality; /* as FluxWorkerCallbacks */
+    /* as FluxWorkerCallbacks.found; borrowed until flux_render_thread_finish */
+    const FluxModelFound *found;
 } FluxRenderThreadCallbacks;
 
 /* Starts rendering `p` (copied) with `seed`; `cb` is copied. Never NULL. */

@@ -28,15 +28,16 @@ void flux_worker_set_precision(const char *precision)
     precision_choice = precision && precision[0] ? g_strdup(precision) : NULL;
 }
 
-gboolean flux_worker_probe_model(const char *model, FluxModelInfo *info, GError **error)
+gboolean flux_worker_find_model(const char *model, FluxModelFound *found, GError **error)
 {
+    memset(found, 0, sizeof *found);
     if (!model || !model[0]) {
         g_set_error_literal(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT, _("No model chosen."));
         return FALSE;
     }
     FluxModelProblem pb = {0};
     GError *err = NULL;
-    if (!flux_model_check(model, tokenizers_dir, info, &pb, &err)) {
+    if (!flux_model_find(model, tokenizers_dir, found, &pb, &err)) {
         g_autofree char *msg = flux_model_problem_message(model, &pb);
         g_set_error_literal(error, FLUX_ERROR, err->code, msg);
         g_debug("%s", err->message); /* the library's English, for a bug report */
@@ -45,6 +46,15 @@ gboolean flux_worker_probe_model(const char *model, FluxModelInfo *info, GError 
         return FALSE;
     }
     return TRUE;
+}
+
+gboolean flux_worker_probe_model(const char *model, FluxModelInfo *info, GError **error)
+{
+    FluxModelFound found;
+    gboolean ok = flux_worker_find_model(model, &found, error);
+    if (info) *info = found.info;
+    flux_model_found_clear(&found);
+    return ok;
 }
 
 gboolean flux_worker_check_model(const char *dir, gboolean *uses_guidance, int *default_steps,
@@ -61,6 +71,18 @@ gboolean flux_worker_resolve_steps(FluxRenderParams *p, GError **error)
 {
     if (p->steps != 0) return TRUE;
     return flux_worker_check_model(p->model, NULL, &p->steps, error);
+}
+
+gboolean flux_worker_prepare(FluxRenderParams *p, FluxModelFound *found, GError **error)
+{
+    memset(found, 0, sizeof *found);
+    /* the model's default steps are needed before the parameters can be checked */
+    if (p->steps == 0) {
+        if (!flux_worker_find_model(p->model, found, error)) return FALSE;
+        p->steps = found->info.default_steps;
+    }
+    return flux_render_params_validate(p, error) &&
+           (found->path || flux_worker_find_model(p->model, found, error));
 }
 
 typedef struct {
@@ -152,13 +174,20 @@ static gboolean worker_run(const FluxRenderParams *p, gint32 seed, const FluxEdi
                            const FluxWorkerCallbacks *cb, FluxWorkerResult *result, GError **error)
 {
     memset(result, 0, sizeof *result);
-    FluxModelInfo info;
-    if (!flux_worker_probe_model(p->model, &info, error)) return FALSE;
+    /* what the check before the run found (flux_worker_prepare), else one look here */
+    FluxModelFound own = {0};
+    const FluxModelFound *found = cb ? cb->found : NULL;
+    if (!found || g_strcmp0(found->path, p->model)) {
+        if (!flux_worker_find_model(p->model, &own, error)) return FALSE;
+        found = &own;
+    }
+    const FluxModelInfo info = found->info;
 
     gint64 t0 = g_get_monotonic_time();
     RunState rs = {.cb = cb};
     if (cb && cb->phase) cb->phase(FLUX_WORKER_LOADING, cb->user_data);
-    FluxModel *model = flux_model_load_path(p->model, tokenizers_dir, error);
+    FluxModel *model = flux_model_load_found(found, error);
+    flux_model_found_clear(&own);
     if (!model) return FALSE;
 
     FluxGenerateParams gp;

@@ -37,6 +37,10 @@ typedef struct {
     /* When non-NULL and set to 1 (g_atomic_int_set, from any thread), the run stops after the
      * current step and flux_worker_run fails with FLUX_ERROR_CANCELLED. */
     const gint *cancel;
+    /* What the check before the run found (flux_worker_prepare; borrowed, for the run's
+     * length), so that the run loads it without looking at the disk again; NULL, or found for
+     * another model: the run looks itself. */
+    const FluxModelFound *found;
 } FluxWorkerCallbacks;
 
 /* The preview picture's size for a width × height picture (longer side `side`, 0: 256). */
@@ -64,6 +68,13 @@ void flux_worker_set_precision(const char *precision);
  * FALSE with one translated message (flux-model-problem.h) saying what is missing or broken
  * and what to do. `info` may be NULL. */
 gboolean flux_worker_probe_model(const char *model, FluxModelInfo *info, GError **error);
+/* The same, keeping what was found (flux_model_found_clear, also after a failure). */
+gboolean flux_worker_find_model(const char *model, FluxModelFound *found, GError **error);
+/* The checks before a run, looking at the model once: steps 0 becomes the model's default,
+ * the parameters are validated (flux_render_params_validate), the model found. FALSE with the
+ * first problem (the model's when steps is 0, else the parameters' first). `found`
+ * (flux_model_found_clear, also after a failure) goes to FluxWorkerCallbacks.found. */
+gboolean flux_worker_prepare(FluxRenderParams *p, FluxModelFound *found, GError **error);
 /* The same, giving only the model type. The out-arguments may be NULL. */
 gboolean flux_worker_check_model(const char *dir, gboolean *uses_guidance, int *default_steps,
                                  GError **error);

@@ -400,7 +400,7 @@ static void test_no_folder(void)
     CfgJson *c = defaults_config(DEFAULTS_CLIP_L, &err);
     StArchive *a = ckpt_open_clip(clip, &err);
     g_assert_no_error(err);
-    g_assert_null(clip_load_from(c, a, &err));
+    g_assert_null(clip_load(c, a, &err));
     g_assert_error(err, FLUX_ERROR, FLUX_ERROR_MODEL);
     g_assert_nonnull(strstr(err->message, "has shape [49408, 32], expected [49408, 768]"));
     g_clear_error(&err);

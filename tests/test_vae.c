@@ -3,6 +3,7 @@
  * and the pipeline goldens (their `vae_input` must give `vae_decoded`, `image` and, to ±1,
  * `image_u8`), the post-processing rounding, bf16 weights, post_quant_conv, config variants and
  * the error paths. */
+#include "model.h"
 #include "flux.h"
 #include "testutil.h"
 #include "vae.h"
@@ -25,7 +26,12 @@ static char *vae_dir(void)
 static VaeModel *load_ok(const char *dir)
 {
     GError *err = NULL;
-    VaeModel *m = vae_load(dir, &err);
+    CfgJson *c;
+    StArchive *a;
+    VaeModel *m = model_folder_part(dir, "diffusion_pytorch_model", &c, &a, &err)
+                      ? vae_load(c, a, &err)
+                      : NULL;
+    cfg_free(c);
     g_assert_no_error(err);
     g_assert_nonnull(m);
     return m;
@@ -340,7 +346,12 @@ static void test_unused(void)
 static void expect_load_error(const char *dir, int code, const char *const *needles)
 {
     GError *err = NULL;
-    g_assert_null(vae_load(dir, &err));
+    CfgJson *c;
+    StArchive *a;
+    g_assert_null(model_folder_part(dir, "diffusion_pytorch_model", &c, &a, &err)
+                      ? vae_load(c, a, &err)
+                      : NULL);
+    cfg_free(c);
     tu_expect_error(&err, code, needles);
 }
 

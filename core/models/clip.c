@@ -158,7 +158,7 @@ static gboolean clip_bind(ClipModel *m, GError **error)
     return TRUE;
 }
 
-ClipModel *clip_load_from(const CfgJson *cfg, StArchive *archive, GError **error)
+ClipModel *clip_load(const CfgJson *cfg, StArchive *archive, GError **error)
 {
     g_return_val_if_fail(cfg != NULL && archive != NULL, NULL);
     ClipModel *m = g_new0(ClipModel, 1);
@@ -167,20 +167,6 @@ ClipModel *clip_load_from(const CfgJson *cfg, StArchive *archive, GError **error
         clip_free(m);
         return NULL;
     }
-    return m;
-}
-
-ClipModel *clip_load(const char *dir, GError **error)
-{
-    g_autofree char *cfg_file = g_build_filename(dir, "config.json", NULL);
-    CfgJson *cfg = cfg_load(cfg_file, error);
-    if (!cfg) return NULL;
-    /* a bad config is reported before a missing weight file */
-    ClipModel check = {0};
-    StArchive *a =
-        clip_parse_config(&check, cfg, error) ? st_archive_open_dir(dir, "model", error) : NULL;
-    ClipModel *m = a ? clip_load_from(cfg, a, error) : NULL;
-    cfg_free(cfg);
     return m;
 }
 

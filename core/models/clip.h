@@ -1,7 +1,7 @@
 /* clip.h — the CLIP text encoder of FLUX.1 (transformers CLIPTextModel, `text_encoder/`).
  *
  *   GError *err = NULL;
- *   ClipModel *clip = clip_load("/models/FLUX.1-dev/text_encoder", &err);
+ *   ClipModel *clip = clip_load(cfg, archive, &err);   // text_encoder/: config.json, weights
  *   float *pooled = g_new(float, clip_hidden_size(clip));
  *   // ids [77] from the BPE tokenizer
  *   clip_encode(clip, ids, clip_max_positions(clip), pooled, NULL, &err);
@@ -21,12 +21,11 @@
 
 typedef struct ClipModel ClipModel;
 
-/* Loads `<dir>/config.json` and `<dir>/model.safetensors` (or its sharded index), checking every
- * tensor against the config. Returns NULL with `error` set. Caller owns: clip_free (NULL-safe). */
-ClipModel *clip_load(const char *dir, GError **error);
-/* The same from a parsed config and an archive with transformers names (e.g. from
- * ckpt_open_clip). Takes ownership of `archive`, which is freed on failure too. */
-ClipModel *clip_load_from(const CfgJson *cfg, StArchive *archive, GError **error);
+/* The one loader: `cfg` (a config.json, parsed here once) and an archive with transformers names
+ * (a folder's model.safetensors or its index, or ckpt_open_clip's file; model.h opens either),
+ * every tensor checked against the config. Takes ownership of `archive`, which is freed on
+ * failure too. Returns NULL with `error` set. Caller owns: clip_free (NULL-safe). */
+ClipModel *clip_load(const CfgJson *cfg, StArchive *archive, GError **error);
 void clip_free(ClipModel *m);
 
 int clip_hidden_size(const ClipModel *m);   /* D: config hidden_size (768 for FLUX.1) */

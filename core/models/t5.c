@@ -211,7 +211,7 @@ static gboolean t5_bind(T5Model *m, GError **error)
     return wt_bind(m->archive, "", t5_top_spec, G_N_ELEMENTS(t5_top_spec), dims, m, error);
 }
 
-T5Model *t5_load_from(const CfgJson *cfg, StArchive *archive, GError **error)
+T5Model *t5_load(const CfgJson *cfg, StArchive *archive, GError **error)
 {
     g_return_val_if_fail(cfg != NULL && archive != NULL, NULL);
     T5Model *m = g_new0(T5Model, 1);
@@ -220,20 +220,6 @@ T5Model *t5_load_from(const CfgJson *cfg, StArchive *archive, GError **error)
         t5_free(m);
         return NULL;
     }
-    return m;
-}
-
-T5Model *t5_load(const char *dir, GError **error)
-{
-    g_autofree char *cfg_file = g_build_filename(dir, "config.json", NULL);
-    CfgJson *cfg = cfg_load(cfg_file, error);
-    if (!cfg) return NULL;
-    /* a bad config is reported before a missing weight file */
-    T5Model check = {0};
-    StArchive *a =
-        t5_parse_config(&check, cfg, error) ? st_archive_open_dir(dir, "model", error) : NULL;
-    T5Model *m = a ? t5_load_from(cfg, a, error) : NULL;
-    cfg_free(cfg);
     return m;
 }
 

@@ -1,7 +1,7 @@
 /* t5.h — the T5 v1.1 text encoder of FLUX.1 (transformers T5EncoderModel, `text_encoder_2/`).
  *
  *   GError *err = NULL;
- *   T5Model *t5 = t5_load("/models/FLUX.1-dev/text_encoder_2", &err);
+ *   T5Model *t5 = t5_load(cfg, archive, &err);        // text_encoder_2/: config.json, weights
  *   float *embeds = g_new(float, (gsize)L * t5_d_model(t5));
  *   t5_encode(t5, ids, L, embeds, NULL, &err);   // ids from the unigram tokenizer, padded to L
  *   t5_free(t5);
@@ -21,13 +21,12 @@
 
 typedef struct T5Model T5Model;
 
-/* Loads `<dir>/config.json` and `<dir>/model.safetensors` (or `model.safetensors.index.json`
- * with its shards), checking every tensor against the config. Returns NULL with `error` set.
+/* The one loader: `cfg` (a config.json, parsed here once) and an archive with transformers names
+ * (a folder's model.safetensors or model.safetensors.index.json with its shards, or
+ * ckpt_open_t5's file; model.h opens either), every tensor checked against the config. Takes
+ * ownership of `archive`, which is freed on failure too. Returns NULL with `error` set.
  * Caller owns: t5_free (NULL-safe). */
-T5Model *t5_load(const char *dir, GError **error);
-/* The same from a parsed config and an archive with transformers names (e.g. from
- * ckpt_open_t5). Takes ownership of `archive`, which is freed on failure too. */
-T5Model *t5_load_from(const CfgJson *cfg, StArchive *archive, GError **error);
+T5Model *t5_load(const CfgJson *cfg, StArchive *archive, GError **error);
 void t5_free(T5Model *m);
 
 int t5_d_model(const T5Model *m); /* D: config d_model (4096 for T5-XXL) */

@@ -250,7 +250,7 @@ static gboolean vae_bind(VaeModel *m, GError **error)
     return m->enc != NULL;
 }
 
-VaeModel *vae_load_from(const CfgJson *cfg, StArchive *archive, GError **error)
+VaeModel *vae_load(const CfgJson *cfg, StArchive *archive, GError **error)
 {
     g_return_val_if_fail(cfg != NULL && archive != NULL, NULL);
     VaeModel *m = g_new0(VaeModel, 1);
@@ -259,21 +259,6 @@ VaeModel *vae_load_from(const CfgJson *cfg, StArchive *archive, GError **error)
         vae_free(m);
         return NULL;
     }
-    return m;
-}
-
-VaeModel *vae_load(const char *dir, GError **error)
-{
-    g_autofree char *cfg_file = g_build_filename(dir, "config.json", NULL);
-    CfgJson *cfg = cfg_load(cfg_file, error);
-    if (!cfg) return NULL;
-    /* a bad config is reported before a missing weight file */
-    VaeModel check = {0};
-    StArchive *a = vae_parse_config(&check, cfg, error)
-                       ? st_archive_open_dir(dir, "diffusion_pytorch_model", error)
-                       : NULL;
-    VaeModel *m = a ? vae_load_from(cfg, a, error) : NULL;
-    cfg_free(cfg);
     return m;
 }
 

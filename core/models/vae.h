@@ -2,7 +2,7 @@
  * (vae_encoder.c) when the file has one.
  *
  *   GError *err = NULL;
- *   VaeModel *vae = vae_load("/models/FLUX.1-dev/vae", &err);
+ *   VaeModel *vae = vae_load(cfg, archive, &err);      // vae/: config.json, weights
  *   // z: [C_lat, h, w] latents as the denoiser leaves them
  *   for (i...) z[i] = z[i] / vae_scaling_factor(vae) + vae_shift_factor(vae);
  *   int up = vae_upscale(vae);                          // 8 for FLUX.1
@@ -27,13 +27,12 @@
 
 typedef struct VaeModel VaeModel;
 
-/* Loads `<dir>/config.json` and `<dir>/diffusion_pytorch_model.safetensors` (or its index),
- * checking every decoder tensor against the config. Returns NULL with `error` set.
+/* The one loader: `cfg` (a config.json, parsed here once) and an archive with diffusers names (a
+ * folder's diffusion_pytorch_model.safetensors or its index, or ckpt_open_vae's file; model.h
+ * opens either), every decoder (and encoder) tensor checked against the config. Takes ownership
+ * of `archive`, which is freed on failure too. Returns NULL with `error` set.
  * Caller owns: vae_free (NULL-safe). */
-VaeModel *vae_load(const char *dir, GError **error);
-/* The same from a parsed config and an archive with diffusers names (e.g. from
- * ckpt_open_vae). Takes ownership of `archive`, which is freed on failure too. */
-VaeModel *vae_load_from(const CfgJson *cfg, StArchive *archive, GError **error);
+VaeModel *vae_load(const CfgJson *cfg, StArchive *archive, GError **error);
 void vae_free(VaeModel *m);
 
 int vae_latent_channels(const VaeModel *m); /* config latent_channels (16 for FLUX.1) */

@@ -58,11 +58,12 @@ gboolean flux_model_is_fill(const FluxModel *m)
 typedef struct {
     const char *what;   /* "VAE", for messages */
     const char *sub;    /* its diffusers sub-folder */
+    const char *stem;   /* its weights there: <stem>.safetensors or <stem>.safetensors.index.json */
     const char *file;   /* the weight file given, or NULL: the folder's */
     DefaultsConfig def; /* the built-in config when there is no folder */
     char *dir;          /* <folder>/<sub>, or NULL */
-    CfgJson *cfg;       /* the config in use */
-    StArchive *archive; /* `file` opened with diffusers names, until a loader takes it */
+    CfgJson *cfg;       /* the config in use, parsed by the module's loader */
+    StArchive *archive; /* the weights with diffusers names, until the module's loader takes them */
     guint64 bytes;      /* weight file bytes */
 } Part;
 
@@ -95,19 +96,30 @@ static guint64 archive_file_bytes(StArchive *a)
     return total;
 }
 
-/* The folder's <sub>/config.json, else the built-in config; the weights of `file` (opened
- * by `open`), else of the folder (loaded later by the module's X_load). */
+gboolean model_folder_part(const char *dir, const char *stem, CfgJson **cfg, StArchive **archive,
+                           GError **error)
+{
+    g_autofree char *path = g_build_filename(dir, "config.json", NULL);
+    *archive = NULL;
+    *cfg = cfg_load(path, error);
+    if (*cfg && !(*archive = st_archive_open_dir(dir, stem, error))) g_clear_pointer(cfg, cfg_free);
+    return *cfg != NULL;
+}
+
+/* The one way to a component's config and weights: the folder's <sub>/ (config.json and the
+ * weights), or the file given (opened by `open`, with diffusers names) with the folder's config,
+ * else the one its shapes give. The module's loader then parses the config, once, and binds. */
 static gboolean part_open(const FluxModelFiles *f, Part *p,
                           StArchive *(*open)(const char *, GError **), GError **error)
 {
-    if (f->folder) {
-        p->dir = g_build_filename(f->folder, p->sub, NULL);
-        g_autofree char *path = g_build_filename(p->dir, "config.json", NULL);
-        if (!(p->cfg = cfg_load(path, error))) return FALSE;
-    }
+    if (f->folder) p->dir = g_build_filename(f->folder, p->sub, NULL);
     if (!p->file) {
         p->bytes = probe_folder_weight_bytes(p->dir);
-        return TRUE;
+        return model_folder_part(p->dir, p->stem, &p->cfg, &p->archive, error);
+    }
+    if (f->folder) {
+        g_autofree char *path = g_build_filename(p->dir, "config.json", NULL);
+        if (!(p->cfg = cfg_load(path, error))) return FALSE;
     }
     p->archive = open(p->file, error);
     if (!p->archive) return FALSE;
@@ -116,34 +128,50 @@ static gboolean part_open(const FluxModelFiles *f, Part *p,
     return p->cfg || (p->cfg = config_infer(p->def, p->archive, p->file, error));
 }
 
-/* A file that does not fit a built-in config is most likely another model size: say so. */
-static gboolean part_failed(const Part *p, GError **error)
+/* After the module's loader: a file that does not fit a built-in config is most likely another
+ * model size, so say so. */
+static gboolean part_loaded(const Part *p, const void *model, GError **error)
 {
+    if (model) return TRUE;
     if (!p->dir && error && *error && (*error)->code == FLUX_ERROR_MODEL)
         g_prefix_error(error,
                        "the %s file does not fit the config read from its tensors: ", p->what);
     return FALSE;
 }
 
-static gboolean load_clip(FluxModel *m, const FluxModelFiles *f, Part *p, GError **error)
+static Part part_clip(const FluxModelFiles *f)
 {
-    if (!part_open(f, p, ckpt_open_clip, error)) return FALSE;
-    m->clip = p->archive ? clip_load_from(p->cfg, part_take(p), error) : clip_load(p->dir, error);
-    return m->clip ? TRUE : part_failed(p, error);
+    return (Part){.what = "CLIP-L",
+                  .sub = "text_encoder",
+                  .stem = "model",
+                  .file = f->clip_l,
+                  .def = DEFAULTS_CLIP_L};
 }
 
-static gboolean load_t5(FluxModel *m, const FluxModelFiles *f, Part *p, GError **error)
+static Part part_t5(const FluxModelFiles *f)
 {
-    if (!part_open(f, p, ckpt_open_t5, error)) return FALSE;
-    m->t5 = p->archive ? t5_load_from(p->cfg, part_take(p), error) : t5_load(p->dir, error);
-    return m->t5 ? TRUE : part_failed(p, error);
+    return (Part){.what = "T5",
+                  .sub = "text_encoder_2",
+                  .stem = "model",
+                  .file = f->t5,
+                  .def = DEFAULTS_T5_XXL};
+}
+
+/* CLIP and T5, each unless loaded: at the first load, and again after model_encoders_release. */
+static gboolean load_encoders(FluxModel *m, const FluxModelFiles *f, Part *clip, Part *t5,
+                              GError **error)
+{
+    return (m->clip ||
+            (part_open(f, clip, ckpt_open_clip, error) &&
+             part_loaded(clip, m->clip = clip_load(clip->cfg, part_take(clip), error), error))) &&
+           (m->t5 || (part_open(f, t5, ckpt_open_t5, error) &&
+                      part_loaded(t5, m->t5 = t5_load(t5->cfg, part_take(t5), error), error)));
 }
 
 static gboolean load_vae(FluxModel *m, const FluxModelFiles *f, Part *p, GError **error)
 {
-    if (!part_open(f, p, ckpt_open_vae, error)) return FALSE;
-    m->vae = p->archive ? vae_load_from(p->cfg, part_take(p), error) : vae_load(p->dir, error);
-    return m->vae ? TRUE : part_failed(p, error);
+    return part_open(f, p, ckpt_open_vae, error) &&
+           part_loaded(p, m->vae = vae_load(p->cfg, part_take(p), error), error);
 }
 
 /* Shapes do not show the rope axes: FLUX.1's (16, 56, 56) for head dim 128 (set by the
@@ -184,14 +212,8 @@ static gboolean rope_axes(const FluxModelFiles *f, CkptTransformerConfig *tc, GE
  * folder, or the reverse, loads as what it is); the folder's is used for its own weights. */
 static gboolean load_transformer(FluxModel *m, const FluxModelFiles *f, Part *p, GError **error)
 {
-    if (!p->file) {
-        p->dir = g_build_filename(f->folder, p->sub, NULL);
-        g_autofree char *path = g_build_filename(p->dir, "config.json", NULL);
-        p->bytes = probe_folder_weight_bytes(p->dir);
-        return (p->cfg = cfg_load(path, error)) &&
-               (p->archive = st_archive_open_dir(p->dir, "diffusion_pytorch_model", error)) &&
-               (m->dit = dit_load(p->cfg, part_take(p), error));
-    }
+    if (!p->file)
+        return part_open(f, p, NULL, error) && (m->dit = dit_load(p->cfg, part_take(p), error));
     CkptTransformerConfig tc;
     p->archive = ckpt_open_transformer(p->file, &tc, error);
     if (!p->archive || !rope_axes(f, &tc, error)) return FALSE;
@@ -301,11 +323,9 @@ static void remember_sources(FluxModel *m, const FluxModelFiles *f, const Part *
 gboolean model_encoders_acquire(FluxModel *m, GError **error)
 {
     if (m->clip && m->t5) return TRUE;
-    Part clip = {"CLIP-L", "text_encoder", m->files.clip_l, DEFAULTS_CLIP_L, NULL, NULL, NULL, 0};
-    Part t5 = {"T5", "text_encoder_2", m->files.t5, DEFAULTS_T5_XXL, NULL, NULL, NULL, 0};
+    Part clip = part_clip(&m->files), t5 = part_t5(&m->files);
     /* the files may have changed on disk since the first load: check the fit again */
-    gboolean ok = (m->clip || load_clip(m, &m->files, &clip, error)) &&
-                  (m->t5 || load_t5(m, &m->files, &t5, error)) && check_fit(m, error);
+    gboolean ok = load_encoders(m, &m->files, &clip, &t5, error) && check_fit(m, error);
     part_clear(&clip), part_clear(&t5);
     if (!ok) {
         clip_free(m->clip), t5_free(m->t5);
@@ -357,23 +377,35 @@ gboolean model_encoders_release(FluxModel *m)
 /* ------------------------------------------------------------------------------------- */
 /* Public                                                                                */
 
-FluxModel *flux_model_load_files(const FluxModelFiles *f, GError **error)
+/* `folder_info`: what flux_model_probe says of f->folder when the caller has probed it already
+ * (flux_model_find), else NULL: probe it here. */
+static FluxModel *model_load(const FluxModelFiles *f, const FluxModelInfo *folder_info,
+                             GError **error)
 {
-    g_return_val_if_fail(f != NULL, NULL);
-    FluxModelInfo folder_info = {0};
-    if (!check_files(f, error) || (f->folder && !flux_model_probe(f->folder, &folder_info, error)))
-        return NULL;
+    FluxModelInfo probed = {0};
+    if (!check_files(f, error)) return NULL;
+    if (f->folder && !folder_info) {
+        if (!flux_model_probe(f->folder, &probed, error)) return NULL;
+        folder_info = &probed;
+    }
     FluxModel *m = g_new0(FluxModel, 1);
     m->label = g_strdup(f->folder ? f->folder : f->transformer);
-    Part clip = {"CLIP-L", "text_encoder", f->clip_l, DEFAULTS_CLIP_L, NULL, NULL, NULL, 0};
-    Part t5 = {"T5", "text_encoder_2", f->t5, DEFAULTS_T5_XXL, NULL, NULL, NULL, 0};
-    Part tr = {"transformer", "transformer", f->transformer, 0, NULL, NULL, NULL, 0};
-    Part vae = {"VAE", "vae", f->vae, DEFAULTS_VAE, NULL, NULL, NULL, 0};
+    Part clip = part_clip(f), t5 = part_t5(f);
+    Part tr = {.what = "transformer",
+               .sub = "transformer",
+               .stem = "diffusion_pytorch_model",
+               .file = f->transformer};
+    Part vae = {.what = "VAE",
+                .sub = "vae",
+                .stem = "diffusion_pytorch_model",
+                .file = f->vae,
+                .def = DEFAULTS_VAE};
     /* the VAE first: its config is the one a single file most often lacks (ae.safetensors) */
     gboolean ok = load_tokenizers(m, f->tokenizers ? f->tokenizers : f->folder, error) &&
-                  load_vae(m, f, &vae, error) && load_clip(m, f, &clip, error) &&
-                  load_t5(m, f, &t5, error) && load_transformer(m, f, &tr, error) &&
-                  load_scheduler(m, f, folder_info.uses_guidance, error) && check_fit(m, error) &&
+                  load_vae(m, f, &vae, error) && load_encoders(m, f, &clip, &t5, error) &&
+                  load_transformer(m, f, &tr, error) &&
+                  load_scheduler(m, f, folder_info && folder_info->uses_guidance, error) &&
+                  check_fit(m, error) &&
                   probe_info_from_configs(tr.cfg, t5.cfg, vae.cfg, &m->info, error);
     m->info.weight_bytes = clip.bytes + t5.bytes + tr.bytes + vae.bytes;
     m->encoder_bytes = clip.bytes + t5.bytes;
@@ -384,6 +416,19 @@ FluxModel *flux_model_load_files(const FluxModelFiles *f, GError **error)
         return NULL;
     }
     return m;
+}
+
+FluxModel *flux_model_load_files(const FluxModelFiles *f, GError **error)
+{
+    g_return_val_if_fail(f != NULL, NULL);
+    return model_load(f, NULL, error);
+}
+
+FluxModel *flux_model_load_found(const FluxModelFound *found, GError **error)
+{
+    g_return_val_if_fail(found != NULL, NULL);
+    /* a folder's info is flux_model_probe's; a file's comes from its shapes */
+    return model_load(&found->files, found->files.folder ? &found->info : NULL, error);
 }
 
 FluxModel *flux_model_load(const char *dir, GError **error)

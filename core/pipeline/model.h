@@ -28,6 +28,12 @@ struct FluxModel {
     guint64 encoder_bytes; /* CLIP + T5 weight file bytes */
 };
 
+/* model.c: how every component folder is read: <dir>/config.json and the weights
+ * <dir>/<stem>.safetensors (or <stem>.safetensors.index.json with its shards), for the module's
+ * one loader (clip_load, t5_load, vae_load, dit_load_from). Caller owns both (cfg_free,
+ * st_archive_free, or the loader takes the archive); on failure both are NULL. */
+gboolean model_folder_part(const char *dir, const char *stem, CfgJson **cfg, StArchive **archive,
+                           GError **error);
 /* model.c: a /proc/meminfo figure in bytes (`key` with its colon: "MemTotal:"), 0 when
  * unknown. */
 guint64 model_meminfo_bytes(const char *key);

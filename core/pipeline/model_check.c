@@ -215,7 +215,7 @@ static gboolean part_chosen(FluxProblemPart part, const char *const given[MODEL_
 }
 
 static gboolean check_folder(const char *dir, const char *tokenizers,
-                             const char *const given[MODEL_N_COMPANIONS], FluxModelInfo *info,
+                             const char *const given[MODEL_N_COMPANIONS], FluxModelFound *found,
                              FluxModelProblem *pb, GError **error)
 {
     g_autofree char *index = g_build_filename(dir, "model_index.json", NULL);
@@ -235,11 +235,16 @@ static gboolean check_folder(const char *dir, const char *tokenizers,
         g_autofree char *tok = g_build_filename(dir, "tokenizer", NULL);
         return missing(pb, FLUX_MODEL_PART_TOKENIZERS, tok, error);
     }
-    FluxModelInfo tmp;
-    if (!flux_model_probe(dir, info ? info : &tmp, error)) {
+    if (!flux_model_probe(dir, &found->info, error)) {
         model_problem_set(pb, FLUX_MODEL_PROBLEM_DAMAGED, FLUX_MODEL_PART_CONFIG, dir);
         return FALSE;
     }
+    /* as flux_model_resolve: the given tokenizers only when the folder has none, and the
+     * companions chosen by hand */
+    FluxModelFiles *f = &found->files;
+    f->folder = g_strdup(dir);
+    if (!model_has_tokenizers(dir) && tokenizers) f->tokenizers = g_strdup(tokenizers);
+    f->vae = g_strdup(given[0]), f->clip_l = g_strdup(given[1]), f->t5 = g_strdup(given[2]);
     return TRUE;
 }
 
@@ -347,21 +352,19 @@ static gboolean check_companions(const FluxModelFiles *f, const CfgJson *tr,
 }
 
 static gboolean check_file(const char *file, const char *tokenizers,
-                           const char *const given[MODEL_N_COMPANIONS], FluxModelInfo *info,
+                           const char *const given[MODEL_N_COMPANIONS], FluxModelFound *found,
                            FluxModelProblem *pb, GError **error)
 {
-    FluxModelInfo tmp;
-    if (!info) info = &tmp;
-    FluxModelFiles f = {0};
+    FluxModelInfo *info = &found->info;
+    FluxModelFiles *f = &found->files;
     CfgJson *tr = NULL;
     gboolean ok = check_weight_file(file, FLUX_MODEL_PART_TRANSFORMER, pb, error) &&
                   (tr = transformer_config(file, pb, error)) &&
-                  model_locate_given(file, tokenizers, given, &f, pb, error) &&
-                  check_companions(&f, tr, given, info, pb, error);
+                  model_locate_given(file, tokenizers, given, f, pb, error) &&
+                  check_companions(f, tr, given, info, pb, error);
     info->weight_bytes =
-        file_bytes(f.transformer) + file_bytes(f.vae) + file_bytes(f.clip_l) + file_bytes(f.t5);
+        file_bytes(f->transformer) + file_bytes(f->vae) + file_bytes(f->clip_l) + file_bytes(f->t5);
     cfg_free(tr);
-    flux_model_files_clear(&f);
     return ok;
 }
 
@@ -385,12 +388,30 @@ static gboolean check_chosen(const char *path, int i, FluxModelProblem *pb, GErr
     return fits;
 }
 
+void flux_model_found_clear(FluxModelFound *found)
+{
+    if (!found) return;
+    g_free(found->path);
+    flux_model_files_clear(&found->files);
+    memset(found, 0, sizeof *found);
+}
+
 gboolean flux_model_check(const char *path, const char *tokenizers, FluxModelInfo *info,
                           FluxModelProblem *pb, GError **error)
 {
-    g_return_val_if_fail(path != NULL, FALSE);
+    FluxModelFound found;
+    gboolean ok = flux_model_find(path, tokenizers, &found, pb, error);
+    if (info) *info = found.info;
+    flux_model_found_clear(&found);
+    return ok;
+}
+
+gboolean flux_model_find(const char *path, const char *tokenizers, FluxModelFound *found,
+                         FluxModelProblem *pb, GError **error)
+{
+    g_return_val_if_fail(path != NULL && found != NULL, FALSE);
+    memset(found, 0, sizeof *found);
     if (pb) flux_model_problem_clear(pb);
-    if (info) memset(info, 0, sizeof *info);
     if (!path[0]) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "no model given");
         model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_FOUND, FLUX_MODEL_PART_NONE, path);
@@ -403,6 +424,7 @@ gboolean flux_model_check(const char *path, const char *tokenizers, FluxModelInf
     }
     const char *given[MODEL_N_COMPANIONS];
     model_spec_companions(&spec, given);
+    found->path = g_strdup(path); /* the whole string: what a run is asked to load */
     gboolean ok = TRUE;
     if (!g_file_test(spec.path, G_FILE_TEST_EXISTS)) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s does not exist", spec.path);
@@ -412,9 +434,10 @@ gboolean flux_model_check(const char *path, const char *tokenizers, FluxModelInf
     for (int i = 0; ok && i < MODEL_N_COMPANIONS; i++)
         ok = !given[i] || check_chosen(given[i], i, pb, error);
     if (ok && g_file_test(spec.path, G_FILE_TEST_IS_DIR))
-        ok = check_folder(spec.path, tokenizers, given, info, pb, error);
+        ok = check_folder(spec.path, tokenizers, given, found, pb, error);
     else if (ok)
-        ok = check_file(spec.path, tokenizers, given, info, pb, error);
+        ok = check_file(spec.path, tokenizers, given, found, pb, error);
     flux_model_spec_clear(&spec);
+    if (!ok) flux_model_files_clear(&found->files); /* nothing to load */
     return ok;
 }

@@ -9,6 +9,7 @@
  * Every place looked is recorded, so that a missing part can be reported with them. */
 #include "flux.h"
 #include "model_problem.h"
+#include "probe.h"
 
 #include <string.h>
 
@@ -146,6 +147,7 @@ gboolean model_locate_given(const char *file, const char *tokenizers,
                             const char *const given[MODEL_N_COMPANIONS], FluxModelFiles *files,
                             FluxModelProblem *pb, GError **error)
 {
+    probe_look();
     memset(files, 0, sizeof *files);
     if (!g_file_test(file, G_FILE_TEST_IS_REGULAR)) {
         g_set_error(error, FLUX_ERROR, FLUX_ERROR_IO, "%s: no such file", file);

@@ -136,8 +136,21 @@ static gboolean read_sub(const char *dir, const char *sub,
     return ok;
 }
 
+static gint looks;
+
+guint probe_looks(void)
+{
+    return (guint)g_atomic_int_get(&looks);
+}
+
+void probe_look(void)
+{
+    g_atomic_int_inc(&looks);
+}
+
 gboolean flux_model_probe(const char *dir, FluxModelInfo *info, GError **error)
 {
+    probe_look();
     memset(info, 0, sizeof *info);
     if (!check_index(dir, error) || !read_sub(dir, "transformer", read_transformer, info, error) ||
         !read_sub(dir, "text_encoder_2", read_t5, info, error) ||

@@ -14,3 +14,9 @@ guint64 probe_folder_weight_bytes(const char *dir);
  * arena, sized by the transformer's own layout table (dit_context_bytes), and each thread's
  * weight conversion tile (widest K: the MLP's 4D). 0 when the sizes are out of range. */
 guint64 probe_transformer_bytes(const FluxModelInfo *info, int width, int height, int max_seq);
+
+/* Test hook: how often this process has looked for a model on disk (flux_model_probe on a
+ * folder, flux_model_locate for a file's companions), so a test can count the looks of one
+ * render. probe_look() counts one (thread-safe). */
+guint probe_looks(void);
+void probe_look(void);

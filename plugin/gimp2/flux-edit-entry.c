@@ -218,7 +218,9 @@ static gint32 add_result(gint32 image, gint32 layer, const Source *src, const Fl
     return out;
 }
 
-static gint32 render(gint32 image, gint32 layer, EditValues *v, gint32 seed, GError **error)
+/* `found`: what the check before the run found (the run loads it without looking again). */
+static gint32 render(gint32 image, gint32 layer, EditValues *v, const FluxModelFound *found,
+                     gint32 seed, GError **error)
 {
     Source src = {0};
     if (!read_source(image, layer, v, &src, error)) return -1;
@@ -226,6 +228,7 @@ static gint32 render(gint32 image, gint32 layer, EditValues *v, gint32 seed, GEr
                                           gimp_progress_update};
     FluxWorkerCallbacks cb;
     flux_progress_callbacks(&cb, &sink);
+    cb.found = found;
     FluxEditInput in = {src.rgb, src.mask, src.box.width, src.box.height, v->strength};
     FluxWorkerResult res;
     gint32 id = -1;
@@ -295,11 +298,13 @@ void flux_edit_entry_run(gint nparams, const GimpParam *param, GimpParam *values
     }
     /* the size fields are not used: the picture's size is */
     if (ok) v.params.width = v.params.height = 1024;
+    FluxModelFound found = {0};
     ok = ok && flux_render_params_validate(&v.params, &err) &&
-         flux_worker_check_model(v.params.model, NULL, NULL, &err);
+         flux_worker_find_model(v.params.model, &found, &err);
     gint32 seed = ok ? flux_render_params_pick_seed(&v.params) : 0, id = -1;
     flux_worker_set_precision(s.precision); /* as the dialog last set it */
-    if (ok) id = render(image, layer, &v, seed, &err);
+    if (ok) id = render(image, layer, &v, &found, seed, &err);
+    flux_model_found_clear(&found);
     gboolean ran = ok; /* a failure from here on is the run's, not the caller's */
 
     values[0].type = GIMP_PDB_STATUS;

@@ -183,6 +183,7 @@ typedef struct {
     gint32 image, drawable;
     FluxRenderParams params;
     FluxSettings settings;
+    FluxModelFound found; /* what the check before the run found; the run loads it */
 } Request;
 
 static gboolean fail(GError **error, int code, char *msg)
@@ -348,7 +349,7 @@ static gboolean render_watched(const Request *r, gint32 seed, FluxWorkerResult *
     flux_worker_preview_size(flux_render_output_size(r->params.width),
                              flux_render_output_size(r->params.height), FLUX_PREVIEW_SIDE, &pw,
                              &ph);
-    g_autofree char *plan = flux_preview_plan_text(&r->params);
+    g_autofree char *plan = flux_preview_plan_text(&r->params, &r->found.info);
     Watch w = {0};
     flux_progress_callbacks(&w.progress, &sink);
     progress_window =
@@ -360,7 +361,8 @@ static gboolean render_watched(const Request *r, gint32 seed, FluxWorkerResult *
                                     .within_step = watch_within,
                                     .user_data = &w,
                                     .preview_side = FLUX_PREVIEW_SIDE,
-                                    .preview_quality = FLUX_PREVIEW_VAE};
+                                    .preview_quality = FLUX_PREVIEW_VAE,
+                                    .found = &r->found};
     w.thread = flux_render_thread_start(&r->params, seed, &cb);
     gtk_main();
     gboolean ok = flux_render_thread_finish(w.thread, res, error);
@@ -450,6 +452,7 @@ static gint32 render(Request *r, gint32 seed, GError **error)
                                           gimp_progress_update};
     FluxWorkerCallbacks cb;
     flux_progress_callbacks(&cb, &sink);
+    cb.found = &r->found;
     FluxWorkerResult res;
     flux_worker_set_precision(r->settings.precision); /* as the dialog last set it */
     gboolean ok = r->mode == GIMP_RUN_INTERACTIVE
@@ -500,9 +503,7 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
     if (!get_params(&r, nparams, param, &err)) {
         status = err ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_CANCEL;
         if (err && r.mode != GIMP_RUN_NONINTERACTIVE) status = GIMP_PDB_EXECUTION_ERROR;
-    } else if (!flux_worker_resolve_steps(&r.params, &err) ||
-               !flux_render_params_validate(&r.params, &err) ||
-               !flux_worker_check_model(r.params.model, NULL, NULL, &err)) {
+    } else if (!flux_worker_prepare(&r.params, &r.found, &err)) {
         status =
             r.mode == GIMP_RUN_NONINTERACTIVE ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
     } else {
@@ -537,6 +538,7 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
         g_error_free(err);
     }
     flux_settings_clear(&r.settings);
+    flux_model_found_clear(&r.found);
 }
 
 int main(int argc, char *argv[])

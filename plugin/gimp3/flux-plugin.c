@@ -204,6 +204,7 @@ typedef struct {
     FluxRenderParams params;
     FluxSettings settings;
     char *settings_path;
+    FluxModelFound found; /* what the check before the run found; the run loads it */
 } Request;
 
 static gboolean fail(GError **error, char *msg)
@@ -431,7 +432,7 @@ static gboolean render_watched(const Request *r, gint32 seed, FluxWorkerResult *
     flux_worker_preview_size(flux_render_output_size(r->params.width),
                              flux_render_output_size(r->params.height), FLUX_PREVIEW_SIDE, &pw,
                              &ph);
-    g_autofree char *plan = flux_preview_plan_text(&r->params);
+    g_autofree char *plan = flux_preview_plan_text(&r->params, &r->found.info);
     Watch w = {0};
     flux_progress_callbacks(&w.progress, &sink);
     progress_window =
@@ -443,7 +444,8 @@ static gboolean render_watched(const Request *r, gint32 seed, FluxWorkerResult *
                                     .within_step = watch_within,
                                     .user_data = &w,
                                     .preview_side = FLUX_PREVIEW_SIDE,
-                                    .preview_quality = FLUX_PREVIEW_VAE};
+                                    .preview_quality = FLUX_PREVIEW_VAE,
+                                    .found = &r->found};
     w.thread = flux_render_thread_start(&r->params, seed, &cb);
     gtk_main();
     gboolean ok = flux_render_thread_finish(w.thread, res, error);
@@ -462,6 +464,7 @@ static GObject *render(Request *r, gint32 seed, GError **error)
                                           gimp_progress_update};
     FluxWorkerCallbacks cb;
     flux_progress_callbacks(&cb, &sink);
+    cb.found = &r->found;
     FluxWorkerResult res;
     flux_worker_set_precision(r->settings.precision); /* as the dialog last set it */
     gboolean ok = r->mode == GIMP_RUN_INTERACTIVE
@@ -506,9 +509,7 @@ static GimpValueArray *run(Request *r)
         status = args ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
     } else if (r->mode == GIMP_RUN_INTERACTIVE && !run_dialog(r, &err)) {
         status = err ? GIMP_PDB_EXECUTION_ERROR : GIMP_PDB_CANCEL;
-    } else if (!params_from_config(r, &err) || !flux_worker_resolve_steps(&r->params, &err) ||
-               !flux_render_params_validate(&r->params, &err) ||
-               !flux_worker_check_model(r->params.model, NULL, NULL, &err)) {
+    } else if (!params_from_config(r, &err) || !flux_worker_prepare(&r->params, &r->found, &err)) {
         status = args ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
     } else {
         seed = flux_render_params_pick_seed(&r->params);
@@ -521,6 +522,7 @@ static GimpValueArray *run(Request *r)
     }
     flux_settings_clear(&r->settings);
     g_free(r->settings_path);
+    flux_model_found_clear(&r->found);
 
     if (status != GIMP_PDB_SUCCESS) {
         GimpValueArray *ret = gimp_procedure_new_return_values(r->procedure, status, err);
