@@ -697,6 +697,18 @@ static void bench_vae_decode(const VaeModel *m, const int *ch, int n_ch, int lpb
     g_free(z), g_free(dec);
 }
 
+/* The VAE of a model folder, as flux_model_load_files reads it. */
+static VaeModel *vae_from_dir(const char *vdir, GError **err)
+{
+    CfgJson *c;
+    StArchive *a;
+    VaeModel *m = model_folder_part(vdir, "diffusion_pytorch_model", &c, &a, err)
+                      ? vae_load(c, a, err)
+                      : NULL;
+    cfg_free(c);
+    return m;
+}
+
 /* Decodes (unless `decode` is FALSE) then encodes a picture of each size. */
 static void bench_vae(const char *dir, const int *sizes, int n_sizes, int repeat, gboolean decode)
 {
@@ -714,12 +726,7 @@ static void bench_vae(const char *dir, const int *sizes, int n_sizes, int repeat
     int lpb = (int)json_object_get_int_member(o, "layers_per_block");
     int c_lat = (int)json_object_get_int_member(o, "latent_channels");
     g_object_unref(p);
-    CfgJson *wc;
-    StArchive *wa;
-    VaeModel *m = model_folder_part(vdir, "diffusion_pytorch_model", &wc, &wa, &err)
-                      ? vae_load(wc, wa, &err)
-                      : NULL;
-    cfg_free(wc);
+    VaeModel *m = vae_from_dir(vdir, &err);
     if (!m) {
         fprintf(stderr, "vae: %s\n", err->message);
         g_clear_error(&err);
@@ -776,12 +783,7 @@ static void bench_preview(const char *dir, const int *sizes, int n_sizes, int re
                                .vae_channels = 256};
     GError *err = NULL;
     g_autofree char *vdir = dir ? g_build_filename(dir, "vae", NULL) : NULL;
-    CfgJson *vc = NULL;
-    StArchive *va;
-    VaeModel *vae = vdir && model_folder_part(vdir, "diffusion_pytorch_model", &vc, &va, &err)
-                        ? vae_load(vc, va, &err)
-                        : NULL;
-    cfg_free(vc);
+    VaeModel *vae = vdir ? vae_from_dir(vdir, &err) : NULL;
     if (dir && !vae) {
         fprintf(stderr, "vae: %s (VAE previews skipped)\n", err->message);
         g_clear_error(&err);

@@ -2,7 +2,6 @@
  * model (golden/text_encoders.safetensors), layer by layer through the trace hook, its pooling
  * rule, bf16 weights, and the error paths. Token ids come from golden/tokenizers.safetensors
  * so that this test does not depend on the tokenizer. */
-#include "model.h"
 #include "clip.h"
 #include "flux.h"
 #include "testutil.h"
@@ -26,10 +25,7 @@ static char *te_dir(void)
 static ClipModel *load_ok(const char *dir)
 {
     GError *err = NULL;
-    CfgJson *c;
-    StArchive *a;
-    ClipModel *m = model_folder_part(dir, "model", &c, &a, &err) ? clip_load(c, a, &err) : NULL;
-    cfg_free(c);
+    ClipModel *m = tu_clip_dir(dir, &err);
     g_assert_no_error(err);
     g_assert_nonnull(m);
     return m;
@@ -187,10 +183,7 @@ static JsonNode *string_node(const char *s)
 static void expect_load_error(const char *dir, int code, const char *const *needles)
 {
     GError *err = NULL;
-    CfgJson *c;
-    StArchive *a;
-    g_assert_null(model_folder_part(dir, "model", &c, &a, &err) ? clip_load(c, a, &err) : NULL);
-    cfg_free(c);
+    g_assert_null(tu_clip_dir(dir, &err));
     tu_expect_error(&err, code, needles);
 }
 

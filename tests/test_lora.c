@@ -14,7 +14,6 @@
  * magnitude.
  *
  * The error paths run on the tiny reference model with LoRA files written here. */
-#include "model.h"
 #include "checkpoint.h"
 #include "clip.h"
 #include "config.h"
@@ -451,12 +450,7 @@ static void test_clip(void)
     StFile *ref = st_file_open(ref_path, &err);
     g_assert_no_error(err);
     g_autofree char *te_dir = tu_model_path("text_encoder");
-    CfgJson *te_cfg;
-    StArchive *te_a;
-    ClipModel *clip = model_folder_part(te_dir, "model", &te_cfg, &te_a, &err)
-                          ? clip_load(te_cfg, te_a, &err)
-                          : NULL;
-    cfg_free(te_cfg);
+    ClipModel *clip = tu_clip_dir(te_dir, &err);
     g_assert_no_error(err);
     DitModel *m = tiny();
     const StTensor *tid = st_file_find(ref, "ids");

@@ -2,7 +2,6 @@
  * (golden/text_encoders.safetensors), block by block through the trace hook, the config rules
  * for the feed-forward kind, the tied embedding, bf16 weights, and the error paths. Token ids
  * come from golden/tokenizers.safetensors so that this test does not depend on the tokenizer. */
-#include "model.h"
 #include "flux.h"
 #include "t5.h"
 #include "testutil.h"
@@ -28,10 +27,7 @@ static char *te_dir(void)
 static T5Model *load_ok(const char *dir)
 {
     GError *err = NULL;
-    CfgJson *c;
-    StArchive *a;
-    T5Model *m = model_folder_part(dir, "model", &c, &a, &err) ? t5_load(c, a, &err) : NULL;
-    cfg_free(c);
+    T5Model *m = tu_t5_dir(dir, &err);
     g_assert_no_error(err);
     g_assert_nonnull(m);
     return m;
@@ -299,10 +295,7 @@ static void test_embed_tokens_fallback(void)
 static void expect_load_error(const char *dir, int code, const char *const *needles)
 {
     GError *err = NULL;
-    CfgJson *c;
-    StArchive *a;
-    g_assert_null(model_folder_part(dir, "model", &c, &a, &err) ? t5_load(c, a, &err) : NULL);
-    cfg_free(c);
+    g_assert_null(tu_t5_dir(dir, &err));
     tu_expect_error(&err, code, needles);
 }
 

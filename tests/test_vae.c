@@ -3,7 +3,6 @@
  * and the pipeline goldens (their `vae_input` must give `vae_decoded`, `image` and, to ±1,
  * `image_u8`), the post-processing rounding, bf16 weights, post_quant_conv, config variants and
  * the error paths. */
-#include "model.h"
 #include "flux.h"
 #include "testutil.h"
 #include "vae.h"
@@ -26,12 +25,7 @@ static char *vae_dir(void)
 static VaeModel *load_ok(const char *dir)
 {
     GError *err = NULL;
-    CfgJson *c;
-    StArchive *a;
-    VaeModel *m = model_folder_part(dir, "diffusion_pytorch_model", &c, &a, &err)
-                      ? vae_load(c, a, &err)
-                      : NULL;
-    cfg_free(c);
+    VaeModel *m = tu_vae_dir(dir, &err);
     g_assert_no_error(err);
     g_assert_nonnull(m);
     return m;
@@ -346,12 +340,7 @@ static void test_unused(void)
 static void expect_load_error(const char *dir, int code, const char *const *needles)
 {
     GError *err = NULL;
-    CfgJson *c;
-    StArchive *a;
-    g_assert_null(model_folder_part(dir, "diffusion_pytorch_model", &c, &a, &err)
-                      ? vae_load(c, a, &err)
-                      : NULL);
-    cfg_free(c);
+    g_assert_null(tu_vae_dir(dir, &err));
     tu_expect_error(&err, code, needles);
 }
 

@@ -2,7 +2,6 @@
  * ../shared/reference/tiny-flux-dev/golden/edit/ (diffusers 0.32.2): the picture's
  * preprocessing, mean, logvar, std and the posterior sample with the shared generator; a file
  * without an encoder; bad sizes. */
-#include "model.h"
 #include "edit.h"
 #include "flux.h"
 #include "testutil.h"
@@ -18,12 +17,7 @@
 static VaeModel *load_vae(const char *dir)
 {
     GError *err = NULL;
-    CfgJson *c;
-    StArchive *a;
-    VaeModel *m = model_folder_part(dir, "diffusion_pytorch_model", &c, &a, &err)
-                      ? vae_load(c, a, &err)
-                      : NULL;
-    cfg_free(c);
+    VaeModel *m = tu_vae_dir(dir, &err);
     g_assert_no_error(err);
     g_assert_nonnull(m);
     return m;

@@ -1,6 +1,8 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
 
+#include "model.h"
+
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -315,12 +317,42 @@ guint8 *tu_read_png(const char *path, int *w, int *h)
     return px;
 }
 
+ClipModel *tu_clip_dir(const char *dir, GError **error)
+{
+    CfgJson *c;
+    StArchive *a;
+    ClipModel *m = model_folder_part(dir, "model", &c, &a, error) ? clip_load(c, a, error) : NULL;
+    cfg_free(c);
+    return m;
+}
+
+T5Model *tu_t5_dir(const char *dir, GError **error)
+{
+    CfgJson *c;
+    StArchive *a;
+    T5Model *m = model_folder_part(dir, "model", &c, &a, error) ? t5_load(c, a, error) : NULL;
+    cfg_free(c);
+    return m;
+}
+
+VaeModel *tu_vae_dir(const char *dir, GError **error)
+{
+    CfgJson *c;
+    StArchive *a;
+    VaeModel *m = model_folder_part(dir, "diffusion_pytorch_model", &c, &a, error)
+                      ? vae_load(c, a, error)
+                      : NULL;
+    cfg_free(c);
+    return m;
+}
+
 DitModel *tu_dit_dir(const char *dir, GError **error)
 {
-    g_autofree char *path = g_build_filename(dir, "config.json", NULL);
-    CfgJson *c = cfg_load(path, error);
-    StArchive *a = c ? st_archive_open_dir(dir, "diffusion_pytorch_model", error) : NULL;
-    DitModel *m = a ? dit_load(c, a, error) : NULL;
+    CfgJson *c;
+    StArchive *a;
+    DitModel *m = model_folder_part(dir, "diffusion_pytorch_model", &c, &a, error)
+                      ? dit_load(c, a, error)
+                      : NULL;
     cfg_free(c);
     return m;
 }

@@ -1,9 +1,12 @@
 /* testutil.h — helpers shared by the test programs: the reference pack and comparisons. */
 #pragma once
 
+#include "clip.h"
 #include "flux.h"
 #include "safetensors.h"
+#include "t5.h"
 #include "transformer.h"
+#include "vae.h"
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
@@ -77,6 +80,9 @@ guint8 *tu_read_png(const char *path, int *w, int *h);
 /* Deterministic pseudo-random floats in [-1, 1) (xorshift; independent of the project RNG). */
 void tu_fill_random(float *x, size_t n, guint32 seed);
 
-/* A transformer folder (config.json + diffusion_pytorch_model weights) loaded as
- * flux_model_load_files loads it: the config, the weights, then dit_load. NULL with `error`. */
+/* A component folder (config.json + weights) loaded as flux_model_load_files loads it
+ * (model_folder_part, then the module's one loader). NULL with `error` set. */
+ClipModel *tu_clip_dir(const char *dir, GError **error);
+T5Model *tu_t5_dir(const char *dir, GError **error);
+VaeModel *tu_vae_dir(const char *dir, GError **error);
 DitModel *tu_dit_dir(const char *dir, GError **error);
