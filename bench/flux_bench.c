@@ -198,18 +198,19 @@ static double dit_flops(const DitConfig *c, int T_img, int T_txt)
     return c->num_layers * dbl + c->num_single_layers * sgl + emb;
 }
 
-/* The folder's transformer (its config.json and weights, as flux_model_load_files reads
- * them), or `file` with the folder as flux_model_load_files takes them; *fm is the whole model
- * then (freed by the caller). */
+/* The folder's transformer (model_folder_part, as flux_model_load_files reads it), or `file` with
+ * the folder as flux_model_load_files takes them; *fm is the whole model then (freed by the
+ * caller). */
 static DitModel *load_dit(const char *dir, const char *file, FluxModel **fm, GError **err)
 {
     *fm = NULL;
     if (!file) {
         g_autofree char *tdir = g_build_filename(dir, "transformer", NULL);
-        g_autofree char *path = g_build_filename(tdir, "config.json", NULL);
-        CfgJson *c = cfg_load(path, err);
-        StArchive *a = c ? st_archive_open_dir(tdir, "diffusion_pytorch_model", err) : NULL;
-        DitModel *m = a ? dit_load(c, a, err) : NULL;
+        CfgJson *c;
+        StArchive *a;
+        DitModel *m = model_folder_part(tdir, "diffusion_pytorch_model", &c, &a, err)
+                          ? dit_load(c, a, err)
+                          : NULL;
         cfg_free(c);
         return m;
     }

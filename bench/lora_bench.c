@@ -15,6 +15,7 @@
  */
 #include "flux.h"
 #include "lora.h"
+#include "model.h"
 #include "safetensors.h"
 #include "transformer.h"
 
@@ -101,10 +102,11 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--txt")) T_txt = atoi(argv[i + 1]);
     }
     GError *err = NULL;
-    g_autofree char *cfg_path = g_build_filename(argv[1], "config.json", NULL);
-    CfgJson *mc = cfg_load(cfg_path, &err);
-    StArchive *ma = mc ? st_archive_open_dir(argv[1], "diffusion_pytorch_model", &err) : NULL;
-    DitModel *m = ma ? dit_load(mc, ma, &err) : NULL;
+    CfgJson *mc;
+    StArchive *ma;
+    DitModel *m = model_folder_part(argv[1], "diffusion_pytorch_model", &mc, &ma, &err)
+                      ? dit_load(mc, ma, &err)
+                      : NULL;
     cfg_free(mc);
     if (!m) g_error("%s", err->message);
     const DitConfig *cfg = dit_config(m);
