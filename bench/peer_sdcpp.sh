@@ -15,10 +15,11 @@
 #   bench/peer_sdcpp.sh build SRC BUILD [TOKENIZERS]
 #       Copies SRC to BUILD/src, regenerates missing vocabulary headers from TOKENIZERS
 #       (default ../shared/flux1_files: tokenizer/merges.txt, tokenizer_2/tokenizer.json; see
-#       bench/peer_vocab.py) and builds sd-cli twice, nice'd: BUILD/release (the release
-#       configuration: cmake defaults, GGML_NATIVE) and BUILD/llamafile (-DGGML_LLAMAFILE=ON,
-#       ggml's register-tiled tinyBLAS for the matrix products). VARIANTS="release" or
-#       "llamafile" builds one (two such calls can run at once: BUILD/src is copied once).
+#       bench/peer_vocab.py) and builds sd-cli twice, nice'd, in one CMake tree (BUILD/cmake,
+#       or $SDCPP_CMAKE_DIR): BUILD/bin/sd-cli-release (the release configuration: CMake
+#       defaults, GGML_NATIVE, GGML_LLAMAFILE=OFF) and BUILD/bin/sd-cli-llamafile
+#       (-DGGML_LLAMAFILE=ON: ggml's register-tiled tinyBLAS for the matrix products).
+#       VARIANTS="llamafile" builds only that one.
 #   bench/peer_sdcpp.sh models MODEL_DIR FILES [FLUX1_FILES]
 #       MODEL_DIR: a bench/make_model.py folder (--double 2 --single 4 --t5-layers 2; written
 #       here with $PYTHON_TORCH, default /work/venv-ref/bin/python, when it does not exist).
@@ -29,10 +30,14 @@
 #       t5xxl.safetensors (a link to MODEL_DIR's 2-layer T5). Files already there are kept.
 #   bench/peer_sdcpp.sh run OURS_BUILD BUILD FILES [SIZE] [WEIGHTS] [ENGINES]
 #       Times whole runs of 1 and 3 steps of each engine on each weight type and prints
-#       seconds per step = (t[3 steps] - t[1 step]) / 2, each engine's own per-step figure and
-#       the peak RSS (/usr/bin/time -v) side by side. SIZE default 512; WEIGHTS default
+#       seconds per step = (t[3 steps] - t[1 step]) / 2, each engine's own per-step figure,
+#       CPU seconds (user + system, all threads) per step taken the same way, and the peak RSS
+#       (/usr/bin/time -v) side by side. On a shared machine the CPU figure is the steadier
+#       one (it still grows with contention: both engines' threads spin while they wait). SIZE default 512; WEIGHTS default
 #       "bf16 Q8_0 Q4_0"; ENGINES default "float32 fast release llamafile" (ours with
 #       FLUX_PRECISION=float32 and fast; sd.cpp's two builds). Logs go to FILES/logs/.
+#   bench/peer_sdcpp.sh report FILES [SIZE] [WEIGHTS] [ENGINES]
+#       The table again from FILES/logs/ (runs of several calls of `run` side by side).
 #
 # Environment: THREADS (default 2), STEPS_LO/STEPS_HI (1, 3), PY (/usr/bin/python3, numpy).
 set -euo pipefail
@@ -96,7 +101,8 @@ cmd_export() {
 }
 
 cmd_build() {
-    local src=$1 build=$2 tok=${3:-$here/../../shared/flux1_files} cflags
+    local src=$1 build=$2 tok=${3:-$here/../../shared/flux1_files} variant
+    local obj=${SDCPP_CMAKE_DIR:-$build/cmake}
     if [ ! -f "$src/CMakeLists.txt" ] || [ ! -f "$src/ggml/CMakeLists.txt" ]; then
         die "$src is not a stable-diffusion.cpp tree with ggml/ (see: $0 export)"
     fi
@@ -109,17 +115,19 @@ cmd_build() {
         "$PY" "$here/peer_vocab.py" "$build/src/src/tokenizers/vocab" "$tok"
         touch "$build/src/.peer-copied"
     fi
+    # One CMake tree for both: GGML_LLAMAFILE only changes ggml-cpu's sources and defines,
+    # so the second configuration recompiles ggml-cpu and relinks (sd-cli links statically).
     for variant in ${VARIANTS:-release llamafile}; do
-        cflags=()
-        [ "$variant" = llamafile ] && cflags=(-DGGML_LLAMAFILE=ON)
-        # WebP/WebM and the server's web front-end are submodules not needed to time FLUX.1
-        nice cmake -S "$build/src" -B "$build/$variant" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-            -DSD_WEBP=OFF -DSD_WEBM=OFF -DSD_SERVER_BUILD_FRONTEND=OFF "${cflags[@]}" \
+        nice cmake -S "$build/src" -B "$obj" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+            -DSD_WEBP=OFF -DSD_WEBM=OFF -DSD_SERVER_BUILD_FRONTEND=OFF \
+            -DGGML_LLAMAFILE="$([ "$variant" = llamafile ] && echo ON || echo OFF)" \
             >"$build/$variant.cmake.log"
-        nice ninja -C "$build/$variant" -j "$(nproc)" sd-cli
-        grep -E '^GGML_(NATIVE|LLAMAFILE|AVX512|AMX|AVX_VNNI)[A-Z0-9_]*:' \
-            "$build/$variant/CMakeCache.txt" | tr '\n' ' ' >"$build/$variant.options"
-        echo "peer_sdcpp: $build/$variant/bin/sd-cli built ($(cat "$build/$variant.options"))"
+        nice ninja -C "$obj" -j "$(nproc)" sd-cli
+        mkdir -p "$build/bin"
+        cp "$obj/bin/sd-cli" "$build/bin/sd-cli-$variant"
+        grep -E '^GGML_(NATIVE|LLAMAFILE|AVX512|AMX|AVX_VNNI)[A-Z0-9_]*:' "$obj/CMakeCache.txt" |
+            tr '\n' ' ' >"$build/$variant.options"
+        echo "peer_sdcpp: $build/bin/sd-cli-$variant ($(cat "$build/$variant.options"))"
     done
 }
 
@@ -178,7 +186,7 @@ one_run() {
             >"$log" 2>&1
         ;;
     release | llamafile)
-        /usr/bin/time -v "$build/$engine/bin/sd-cli" --diffusion-model "$dit" \
+        /usr/bin/time -v "$build/bin/sd-cli-$engine" --diffusion-model "$dit" \
             --clip_l "$files/clip_l.safetensors" --t5xxl "$files/t5xxl.safetensors" \
             --vae "$files/ae.safetensors" -t "$THREADS" -W "$size" -H "$size" \
             --steps "$steps" --cfg-scale 1.0 --guidance 3.5 --sampling-method euler \
@@ -192,6 +200,9 @@ wall_s() { # /usr/bin/time -v's "Elapsed (wall clock) time (h:mm:ss or m:ss): 1:
     awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0
         for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$1"
 }
+cpu_s() { # user + system seconds of all threads
+    awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.1f", s }' "$1"
+}
 rss_gib() { awk '/Maximum resident set size/ { printf "%.2f", $NF / 1048576 }' "$1"; }
 # each engine's own figure for the 3-step run: ours prints "step N/M  X s/step" (the mean so
 # far); sd.cpp prints "sampling completed, taking X s"
@@ -203,15 +214,18 @@ own_s() {
     esac
 }
 
+# per_step A B: (B - A) / (STEPS_HI - STEPS_LO)
+per_step() {
+    awk -v a="$1" -v b="$2" -v n=$((STEPS_HI - STEPS_LO)) 'BEGIN { printf "%.2f", (b - a) / n }'
+}
+
 cmd_run() {
     ours=$1 build=$2 files=$3
     local size=${4:-512} weights_list=${5:-bf16 Q8_0 Q4_0}
-    local engines=${6:-float32 fast release llamafile} engine weights lo hi t1 t3 per table
+    local engines=${6:-float32 fast release llamafile} engine weights lo hi
     mkdir -p "$files/logs" "$files/out"
     echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $(nproc) cores; threads $THREADS"
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-    table="| weights | engine | s/step (t[$STEPS_HI] - t[$STEPS_LO]) / $((STEPS_HI - STEPS_LO)) | own s/step | t[$STEPS_LO] s | t[$STEPS_HI] s | peak RSS GiB | load avg |
-|---|---|---|---|---|---|---|---|"
     for weights in $weights_list; do
         for engine in $engines; do
             lo=$files/logs/$engine-$weights-$size-s$STEPS_LO.log
@@ -219,28 +233,42 @@ cmd_run() {
             if ! one_run "$engine" "$weights" "$size" "$STEPS_LO" "$lo" ||
                 ! one_run "$engine" "$weights" "$size" "$STEPS_HI" "$hi"; then
                 echo "peer_sdcpp: $engine $weights failed, see $lo / $hi" >&2
-                table+="
-| $weights | $engine | failed | | | | | |"
-                continue
             fi
-            t1=$(wall_s "$lo")
-            t3=$(wall_s "$hi")
-            per=$(awk -v a="$t1" -v b="$t3" -v n=$((STEPS_HI - STEPS_LO)) \
-                'BEGIN { printf "%.2f", (b - a) / n }')
-            table+="
-| $weights | $engine | $per | $(own_s "$engine" "$hi") | $t1 | $t3 | $(rss_gib "$hi") | $(cut -d' ' -f1 /proc/loadavg) |"
-            echo "$weights $engine: ${per} s/step (t1 $t1 s, t3 $t3 s)"
+            cut -d' ' -f1-3 /proc/loadavg >"$hi.load"
+            echo "$weights $engine: done, load average $(cat "$hi.load")"
         done
     done
     echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "size ${size}x$size, T5 length $T5_LEN, threads $THREADS"
-    echo "$table"
+    cmd_report "$files" "$size" "$weights_list" "$engines"
+}
+
+# cmd_report FILES SIZE WEIGHTS ENGINES: the table from the logs of cmd_run.
+cmd_report() {
+    local files=$1 size=${2:-512} weights_list=${3:-bf16 Q8_0 Q4_0}
+    local engines=${4:-float32 fast release llamafile} engine weights lo hi
+    echo "size ${size}x$size, T5 length $T5_LEN, threads $THREADS, steps $STEPS_LO and $STEPS_HI"
+    echo "| weights | engine | s/step (t[$STEPS_HI] - t[$STEPS_LO]) / $((STEPS_HI - STEPS_LO)) | own s/step | CPU s/step | t[$STEPS_LO] s | t[$STEPS_HI] s | peak RSS GiB | load avg (1, 5, 15 min) after |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for weights in $weights_list; do
+        for engine in $engines; do
+            lo=$files/logs/$engine-$weights-$size-s$STEPS_LO.log
+            hi=$files/logs/$engine-$weights-$size-s$STEPS_HI.log
+            if ! grep -qs 'Exit status: 0' "$lo" || ! grep -qs 'Exit status: 0' "$hi"; then
+                echo "| $weights | $engine | failed or not run: $lo, $hi | | | | | | |"
+                continue
+            fi
+            echo "| $weights | $engine | $(per_step "$(wall_s "$lo")" "$(wall_s "$hi")") |" \
+                "$(own_s "$engine" "$hi") | $(per_step "$(cpu_s "$lo")" "$(cpu_s "$hi")") |" \
+                "$(wall_s "$lo") | $(wall_s "$hi") | $(rss_gib "$hi") | $(cat "$hi.load" 2>/dev/null) |"
+        done
+    done
 }
 
 case ${1:-} in
 export) [ $# -eq 4 ] || die "usage: $0 export SD_GITDIR GGML_GITDIR SRC"; cmd_export "$2" "$3" "$4" ;;
 build) [ $# -ge 3 ] || die "usage: $0 build SRC BUILD [TOKENIZERS]"; cmd_build "${@:2}" ;;
 models) [ $# -ge 3 ] || die "usage: $0 models MODEL_DIR FILES [FLUX1_FILES]"; cmd_models "${@:2}" ;;
+report) [ $# -ge 2 ] || die "usage: $0 report FILES [SIZE] [WEIGHTS] [ENGINES]"; cmd_report "${@:2}" ;;
 run) [ $# -ge 4 ] || die "usage: $0 run OURS_BUILD BUILD FILES [SIZE] [WEIGHTS] [ENGINES]"
     cmd_run "${@:2}" ;;
 *) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
