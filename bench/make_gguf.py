@@ -22,8 +22,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import convert_checkpoint as cc  # noqa: E402
 
 
-def read_bf16_safetensors(path):
-    """name → float32 array; bf16 (and f32) tensors only."""
+def read_bf16_safetensors(path, bits=False):
+    """name → float32 array; bf16 (and f32) tensors only. bits: bf16 tensors as their uint16
+    bits, mapped and not converted (bench/peer_files.py renames them bit for bit)."""
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         head = json.loads(f.read(n))
@@ -34,7 +35,9 @@ def read_bf16_safetensors(path):
             continue
         b, e = v["data_offsets"]
         raw = data[b:e]
-        if v["dtype"] == "BF16":
+        if v["dtype"] == "BF16" and bits:
+            x = raw.view(np.uint16)
+        elif v["dtype"] == "BF16":
             x = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
         elif v["dtype"] == "F32":
             x = raw.view(np.float32).copy()

@@ -22,24 +22,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import convert_checkpoint as cc  # noqa: E402
-
-
-def read_bf16_raw(path):
-    """name -> uint16 array (the bf16 bits, mapped, not converted)."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        head = json.loads(f.read(n))
-    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n)
-    out = {}
-    for k, v in head.items():
-        if k == "__metadata__":
-            continue
-        if v["dtype"] != "BF16":
-            raise SystemExit(f"{path}: {k}: dtype {v['dtype']}, expected BF16")
-        b, e = v["data_offsets"]
-        out[k] = data[b:e].view(np.uint16).reshape(v["shape"])
-    return out
+from make_gguf import read_bf16_safetensors  # noqa: E402
 
 
 def write_bf16(path, tensors):
@@ -93,10 +78,12 @@ def main():
         raise SystemExit(__doc__)
     model, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
-    dit = read_bf16_raw(os.path.join(model, "transformer", "diffusion_pytorch_model.safetensors"))
+    dit = read_bf16_safetensors(
+        os.path.join(model, "transformer", "diffusion_pytorch_model.safetensors"), bits=True)
     write_bf16(os.path.join(out, "flux_bf16.safetensors"), cc.flux_to_original(dit))
     del dit
-    vae = read_bf16_raw(os.path.join(model, "vae", "diffusion_pytorch_model.safetensors"))
+    vae = read_bf16_safetensors(
+        os.path.join(model, "vae", "diffusion_pytorch_model.safetensors"), bits=True)
     write_bf16(os.path.join(out, "ae.safetensors"), cc.vae_to_ldm(vae))
     write_bf16(os.path.join(out, "clip_l.safetensors"), clip_l(np.random.default_rng(1)))
     return 0

@@ -214,6 +214,9 @@ own_s() {
     esac
 }
 
+# log_of ENGINE WEIGHTS SIZE STEPS: where cmd_run keeps that run's output
+log_of() { echo "$files/logs/$1-$2-$3-s$4.log"; }
+
 # per_step A B: (B - A) / (STEPS_HI - STEPS_LO)
 per_step() {
     awk -v a="$1" -v b="$2" -v n=$((STEPS_HI - STEPS_LO)) 'BEGIN { printf "%.2f", (b - a) / n }'
@@ -228,8 +231,8 @@ cmd_run() {
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
     for weights in $weights_list; do
         for engine in $engines; do
-            lo=$files/logs/$engine-$weights-$size-s$STEPS_LO.log
-            hi=$files/logs/$engine-$weights-$size-s$STEPS_HI.log
+            lo=$(log_of "$engine" "$weights" "$size" "$STEPS_LO")
+            hi=$(log_of "$engine" "$weights" "$size" "$STEPS_HI")
             if ! one_run "$engine" "$weights" "$size" "$STEPS_LO" "$lo" ||
                 ! one_run "$engine" "$weights" "$size" "$STEPS_HI" "$hi"; then
                 echo "peer_sdcpp: $engine $weights failed, see $lo / $hi" >&2
@@ -244,15 +247,16 @@ cmd_run() {
 
 # cmd_report FILES SIZE WEIGHTS ENGINES: the table from the logs of cmd_run.
 cmd_report() {
-    local files=$1 size=${2:-512} weights_list=${3:-bf16 Q8_0 Q4_0}
+    files=$1
+    local size=${2:-512} weights_list=${3:-bf16 Q8_0 Q4_0}
     local engines=${4:-float32 fast release llamafile} engine weights lo hi
     echo "size ${size}x$size, T5 length $T5_LEN, threads $THREADS, steps $STEPS_LO and $STEPS_HI"
     echo "| weights | engine | s/step (t[$STEPS_HI] - t[$STEPS_LO]) / $((STEPS_HI - STEPS_LO)) | own s/step | CPU s/step | t[$STEPS_LO] s | t[$STEPS_HI] s | peak RSS GiB | load avg (1, 5, 15 min) after |"
     echo "|---|---|---|---|---|---|---|---|---|"
     for weights in $weights_list; do
         for engine in $engines; do
-            lo=$files/logs/$engine-$weights-$size-s$STEPS_LO.log
-            hi=$files/logs/$engine-$weights-$size-s$STEPS_HI.log
+            lo=$(log_of "$engine" "$weights" "$size" "$STEPS_LO")
+            hi=$(log_of "$engine" "$weights" "$size" "$STEPS_HI")
             if ! grep -qs 'Exit status: 0' "$lo" || ! grep -qs 'Exit status: 0' "$hi"; then
                 echo "| $weights | $engine | failed or not run: $lo, $hi | | | | | | |"
                 continue
