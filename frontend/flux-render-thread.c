@@ -21,6 +21,9 @@ struct FluxRenderThread {
     GThread *thread;
     FluxRenderParams params;
     gint32 seed;
+    gboolean has_edit; /* flux_render_thread_start_edit: a run from edit.rgb/mask (ours) */
+    FluxEditInput edit;
+    guint8 *edit_rgb, *edit_mask;
     gboolean ok;
     FluxWorkerResult result;
     GError *error;
@@ -133,7 +136,9 @@ static gpointer thread_main(gpointer data)
                                .cancel = &sh->cancel,
                                .within_step = sh->cb.within_step ? on_within : NULL,
                                .found = sh->cb.found};
-    t->ok = flux_worker_run(&t->params, t->seed, &wcb, &t->result, &t->error);
+    t->ok = t->has_edit
+                ? flux_worker_run_edit(&t->params, t->seed, &t->edit, &wcb, &t->result, &t->error)
+                : flux_worker_run(&t->params, t->seed, &wcb, &t->result, &t->error);
     post(sh, (Event){.kind = EV_DONE});
     return NULL;
 }
@@ -141,8 +146,8 @@ static gpointer thread_main(gpointer data)
 /* ------------------------------------------------------------------------------------- */
 /* On the caller's thread                                                                */
 
-FluxRenderThread *flux_render_thread_start(const FluxRenderParams *p, gint32 seed,
-                                           const FluxRenderThreadCallbacks *cb)
+static FluxRenderThread *thread_new(const FluxRenderParams *p, gint32 seed,
+                                    const FluxRenderThreadCallbacks *cb)
 {
     FluxRenderThread *t = g_new0(FluxRenderThread, 1);
     t->sh = g_new0(Shared, 1);
@@ -151,6 +156,27 @@ FluxRenderThread *flux_render_thread_start(const FluxRenderParams *p, gint32 see
     t->sh->cb = *cb;
     t->params = *p;
     t->seed = seed;
+    return t;
+}
+
+FluxRenderThread *flux_render_thread_start(const FluxRenderParams *p, gint32 seed,
+                                           const FluxRenderThreadCallbacks *cb)
+{
+    FluxRenderThread *t = thread_new(p, seed, cb);
+    t->thread = g_thread_new("flux-render", thread_main, t);
+    return t;
+}
+
+FluxRenderThread *flux_render_thread_start_edit(const FluxRenderParams *p, gint32 seed,
+                                                const FluxEditInput *in,
+                                                const FluxRenderThreadCallbacks *cb)
+{
+    FluxRenderThread *t = thread_new(p, seed, cb);
+    gsize n = (gsize)in->width * in->height;
+    t->has_edit = TRUE;
+    t->edit = *in;
+    t->edit.rgb = t->edit_rgb = g_memdup2(in->rgb, n * 3);
+    t->edit.mask = t->edit_mask = in->mask ? g_memdup2(in->mask, n) : NULL;
     t->thread = g_thread_new("flux-render", thread_main, t);
     return t;
 }
@@ -172,6 +198,8 @@ gboolean flux_render_thread_finish(FluxRenderThread *t, FluxWorkerResult *result
         g_propagate_error(error, t->error);
     }
     shared_unref(t->sh);
+    g_free(t->edit_rgb);
+    g_free(t->edit_mask);
     g_free(t);
     return ok;
 }

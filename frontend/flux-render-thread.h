@@ -39,6 +39,11 @@ typedef struct {
 FluxRenderThread *flux_render_thread_start(const FluxRenderParams *p, gint32 seed,
                                            const FluxRenderThreadCallbacks *cb);
 
+/* The same from a picture (flux_worker_run_edit): `in` and its pixels are copied. */
+FluxRenderThread *flux_render_thread_start_edit(const FluxRenderParams *p, gint32 seed,
+                                                const FluxEditInput *in,
+                                                const FluxRenderThreadCallbacks *cb);
+
 /* Asks the run to stop after the current step (any thread; idempotent). */
 void flux_render_thread_stop(FluxRenderThread *t);
 

@@ -2,7 +2,8 @@
 """check_layers.py — every #include "..." goes down the layers of docs/ARCHITECTURE.md.
 
     pipeline  ->  models  ->  formats, compute        (core/, flux.h is the public header)
-    cli/, frontend/, ui/*, plugin/*  ->  flux.h       (front-ends also frontend/, plugins ui/)
+    cli/, frontend/, ui/*, plugin/*  ->  flux.h       (front-ends also frontend/, plugins ui/,
+                                                       plugin/common/)
 
 Usage: check_layers.py [ROOT]   (default: the repository holding this script)
 Prints one line per include that breaks the rule (file:line: what and why) and per include
@@ -31,8 +32,12 @@ RULES = [
     # the CLI and the front-ends are clients of flux.h
     ('cli', ['cli']),
     ('frontend', ['frontend']),
-    # a GIMP entry: the front-end core and its own dialog (ui/<same version>)
-    ('plugin/*', ['plugin/{v}', 'ui/{v}', 'frontend']),
+    # what both GIMP entries compile in (the preview watch): the front-end core and the window
+    # header both ui folders provide under one name (each entry builds it against its own)
+    ('plugin/common', ['plugin/common', 'frontend', 'ui/gimp2/flux-preview-window.h',
+                       'ui/gimp3/flux-preview-window.h']),
+    # a GIMP entry: the front-end core, what the entries share, its own dialog (ui/<same version>)
+    ('plugin/*', ['plugin/{v}', 'plugin/common', 'ui/{v}', 'frontend']),
     # a dialog: the front-end core, never the plug-in
     ('ui/*', ['ui/{v}', 'frontend']),
 ]

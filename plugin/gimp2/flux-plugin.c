@@ -12,9 +12,10 @@
  * stays here; the dialog is ui/gimp2/flux-dialog.c, the render frontend/flux-worker.c, and the two
  * share only FluxRenderParams. Nothing touches the image before the picture is complete, so
  * an error, or GIMP killing the process on Cancel, leaves it as it was.
- * Interactive runs render on a thread (frontend/flux-render-thread.c) while the preview window
- * (ui/gimp2/flux-preview-window.c) shows the picture forming; its Stop ends the run with
- * GIMP_PDB_CANCEL and the image untouched. Other run modes render as before, without a window.
+ * Interactive runs render on a thread while the preview window (ui/gimp2/flux-preview-window.c)
+ * shows the picture forming (plugin/common/flux-watch.c, shared with the GIMP 3 entry); its
+ * Stop ends the run with GIMP_PDB_CANCEL and the image untouched. Other run modes render as before,
+ * without a window.
  */
 #include "plugin-config.h"
 
@@ -23,12 +24,10 @@
 #include "flux-estimate.h"
 #include "flux-intl.h"
 #include "flux-params.h"
-#include "flux-preview-plan.h"
-#include "flux-preview-window.h"
 #include "flux-gimp-common.h"
 #include "flux-progress.h"
-#include "flux-render-thread.h"
 #include "flux-settings.h"
+#include "flux-watch.h"
 #include "flux-worker.h"
 #include "flux.h"
 
@@ -276,102 +275,6 @@ static gboolean check_target(const Request *r, GError **error)
 }
 
 /* ------------------------------------------------------------------------------------- */
-/* Interactive runs: the preview window                                                  */
-
-/* The progress goes to GIMP and to the window; a sink has no user data, and a plug-in
- * process makes one run, so the window of the run is kept here. */
-static FluxPreviewWindow *progress_window;
-
-static gboolean window_progress_init(const char *text)
-{
-    flux_preview_window_set_text(progress_window, text);
-    return gimp_progress_init(text);
-}
-
-static gboolean window_progress_text(const char *text)
-{
-    flux_preview_window_set_text(progress_window, text);
-    return gimp_progress_set_text(text);
-}
-
-static gboolean window_progress_update(double fraction)
-{
-    flux_preview_window_set_fraction(progress_window, fraction);
-    return gimp_progress_update(fraction);
-}
-
-typedef struct {
-    FluxRenderThread *thread;
-    FluxWorkerCallbacks progress; /* flux_progress_callbacks onto the sink above */
-} Watch;
-
-static void watch_phase(FluxWorkerPhase phase, void *user_data)
-{
-    Watch *w = user_data;
-    w->progress.phase(phase, w->progress.user_data);
-}
-
-static void watch_step(int step, int total, double seconds_left, void *user_data)
-{
-    Watch *w = user_data;
-    w->progress.step(step, total, seconds_left, w->progress.user_data);
-}
-
-static void watch_within(int step, int total, double fraction, double seconds_left, void *user_data)
-{
-    Watch *w = user_data;
-    w->progress.within_step(step, total, fraction, seconds_left, w->progress.user_data);
-}
-
-static void watch_preview(int step, int total, const guint8 *rgb, int w, int h, void *user_data)
-{
-    (void)step, (void)total, (void)user_data;
-    flux_preview_window_set_picture(progress_window, rgb, w, h);
-}
-
-static void watch_done(void *user_data)
-{
-    (void)user_data;
-    gtk_main_quit();
-}
-
-static void watch_stop(void *user_data)
-{
-    flux_render_thread_stop(((Watch *)user_data)->thread);
-}
-
-/* The run on a thread while GTK shows the window; FALSE with FLUX_ERROR_CANCELLED on Stop. */
-static gboolean render_watched(const Request *r, gint32 seed, FluxWorkerResult *res, GError **error)
-{
-    static const FluxProgressSink sink = {window_progress_init, window_progress_text,
-                                          window_progress_update};
-    int pw, ph;
-    flux_worker_preview_size(flux_render_output_size(r->params.width),
-                             flux_render_output_size(r->params.height), FLUX_PREVIEW_SIDE, &pw,
-                             &ph);
-    g_autofree char *plan = flux_preview_plan_text(&r->params, &r->found.info);
-    Watch w = {0};
-    flux_progress_callbacks(&w.progress, &sink);
-    progress_window =
-        flux_preview_window_new(_("FLUX Text to Image — Preview"), pw, ph, plan, watch_stop, &w);
-    FluxRenderThreadCallbacks cb = {.phase = watch_phase,
-                                    .step = watch_step,
-                                    .preview = watch_preview,
-                                    .done = watch_done,
-                                    .within_step = watch_within,
-                                    .user_data = &w,
-                                    .preview_side = FLUX_PREVIEW_SIDE,
-                                    .preview_quality = FLUX_PREVIEW_VAE,
-                                    .found = &r->found};
-    w.thread = flux_render_thread_start(&r->params, seed, &cb);
-    gtk_main();
-    gboolean ok = flux_render_thread_finish(w.thread, res, error);
-    flux_preview_window_destroy(progress_window);
-    progress_window = NULL;
-    return ok;
-}
-
-/* ------------------------------------------------------------------------------------- */
 /* Output                                                                                */
 
 /* The picture as a layer above `drawable` (or the active layer), at the selection's corner;
@@ -456,7 +359,8 @@ static gint32 render(Request *r, gint32 seed, GError **error)
     FluxWorkerResult res;
     flux_worker_set_precision(r->settings.precision); /* as the dialog last set it */
     gboolean ok = r->mode == GIMP_RUN_INTERACTIVE
-                      ? render_watched(r, seed, &res, error)
+                      ? flux_watch_render(&r->params, NULL, seed, &r->found,
+                                          _("FLUX Text to Image — Preview"), &res, error)
                       : flux_worker_run(&r->params, seed, &cb, &res, error);
     if (!ok) {
         gimp_progress_end();

@@ -15,19 +15,18 @@
  * run() = config → FluxRenderParams → flux_worker_run with GIMP progress → the picture. The
  * dialog is ui/gimp3/, the render frontend/; nothing touches the image before the picture is
  * complete, so an error, or GIMP killing the process on Cancel, leaves it as it was.
- * Interactive runs render on a thread (frontend/flux-render-thread.c) while the preview window
- * (ui/gimp3/flux-preview-window3.c) shows the picture forming; its Stop ends the run with
- * GIMP_PDB_CANCEL and the image untouched (as the GIMP 2.10 entry does).
+ * Interactive runs render on a thread while the preview window (ui/gimp3/flux-preview-window3.c)
+ * shows the picture forming (plugin/common/flux-watch.c, shared with the GIMP 2.10 entry); its
+ * Stop ends the run with GIMP_PDB_CANCEL and the image untouched.
  */
 #include "flux-dialog3.h"
 #include "flux-estimate.h"
+#include "flux-gimp3-common.h"
 #include "flux-intl.h"
 #include "flux-params.h"
-#include "flux-preview-plan.h"
-#include "flux-preview-window3.h"
 #include "flux-progress.h"
-#include "flux-render-thread.h"
 #include "flux-settings.h"
+#include "flux-watch.h"
 #include "flux-worker.h"
 #include "flux.h"
 
@@ -238,18 +237,10 @@ static gboolean params_from_config(Request *r, GError **error)
     return TRUE;
 }
 
-/* The dialog needs a display: under gimp-console there is none, and GTK would abort. */
-static gboolean ui_available(void)
-{
-    const char *name = gimp_display_name();
-    if (name && name[0]) g_setenv("DISPLAY", name, TRUE);
-    return gtk_init_check(NULL, NULL);
-}
-
 /* FALSE with no error: the user cancelled. The dialog edits the config in place. */
 static gboolean run_dialog(Request *r, GError **error)
 {
-    if (!ui_available())
+    if (!flux_gimp3_ui_available())
         return fail(error, g_strdup(_("FLUX Text to Image needs a display for its dialog; call it "
                                       "with RUN-NONINTERACTIVE or RUN-WITH-LAST-VALS instead.")));
     gimp_ui_init(PLUG_IN_BINARY);
@@ -275,12 +266,7 @@ static gboolean run_dialog(Request *r, GError **error)
     if (!flux_dialog3_run(r->procedure, r->config, &opt)) return FALSE;
     g_clear_pointer(&model, g_free);
     g_object_get(r->config, "model", &model, NULL);
-    flux_settings_set_model(&r->settings, model);
-    GError *err = NULL;
-    if (!flux_settings_save(r->settings_path, &r->settings, &err)) {
-        g_warning("%s", err->message);
-        g_error_free(err);
-    }
+    flux_gimp3_remember_model(r->settings_path, &r->settings, model);
     return TRUE;
 }
 
@@ -295,15 +281,6 @@ static gboolean check_image(const Request *r, GError **error)
 
 /* ------------------------------------------------------------------------------------- */
 /* Output                                                                                */
-
-static void write_pixels(GimpLayer *layer, const FluxWorkerResult *res)
-{
-    GeglBuffer *buf = gimp_drawable_get_buffer(GIMP_DRAWABLE(layer));
-    /* babl converts the sRGB bytes to the layer's precision and mode (float linear, gray) */
-    gegl_buffer_set(buf, GEGL_RECTANGLE(0, 0, res->width, res->height), 0, babl_format("R'G'B' u8"),
-                    res->rgb, GEGL_AUTO_ROWSTRIDE);
-    g_object_unref(buf); /* flushes the tiles to the core */
-}
 
 /* The picture as a layer above the drawable (or the selected layer), at the selection's corner;
  * it is filled before it is inserted, and inserting and moving it is one undo step. */
@@ -320,7 +297,7 @@ static GimpLayer *add_layer(const Request *r, const FluxWorkerResult *res, gint3
         fail(error, g_strdup(_("GIMP could not create the layer.")));
         return NULL;
     }
-    write_pixels(layer, res);
+    flux_gimp3_write_pixels(GIMP_DRAWABLE(layer), res);
 
     GimpLayer *parent = NULL;
     int position = -1;
@@ -351,107 +328,11 @@ static GimpImage *new_image(const Request *r, const FluxWorkerResult *res, gint3
     g_autofree char *name = flux_render_layer_name_seed(r->params.prompt, seed);
     GimpLayer *layer = gimp_layer_new(image, name, res->width, res->height, GIMP_RGB_IMAGE, 100.0,
                                       GIMP_LAYER_MODE_NORMAL);
-    write_pixels(layer, res);
+    flux_gimp3_write_pixels(GIMP_DRAWABLE(layer), res);
     gimp_image_insert_layer(image, layer, NULL, 0);
     gimp_image_undo_enable(image);
     if (r->mode == GIMP_RUN_INTERACTIVE) gimp_display_new(image);
     return image;
-}
-
-/* ------------------------------------------------------------------------------------- */
-/* Interactive runs: the preview window (as plugin/gimp2/flux-plugin.c)                  */
-
-/* The progress goes to GIMP and to the window; a sink has no user data, and a plug-in
- * process makes one run at a time, so the window of the run is kept here. */
-static FluxPreviewWindow *progress_window;
-
-static gboolean window_progress_init(const char *text)
-{
-    flux_preview_window_set_text(progress_window, text);
-    return gimp_progress_init(text);
-}
-
-static gboolean window_progress_text(const char *text)
-{
-    flux_preview_window_set_text(progress_window, text);
-    return gimp_progress_set_text(text);
-}
-
-static gboolean window_progress_update(double fraction)
-{
-    flux_preview_window_set_fraction(progress_window, fraction);
-    return gimp_progress_update(fraction);
-}
-
-typedef struct {
-    FluxRenderThread *thread;
-    FluxWorkerCallbacks progress; /* flux_progress_callbacks onto the sink above */
-} Watch;
-
-static void watch_phase(FluxWorkerPhase phase, void *user_data)
-{
-    Watch *w = user_data;
-    w->progress.phase(phase, w->progress.user_data);
-}
-
-static void watch_step(int step, int total, double seconds_left, void *user_data)
-{
-    Watch *w = user_data;
-    w->progress.step(step, total, seconds_left, w->progress.user_data);
-}
-
-static void watch_within(int step, int total, double fraction, double seconds_left, void *user_data)
-{
-    Watch *w = user_data;
-    w->progress.within_step(step, total, fraction, seconds_left, w->progress.user_data);
-}
-
-static void watch_preview(int step, int total, const guint8 *rgb, int w, int h, void *user_data)
-{
-    (void)step, (void)total, (void)user_data;
-    flux_preview_window_set_picture(progress_window, rgb, w, h);
-}
-
-static void watch_done(void *user_data)
-{
-    (void)user_data;
-    gtk_main_quit();
-}
-
-static void watch_stop(void *user_data)
-{
-    flux_render_thread_stop(((Watch *)user_data)->thread);
-}
-
-/* The run on a thread while GTK shows the window; FALSE with FLUX_ERROR_CANCELLED on Stop. */
-static gboolean render_watched(const Request *r, gint32 seed, FluxWorkerResult *res, GError **error)
-{
-    static const FluxProgressSink sink = {window_progress_init, window_progress_text,
-                                          window_progress_update};
-    int pw, ph;
-    flux_worker_preview_size(flux_render_output_size(r->params.width),
-                             flux_render_output_size(r->params.height), FLUX_PREVIEW_SIDE, &pw,
-                             &ph);
-    g_autofree char *plan = flux_preview_plan_text(&r->params, &r->found.info);
-    Watch w = {0};
-    flux_progress_callbacks(&w.progress, &sink);
-    progress_window =
-        flux_preview_window_new(_("FLUX Text to Image — Preview"), pw, ph, plan, watch_stop, &w);
-    FluxRenderThreadCallbacks cb = {.phase = watch_phase,
-                                    .step = watch_step,
-                                    .preview = watch_preview,
-                                    .done = watch_done,
-                                    .within_step = watch_within,
-                                    .user_data = &w,
-                                    .preview_side = FLUX_PREVIEW_SIDE,
-                                    .preview_quality = FLUX_PREVIEW_VAE,
-                                    .found = &r->found};
-    w.thread = flux_render_thread_start(&r->params, seed, &cb);
-    gtk_main();
-    gboolean ok = flux_render_thread_finish(w.thread, res, error);
-    flux_preview_window_destroy(progress_window);
-    progress_window = NULL;
-    return ok;
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -468,7 +349,8 @@ static GObject *render(Request *r, gint32 seed, GError **error)
     FluxWorkerResult res;
     flux_worker_set_precision(r->settings.precision); /* as the dialog last set it */
     gboolean ok = r->mode == GIMP_RUN_INTERACTIVE
-                      ? render_watched(r, seed, &res, error)
+                      ? flux_watch_render(&r->params, NULL, seed, &r->found,
+                                          _("FLUX Text to Image — Preview"), &res, error)
                       : flux_worker_run(&r->params, seed, &cb, &res, error);
     if (!ok) {
         gimp_progress_end();
@@ -484,20 +366,10 @@ static GObject *render(Request *r, gint32 seed, GError **error)
     return out;
 }
 
-/* The CLIP and T5 tokenizers installed beside this binary (data/tokenizers), for models that
- * come without them. */
-static void use_installed_tokenizers(void)
-{
-    g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
-    g_autofree char *dir = exe ? g_path_get_dirname(exe) : NULL;
-    g_autofree char *tok = dir ? g_build_filename(dir, "tokenizers", NULL) : NULL;
-    flux_worker_set_tokenizers(tok);
-}
-
 static GimpValueArray *run(Request *r)
 {
-    use_installed_tokenizers();
-    r->settings_path = g_build_filename(gimp_directory(), FLUX_SETTINGS_FILE, NULL);
+    flux_gimp3_use_installed_tokenizers();
+    r->settings_path = flux_gimp3_settings_path();
     flux_settings_load(r->settings_path, &r->settings);
 
     GError *err = NULL;

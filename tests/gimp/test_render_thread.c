@@ -1,6 +1,7 @@
 /* test_render_thread.c — frontend/flux-render-thread.c (GIMP-free): a run on its own thread
  * hands phases, steps and live previews to the caller's main loop in order, the picture is
- * the golden one, and Stop ends the run after the current step with nothing delivered. */
+ * the golden one, and Stop ends the run after the current step with nothing delivered; a run
+ * from a picture (flux_render_thread_start_edit) gives flux_worker_run_edit's pixels. */
 #include "flux-render-thread.h"
 
 #include <png.h>
@@ -64,18 +65,24 @@ static gboolean tick(gpointer user_data)
     return G_SOURCE_CONTINUE;
 }
 
-static gboolean run_watched(Watch *w, int width, int height, int steps, FluxWorkerResult *res,
-                            GError **error)
+static void cat_params(FluxRenderParams *p, const char *dir, int width, int height, int steps)
+{
+    flux_render_params_init(p);
+    flux_render_params_set_prompt(p, "a photo of a cat");
+    flux_render_params_set_model(p, dir);
+    p->width = width;
+    p->height = height;
+    p->steps = steps;
+    p->guidance = 3.5;
+}
+
+/* A run on the thread (from the picture `in` when non-NULL), the main loop turning meanwhile. */
+static gboolean run_watched_from(Watch *w, int width, int height, int steps,
+                                 const FluxEditInput *in, FluxWorkerResult *res, GError **error)
 {
     g_autofree char *dir = model_dir();
     FluxRenderParams p;
-    flux_render_params_init(&p);
-    flux_render_params_set_prompt(&p, "a photo of a cat");
-    flux_render_params_set_model(&p, dir);
-    p.width = width;
-    p.height = height;
-    p.steps = steps;
-    p.guidance = 3.5;
+    cat_params(&p, dir, width, height, steps);
     w->loop = g_main_loop_new(NULL, FALSE);
     w->main_thread = g_thread_self();
     w->log = g_string_new(NULL);
@@ -87,13 +94,31 @@ static gboolean run_watched(Watch *w, int width, int height, int steps, FluxWork
                                     .preview_side = 48,
                                     .preview_quality = FLUX_PREVIEW_VAE};
     guint timer = g_timeout_add(5, tick, w); /* the loop keeps running during the run */
-    w->t = flux_render_thread_start(&p, 0, &cb);
+    w->t =
+        in ? flux_render_thread_start_edit(&p, 0, in, &cb) : flux_render_thread_start(&p, 0, &cb);
     g_main_loop_run(w->loop);
     g_source_remove(timer);
     gboolean ok = flux_render_thread_finish(w->t, res, error);
     g_main_loop_unref(w->loop);
     g_test_message("events: %s; %d ticks of the main loop during the run", w->log->str, w->ticks);
     return ok;
+}
+
+static gboolean run_watched(Watch *w, int width, int height, int steps, FluxWorkerResult *res,
+                            GError **error)
+{
+    return run_watched_from(w, width, height, steps, NULL, res, error);
+}
+
+static guint8 *read_golden(const char *dir)
+{
+    g_autofree char *golden = g_build_filename(dir, "golden", "pipeline_p64x64_s4.png", NULL);
+    png_image img = {.version = PNG_IMAGE_VERSION};
+    g_assert_true(png_image_begin_read_from_file(&img, golden));
+    img.format = PNG_FORMAT_RGB;
+    guint8 *want = g_malloc(PNG_IMAGE_SIZE(img));
+    g_assert_true(png_image_finish_read(&img, NULL, want, 0, NULL));
+    return want;
 }
 
 static void test_previews_in_order(void)
@@ -111,12 +136,7 @@ static void test_previews_in_order(void)
     g_assert_cmpint(w.ticks, >, 0);
 
     g_autofree char *dir = model_dir();
-    g_autofree char *golden = g_build_filename(dir, "golden", "pipeline_p64x64_s4.png", NULL);
-    png_image img = {.version = PNG_IMAGE_VERSION};
-    g_assert_true(png_image_begin_read_from_file(&img, golden));
-    img.format = PNG_FORMAT_RGB;
-    g_autofree guint8 *want = g_malloc(PNG_IMAGE_SIZE(img));
-    g_assert_true(png_image_finish_read(&img, NULL, want, 0, NULL));
+    g_autofree guint8 *want = read_golden(dir);
     int worst = 0;
     for (int i = 0; i < 64 * 64 * 3; i++) worst = MAX(worst, abs(res.rgb[i] - want[i]));
     g_assert_cmpint(worst, <=, 1); /* the previews change nothing in the picture */
@@ -166,10 +186,60 @@ static void test_stop(void)
     g_string_free(w.log, TRUE);
 }
 
+/* Inpainting the golden cat's left half at strength 0.75 on the thread: the same bytes as
+ * flux_worker_run_edit on the caller's thread, and the picture and mask are the thread's own
+ * copies (the caller's are overwritten as soon as the run has started). */
+static void test_edit_on_thread(void)
+{
+    g_autofree char *dir = model_dir();
+    g_autofree guint8 *rgb = read_golden(dir);
+    guint8 mask[64 * 64];
+    for (int i = 0; i < 64 * 64; i++) mask[i] = i % 64 < 32 ? 255 : 0;
+    FluxEditInput in = {rgb, mask, 64, 64, 0.75};
+    FluxRenderParams p;
+    cat_params(&p, dir, 64, 64, 4);
+    FluxWorkerResult direct;
+    GError *err = NULL;
+    g_assert_true(flux_worker_run_edit(&p, 0, &in, NULL, &direct, &err));
+    g_assert_no_error(err);
+
+    Watch w = {0};
+    g_autofree guint8 *rgb2 = g_memdup2(rgb, 64 * 64 * 3);
+    guint8 mask2[64 * 64];
+    memcpy(mask2, mask, sizeof mask);
+    FluxEditInput in2 = {rgb2, mask2, 64, 64, 0.75};
+    FluxRenderParams p2;
+    cat_params(&p2, dir, 16, 16, 4); /* the picture's size wins over the params' */
+    w.loop = g_main_loop_new(NULL, FALSE);
+    w.main_thread = g_thread_self();
+    w.log = g_string_new(NULL);
+    FluxRenderThreadCallbacks cb = {
+        .phase = on_phase, .step = on_step, .done = on_done, .user_data = &w};
+    w.t = flux_render_thread_start_edit(&p2, 0, &in2, &cb);
+    memset(rgb2, 0, 64 * 64 * 3);
+    memset(mask2, 0, sizeof mask2);
+    g_main_loop_run(w.loop);
+    FluxWorkerResult res;
+    g_assert_true(flux_render_thread_finish(w.t, &res, &err));
+    g_assert_no_error(err);
+    g_main_loop_unref(w.loop);
+    g_test_message("events: %s", w.log->str);
+    /* strength 0.75 of 4 steps: the schedule's last 3 run */
+    g_assert_cmpstr(w.log->str, ==, "phase0 phase1 phase2 1/3 2/3 3/3 phase3 done");
+    g_assert_cmpint(res.width, ==, 64);
+    g_assert_cmpint(res.height, ==, 64);
+    g_assert_cmpmem(res.rgb, 64 * 64 * 3, direct.rgb, 64 * 64 * 3);
+    g_assert_true(memcmp(res.rgb, rgb, 64 * 64 * 3) != 0); /* it did repaint */
+    g_free(res.rgb);
+    g_free(direct.rgb);
+    g_string_free(w.log, TRUE);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/render-thread/previews-in-order", test_previews_in_order);
     g_test_add_func("/render-thread/stop", test_stop);
+    g_test_add_func("/render-thread/edit", test_edit_on_thread);
     return g_test_run();
 }

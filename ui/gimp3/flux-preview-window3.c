@@ -1,4 +1,4 @@
-/* flux-preview-window3.c — the run's preview window in GTK 3 (see flux-preview-window3.h); the
+/* flux-preview-window3.c — the run's preview window in GTK 3 (see flux-preview-window.h); the
  * GTK 2 twin is ui/gimp2/flux-preview-window.c.
  *
  *   ┌ FLUX Text to Image — Preview ────────┐
@@ -9,7 +9,7 @@
  *   │                              [Stop]  │
  *   └──────────────────────────────────────┘
  */
-#include "flux-preview-window3.h"
+#include "flux-preview-window.h"
 
 #include "flux-intl.h"
 

@@ -1,6 +1,7 @@
-/* flux-preview-window3.h — the window that watches a run, in GTK 3 for the GIMP 3 entry (the
- * GTK 2 twin is ui/gimp2/flux-preview-window.h, same functions): the picture forming after
- * every step, "Step 3/28 — 41 s left" with a progress bar, a line on how often the real
+/* flux-preview-window.h — the window that watches a run, in GTK 3 for the GIMP 3 entry
+ * (flux-preview-window3.c). The GTK 2 twin is ui/gimp2/flux-preview-window.h: the same name
+ * and functions, so that plugin/common/flux-watch.c compiles against either. The picture forming
+ * after every step, "Step 3/28 — 41 s left" with a progress bar, a line on how often the real
  * decoder shows it, and Stop. It only displays; the plug-in drives it from the render
  * thread's callbacks (frontend/flux-render-thread.h). The setters are NULL-safe on `w`. */
 #pragma once

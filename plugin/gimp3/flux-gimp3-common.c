@@ -1,0 +1,44 @@
+/* flux-gimp3-common.c — what the GIMP 3 procedures of the flux binary share (see
+ * flux-gimp3-common.h). */
+#include "flux-gimp3-common.h"
+
+#include <gtk/gtk.h>
+
+char *flux_gimp3_settings_path(void)
+{
+    return g_build_filename(gimp_directory(), FLUX_SETTINGS_FILE, NULL);
+}
+
+void flux_gimp3_remember_model(const char *path, FluxSettings *s, const char *model)
+{
+    flux_settings_set_model(s, model);
+    GError *err = NULL;
+    if (!flux_settings_save(path, s, &err)) {
+        g_warning("%s", err->message);
+        g_error_free(err);
+    }
+}
+
+gboolean flux_gimp3_ui_available(void)
+{
+    const char *name = gimp_display_name();
+    if (name && name[0]) g_setenv("DISPLAY", name, TRUE);
+    return gtk_init_check(NULL, NULL);
+}
+
+void flux_gimp3_write_pixels(GimpDrawable *drawable, const FluxWorkerResult *res)
+{
+    GeglBuffer *buf = gimp_drawable_get_buffer(drawable);
+    /* babl converts the sRGB bytes to the layer's precision and mode (float linear, gray) */
+    gegl_buffer_set(buf, GEGL_RECTANGLE(0, 0, res->width, res->height), 0, babl_format("R'G'B' u8"),
+                    res->rgb, GEGL_AUTO_ROWSTRIDE);
+    g_object_unref(buf); /* flushes the tiles to the core */
+}
+
+void flux_gimp3_use_installed_tokenizers(void)
+{
+    g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
+    g_autofree char *dir = exe ? g_path_get_dirname(exe) : NULL;
+    g_autofree char *tok = dir ? g_build_filename(dir, "tokenizers", NULL) : NULL;
+    flux_worker_set_tokenizers(tok);
+}

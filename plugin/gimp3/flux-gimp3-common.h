@@ -1,0 +1,20 @@
+/* flux-gimp3-common.h — what the GIMP 3 procedures of the flux binary share (flux-plugin.c's
+ * text-to-image procedures and flux-edit-entry3.c's repaint); flux-gimp3-common.c. */
+#pragma once
+
+#include "flux-settings.h"
+#include "flux-worker.h"
+
+#include <libgimp/gimp.h>
+
+/* <GIMP folder>/flux-plugin.ini (caller frees). */
+char *flux_gimp3_settings_path(void);
+/* Remembers `model` in s and saves s to `path` (a failure is only logged). */
+void flux_gimp3_remember_model(const char *path, FluxSettings *s, const char *model);
+/* TRUE when a display can show a dialog (FALSE under gimp-console, where GTK would abort). */
+gboolean flux_gimp3_ui_available(void);
+/* res->rgb into `drawable` at (0, 0), converted by babl to the layer's precision and mode. */
+void flux_gimp3_write_pixels(GimpDrawable *drawable, const FluxWorkerResult *res);
+/* The CLIP and T5 tokenizers installed beside this binary (data/tokenizers), for models that
+ * come without them (flux_worker_set_tokenizers). */
+void flux_gimp3_use_installed_tokenizers(void);
