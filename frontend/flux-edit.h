@@ -18,7 +18,10 @@
 
 G_BEGIN_DECLS
 
-#define FLUX_EDIT_MARGIN 32 /* pixels of context around a selection, at least */
+#define FLUX_EDIT_MARGIN           32   /* pixels of context around a selection, at least */
+#define FLUX_EDIT_SIZE_DEFAULT     1024 /* the region's smallest side around a selection */
+#define FLUX_EDIT_STRENGTH_DEFAULT 0.6
+#define FLUX_EDIT_STRENGTH_MIN     0.05 /* the dialog's slider: 0.05–1 */
 
 typedef struct {
     int x, y, width, height;
@@ -31,5 +34,28 @@ typedef struct {
  * smaller than 16 × 16 or the selection is empty. */
 gboolean flux_edit_box(int img_w, int img_h, int x1, int y1, int x2, int y2, int margin, int want_w,
                        int want_h, FluxEditBox *box);
+
+/* The `size` argument of plug-in-flux-edit: 0 → FLUX_EDIT_SIZE_DEFAULT, else 16..FLUX_MAX_SIZE;
+ * FALSE with a message naming the value otherwise. */
+gboolean flux_edit_resolve_size(int arg, int *size, GError **error);
+
+/* The region a run works on, in image coordinates. With a selection (bounds [x1, x2) × [y1, y2)
+ * in an img_w × img_h image): flux_edit_box with FLUX_EDIT_MARGIN and `size`. Without one: the
+ * layer at (lx, ly), lw × lh, floored to multiples of 16. FALSE with a message for an image or
+ * layer smaller than 16 × 16. */
+gboolean flux_edit_region(gboolean selection, int img_w, int img_h, int x1, int y1, int x2, int y2,
+                          int lx, int ly, int lw, int lh, int size, FluxEditBox *box,
+                          GError **error);
+
+/* The dialog's mode line, translated: "Repaint the selection" / "Start from the current layer". */
+const char *flux_edit_mode_text(gboolean selection);
+
+/* The procedure's help text for the PDB (untranslated, as GIMP's own). */
+#define FLUX_EDIT_HELP                                                                             \
+    "With a selection, repaints it (inpainting, or FLUX.1 Fill with a Fill model) from the "       \
+    "pixels around it and adds the result as a new layer masked by the selection. Without "        \
+    "one, reworks the current layer at the given strength (image-to-image) as a new layer. "       \
+    "The image itself is never changed. Same pixels as flux-generate --init-image/--mask on "      \
+    "the same crop."
 
 G_END_DECLS

@@ -63,13 +63,8 @@ void flux_edit_entry_query(void)
                                         {GIMP_PDB_INT32, "seed", "The seed actually used"}};
     gimp_install_procedure(
         PROC_EDIT, N_("Repaint the selection, or rework the current layer, with FLUX"),
-        "With a selection, repaints it (inpainting, or FLUX.1 Fill with a Fill model) from the "
-        "pixels around it and adds the result as a new layer masked by the selection. Without "
-        "one, reworks the current layer at the given strength (image-to-image) as a new layer. "
-        "The image itself is never changed. Same pixels as flux-generate --init-image/--mask on "
-        "the same crop.",
-        "gimp-flux authors", "gimp-flux authors", "2026", N_("FLUX _Repaint..."), "RGB*, GRAY*",
-        GIMP_PLUGIN, G_N_ELEMENTS(args), G_N_ELEMENTS(rets), args, rets);
+        FLUX_EDIT_HELP, "gimp-flux authors", "gimp-flux authors", "2026", N_("FLUX _Repaint..."),
+        "RGB*, GRAY*", GIMP_PLUGIN, G_N_ELEMENTS(args), G_N_ELEMENTS(rets), args, rets);
     gimp_plugin_menu_register(PROC_EDIT, "<Image>/Filters/Render");
 }
 
@@ -79,8 +74,8 @@ void flux_edit_entry_query(void)
 static void edit_values_init(EditValues *v)
 {
     flux_render_params_init(&v->params);
-    v->strength = 0.6;
-    v->size = 1024;
+    v->strength = FLUX_EDIT_STRENGTH_DEFAULT;
+    v->size = FLUX_EDIT_SIZE_DEFAULT;
 }
 
 static gboolean fail(GError **error, char *msg)
@@ -109,11 +104,7 @@ static gboolean values_from_args(EditValues *v, gint nparams, const GimpParam *a
     p->random_seed = p->seed == -1;
     flux_render_params_set_model(p, model && model[0] ? model : s->model);
     v->strength = a[8].data.d_float;
-    v->size = a[9].data.d_int32 ? a[9].data.d_int32 : 1024;
-    if (v->size < 16 || v->size > FLUX_MAX_SIZE)
-        return fail(error, g_strdup_printf(_("Size %d is out of range (16..%d, or 0)."), v->size,
-                                           FLUX_MAX_SIZE));
-    return TRUE;
+    return flux_edit_resolve_size(a[9].data.d_int32, &v->size, error);
 }
 
 static void load_last(EditValues *v, const FluxSettings *s)
@@ -165,16 +156,10 @@ static gboolean read_source(gint32 image, gint32 layer, const EditValues *v, Sou
     gimp_selection_bounds(image, &sel, &x1, &y1, &x2, &y2);
     gimp_drawable_offsets(layer, &ox, &oy);
     src->selection = sel;
-    if (sel) {
-        if (!flux_edit_box(gimp_image_width(image), gimp_image_height(image), x1, y1, x2, y2,
-                           FLUX_EDIT_MARGIN, v->size, v->size, &src->box))
-            return fail(error, g_strdup(_("The image is smaller than 16 × 16 pixels.")));
-    } else {
-        src->box = (FluxEditBox){ox, oy, gimp_drawable_width(layer) / 16 * 16,
-                                 gimp_drawable_height(layer) / 16 * 16};
-        if (src->box.width < 16 || src->box.height < 16)
-            return fail(error, g_strdup(_("The layer is smaller than 16 × 16 pixels.")));
-    }
+    if (!flux_edit_region(sel, gimp_image_width(image), gimp_image_height(image), x1, y1, x2, y2,
+                          ox, oy, gimp_drawable_width(layer), gimp_drawable_height(layer), v->size,
+                          &src->box, error))
+        return FALSE;
     gegl_init(NULL, NULL);
     const FluxEditBox *b = &src->box;
     src->rgb = read_region(layer, b->x - ox, b->y - oy, b->width, b->height, "R'G'B' u8", 3);
@@ -258,8 +243,7 @@ static gboolean from_dialog(gint32 image, EditValues *v, FluxSettings *s, GError
                              .role = "flux",
                              .help_id = PROC_EDIT,
                              .settings = s,
-                             .mode = sel ? _("Repaint the selection")
-                                         : _("Start from the current layer"),
+                             .mode = flux_edit_mode_text(sel),
                              .strength = sel ? NULL : &v->strength};
     /* the size fields say how large a region to work at around a selection */
     v->params.width = v->params.height = v->size;

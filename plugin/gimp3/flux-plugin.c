@@ -2,6 +2,8 @@
  *
  *   plug-in-flux-generate        Filters ▸ Render ▸ FLUX Text to Image...  → a new layer
  *   plug-in-flux-generate-image  File ▸ Create ▸ FLUX Text to Image...     → a new image
+ *   plug-in-flux-edit            Filters ▸ Render ▸ FLUX Repaint...        → a new layer
+ *                                (flux-edit-entry3.c, as the 2.10 entry's flux-edit-entry.c)
  *   plug-in-flux-generate-loras, plug-in-flux-generate-image-loras
  *                                the same with a trailing LoRA list argument ("a.safetensors:0.8;
  *                                b.safetensors"), as in the 2.10 entry, so that one Script-Fu
@@ -20,6 +22,7 @@
  * Stop ends the run with GIMP_PDB_CANCEL and the image untouched.
  */
 #include "flux-dialog3.h"
+#include "flux-edit-entry3.h"
 #include "flux-estimate.h"
 #include "flux-gimp3-common.h"
 #include "flux-intl.h"
@@ -65,7 +68,8 @@ static GList *query_procedures(GimpPlugIn *plug_in)
 {
     (void)plug_in;
     GList *l = g_list_append(g_list_append(NULL, g_strdup(PROC_LAYER)), g_strdup(PROC_IMAGE));
-    return g_list_append(g_list_append(l, g_strdup(PROC_LAYER_L)), g_strdup(PROC_IMAGE_L));
+    l = g_list_append(g_list_append(l, g_strdup(PROC_LAYER_L)), g_strdup(PROC_IMAGE_L));
+    return g_list_append(l, g_strdup(PROC_EDIT)); /* flux-edit-entry3.c */
 }
 
 /* One translation domain for the whole plug-in: the frontend/ messages are compiled with
@@ -120,6 +124,7 @@ static GimpProcedure *create_procedure(GimpPlugIn *plug_in, const gchar *name)
         "diffusers folder layout) on the CPU. The same prompt, size, steps, guidance and seed "
         "give the same pixels as the flux-generate command. Sizes are floored to multiples of "
         "16. Invalid arguments fail with a calling error whose message names the value.";
+    if (!strcmp(name, PROC_EDIT)) return flux_edit_entry3_create(plug_in);
     GimpProcedure *p;
     gboolean with_loras = !strcmp(name, PROC_LAYER_L) || !strcmp(name, PROC_IMAGE_L);
     if (!strcmp(name, PROC_LAYER_L)) {

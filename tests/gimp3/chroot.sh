@@ -165,7 +165,7 @@ build="$src/build-gimp3"
 setup="cd '$src' && { if [ -f build-gimp3/build.ninja ]; then meson setup --reconfigure build-gimp3 \
     -Dpkg_config_path=$gimp2_pc >/dev/null; else meson setup build-gimp3 -Dplugin=enabled \
     -Dcuda=disabled -Dpkg_config_path=$gimp2_pc; fi; } &&
-    ninja -C build-gimp3 plugin/gimp3/flux plugin/gimp2/flux gimp20-flux-gmo"
+    ninja -C build-gimp3 plugin/gimp3/flux plugin/gimp2/flux cli/flux-generate gimp20-flux-gmo"
 # the one build made both entries, each linked to its own libgimp
 both="readelf -d '$build/plugin/gimp2/flux' | grep -q 'NEEDED.*\[libgimp-2.0.so.0\]' &&
     readelf -d '$build/plugin/gimp3/flux' | grep -q 'NEEDED.*\[libgimp-3.0.so.0\]' &&

@@ -9,6 +9,9 @@ installed into it and the progress spy (tests/gimp/progress-spy.c) preloaded.
             to the golden picture, the progress texts, the PDB signatures, File ▸ Create,
             random seeds, selection placement, bad arguments (a calling error naming the
             value), a kill in the middle of a run (image untouched), no display, German.
+            FLUX Repaint (plug-in-flux-edit, edit_checks.py): a selection in a bigger image →
+            one masked layer over the box equal to flux-generate on the crop (±1); img2img of
+            the layer; bad arguments; a kill leaves the image as it was.
   gui       gimp-3.0 under Xvfb: Filters ▸ Render ▸ FLUX Text to Image... from the menu,
             prompt typed, Enter; the layer, the saved last values, then a RUN-WITH-LAST-VALS
             call giving the golden picture again. Screenshots go to --artifacts.
@@ -19,13 +22,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "gimp"))
 from gimp_tests import (chosen_companions, comfy_tree, pixels, picture_rows,  # noqa: E402
-                        write_lora)  # (the 2.10 suite's helpers)
+                        write_lora, write_png)  # (the 2.10 suite's helpers)
 
 GOLDEN = "golden/pipeline_p64x64_s4.png"  # "a photo of a cat", 64², 4 steps, 3.5, seed 0
 PROMPT = "a photo of a cat"
@@ -303,6 +307,113 @@ def headless(args, golden):
         compare("single-file layer equals the folder's render (±1)", png,
                 pixels(os.path.join(args.out, "scriptfu-layer.png"), 3)[2])
 
+    edit_headless(e, args)
+
+
+# ---------------------------------------------------------------------------------------
+# FLUX Repaint (plug-in-flux-edit), headless
+
+EDIT_W, EDIT_H = 200, 160
+
+
+def edit_picture():
+    """A 200×160 RGB picture with structure in every channel (the model sees it)."""
+    return [v for y in range(EDIT_H) for x in range(EDIT_W)
+            for v in ((x * 5 + y * 3) % 256, (x * y // 7) % 256, (255 - 2 * x + y) % 256)]
+
+
+def cli_run(args, out, name, init_png, mask_png, strength, seed):
+    ref = os.path.join(out, name)
+    cmd = [args.cli, "--model", args.model, "--prompt", PROMPT, "--init-image", init_png,
+           "--strength", strength, "--steps", "4", "--guidance", "3.5", "--seed", str(seed),
+           "--output", ref, "--quiet"] + (["--mask", mask_png] if mask_png else [])
+    run = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, FLUX_DEVICE="cpu"))
+    return ref if check("flux-generate on the crop runs (%s)" % name, run.returncode == 0, run.stderr) else None
+
+
+def edit_call(**kw):
+    a = dict(prompt=q(PROMPT), num_steps=4, guidance="3.5", seed=3, model='""', strength="1.0", size=64)
+    a.update(kw)
+    return ("(plug-in-flux-edit #:run-mode RUN-NONINTERACTIVE #:image img #:drawables (vector bg) "
+            "#:prompt %s #:num-steps %s #:guidance %s #:seed %s #:model %s #:strength %s #:size %s)"
+            % (a["prompt"], a["num_steps"], a["guidance"], a["seed"], a["model"], a["strength"], a["size"]))
+
+
+def edit_headless(e, args):
+    out = args.out
+    full = edit_picture()
+    picture = os.path.join(out, "edit-picture.png")
+    write_png(picture, EDIT_W, EDIT_H, 3, full)
+    env_extra = dict(FLUX_T_PICTURE=picture)
+    os.environ.update(env_extra)  # Env.vars copies os.environ
+    rc, log = e.batch("edit.log", "python-fu-eval", "exec(open(%r).read())" % os.path.join(HERE, "edit_checks.py"))
+    path = os.path.join(out, "edit-checks.json")
+    if not check("[repaint] Python-Fu checks ran (exit 0)", rc == 0 and os.path.isfile(path),
+                 "rc %d\n%s" % (rc, log[-3000:])):
+        return
+    r = json.load(open(path))
+    sig = r["signature"]
+    check("[repaint] plug-in-flux-edit: the 2.10 arguments (drawables for drawable) and returns",
+          sig["args"] == ["run-mode", "image", "drawables", "prompt", "num-steps", "guidance", "seed",
+                          "model", "strength", "size"] and sig["rets"] == ["layer", "seed"], sig)
+    check("[repaint] menu Filters > Render", sig["menu"] == ["<Image>/Filters/Render"], sig["menu"])
+
+    # the box: the 20×20 selection at (120,90) + 2·32 context = 84 → 96, centred on (130,100)
+    rp = r["repaint"]
+    if check("[repaint] a selection: the call succeeds", rp["status"] == "success", rp):
+        check("[repaint] exactly one new layer, on top, named after the prompt",
+              (rp["layers"], rp["before"], rp["position"], rp["name"]) == (2, 1, 0, PROMPT), rp)
+        check("[repaint] the layer is 96x96 at (82,52) with a layer mask",
+              (rp["size"], rp["offsets"], rp["mask"]) == ([96, 96], [82, 52], True), rp)
+        crop = [full[((52 + y) * EDIT_W + 82 + x) * 3 + c] for y in range(96) for x in range(96) for c in range(3)]
+        mask = [255 if 120 <= 82 + x < 140 and 90 <= 52 + y < 110 else 0 for y in range(96) for x in range(96)]
+        init_png, mask_png = os.path.join(out, "edit-crop.png"), os.path.join(out, "edit-mask.png")
+        write_png(init_png, 96, 96, 3, crop)
+        write_png(mask_png, 96, 96, 1, mask)
+        ref = cli_run(args, out, "edit-cli.png", init_png, mask_png, "1.0", rp["seed"]) if args.cli else None
+        if check("[repaint] flux-generate available for the comparison", ref is not None):
+            compare("[repaint] layer pixels = flux-generate --init-image crop --mask (±1)", rp["png"],
+                    pixels(ref, 3)[2], 96, 96)
+        check("[repaint] the layer below keeps its pixels", pixels(rp["bg_png"], 3)[2] == full)
+    k = r["kill"]
+    check("[repaint] killed at step 2 (Cancel): the call fails, the image keeps its layers",
+          k["status"] != "success" and k["before"] == k["after"]
+          and 'PROGRESS-SPY flux killed at "Step 2/' in log, k)
+
+    i2 = r["img2img"]
+    if check("[img2img] no selection: the call succeeds", i2["status"] == "success", i2):
+        check("[img2img] 192x160 at the layer's (5,7), no mask",
+              (i2["size"], i2["offsets"], i2["mask"]) == ([192, 160], [5, 7], False), i2)
+        crop = [full[(y * EDIT_W + x) * 3 + c] for y in range(160) for x in range(192) for c in range(3)]
+        init_png = os.path.join(out, "img2img-crop.png")
+        write_png(init_png, 192, 160, 3, crop)
+        ref = cli_run(args, out, "img2img-cli.png", init_png, None, "0.5", i2["seed"]) if args.cli else None
+        if ref:
+            compare("[img2img] layer pixels = flux-generate --init-image --strength 0.5 (±1)", i2["png"],
+                    pixels(ref, 3)[2], 192, 160)
+    check("[img2img] no drawable given: the selected layer is used",
+          r["no_drawable"] == ["success", 192], r["no_drawable"])
+
+    # bad arguments: exit code 70 and a calling error naming the value; the image untouched
+    bad = [("strength 0", dict(strength="0"), ["Calling error for procedure 'plug-in-flux-edit'",
+                                               "strength 0 is out of range"]),
+           ("strength 1.5", dict(strength="1.5"), ["has value 1.500000 out of range"]),
+           ("size 5", dict(size=5), ["Calling error for procedure 'plug-in-flux-edit'",
+                                     "Size 5 is out of range"]),
+           ("steps 0", dict(num_steps=0), ["has value 0 out of range: 1 to"]),
+           ("missing model folder", dict(model=q("/nonexistent/flux")),
+            ["Calling error for procedure 'plug-in-flux-edit'", "“/nonexistent/flux” does not exist"])]
+    for what, kw, needles in bad:
+        kw.setdefault("model", q(args.model))
+        rc, log = e.scheme("edit-bad-%s.log" % what.replace(" ", "-"), """(let* ((img (gimp-file-load RUN-NONINTERACTIVE %s))
+            (bg (vector-ref (gimp-image-get-layers img) 0)))
+          (gimp-image-select-rectangle img CHANNEL-OP-REPLACE 120 90 20 20)
+          (gimp-message (string-append "LAYERS " (number->string (vector-length (gimp-image-get-layers img))) "|"))
+          %s)""" % (q(picture), edit_call(**kw)))
+        check("[repaint] bad argument, %s: calling error naming it" % what,
+              rc == 70 and all(n in log for n in needles) and "LAYERS 1|" in log,
+              "rc %d\n%s" % (rc, log[-1500:]))
+
 
 # ---------------------------------------------------------------------------------------
 # gui
@@ -388,11 +499,15 @@ def run_gimp(env, out, log_name, batch, checks):
     with open(os.path.join(out, log_name), "wb") as log:
         g = subprocess.Popen(["timeout", "200", "dbus-run-session", "--", "gimp-3.0", "--no-splash",
                               "--batch-interpreter=plug-in-script-fu-eval", "-b", batch],
-                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                             start_new_session=True)
         try:
             checks()
-        finally:
-            g.kill()
+        finally:  # GIMP and its plug-ins too, so that no window of this run stays on the display
+            try:
+                os.killpg(g.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             g.wait()
 
 
@@ -540,6 +655,7 @@ def main():
         ap.add_argument("--" + opt, required=True)
     ap.add_argument("--comfy-tree", help="where tests/comfy_tree.py wrote (or writes) the tiny ComfyUI tree")
     ap.add_argument("--cjk-fonts", help="a folder of CJK fonts for the GUI run (chroot.sh copies the host's)")
+    ap.add_argument("--cli", help="flux-generate, for the FLUX Repaint comparisons")
     args = ap.parse_args()
     args.work = os.path.join(args.work, args.mode)
     args.out = os.path.join(args.artifacts, args.mode)

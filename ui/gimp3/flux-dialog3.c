@@ -18,6 +18,10 @@
  *                  the config's "loras"
  *   Estimate       working memory and time (flux_estimate_memory / _flops)
  *
+ * Working from a picture (FLUX Repaint, opt->mode): the mode line above the prompt, and in
+ * place of Width and Height a Region size field (around a selection) or a Strength slider
+ * (0.05–1, from the current layer).
+ *
  * The prompt, sizes, steps and guidance are GimpProcedureDialog's own widgets bound to the
  * config; the model chooser, the seed pair and the texts are ours (frontend/flux-dialog-text).
  * Enter in any field activates OK; OK is insensitive while the model is not usable; an empty
@@ -26,6 +30,7 @@
 #include "flux-dialog3.h"
 
 #include "flux-dialog-text.h"
+#include "flux-edit.h"
 #include "flux-help.h"
 #include "flux-intl.h"
 #include "flux-lora-list3.h"
@@ -59,11 +64,30 @@ static int config_int(Dialog *d, const char *name)
     return v;
 }
 
+/* The picture a run makes: the config's width × height, or the region worked from. */
+static void picture_size(Dialog *d, int *w, int *h)
+{
+    const FluxDialog3Options *o = d->opt;
+    if (!o->mode) {
+        *w = config_int(d, "width"), *h = config_int(d, "height");
+        return;
+    }
+    *w = o->picture_width / 16 * 16, *h = o->picture_height / 16 * 16;
+    if (o->edit_size) {
+        int size = config_int(d, "size");
+        size = size ? size : 1024; /* the argument's 0 */
+        *w = MIN(*w, size), *h = MIN(*h, size);
+    }
+}
+
 static void update_texts(Dialog *d)
 {
-    int w = config_int(d, "width"), h = config_int(d, "height");
-    g_autofree char *size = flux_text_size_note(w, h);
-    gtk_label_set_text(GTK_LABEL(d->size_label), size);
+    int w, h;
+    picture_size(d, &w, &h);
+    if (d->size_label) {
+        g_autofree char *size = flux_text_size_note(w, h);
+        gtk_label_set_text(GTK_LABEL(d->size_label), size);
+    }
     g_autofree char *est = flux_text_estimate(d->model_ok ? &d->info : NULL, w, h,
                                               config_int(d, "num-steps"), d->opt->settings);
     gtk_label_set_text(GTK_LABEL(d->estimate), est);
@@ -390,6 +414,34 @@ static void build_loras(Dialog *d, GtkBox *box)
     gtk_box_pack_start(box, row, FALSE, FALSE, 0);
 }
 
+/* Working from a picture: the mode line and the field of the mode. */
+static void build_edit(Dialog *d, GtkBox *box)
+{
+    GtkWidget *mode = left_label(d->opt->mode);
+    gimp_label_set_attributes(GTK_LABEL(mode), PANGO_ATTR_WEIGHT, PANGO_WEIGHT_BOLD, -1);
+    gtk_box_pack_start(box, mode, FALSE, FALSE, 0);
+    gtk_box_reorder_child(box, mode, 0);
+}
+
+static GtkWidget *strength_row(Dialog *d)
+{
+    GimpProcedureDialog *pd = GIMP_PROCEDURE_DIALOG(d->dialog);
+    GtkWidget *w = gimp_procedure_dialog_get_widget(pd, "strength", GIMP_TYPE_SCALE_ENTRY);
+    double v = 0;
+    g_object_get(d->config, "strength", &v, NULL);
+    if (v < FLUX_EDIT_STRENGTH_MIN)
+        g_object_set(d->config, "strength", FLUX_EDIT_STRENGTH_MIN, NULL);
+    gimp_label_spin_set_increments(GIMP_LABEL_SPIN(w), 0.05, 0.1);
+    gimp_label_spin_set_digits(GIMP_LABEL_SPIN(w), 2);
+    gimp_scale_entry_set_bounds(GIMP_SCALE_ENTRY(w), FLUX_EDIT_STRENGTH_MIN, 1.0, TRUE);
+    GtkWidget *spin = gimp_label_spin_get_spin_button(GIMP_LABEL_SPIN(w));
+    gtk_entry_set_activates_default(GTK_ENTRY(spin), TRUE);
+    gtk_size_group_add_widget(d->labels, gimp_labeled_get_label(GIMP_LABELED(w)));
+    gtk_widget_set_tooltip_text(w, _("How much to change the layer: low keeps its shapes and "
+                                     "colours, 1 paints anew"));
+    return w;
+}
+
 static GtkWidget *dialog_new(GimpProcedure *procedure, GimpProcedureConfig *config,
                              const char *title)
 {
@@ -418,10 +470,16 @@ gboolean flux_dialog3_run(GimpProcedure *procedure, GimpProcedureConfig *config,
     g_autofree char *model = NULL;
     g_object_get(config, "model", &model, NULL);
     build_model(&d, box, model);
-    gtk_box_pack_start(box, spin_row(&d, "width"), FALSE, FALSE, 0);
-    gtk_box_pack_start(box, spin_row(&d, "height"), FALSE, FALSE, 0);
-    d.size_label = note_label();
-    gtk_box_pack_start(box, d.size_label, FALSE, FALSE, 0);
+    if (!opt->mode) {
+        gtk_box_pack_start(box, spin_row(&d, "width"), FALSE, FALSE, 0);
+        gtk_box_pack_start(box, spin_row(&d, "height"), FALSE, FALSE, 0);
+        d.size_label = note_label();
+        gtk_box_pack_start(box, d.size_label, FALSE, FALSE, 0);
+    } else {
+        build_edit(&d, box);
+        if (opt->edit_size) gtk_box_pack_start(box, spin_row(&d, "size"), FALSE, FALSE, 0);
+        if (opt->edit_strength) gtk_box_pack_start(box, strength_row(&d), FALSE, FALSE, 0);
+    }
     d.steps = spin_row(&d, "num-steps");
     gtk_box_pack_start(box, d.steps, FALSE, FALSE, 0);
     d.guidance = spin_row(&d, "guidance");
