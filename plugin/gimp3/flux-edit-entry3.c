@@ -23,7 +23,6 @@
 
 #include "flux-dialog3.h"
 #include "flux-edit.h"
-#include "flux-estimate.h"
 #include "flux-gimp3-common.h"
 #include "flux-intl.h"
 #include "flux-params.h"
@@ -165,10 +164,7 @@ static gboolean run_dialog(Edit *e, GError **error)
         return fail(error, g_strdup(_("FLUX Repaint needs a display for its dialog; call it with "
                                       "RUN-NONINTERACTIVE or RUN-WITH-LAST-VALS instead.")));
     gimp_ui_init("flux");
-    g_autofree char *model = NULL;
-    g_object_get(e->config, "model", &model, NULL);
-    if ((!model || !model[0]) && e->settings.model)
-        g_object_set(e->config, "model", e->settings.model, NULL);
+    flux_gimp3_dialog_prepare(e->config, &e->settings, e->settings_path);
     gboolean sel = has_selection(e->image);
     FluxDialog3Options opt = {
         .title = _("FLUX Repaint"),
@@ -183,12 +179,8 @@ static gboolean run_dialog(Edit *e, GError **error)
         .picture_height = sel ? gimp_image_get_height(e->image)
                               : gimp_drawable_get_height(GIMP_DRAWABLE(e->layer)),
     };
-    if (flux_estimate_calibrate(&e->settings))
-        flux_settings_save(e->settings_path, &e->settings, NULL);
     if (!flux_dialog3_run(e->procedure, e->config, &opt)) return FALSE;
-    g_clear_pointer(&model, g_free);
-    g_object_get(e->config, "model", &model, NULL);
-    flux_gimp3_remember_model(e->settings_path, &e->settings, model);
+    flux_gimp3_dialog_done(e->config, &e->settings, e->settings_path);
     return TRUE;
 }
 

@@ -2,6 +2,8 @@
  * flux-gimp3-common.h). */
 #include "flux-gimp3-common.h"
 
+#include "flux-estimate.h"
+
 #include <gtk/gtk.h>
 
 char *flux_gimp3_settings_path(void)
@@ -17,6 +19,21 @@ void flux_gimp3_remember_model(const char *path, FluxSettings *s, const char *mo
         g_warning("%s", err->message);
         g_error_free(err);
     }
+}
+
+void flux_gimp3_dialog_prepare(GimpProcedureConfig *config, FluxSettings *s, const char *path)
+{
+    g_autofree char *model = NULL;
+    g_object_get(config, "model", &model, NULL);
+    if ((!model || !model[0]) && s->model) g_object_set(config, "model", s->model, NULL);
+    if (flux_estimate_calibrate(s)) flux_settings_save(path, s, NULL);
+}
+
+void flux_gimp3_dialog_done(GimpProcedureConfig *config, FluxSettings *s, const char *path)
+{
+    g_autofree char *model = NULL;
+    g_object_get(config, "model", &model, NULL);
+    flux_gimp3_remember_model(path, s, model);
 }
 
 gboolean flux_gimp3_ui_available(void)

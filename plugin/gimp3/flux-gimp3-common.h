@@ -11,6 +11,11 @@
 char *flux_gimp3_settings_path(void);
 /* Remembers `model` in s and saves s to `path` (a failure is only logged). */
 void flux_gimp3_remember_model(const char *path, FluxSettings *s, const char *model);
+/* Before a dialog: an empty "model" in `config` becomes the one remembered in s, and the first
+ * time this computer's rate for the estimate is measured (and saved to `path`). */
+void flux_gimp3_dialog_prepare(GimpProcedureConfig *config, FluxSettings *s, const char *path);
+/* After OK: the config's "model" is remembered in s and saved to `path`. */
+void flux_gimp3_dialog_done(GimpProcedureConfig *config, FluxSettings *s, const char *path);
 /* TRUE when a display can show a dialog (FALSE under gimp-console, where GTK would abort). */
 gboolean flux_gimp3_ui_available(void);
 /* res->rgb into `drawable` at (0, 0), converted by babl to the layer's precision and mode. */

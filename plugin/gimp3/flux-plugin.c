@@ -249,10 +249,8 @@ static gboolean run_dialog(Request *r, GError **error)
         return fail(error, g_strdup(_("FLUX Text to Image needs a display for its dialog; call it "
                                       "with RUN-NONINTERACTIVE or RUN-WITH-LAST-VALS instead.")));
     gimp_ui_init(PLUG_IN_BINARY);
-    g_autofree char *model = NULL;
-    g_object_get(r->config, "model", &model, NULL);
-    if ((!model || !model[0]) && r->settings.model)
-        g_object_set(r->config, "model", r->settings.model, NULL);
+    /* the model chosen last; the first time, this computer's rate for the estimate */
+    flux_gimp3_dialog_prepare(r->config, &r->settings, r->settings_path);
     if (r->image) {
         /* the layer fills the selection, else the image, unless the artist asks otherwise */
         gboolean sel;
@@ -264,14 +262,9 @@ static gboolean run_dialog(Request *r, GError **error)
         g_object_set(r->config, "width", CLAMP(x2 - x1, FLUX_SIZE_STEP, FLUX_MAX_SIZE), "height",
                      CLAMP(y2 - y1, FLUX_SIZE_STEP, FLUX_MAX_SIZE), NULL);
     }
-    /* the first time: this computer's rate for the estimate, before any run has been timed */
-    if (flux_estimate_calibrate(&r->settings))
-        flux_settings_save(r->settings_path, &r->settings, NULL);
     FluxDialog3Options opt = {.title = _("FLUX Text to Image"), .settings = &r->settings};
     if (!flux_dialog3_run(r->procedure, r->config, &opt)) return FALSE;
-    g_clear_pointer(&model, g_free);
-    g_object_get(r->config, "model", &model, NULL);
-    flux_gimp3_remember_model(r->settings_path, &r->settings, model);
+    flux_gimp3_dialog_done(r->config, &r->settings, r->settings_path);
     return TRUE;
 }
 

@@ -1113,6 +1113,142 @@ def gui_more_checks(g, args, out, img):
         keys("Escape")
         call.join(30)
     remember_model(args, args.model, gflops=50)
+    gui_repaint_checks(g, args, out)
+
+
+def open_repaint(win):
+    """Filters ▸ Render ▸ FLUX Repaint... from the image window's menu (keyboard)."""
+    xdo("windowfocus", "--sync", win)
+    time.sleep(0.3)
+    keys("alt+r")
+    time.sleep(0.5)
+    keys("r")
+    time.sleep(0.8)
+    keys("r")
+    return find_window("^flux$")
+
+
+def edit_cli(args, out, name, crop, w, h, mask, strength, seed):
+    """flux-generate on a crop (and mask) written as PNGs; the result's pixels, or None."""
+    init_png = os.path.join(out, name + "-crop.png")
+    write_png(init_png, w, h, 3, crop)
+    cmd = [args.cli, "--model", args.model, "--prompt", PROMPT, "--init-image", init_png, "--strength",
+           strength, "--steps", "4", "--guidance", "3.5", "--seed", str(seed), "--quiet",
+           "--output", os.path.join(out, name + "-cli.png")]
+    if mask:
+        write_png(os.path.join(out, name + "-mask.png"), w, h, 1, mask)
+        cmd += ["--mask", os.path.join(out, name + "-mask.png")]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, FLUX_DEVICE="cpu"))
+    if not check("[repaint gui] flux-generate on the crop (%s)" % name, run.returncode == 0, run.stderr):
+        return None
+    return pixels(os.path.join(out, name + "-cli.png"), 3)[2]
+
+
+def gui_repaint_checks(g, args, out):
+    """FLUX Repaint from the menu in both modes: a selection (the size fields say how large a
+    region to work at), then none (the Strength slider); the layers equal flux-generate on the
+    same crop with the values typed."""
+    img, bg = new_image(g, 200, 160)
+    g.value("(plug-in-plasma RUN-NONINTERACTIVE %d %d 7 1.0)" % (img, bg))
+    bw, bh, full = pixels(save_png(g, img, bg, os.path.join(out, "repaint-bg.png")), 3)
+    g.value("(gimp-image-select-rectangle %d CHANNEL-OP-REPLACE 120 90 20 20)" % img)
+    g.value("(gimp-display-new %d)" % img)
+    time.sleep(1.0)
+    win = find_window("GIMP$", 20, by="--name")
+    wid = open_repaint(win) if win else None
+    if not check("[repaint gui] a selection: the dialog opens from Filters > Render > FLUX Repaint...",
+                 wid is not None):
+        shot(os.path.join(out, "repaint-no-dialog.png"))
+        return
+    time.sleep(1.0)
+    check("[repaint gui] dialog title", xdo("getwindowname", wid) == "FLUX Repaint", xdo("getwindowname", wid))
+    shot(os.path.join(out, "repaint-dialog-selection.png"), wid)
+    xdo("windowfocus", "--sync", wid)
+    time.sleep(0.3)
+    keys("ctrl+a")
+    typ(PROMPT)
+    for mnemonic, value in [("alt+w", "64"), ("alt+g", "64"), ("alt+s", "4")]:
+        keys(mnemonic, "ctrl+a")
+        typ(value)
+    keys("alt+r")  # Random off (on by default): the seed becomes editable
+    keys("alt+e", "ctrl+a")
+    typ("3")
+    time.sleep(0.3)
+    shot(os.path.join(out, "repaint-dialog-selection-filled.png"), wid)
+    keys("Return")
+    deadline = time.time() + 90
+    while time.time() < deadline and len(layers(g, img)) < 2:
+        time.sleep(0.3)
+    time.sleep(0.5)
+    shot(os.path.join(out, "repaint-after-selection.png"))
+    now = layers(g, img)
+    if not check("[repaint gui] a selection: one new layer above", len(now) == 2 and now[1] == bg, str(now)):
+        return
+    layer = now[0]
+    check("[repaint gui] the layer is 96x96 at (82,52) with a layer mask",
+          layer_info(g, layer)[1:] == (96, 96, 82, 52)
+          and g.ints("(car (gimp-layer-get-mask %d))" % layer)[0] != -1, str(layer_info(g, layer)))
+    crop = [full[((52 + y) * bw + 82 + x) * 3 + c] for y in range(96) for x in range(96) for c in range(3)]
+    mask = [255 if 120 <= 82 + x < 140 and 90 <= 52 + y < 110 else 0 for y in range(96) for x in range(96)]
+    # with a selection the dialog has no Strength: the procedure's default 0.6 (diffusers'
+    # FluxInpaintPipeline's) is used
+    want = edit_cli(args, out, "repaint-selection", crop, 96, 96, mask, "0.6", 3) if args.cli else None
+    if want:
+        compare("[repaint gui] the typed values (size 64, 4 steps, seed 3): = flux-generate on the crop",
+                save_png(g, img, layer, os.path.join(out, "repaint-layer-selection.png")), 96, 96, want)
+
+    # no selection: the Strength slider (0.05–1) instead of the size
+    g.value("(gimp-selection-none %d)" % img)
+    g.value("(gimp-image-set-active-layer %d %d)" % (img, bg))
+    g.value("(gimp-displays-flush)")
+    time.sleep(0.5)
+    wid = open_repaint(win)
+    if not check("[repaint gui] no selection: the dialog opens with a Strength slider", wid is not None):
+        return
+    time.sleep(1.0)
+    shot(os.path.join(out, "repaint-dialog-layer.png"), wid)
+    xdo("windowfocus", "--sync", wid)
+    time.sleep(0.3)
+    keys("alt+t", "End")  # Strength: 1.0, then ten steps of 0.05 down
+    for _ in range(10):
+        keys("Left")
+    keys("alt+e")
+    time.sleep(0.3)
+    shot(os.path.join(out, "repaint-dialog-layer-filled.png"), wid)
+    keys("Return")
+    deadline = time.time() + 90
+    while time.time() < deadline and len(layers(g, img)) < 3:
+        time.sleep(0.3)
+    time.sleep(0.5)
+    shot(os.path.join(out, "repaint-after-layer.png"))
+    now = layers(g, img)
+    if not check("[repaint gui] no selection: a third layer", len(now) == 3, str(now)):
+        return
+    layer = [l for l in now if l not in (bg, layer)][0]
+    check("[repaint gui] 192x160 at the layer's (0,0), no mask",
+          layer_info(g, layer)[1:] == (192, 160, 0, 0)
+          and g.ints("(car (gimp-layer-get-mask %d))" % layer)[0] == -1, str(layer_info(g, layer)))
+    crop = [full[(y * bw + x) * 3 + c] for y in range(160) for x in range(192) for c in range(3)]
+    want = edit_cli(args, out, "repaint-layer", crop, 192, 160, None, "0.5", 3) if args.cli else None
+    if want:
+        compare("[repaint gui] the slider's strength 0.5: = flux-generate --strength 0.5",
+                save_png(g, img, layer, os.path.join(out, "repaint-layer-layer.png")), 192, 160, want)
+    # each run is one undo step: Ctrl+Z removes the img2img layer; two more undo Select None
+    # and then the masked layer with its mask (were they two steps, 2 layers would be left)
+    xdo("windowfocus", "--sync", win)
+    time.sleep(0.3)
+    keys("ctrl+z")
+    deadline = time.time() + 10
+    while time.time() < deadline and len(layers(g, img)) != 2:
+        time.sleep(0.2)
+    one = len(layers(g, img)) == 2
+    keys("ctrl+z", "ctrl+z")
+    deadline = time.time() + 10
+    while time.time() < deadline and layers(g, img) != [bg]:
+        time.sleep(0.2)
+    check("[repaint gui] one Ctrl+Z per run: the layer (with its mask) goes in one step",
+          one and layers(g, img) == [bg], str(layers(g, img)))
+    g.call("(gimp-image-clean-all %d)" % img)
 
 
 def wait_log(g, text, timeout):

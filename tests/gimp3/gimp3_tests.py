@@ -14,7 +14,9 @@ installed into it and the progress spy (tests/gimp/progress-spy.c) preloaded.
             the layer; bad arguments; a kill leaves the image as it was.
   gui       gimp-3.0 under Xvfb: Filters ▸ Render ▸ FLUX Text to Image... from the menu,
             prompt typed, Enter; the layer, the saved last values, then a RUN-WITH-LAST-VALS
-            call giving the golden picture again. Screenshots go to --artifacts.
+            call giving the golden picture again. FLUX Repaint... from the menu in both modes
+            (a selection: Region size; none: Strength), values typed, the new layer, the last
+            values GIMP saved. Screenshots go to --artifacts.
 Exit status: 0 all passed, 1 a check failed.
 """
 import argparse
@@ -468,6 +470,13 @@ def gui(args, golden):
     try:
         run_gimp(env, out, "gui.log", "(script-fu-use-v3) (let* (%s) (gimp-display-new img))" % NEW_IMAGE,
                  lambda: gui_checks(e, out))
+        # FLUX Repaint in both modes, on the 200×160 picture with a 20×20 selection
+        picture = os.path.join(out, "edit-picture.png")
+        write_png(picture, EDIT_W, EDIT_H, 3, edit_picture())
+        run_gimp(env, out, "gui-repaint.log", """(script-fu-use-v3)
+            (let* ((img (gimp-file-load RUN-NONINTERACTIVE %s)))
+              (gimp-image-select-rectangle img CHANNEL-OP-REPLACE 120 90 20 20) (gimp-display-new img))"""
+                 % q(picture), lambda: repaint_gui(e, out))
         # the dialog in German and Chinese (GIMP 3 binds the plug-in's catalog through set_i18n)
         for lang, locale, title in [("de", "de_DE.UTF-8", "FLUX Text zu Bild"),
                                     ("zh_CN", "zh_CN.UTF-8", "FLUX 文生图")]:
@@ -587,6 +596,103 @@ def gui_checks(e, out):
     text = open(ini).read() if os.path.isfile(ini) else ""
     check("the Precision chosen (Exact) is remembered", "precision=float32" in text, text)
     preview_checks(win, out)
+
+
+def open_repaint(win):
+    """Filters ▸ Render ▸ FLUX Repaint... from the image window's menu (keyboard)."""
+    xdo("windowfocus", "--sync", win)
+    xdo("mousemove", "1279", "1023")
+    time.sleep(0.5)
+    keys("alt+r")
+    time.sleep(0.7)
+    keys("r")
+    time.sleep(0.7)
+    keys("r")
+    return find_window("^flux$", 30)
+
+
+def wait_layers(win, n, timeout=90):
+    want = ", %d layer%s)" % (n, "s" if n != 1 else "")
+    deadline = time.time() + timeout
+    while time.time() < deadline and want not in xdo("getwindowname", win):
+        time.sleep(0.5)
+    return want in xdo("getwindowname", win)
+
+
+def repaint_gui(e, out):
+    last = os.path.join(e.profile, "plug-in-settings", "GimpProcedureConfigRun-plug-in-flux-edit.last")
+    win = find_window(r"200x160.*GIMP$", 90, by="--name")  # a loaded picture shows as [Untitled]
+    if not check("[repaint gui] the image window is there", win is not None,
+                 [xdo("getwindowname", w) for w in xdo("search", "--onlyvisible", "--name", ".").split()]):
+        shot(out, "repaint-no-window.png")
+        return
+    time.sleep(2)
+    dlg = open_repaint(win)
+    if not check("[repaint gui] the dialog opens from Filters > Render > FLUX Repaint...", dlg is not None):
+        shot(out, "repaint-no-dialog.png")
+        return
+    time.sleep(1.5)
+    check("[repaint gui] dialog title", xdo("getwindowname", dlg) == "FLUX Repaint", xdo("getwindowname", dlg))
+    window_shot(out, "repaint-dialog-selection.png", dlg)
+    xdo("windowfocus", "--sync", dlg)
+    time.sleep(0.3)
+    keys("alt+p", "ctrl+a")
+    typ(PROMPT)
+    for mnemonic, value in [("alt+t", "4"), ("alt+z", "64")]:  # Steps, Region size
+        keys(mnemonic, "ctrl+a")
+        typ(value)
+    keys("alt+a")  # Random off
+    keys("alt+e", "ctrl+a")
+    typ("3")
+    keys("Tab", "alt+p")
+    time.sleep(0.5)
+    window_shot(out, "repaint-dialog-selection-filled.png", dlg)
+    keys("Return")
+    ok = wait_layers(win, 2)
+    time.sleep(0.5)
+    shot(out, "repaint-after-selection.png")
+    if not check("[repaint gui] a selection: the image has a second layer", ok, xdo("getwindowname", win)):
+        return
+    time.sleep(1)
+    text = open(last).read() if os.path.isfile(last) else ""
+    check("[repaint gui] last values saved: prompt, 4 steps, seed 3, size 64",
+          all(s in text for s in ['(prompt "%s")' % PROMPT, "(num-steps 4)", "(seed 3)", "(size 64)"]), text)
+
+    # no selection: the Strength slider, the layer reworked
+    xdo("windowfocus", "--sync", win)
+    keys("ctrl+shift+a")  # Select ▸ None
+    time.sleep(0.5)
+    dlg = open_repaint(win)
+    if not check("[repaint gui] no selection: the dialog opens again", dlg is not None):
+        return
+    time.sleep(1.5)
+    window_shot(out, "repaint-dialog-layer.png", dlg)
+    xdo("windowfocus", "--sync", dlg)
+    time.sleep(0.3)
+    keys("alt+n", "ctrl+a")  # Strength
+    typ("0.5")
+    keys("Tab", "alt+p")
+    time.sleep(0.5)
+    window_shot(out, "repaint-dialog-layer-filled.png", dlg)
+    keys("Return")
+    ok = wait_layers(win, 3)
+    time.sleep(0.5)
+    shot(out, "repaint-after-layer.png")
+    if not check("[repaint gui] no selection: the image has a third layer", ok, xdo("getwindowname", win)):
+        return
+    time.sleep(1)
+    text = open(last).read() if os.path.isfile(last) else ""
+    check("[repaint gui] last values saved: strength 0.5", "(strength 0.5)" in text, text)
+
+    # each run is one undo step: Ctrl+Z removes the img2img layer; two more undo Select None
+    # and then the masked layer with its mask (were they two steps, 2 layers would be left)
+    xdo("windowfocus", "--sync", win)
+    keys("ctrl+z")
+    one = wait_layers(win, 2, 10)
+    keys("ctrl+z", "ctrl+z")
+    two = wait_layers(win, 1, 10) if one else False
+    check("[repaint gui] one Ctrl+Z per run: the layer (with its mask) goes in one step", one and two,
+          xdo("getwindowname", win))
 
 
 def window_shot(out, name, wid):
