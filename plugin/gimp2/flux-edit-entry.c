@@ -12,9 +12,10 @@
  *                        to 16) at `strength`; the result is a new layer at the layer's offsets.
  *
  * Nothing touches the image before the picture is complete; inserting the layer and its mask
- * is one undo step. Arguments (Script-Fu): run-mode, image, drawable, prompt, num-steps,
- * guidance, seed, model, strength, size (the smallest box side to work at around a selection,
- * 16..4096; 0 = 1024).
+ * is one undo step. Interactive runs show the preview window (plugin/common/flux-watch.c),
+ * whose Stop ends the run with GIMP_PDB_CANCEL. Arguments (Script-Fu): run-mode, image, drawable,
+ * prompt, num-steps, guidance, seed, model, strength, size (the smallest box side to work at around
+ * a selection, 16..4096; 0 = 1024).
  */
 #include "flux-edit-entry.h"
 
@@ -23,7 +24,9 @@
 #include "flux-worker.h"
 #include "flux-intl.h"
 #include "flux-gimp-common.h"
+#include "flux-pixels.h"
 #include "flux-progress.h"
+#include "flux-watch.h"
 #include "flux.h"
 
 #include <libgimp/gimpui.h>
@@ -138,16 +141,6 @@ static gint32 work_layer(gint32 image, gint32 drawable)
     return gimp_image_get_active_layer(image);
 }
 
-static guint8 *read_region(gint32 drawable, int x, int y, int w, int h, const char *format, int bpp)
-{
-    guint8 *px = g_malloc0((gsize)w * h * bpp);
-    GeglBuffer *buf = gimp_drawable_get_buffer(drawable);
-    gegl_buffer_get(buf, GEGL_RECTANGLE(x, y, w, h), 1.0, babl_format(format), px,
-                    GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
-    g_object_unref(buf);
-    return px;
-}
-
 static gboolean read_source(gint32 image, gint32 layer, const EditValues *v, Source *src,
                             GError **error)
 {
@@ -162,10 +155,11 @@ static gboolean read_source(gint32 image, gint32 layer, const EditValues *v, Sou
         return FALSE;
     gegl_init(NULL, NULL);
     const FluxEditBox *b = &src->box;
-    src->rgb = read_region(layer, b->x - ox, b->y - oy, b->width, b->height, "R'G'B' u8", 3);
+    src->rgb = flux_pixels_read(gimp_drawable_get_buffer(layer), b->x - ox, b->y - oy, b->width,
+                                b->height, "R'G'B' u8", 3);
     if (sel)
-        src->mask = read_region(gimp_image_get_selection(image), b->x, b->y, b->width, b->height,
-                                "Y u8", 1);
+        src->mask = flux_pixels_read(gimp_drawable_get_buffer(gimp_image_get_selection(image)),
+                                     b->x, b->y, b->width, b->height, "Y u8", 1);
     return TRUE;
 }
 
@@ -203,9 +197,11 @@ static gint32 add_result(gint32 image, gint32 layer, const Source *src, const Fl
     return out;
 }
 
-/* `found`: what the check before the run found (the run loads it without looking again). */
+/* Renders from the region (in the preview window when `watched`) and delivers; -1 with `error`
+ * set (FLUX_ERROR_CANCELLED after Stop). `found`: what the check before the run found (the run
+ * loads it without looking again). */
 static gint32 render(gint32 image, gint32 layer, EditValues *v, const FluxModelFound *found,
-                     gint32 seed, GError **error)
+                     gint32 seed, gboolean watched, GError **error)
 {
     Source src = {0};
     if (!read_source(image, layer, v, &src, error)) return -1;
@@ -217,7 +213,10 @@ static gint32 render(gint32 image, gint32 layer, EditValues *v, const FluxModelF
     FluxEditInput in = {src.rgb, src.mask, src.box.width, src.box.height, v->strength};
     FluxWorkerResult res;
     gint32 id = -1;
-    if (flux_worker_run_edit(&v->params, seed, &in, &cb, &res, error)) {
+    gboolean ok = watched ? flux_watch_render(&v->params, &in, seed, found,
+                                              _("FLUX Repaint — Preview"), &res, error)
+                          : flux_worker_run_edit(&v->params, seed, &in, &cb, &res, error);
+    if (ok) {
         id = add_result(image, layer, &src, &res, v->params.prompt, error);
         g_free(res.rgb);
     }
@@ -287,8 +286,12 @@ void flux_edit_entry_run(gint nparams, const GimpParam *param, GimpParam *values
          flux_worker_find_model(v.params.model, &found, &err);
     gint32 seed = ok ? flux_render_params_pick_seed(&v.params) : 0, id = -1;
     flux_worker_set_precision(s.precision); /* as the dialog last set it */
-    if (ok) id = render(image, layer, &v, &found, seed, &err);
+    if (ok) id = render(image, layer, &v, &found, seed, mode == GIMP_RUN_INTERACTIVE, &err);
     flux_model_found_clear(&found);
+    if (id == -1 && g_error_matches(err, FLUX_ERROR, FLUX_ERROR_CANCELLED)) {
+        cancelled = TRUE; /* Stop in the preview window: nothing was touched */
+        g_clear_error(&err);
+    }
     gboolean ran = ok; /* a failure from here on is the run's, not the caller's */
 
     values[0].type = GIMP_PDB_STATUS;

@@ -3,6 +3,7 @@
  * check, writing a picture into a drawable (flux-gimp-common.h). */
 #include "flux-gimp-common.h"
 
+#include "flux-pixels.h"
 #include "plugin-config.h"
 
 #include <libgimp/gimpui.h>
@@ -42,9 +43,5 @@ gboolean flux_plugin_ui_available(void)
 void flux_plugin_write_pixels(gint32 drawable, const FluxWorkerResult *res)
 {
     gegl_init(NULL, NULL); /* only here: it loads every GEGL module, ~0.3 s */
-    GeglBuffer *buf = gimp_drawable_get_buffer(drawable);
-    /* babl converts the sRGB bytes to the layer's precision and mode (float linear, gray) */
-    gegl_buffer_set(buf, GEGL_RECTANGLE(0, 0, res->width, res->height), 0, babl_format("R'G'B' u8"),
-                    res->rgb, GEGL_AUTO_ROWSTRIDE);
-    g_object_unref(buf); /* flushes the tiles to the core */
+    flux_pixels_write(gimp_drawable_get_buffer(drawable), res);
 }

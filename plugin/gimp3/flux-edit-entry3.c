@@ -26,6 +26,7 @@
 #include "flux-gimp3-common.h"
 #include "flux-intl.h"
 #include "flux-params.h"
+#include "flux-pixels.h"
 #include "flux-progress.h"
 #include "flux-settings.h"
 #include "flux-watch.h"
@@ -107,13 +108,6 @@ typedef struct {
     char *settings_path;
 } Edit;
 
-static gboolean fail(GError **error, char *msg)
-{
-    g_set_error_literal(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT, msg);
-    g_free(msg);
-    return FALSE;
-}
-
 /* The first drawable when it is a layer of the image, else the image's selected layer. */
 static GimpLayer *work_layer(GimpImage *image, GimpDrawable **drawables)
 {
@@ -145,9 +139,10 @@ static gboolean values_from_config(Edit *e, GError **error)
                  &loras, NULL);
     if ((prompt && strlen(prompt) >= sizeof p->prompt) ||
         (model && strlen(model) >= sizeof p->model))
-        return fail(error, g_strdup(_("The prompt or the model folder's path is too long.")));
+        return flux_gimp3_fail(error,
+                               g_strdup(_("The prompt or the model folder's path is too long.")));
     if (!flux_render_params_set_loras(p, loras))
-        return fail(error, g_strdup(_("The LoRA list is too long.")));
+        return flux_gimp3_fail(error, g_strdup(_("The LoRA list is too long.")));
     flux_render_params_set_prompt(p, prompt);
     flux_render_params_set_model(p, model && model[0] ? model : e->settings.model);
     p->seed = seed;
@@ -161,8 +156,9 @@ static gboolean values_from_config(Edit *e, GError **error)
 static gboolean run_dialog(Edit *e, GError **error)
 {
     if (!flux_gimp3_ui_available())
-        return fail(error, g_strdup(_("FLUX Repaint needs a display for its dialog; call it with "
-                                      "RUN-NONINTERACTIVE or RUN-WITH-LAST-VALS instead.")));
+        return flux_gimp3_fail(
+            error, g_strdup(_("FLUX Repaint needs a display for its dialog; call it with "
+                              "RUN-NONINTERACTIVE or RUN-WITH-LAST-VALS instead.")));
     gimp_ui_init("flux");
     flux_gimp3_dialog_prepare(e->config, &e->settings, e->settings_path);
     gboolean sel = has_selection(e->image);
@@ -193,17 +189,6 @@ typedef struct {
     guint8 *rgb, *mask;
 } Source;
 
-static guint8 *read_region(GimpDrawable *drawable, int x, int y, int w, int h, const char *format,
-                           int bpp)
-{
-    guint8 *px = g_malloc0((gsize)w * h * bpp);
-    GeglBuffer *buf = gimp_drawable_get_buffer(drawable);
-    gegl_buffer_get(buf, GEGL_RECTANGLE(x, y, w, h), 1.0, babl_format(format), px,
-                    GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
-    g_object_unref(buf);
-    return px;
-}
-
 static gboolean read_source(const Edit *e, Source *src, GError **error)
 {
     gboolean sel = FALSE;
@@ -217,10 +202,12 @@ static gboolean read_source(const Edit *e, Source *src, GError **error)
                           gimp_drawable_get_height(d), e->size, &src->box, error))
         return FALSE;
     const FluxEditBox *b = &src->box;
-    src->rgb = read_region(d, b->x - ox, b->y - oy, b->width, b->height, "R'G'B' u8", 3);
+    src->rgb = flux_pixels_read(gimp_drawable_get_buffer(d), b->x - ox, b->y - oy, b->width,
+                                b->height, "R'G'B' u8", 3);
     if (sel)
-        src->mask = read_region(GIMP_DRAWABLE(gimp_image_get_selection(e->image)), b->x, b->y,
-                                b->width, b->height, "Y u8", 1);
+        src->mask = flux_pixels_read(
+            gimp_drawable_get_buffer(GIMP_DRAWABLE(gimp_image_get_selection(e->image))), b->x, b->y,
+            b->width, b->height, "Y u8", 1);
     return TRUE;
 }
 
@@ -238,7 +225,7 @@ static GimpLayer *add_result(const Edit *e, const Source *src, const FluxWorkerR
     GimpLayer *out = gimp_layer_new(e->image, name, res->width, res->height, type, 100.0,
                                     GIMP_LAYER_MODE_NORMAL);
     if (!out) {
-        fail(error, g_strdup(_("GIMP could not create the layer.")));
+        flux_gimp3_fail(error, g_strdup(_("GIMP could not create the layer.")));
         return NULL;
     }
     flux_gimp3_write_pixels(GIMP_DRAWABLE(out), res);
@@ -254,7 +241,7 @@ static GimpLayer *add_result(const Edit *e, const Source *src, const FluxWorkerR
     }
     gimp_image_undo_group_end(e->image);
     if (!ok) {
-        fail(error, g_strdup(_("GIMP could not insert the layer.")));
+        flux_gimp3_fail(error, g_strdup(_("GIMP could not insert the layer.")));
         return NULL;
     }
     return out;
@@ -271,10 +258,10 @@ static GimpLayer *render(Edit *e, gint32 seed, GError **error)
     flux_progress_callbacks(&cb, &sink);
     FluxEditInput in = {src.rgb, src.mask, src.box.width, src.box.height, e->strength};
     FluxWorkerResult res;
-    gboolean ok =
-        e->mode == GIMP_RUN_INTERACTIVE
-            ? flux_watch_render(&e->params, &in, seed, _("FLUX Repaint — Preview"), &res, error)
-            : flux_worker_run_edit(&e->params, seed, &in, &cb, &res, error);
+    gboolean ok = e->mode == GIMP_RUN_INTERACTIVE
+                      ? flux_watch_render(&e->params, &in, seed, NULL, _("FLUX Repaint — Preview"),
+                                          &res, error)
+                      : flux_worker_run_edit(&e->params, seed, &in, &cb, &res, error);
     GimpLayer *out = NULL;
     if (ok) {
         out = add_result(e, &src, &res, error);
@@ -303,11 +290,13 @@ static GimpValueArray *run_edit(GimpProcedure *procedure, GimpRunMode run_mode, 
     gboolean ok = TRUE, cancelled = FALSE;
     e.layer = work_layer(image, drawables);
     if (!e.layer)
-        ok = fail(&err, g_strdup(_("FLUX Repaint works from a layer: select one in the Layers "
-                                   "dialog.")));
+        ok = flux_gimp3_fail(&err,
+                             g_strdup(_("FLUX Repaint works from a layer: select one in the Layers "
+                                        "dialog.")));
     if (ok && gimp_image_get_base_type(image) == GIMP_INDEXED)
-        ok = fail(&err, g_strdup(_("FLUX works on RGB and grayscale images. Convert this indexed "
-                                   "image with Image ▸ Mode ▸ RGB first.")));
+        ok = flux_gimp3_fail(
+            &err, g_strdup(_("FLUX works on RGB and grayscale images. Convert this indexed "
+                             "image with Image ▸ Mode ▸ RGB first.")));
     if (ok && run_mode == GIMP_RUN_INTERACTIVE) {
         ok = run_dialog(&e, &err);
         cancelled = !ok && !err;

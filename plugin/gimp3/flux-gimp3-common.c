@@ -3,8 +3,16 @@
 #include "flux-gimp3-common.h"
 
 #include "flux-estimate.h"
+#include "flux-pixels.h"
 
 #include <gtk/gtk.h>
+
+gboolean flux_gimp3_fail(GError **error, char *msg)
+{
+    g_set_error_literal(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT, msg);
+    g_free(msg);
+    return FALSE;
+}
 
 char *flux_gimp3_settings_path(void)
 {
@@ -45,11 +53,7 @@ gboolean flux_gimp3_ui_available(void)
 
 void flux_gimp3_write_pixels(GimpDrawable *drawable, const FluxWorkerResult *res)
 {
-    GeglBuffer *buf = gimp_drawable_get_buffer(drawable);
-    /* babl converts the sRGB bytes to the layer's precision and mode (float linear, gray) */
-    gegl_buffer_set(buf, GEGL_RECTANGLE(0, 0, res->width, res->height), 0, babl_format("R'G'B' u8"),
-                    res->rgb, GEGL_AUTO_ROWSTRIDE);
-    g_object_unref(buf); /* flushes the tiles to the core */
+    flux_pixels_write(gimp_drawable_get_buffer(drawable), res);
 }
 
 void flux_gimp3_use_installed_tokenizers(void)

@@ -7,6 +7,8 @@
 
 #include <libgimp/gimp.h>
 
+/* Sets `error` to FLUX_ERROR_ARGUMENT with `msg` (taken) and returns FALSE. */
+gboolean flux_gimp3_fail(GError **error, char *msg);
 /* <GIMP folder>/flux-plugin.ini (caller frees). */
 char *flux_gimp3_settings_path(void);
 /* Remembers `model` in s and saves s to `path` (a failure is only logged). */
@@ -18,7 +20,7 @@ void flux_gimp3_dialog_prepare(GimpProcedureConfig *config, FluxSettings *s, con
 void flux_gimp3_dialog_done(GimpProcedureConfig *config, FluxSettings *s, const char *path);
 /* TRUE when a display can show a dialog (FALSE under gimp-console, where GTK would abort). */
 gboolean flux_gimp3_ui_available(void);
-/* res->rgb into `drawable` at (0, 0), converted by babl to the layer's precision and mode. */
+/* res->rgb into `drawable` at (0, 0) (flux-pixels.h). */
 void flux_gimp3_write_pixels(GimpDrawable *drawable, const FluxWorkerResult *res);
 /* The CLIP and T5 tokenizers installed beside this binary (data/tokenizers), for models that
  * come without them (flux_worker_set_tokenizers). */

@@ -211,13 +211,6 @@ typedef struct {
     FluxModelFound found; /* what the check before the run found; the run loads it */
 } Request;
 
-static gboolean fail(GError **error, char *msg)
-{
-    g_set_error_literal(error, FLUX_ERROR, FLUX_ERROR_ARGUMENT, msg);
-    g_free(msg);
-    return FALSE;
-}
-
 /* The config's values (arguments, or last values merged in by libgimp) → r->params. */
 static gboolean params_from_config(Request *r, GError **error)
 {
@@ -229,12 +222,13 @@ static gboolean params_from_config(Request *r, GError **error)
                  "num-steps", &p->steps, "guidance", &p->guidance, "seed", &seed, "model", &model,
                  "loras", &loras, NULL);
     if (!flux_render_params_set_loras(p, loras))
-        return fail(error, g_strdup(_("The LoRA list is too long.")));
+        return flux_gimp3_fail(error, g_strdup(_("The LoRA list is too long.")));
     if (prompt && strlen(prompt) >= sizeof p->prompt)
-        return fail(error, g_strdup_printf(_("The prompt is too long (%zu bytes, at most %zu)."),
-                                           strlen(prompt), sizeof p->prompt - 1));
+        return flux_gimp3_fail(
+            error, g_strdup_printf(_("The prompt is too long (%zu bytes, at most %zu)."),
+                                   strlen(prompt), sizeof p->prompt - 1));
     if (model && strlen(model) >= sizeof p->model)
-        return fail(error, g_strdup(_("The model's path is too long.")));
+        return flux_gimp3_fail(error, g_strdup(_("The model's path is too long.")));
     flux_render_params_set_prompt(p, prompt);
     flux_render_params_set_model(p, model && model[0] ? model : r->settings.model);
     p->seed = seed;
@@ -246,8 +240,9 @@ static gboolean params_from_config(Request *r, GError **error)
 static gboolean run_dialog(Request *r, GError **error)
 {
     if (!flux_gimp3_ui_available())
-        return fail(error, g_strdup(_("FLUX Text to Image needs a display for its dialog; call it "
-                                      "with RUN-NONINTERACTIVE or RUN-WITH-LAST-VALS instead.")));
+        return flux_gimp3_fail(
+            error, g_strdup(_("FLUX Text to Image needs a display for its dialog; call it "
+                              "with RUN-NONINTERACTIVE or RUN-WITH-LAST-VALS instead.")));
     gimp_ui_init(PLUG_IN_BINARY);
     /* the model chosen last; the first time, this computer's rate for the estimate */
     flux_gimp3_dialog_prepare(r->config, &r->settings, r->settings_path);
@@ -271,9 +266,9 @@ static gboolean run_dialog(Request *r, GError **error)
 static gboolean check_image(const Request *r, GError **error)
 {
     if (r->image && gimp_image_get_base_type(r->image) == GIMP_INDEXED)
-        return fail(error,
-                    g_strdup(_("FLUX Text to Image works on RGB and grayscale images. "
-                               "Convert this indexed image with Image ▸ Mode ▸ RGB first.")));
+        return flux_gimp3_fail(
+            error, g_strdup(_("FLUX Text to Image works on RGB and grayscale images. "
+                              "Convert this indexed image with Image ▸ Mode ▸ RGB first.")));
     return TRUE;
 }
 
@@ -292,7 +287,7 @@ static GimpLayer *add_layer(const Request *r, const FluxWorkerResult *res, gint3
     GimpLayer *layer =
         gimp_layer_new(image, name, res->width, res->height, type, 100.0, GIMP_LAYER_MODE_NORMAL);
     if (!layer) {
-        fail(error, g_strdup(_("GIMP could not create the layer.")));
+        flux_gimp3_fail(error, g_strdup(_("GIMP could not create the layer.")));
         return NULL;
     }
     flux_gimp3_write_pixels(GIMP_DRAWABLE(layer), res);
@@ -312,7 +307,7 @@ static GimpLayer *add_layer(const Request *r, const FluxWorkerResult *res, gint3
                   gimp_layer_set_offsets(layer, x1, y1);
     gimp_image_undo_group_end(image);
     if (!ok) {
-        fail(error, g_strdup(_("GIMP could not insert the layer.")));
+        flux_gimp3_fail(error, g_strdup(_("GIMP could not insert the layer.")));
         return NULL;
     }
     return layer;

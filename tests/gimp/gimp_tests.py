@@ -1144,6 +1144,19 @@ def edit_cli(args, out, name, crop, w, h, mask, strength, seed):
     return pixels(os.path.join(out, name + "-cli.png"), 3)[2]
 
 
+def repaint_run(g, out, img, n, what, wid):
+    """Screenshot of the filled dialog, Enter, then the image's layers once it has n (or after
+    90 s), with a screenshot of the result."""
+    shot(os.path.join(out, "repaint-dialog-%s-filled.png" % what), wid)
+    keys("Return")
+    deadline = time.time() + 90
+    while time.time() < deadline and len(layers(g, img)) < n:
+        time.sleep(0.3)
+    time.sleep(0.5)
+    shot(os.path.join(out, "repaint-after-%s.png" % what))
+    return layers(g, img)
+
+
 def gui_repaint_checks(g, args, out):
     """FLUX Repaint from the menu in both modes: a selection (the size fields say how large a
     region to work at), then none (the Strength slider); the layers equal flux-generate on the
@@ -1174,14 +1187,7 @@ def gui_repaint_checks(g, args, out):
     keys("alt+e", "ctrl+a")
     typ("3")
     time.sleep(0.3)
-    shot(os.path.join(out, "repaint-dialog-selection-filled.png"), wid)
-    keys("Return")
-    deadline = time.time() + 90
-    while time.time() < deadline and len(layers(g, img)) < 2:
-        time.sleep(0.3)
-    time.sleep(0.5)
-    shot(os.path.join(out, "repaint-after-selection.png"))
-    now = layers(g, img)
+    now = repaint_run(g, out, img, 2, "selection", wid)
     if not check("[repaint gui] a selection: one new layer above", len(now) == 2 and now[1] == bg, str(now)):
         return
     layer = now[0]
@@ -1214,14 +1220,7 @@ def gui_repaint_checks(g, args, out):
         keys("Left")
     keys("alt+e")
     time.sleep(0.3)
-    shot(os.path.join(out, "repaint-dialog-layer-filled.png"), wid)
-    keys("Return")
-    deadline = time.time() + 90
-    while time.time() < deadline and len(layers(g, img)) < 3:
-        time.sleep(0.3)
-    time.sleep(0.5)
-    shot(os.path.join(out, "repaint-after-layer.png"))
-    now = layers(g, img)
+    now = repaint_run(g, out, img, 3, "layer", wid)
     if not check("[repaint gui] no selection: a third layer", len(now) == 3, str(now)):
         return
     layer = [l for l in now if l not in (bg, layer)][0]

@@ -619,8 +619,22 @@ def wait_layers(win, n, timeout=90):
     return want in xdo("getwindowname", win)
 
 
-def repaint_gui(e, out):
+def repaint_run(e, out, win, dlg, n, what):
+    """Screenshot of the filled dialog, Enter, the image's n-th layer (a check), and the last
+    values GIMP saved afterwards ("" when the run did not end)."""
+    window_shot(out, "repaint-dialog-%s-filled.png" % what, dlg)
+    keys("Return")
+    ok = wait_layers(win, n)
+    time.sleep(0.5)
+    shot(out, "repaint-after-%s.png" % what)
+    if not check("[repaint gui] %s: the image has %d layers" % (what, n), ok, xdo("getwindowname", win)):
+        return ""
+    time.sleep(1)
     last = os.path.join(e.profile, "plug-in-settings", "GimpProcedureConfigRun-plug-in-flux-edit.last")
+    return open(last).read() if os.path.isfile(last) else "(no last values)"
+
+
+def repaint_gui(e, out):
     win = find_window(r"200x160.*GIMP$", 90, by="--name")  # a loaded picture shows as [Untitled]
     if not check("[repaint gui] the image window is there", win is not None,
                  [xdo("getwindowname", w) for w in xdo("search", "--onlyvisible", "--name", ".").split()]):
@@ -646,15 +660,9 @@ def repaint_gui(e, out):
     typ("3")
     keys("Tab", "alt+p")
     time.sleep(0.5)
-    window_shot(out, "repaint-dialog-selection-filled.png", dlg)
-    keys("Return")
-    ok = wait_layers(win, 2)
-    time.sleep(0.5)
-    shot(out, "repaint-after-selection.png")
-    if not check("[repaint gui] a selection: the image has a second layer", ok, xdo("getwindowname", win)):
+    text = repaint_run(e, out, win, dlg, 2, "selection")
+    if not text:
         return
-    time.sleep(1)
-    text = open(last).read() if os.path.isfile(last) else ""
     check("[repaint gui] last values saved: prompt, 4 steps, seed 3, size 64",
           all(s in text for s in ['(prompt "%s")' % PROMPT, "(num-steps 4)", "(seed 3)", "(size 64)"]), text)
 
@@ -673,15 +681,9 @@ def repaint_gui(e, out):
     typ("0.5")
     keys("Tab", "alt+p")
     time.sleep(0.5)
-    window_shot(out, "repaint-dialog-layer-filled.png", dlg)
-    keys("Return")
-    ok = wait_layers(win, 3)
-    time.sleep(0.5)
-    shot(out, "repaint-after-layer.png")
-    if not check("[repaint gui] no selection: the image has a third layer", ok, xdo("getwindowname", win)):
+    text = repaint_run(e, out, win, dlg, 3, "layer")
+    if not text:
         return
-    time.sleep(1)
-    text = open(last).read() if os.path.isfile(last) else ""
     check("[repaint gui] last values saved: strength 0.5", "(strength 0.5)" in text, text)
 
     # each run is one undo step: Ctrl+Z removes the img2img layer; two more undo Select None
