@@ -258,6 +258,7 @@ static GimpLayer *render(Edit *e, gint32 seed, GError **error)
     flux_progress_callbacks(&cb, &sink);
     FluxEditInput in = {src.rgb, src.mask, src.box.width, src.box.height, e->strength};
     FluxWorkerResult res;
+    flux_worker_set_precision(e->settings.precision); /* as the dialog last set it */
     gboolean ok = e->mode == GIMP_RUN_INTERACTIVE
                       ? flux_watch_render(&e->params, &in, seed, NULL, _("FLUX Repaint — Preview"),
                                           &res, error)
