@@ -260,6 +260,18 @@ static gboolean needs_config(FluxModelProblem *pb, FluxProblemPart part, const c
     return FALSE;
 }
 
+/* Whether `file` holds a FLUX.1 transformer's tensors (headers only); else NOT_A_MODEL. */
+static gboolean transformer_opens(const char *file, FluxModelProblem *pb, GError **error)
+{
+    CkptTransformerConfig tc;
+    StArchive *a = ckpt_open_transformer(file, &tc, error);
+    gboolean opened = a != NULL;
+    st_archive_free(a);
+    if (!opened)
+        model_problem_set(pb, FLUX_MODEL_PROBLEM_NOT_A_MODEL, FLUX_MODEL_PART_TRANSFORMER, file);
+    return opened;
+}
+
 /* The transformer's config from its shapes; the rope axes, which no shape shows, as the
  * loader takes them (model.c rope_axes): FLUX.1's for head dim 128, else the config beside. */
 static CfgJson *transformer_config(const char *file, FluxModelProblem *pb, GError **error)
@@ -358,9 +370,13 @@ static gboolean check_file(const char *file, const char *tokenizers,
     FluxModelInfo *info = &found->info;
     FluxModelFiles *f = &found->files;
     CfgJson *tr = NULL;
+    /* a transformer's tensors first (the VAE picked as the transformer is NOT_A_MODEL), then
+     * the companions, then its config: a missing VAE is what an artist must hear about before
+     * a config for the rope axes */
     gboolean ok = check_weight_file(file, FLUX_MODEL_PART_TRANSFORMER, pb, error) &&
-                  (tr = transformer_config(file, pb, error)) &&
+                  transformer_opens(file, pb, error) &&
                   model_locate_given(file, tokenizers, given, f, pb, error) &&
+                  (tr = transformer_config(file, pb, error)) &&
                   check_companions(f, tr, given, info, pb, error);
     info->weight_bytes =
         file_bytes(f->transformer) + file_bytes(f->vae) + file_bytes(f->clip_l) + file_bytes(f->t5);
