@@ -43,6 +43,7 @@ gboolean flux_worker_find_model(const char *model, FluxModelFound *found, GError
         g_debug("%s", err->message); /* the library's English, for a bug report */
         g_error_free(err);
         flux_model_problem_clear(&pb);
+        flux_model_found_clear(found); /* a failed find may still hold the path asked for */
         return FALSE;
     }
     return TRUE;
