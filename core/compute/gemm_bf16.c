@@ -11,8 +11,12 @@
  * blocks [mp, kc] one after the other, each in MB-row blocks in AMX A-tile order (a_index):
  * an x tile is one contiguous KiB (rows K·2 bytes apart put every row of a tile on another
  * 4 KiB page at K = 12288, and the TLB missed; kc·2 apart they hit 4 sets of L1).
- * The output block (CBUF, per thread): [mp, NC] float32, accumulated over the k blocks of a
- * panel and then copied to y's valid rows and columns.
+ * The output block (CBUF, per thread): [mp, NC] float32 in 16 × 16 tiles, each one contiguous
+ * KiB (c_index), accumulated over the k blocks of a panel; in the last k block each group of
+ * RG rows is written to y's valid rows and columns (with the bias, if any) as soon as it is
+ * done, while it is still in L2. Rows of a C tile 1 KiB apart (the [mp, NC] row layout) fall
+ * into 4 sets of L1: the tile store and reload at the end of every k block ran at ~60% of the
+ * same loop with contiguous tiles (1123 against 1845 GFLOP per CPU-second, one thread).
  *
  * Legend: M, K, N as in gemm_bf16.h; kp = K rounded up to 32; NC = weight rows per panel,
  * NP = per kernel call;
@@ -67,6 +71,7 @@ typedef struct {
 
 typedef struct {
     float *y;          /* [M, N] (gemm_bf16_linear) */
+    const float *bias; /* [N] or NULL (gemm_bf16_linear) */
     const guint16 *xb; /* this chunk of x in bf16, in column blocks [mp, kc] (a_index) */
     Bsrc b;
     int m0, mc, mp; /* chunk: first row, rows, rows padded to MB */
@@ -82,6 +87,25 @@ static inline size_t a_index(int r, int k, int kc)
 {
     return (size_t)(r / 16) * 16 * kc + (size_t)(k / 32) * 512 + (size_t)(r % 16) * 32 + k % 32;
 }
+
+/* Where output (r, col) of a panel lives in the C block: tile (r/16, col/16) of NC/16 per row
+ * of tiles, 16 × 16 float32 (1 KiB) contiguous. A block's tiles: +256 floats for the next 16
+ * columns, +16·NC for the next 16 rows. */
+static inline size_t c_index(int r, int col)
+{
+    return ((size_t)(r / 16) * (NC / 16) + (size_t)(col / 16)) * 256 + (size_t)(r % 16) * 16 +
+           (size_t)(col % 16);
+}
+
+/* Where a panel's results go: y = s (+ bias[n]) for a linear, y = alpha·s or y += alpha·s for
+ * a tile (s: the float32 sum of the products). */
+typedef struct {
+    float *y;          /* the panel's first column of row 0; rows ld apart */
+    int ld;            /* y's row stride */
+    const float *bias; /* the panel's first bias, or NULL (linear only) */
+    float alpha;       /* tile only */
+    gboolean tile, accumulate;
+} Out;
 
 /* ------------------------------------------------------------------------------------- */
 /* Per-thread scratch                                                                    */
@@ -301,7 +325,7 @@ static void pack_panel_fast(guint16 *bp, const Bf16Job *j, int n0, int nc, int k
 #endif
 
 /* ------------------------------------------------------------------------------------- */
-/* Kernels: c[MB, NP] (+)= a[MB, kc] · panelᵀ; a rows lda apart (bf16), c rows NC apart.      */
+/* Kernels: c[MB, NP] (+)= a[MB, kc] · panelᵀ; a in tile order (a_index), c in C tiles.       */
 
 /* Plain C: products exact in float32 (bf16 × bf16), summed pair by pair along k. */
 static void block_portable(const guint16 *a, int lda, const guint16 *bp, int kc, float *c,
@@ -311,7 +335,7 @@ static void block_portable(const guint16 *a, int lda, const guint16 *bp, int kc,
     for (int r = 0; r < MB; r++)
         for (int col = 0; col < NP; col++) {
             const guint16 *b = bp + (size_t)(col / 16) * pairs * 32 + (col % 16) * 2;
-            float s = first ? 0.0f : c[r * NC + col];
+            float s = first ? 0.0f : c[c_index(r, col)];
             for (int p = 0; p < pairs; p++) {
                 const guint16 *ap = a + a_index(r, 2 * p, lda);
                 guint32 a0 = (guint32)ap[0] << 16, a1 = (guint32)ap[1] << 16;
@@ -323,7 +347,7 @@ static void block_portable(const guint16 *a, int lda, const guint16 *bp, int kc,
                 s += fa0 * fb0;
                 s += fa1 * fb1;
             }
-            c[r * NC + col] = s;
+            c[c_index(r, col)] = s;
         }
 }
 
@@ -342,7 +366,7 @@ GB_BF16 static void block_avx512bf16(const guint16 *a, int lda, const guint16 *b
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++)
                 acc[r][h] =
-                    first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + (r0 + r) * NC + h * 16);
+                    first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + c_index(r0 + r, 16 * h));
         for (int p = 0; p < kc / 2; p++) {
             __m512bh w0 = (__m512bh)_mm512_loadu_si512(b0 + (size_t)p * 32);
             __m512bh w1 = (__m512bh)_mm512_loadu_si512(b1 + (size_t)p * 32);
@@ -358,7 +382,7 @@ GB_BF16 static void block_avx512bf16(const guint16 *a, int lda, const guint16 *b
 #pragma GCC unroll 8
         for (int r = 0; r < 8; r++)
 #pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) _mm512_storeu_ps(c + (r0 + r) * NC + h * 16, acc[r][h]);
+            for (int h = 0; h < 2; h++) _mm512_storeu_ps(c + c_index(r0 + r, 16 * h), acc[r][h]);
     }
 }
 
@@ -387,12 +411,12 @@ GB_AMX static void amx_end(void)
     _tile_release();
 }
 
-/* 32 rows × 32 columns in 4 C tiles; per step of 32 k two x tiles and two weight tiles, four
- * tdpbf16ps (each loaded tile used twice: the most 8 tile registers allow). */
+/* 32 rows × 32 columns in 4 C tiles (each a contiguous KiB: c_index); per step of 32 k two x
+ * tiles and two weight tiles, four tdpbf16ps (each loaded tile used twice: the most 8 tile
+ * registers allow). */
 GB_AMX static void block_amx(const guint16 *a, int lda, const guint16 *bp, int kc, float *c,
                              gboolean first)
 {
-    const size_t sc = NC * sizeof(float);
     float *c0 = c, *c1 = c + 16 * NC;
     if (first) {
         _tile_zero(0);
@@ -400,10 +424,10 @@ GB_AMX static void block_amx(const guint16 *a, int lda, const guint16 *bp, int k
         _tile_zero(2);
         _tile_zero(3);
     } else {
-        _tile_loadd(0, c0, sc);
-        _tile_loadd(1, c0 + 16, sc);
-        _tile_loadd(2, c1, sc);
-        _tile_loadd(3, c1 + 16, sc);
+        _tile_loadd(0, c0, 64);
+        _tile_loadd(1, c0 + 256, 64);
+        _tile_loadd(2, c1, 64);
+        _tile_loadd(3, c1 + 256, 64);
     }
     const guint16 *b0 = bp, *b1 = bp + (size_t)kc / 2 * 32;
     for (int k = 0; k < kc; k += 32) {
@@ -417,10 +441,10 @@ GB_AMX static void block_amx(const guint16 *a, int lda, const guint16 *bp, int k
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
-    _tile_stored(0, c0, sc);
-    _tile_stored(1, c0 + 16, sc);
-    _tile_stored(2, c1, sc);
-    _tile_stored(3, c1 + 16, sc);
+    _tile_stored(0, c0, 64);
+    _tile_stored(1, c0 + 256, 64);
+    _tile_stored(2, c1, 64);
+    _tile_stored(3, c1 + 256, 64);
 }
 
 #endif /* GB_X86 */
@@ -445,11 +469,33 @@ static void block(GemmBf16Path path, const guint16 *a, int lda, const guint16 *b
     }
 }
 
-/* cb [mp, NC] = the chunk's x · the panel of B rows n0 .. n0+nc-1: pack KC values of k at a
- * time; each NP-column part of the panel (in L1) runs against every MB-row x block of the
- * chunk (from L2). */
+/* Rows [r0, r1) of the C block, its first nc columns, to o (Out): 16 columns (one tile row)
+ * at a time. The same float32 operations as a separate pass over y would do. */
+GB_SIMD static void write_rows(const Out *o, const float *cb, int r0, int r1, int nc)
+{
+    const float alpha = o->alpha, *bias = o->bias;
+    for (int r = r0; r < r1; r++)
+        for (int c0 = 0; c0 < nc; c0 += 16) {
+            const float *s = cb + c_index(r, c0);
+            float *y = o->y + (size_t)r * o->ld + c0;
+            const int n = MIN(16, nc - c0);
+            if (o->tile && o->accumulate)
+                for (int i = 0; i < n; i++) y[i] += alpha * s[i];
+            else if (o->tile)
+                for (int i = 0; i < n; i++) y[i] = alpha * s[i];
+            else if (bias)
+                for (int i = 0; i < n; i++) y[i] = s[i] + bias[c0 + i];
+            else
+                memcpy(y, s, (size_t)n * sizeof(float));
+        }
+}
+
+/* The chunk's x · the panel of B rows n0 .. n0+nc-1 into the C block cb, then to o: pack KC
+ * values of k at a time; each NP-column part of the panel (in L1) runs against every MB-row
+ * x block of a group of RG rows (from L2); in the last k block each group is written out
+ * once done. */
 static void panel_compute(const Bf16Job *j, int n0, int nc, guint16 *bp, float *cb, guint16 *tmp,
-                          float *row)
+                          float *row, const Out *o)
 {
     const int parts = (nc + NP - 1) / NP;
     for (int k0 = 0; k0 < j->kp; k0 += KC) {
@@ -460,15 +506,17 @@ static void panel_compute(const Bf16Job *j, int n0, int nc, guint16 *bp, float *
         else
 #endif
             pack_panel(bp, j, n0, nc, k0, kc, tmp, row);
-        for (int g0 = 0; g0 < j->mp; g0 += RG)
+        for (int g0 = 0; g0 < j->mp; g0 += RG) {
             for (int q = 0; q < parts; q++) /* (this part's weights stay in L1 over the rows) */
                 for (int r0 = g0; r0 < MIN(g0 + RG, j->mp); r0 += MB)
                     block(j->path, j->xb + (size_t)k0 * j->mp + (size_t)r0 * kc, kc,
-                          bp + (size_t)q * NP * kc, kc, cb + (size_t)r0 * NC + q * NP, k0 == 0);
+                          bp + (size_t)q * NP * kc, kc, cb + c_index(r0, q * NP), k0 == 0);
+            if (k0 + kc >= j->kp) write_rows(o, cb, g0, MIN(g0 + RG, j->mc), nc);
+        }
     }
 }
 
-/* Panels [begin, end) of NC weight rows, each computed and its valid part copied to y. */
+/* Panels [begin, end) of NC weight rows, each computed and its valid part written to y. */
 static void panel_worker(void *ctx, size_t begin, size_t end)
 {
     const Bf16Job *j = ctx;
@@ -481,10 +529,13 @@ static void panel_worker(void *ctx, size_t begin, size_t end)
 #endif
     for (size_t panel = begin; panel < end; panel++) {
         const int n0 = (int)panel * NC, nc = MIN(NC, j->N - n0);
-        panel_compute(j, n0, nc, bp, cb, tmp, row);
-        for (int r = 0; r < j->mc; r++)
-            memcpy(j->y + (size_t)(j->m0 + r) * j->N + n0, cb + (size_t)r * NC,
-                   (size_t)nc * sizeof(float));
+        const Out o = {j->y + (size_t)j->m0 * j->N + n0,
+                       j->N,
+                       j->bias ? j->bias + n0 : NULL,
+                       1.0f,
+                       FALSE,
+                       FALSE};
+        panel_compute(j, n0, nc, bp, cb, tmp, row, &o);
     }
 #ifdef GB_X86
     if (j->path == GEMM_BF16_AMX) amx_end();
@@ -533,6 +584,12 @@ size_t gemm_bf16_scratch_bytes(int K)
 
 void gemm_bf16_linear(float *y, const float *x, const StTensor *w, int M, int K, int N)
 {
+    gemm_bf16_linear_bias(y, x, w, NULL, M, K, N);
+}
+
+void gemm_bf16_linear_bias(float *y, const float *x, const StTensor *w, const float *bias, int M,
+                           int K, int N)
+{
     g_assert(w->numel == (int64_t)N * K && K > 0);
     if (M == 0 || N == 0) return;
     const int kp = (K + 31) / 32 * 32, rows = chunk_rows(kp);
@@ -542,7 +599,7 @@ void gemm_bf16_linear(float *y, const float *x, const StTensor *w, int M, int K,
         const int mc = MIN(rows, M - m0), mp = (mc + MB - 1) / MB * MB;
         RoundJob r = {x + (size_t)m0 * K, xb, K, mc, mp, K, kp};
         pool_parallel_for((size_t)mp, round_rows, &r);
-        Bf16Job j = {y, xb, {w, NULL, 0, FALSE}, m0, mc, mp, K, kp, N, gemm_bf16_path()};
+        Bf16Job j = {y, bias, xb, {w, NULL, 0, FALSE}, m0, mc, mp, K, kp, N, gemm_bf16_path()};
         pool_parallel_for(((size_t)N + NC - 1) / NC, panel_worker, &j);
     }
 }
@@ -555,7 +612,7 @@ void gemm_bf16_tile(float *c, int ldc, const float *a, int lda, const float *b, 
     guint16 *xb = thread_scratch(SCRATCH_TILE_X, (size_t)mp * kp * 2);
     RoundJob r = {a, xb, lda, M, mp, K, kp};
     round_rows(&r, 0, (size_t)mp);
-    Bf16Job j = {NULL, xb, {NULL, b, ldb, b_kn}, 0, M, mp, K, kp, N, gemm_bf16_path()};
+    Bf16Job j = {NULL, NULL, xb, {NULL, b, ldb, b_kn}, 0, M, mp, K, kp, N, gemm_bf16_path()};
     guint16 *bp = thread_scratch(SCRATCH_PACK, (size_t)NC * KC * 2);
     float *cb = thread_scratch(SCRATCH_CBUF, (size_t)mp * NC * sizeof(float));
     float *row = thread_scratch(SCRATCH_ROW, ROW_SCRATCH_BYTES);
@@ -565,15 +622,8 @@ void gemm_bf16_tile(float *c, int ldc, const float *a, int lda, const float *b, 
 #endif
     for (int n0 = 0; n0 < N; n0 += NC) {
         const int nc = MIN(NC, N - n0);
-        panel_compute(&j, n0, nc, bp, cb, tmp, row);
-        for (int m = 0; m < M; m++) {
-            float *cr = c + (size_t)m * ldc + n0;
-            const float *s = cb + (size_t)m * NC;
-            if (accumulate)
-                for (int i = 0; i < nc; i++) cr[i] += alpha * s[i];
-            else
-                for (int i = 0; i < nc; i++) cr[i] = alpha * s[i];
-        }
+        const Out o = {c + n0, ldc, NULL, alpha, TRUE, accumulate};
+        panel_compute(&j, n0, nc, bp, cb, tmp, row, &o);
     }
 #ifdef GB_X86
     if (j.path == GEMM_BF16_AMX) amx_end();

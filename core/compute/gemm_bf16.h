@@ -21,7 +21,7 @@
  * the output columns split over the ops thread pool in panels of 256 weight rows; each thread
  * packs a panel 2048 values of k at a time into the pair-interleaved layout both instruction
  * sets read (for k pair p: 16 columns × 2 bf16 = 64 bytes), and accumulates a float32
- * [chunk rows, 256] block that is copied to y at the end of the panel.
+ * [chunk rows, 256] block (16 × 16 tiles) written to y, bias added, in the panel's last k block.
  *
  * Legend: M rows of x, K input features, N output features (rows of W). */
 #pragma once
@@ -42,6 +42,10 @@ typedef enum {
 /* y[M,N] = x[M,K] · w[N,K]ᵀ (no bias) for w of any dtype st_to_f32 reads (its per-tensor scale
  * included). Split over N on the ops thread pool (pool_parallel_for). */
 void gemm_bf16_linear(float *y, const float *x, const StTensor *w, int M, int K, int N);
+/* The same with y[m,n] = (x · Wᵀ)[m,n] + bias[n] (bias [N], or NULL): the same bits as adding
+ * the bias afterwards, written in the one pass that moves each result to y. */
+void gemm_bf16_linear_bias(float *y, const float *x, const StTensor *w, const float *bias, int M,
+                           int K, int N);
 
 /* c[M,N] = alpha · a[M,K] · Bᵀ (+ c when accumulate) on the calling thread only (for tiles of
  * work already split over the pool: attention), the same bf16 products and paths. B is

@@ -302,9 +302,10 @@ void ops_linear(float *y, const float *x, const StTensor *w, const float *b, int
         quant_dot_linear(y, x, w, M, K, N);
     else if (gemm8)
         gemm_int8_linear(y, x, w, M, K, N);
-    else if (fast && gemm_bf16_native()) /* bf16 products on AMX / AVX512-BF16 */
-        gemm_bf16_linear(y, x, w, M, K, N);
-    else if (f32)
+    else if (fast && gemm_bf16_native()) {          /* bf16 products on AMX / AVX512-BF16 */
+        gemm_bf16_linear_bias(y, x, w, b, M, K, N); /* (the bias added as y is written) */
+        return;
+    } else if (f32)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K,
                     (const float *)w->data, K, 0.0f, y, N);
     else
