@@ -158,43 +158,69 @@ static void test_amx(void)
     check_path(GEMM_BF16_AMX, ST_F32);
 }
 
-/* gemm_bf16_tile (attention's tiles) on every path: B as rows [N, K] and as [K, N] read
- * transposed, strided operands, alpha, accumulation into c; the bound of the header plus one
- * rounding of the final addition. */
+/* Worst |c - ref| / bound of c = c0 + 0.5 · a · Bᵀ: the bound of the header plus one rounding
+ * of the final addition. */
+static double tile_worst(const float *c, const float *c0, int ldc, const float *a, int lda,
+                         const float *b, int ldb, int kn, int M, int K, int N)
+{
+    double worst = 0.0;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double ref = 0.0, mag = 0.0;
+            for (int k = 0; k < K; k++) {
+                double p = (double)bf16_round(a[(size_t)m * lda + k]) *
+                           bf16_round(kn ? b[(size_t)k * ldb + n] : b[(size_t)n * ldb + k]);
+                ref += p;
+                mag += fabs(p);
+            }
+            ref = c0[(size_t)m * ldc + n] + 0.5 * ref;
+            double bound = (K + 3.0) * ldexp(1.0, -24) * (0.5 * mag + fabs(ref)) + 1e-30;
+            worst = MAX(worst, fabs(c[(size_t)m * ldc + n] - ref) / bound);
+        }
+    return worst;
+}
+
+/* gemm_bf16_tile (attention's tiles) on the current path: B as rows [N, K] and as [K, N] read
+ * transposed, strided operands, alpha, accumulation into c, within the derived bound; and the
+ * operands packed once (gemm_bf16_pack_a/_b) give the same bits in each of two products. */
+static void check_tile(int M, int K, int N)
+{
+    const int lda = K + 5, ldc = N + 1;
+    for (int kn = 0; kn < 2; kn++) {
+        const int ldb = kn ? N + 2 : K + 3, brows = kn ? K : N;
+        float *a = g_new(float, (size_t)M *lda), *b = g_new(float, (size_t)brows *ldb);
+        float *c = g_new(float, (size_t)M *ldc), *c0 = g_new(float, (size_t)M *ldc);
+        float *cp = g_new(float, (size_t)M *ldc);
+        guint16 *ap = g_malloc(gemm_bf16_pack_a_bytes(M, K));
+        guint16 *bp = g_malloc(gemm_bf16_pack_b_bytes(N, K));
+        tu_fill_random(a, (size_t)M * lda, 31);
+        tu_fill_random(b, (size_t)brows * ldb, 32);
+        tu_fill_random(c0, (size_t)M * ldc, 33);
+        memcpy(c, c0, sizeof(float) * M * ldc);
+        gemm_bf16_tile(c, ldc, a, lda, b, ldb, kn, M, K, N, 0.5f, TRUE);
+        double worst = tile_worst(c, c0, ldc, a, lda, b, ldb, kn, M, K, N);
+        g_test_message("tile %s %dx%dx%d, B %s: worst error %.3g of the derived bound",
+                       gemm_bf16_path_name(gemm_bf16_path()), M, K, N, kn ? "[K, N]" : "[N, K]",
+                       worst);
+        g_assert_cmpfloat(worst, <=, 1.0);
+        gemm_bf16_pack_a(ap, a, lda, M, K);
+        gemm_bf16_pack_b(bp, b, ldb, kn, N, K);
+        for (int use = 0; use < 2; use++) {
+            memcpy(cp, c0, sizeof(float) * M * ldc);
+            gemm_bf16_tile_packed(cp, ldc, ap, bp, M, K, N, 0.5f, TRUE);
+            g_assert_cmpmem(cp, sizeof(float) * M * ldc, c, sizeof(float) * M * ldc);
+        }
+        g_free(a), g_free(b), g_free(c), g_free(c0), g_free(cp), g_free(ap), g_free(bp);
+    }
+}
+
 static void test_tile(void)
 {
     const GemmBf16Path paths[] = {GEMM_BF16_PORTABLE, GEMM_BF16_AVX512BF16, GEMM_BF16_AMX};
-    const int M = 70, K = 130, N = 300, lda = K + 5, ldc = N + 1;
     for (gsize pi = 0; pi < G_N_ELEMENTS(paths); pi++) {
         if (!gemm_bf16_set_path(paths[pi])) continue;
-        for (int kn = 0; kn < 2; kn++) {
-            const int ldb = kn ? N + 2 : K + 3, brows = kn ? K : N;
-            float *a = g_new(float, (size_t)M *lda), *b = g_new(float, (size_t)brows *ldb);
-            float *c = g_new(float, (size_t)M *ldc), *c0 = g_new(float, (size_t)M *ldc);
-            tu_fill_random(a, (size_t)M * lda, 31);
-            tu_fill_random(b, (size_t)brows * ldb, 32);
-            tu_fill_random(c0, (size_t)M * ldc, 33);
-            memcpy(c, c0, sizeof(float) * M * ldc);
-            gemm_bf16_tile(c, ldc, a, lda, b, ldb, kn, M, K, N, 0.5f, TRUE);
-            double worst = 0.0;
-            for (int m = 0; m < M; m++)
-                for (int n = 0; n < N; n++) {
-                    double ref = 0.0, mag = 0.0;
-                    for (int k = 0; k < K; k++) {
-                        double p = (double)bf16_round(a[(size_t)m * lda + k]) *
-                                   bf16_round(kn ? b[(size_t)k * ldb + n] : b[(size_t)n * ldb + k]);
-                        ref += p;
-                        mag += fabs(p);
-                    }
-                    ref = c0[(size_t)m * ldc + n] + 0.5 * ref;
-                    double bound = (K + 3.0) * ldexp(1.0, -24) * (0.5 * mag + fabs(ref)) + 1e-30;
-                    worst = MAX(worst, fabs(c[(size_t)m * ldc + n] - ref) / bound);
-                }
-            g_test_message("tile %s, B %s: worst error %.3g of the derived bound",
-                           gemm_bf16_path_name(paths[pi]), kn ? "[K, N]" : "[N, K]", worst);
-            g_assert_cmpfloat(worst, <=, 1.0);
-            g_free(a), g_free(b), g_free(c), g_free(c0);
-        }
+        check_tile(70, 130, 300);
+        check_tile(40, 2100, 300); /* two k blocks of the packed B, two panels */
     }
     gemm_bf16_set_path(GEMM_BF16_AUTO);
 }

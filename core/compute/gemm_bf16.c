@@ -116,6 +116,7 @@ typedef enum {
     SCRATCH_CBUF,
     SCRATCH_ROW,
     SCRATCH_TILE_X,
+    SCRATCH_TILE_B,
     N_SCRATCH
 } Scratch;
 
@@ -129,7 +130,7 @@ static void *thread_scratch(Scratch slot, size_t bytes)
 {
     static GPrivate keys[N_SCRATCH] = {G_PRIVATE_INIT(scratch_free), G_PRIVATE_INIT(scratch_free),
                                        G_PRIVATE_INIT(scratch_free), G_PRIVATE_INIT(scratch_free),
-                                       G_PRIVATE_INIT(scratch_free)};
+                                       G_PRIVATE_INIT(scratch_free), G_PRIVATE_INIT(scratch_free)};
     static _Thread_local size_t cap[N_SCRATCH];
     void *buf = g_private_get(&keys[slot]);
     if (bytes > cap[slot]) {
@@ -490,27 +491,37 @@ GB_SIMD static void write_rows(const Out *o, const float *cb, int r0, int r1, in
         }
 }
 
-/* The chunk's x · the panel of B rows n0 .. n0+nc-1 into the C block cb, then to o: pack KC
- * values of k at a time; each NP-column part of the panel (in L1) runs against every MB-row
- * x block of a group of RG rows (from L2); in the last k block each group is written out
- * once done. */
+/* The panel's k block k0 .. k0+kc-1 packed into bp (the layout above) by the path's packer. */
+static void pack_block(guint16 *bp, const Bf16Job *j, int n0, int nc, int k0, int kc, guint16 *tmp,
+                       float *row)
+{
+#ifdef GB_X86
+    if (j->path != GEMM_BF16_PORTABLE) { /* (the native paths imply AVX-512 F + BW) */
+        pack_panel_fast(bp, j, n0, nc, k0, kc, tmp, row);
+        return;
+    }
+#endif
+    pack_panel(bp, j, n0, nc, k0, kc, tmp, row);
+}
+
+/* The chunk's x · the panel of B rows n0 .. n0+nc-1 into the C block cb, then to o: KC values
+ * of k at a time, packed into bp here or, when `packed` is not NULL, read from it (the
+ * panel's blocks one after the other: gemm_bf16_pack_b); each NP-column part of the panel (in
+ * L1) runs against every MB-row x block of a group of RG rows (from L2); in the last k block
+ * each group is written out once done. */
 static void panel_compute(const Bf16Job *j, int n0, int nc, guint16 *bp, float *cb, guint16 *tmp,
-                          float *row, const Out *o)
+                          float *row, const Out *o, const guint16 *packed)
 {
     const int parts = (nc + NP - 1) / NP;
     for (int k0 = 0; k0 < j->kp; k0 += KC) {
         const int kc = MIN(KC, j->kp - k0);
-#ifdef GB_X86
-        if (j->path != GEMM_BF16_PORTABLE) /* (the native paths imply AVX-512 F + BW) */
-            pack_panel_fast(bp, j, n0, nc, k0, kc, tmp, row);
-        else
-#endif
-            pack_panel(bp, j, n0, nc, k0, kc, tmp, row);
+        const guint16 *bk = packed ? packed + (size_t)k0 * parts * NP : bp;
+        if (!packed) pack_block(bp, j, n0, nc, k0, kc, tmp, row);
         for (int g0 = 0; g0 < j->mp; g0 += RG) {
             for (int q = 0; q < parts; q++) /* (this part's weights stay in L1 over the rows) */
                 for (int r0 = g0; r0 < MIN(g0 + RG, j->mp); r0 += MB)
                     block(j->path, j->xb + (size_t)k0 * j->mp + (size_t)r0 * kc, kc,
-                          bp + (size_t)q * NP * kc, kc, cb + c_index(r0, q * NP), k0 == 0);
+                          bk + (size_t)q * NP * kc, kc, cb + c_index(r0, q * NP), k0 == 0);
             if (k0 + kc >= j->kp) write_rows(o, cb, g0, MIN(g0 + RG, j->mc), nc);
         }
     }
@@ -535,7 +546,7 @@ static void panel_worker(void *ctx, size_t begin, size_t end)
                        1.0f,
                        FALSE,
                        FALSE};
-        panel_compute(j, n0, nc, bp, cb, tmp, row, &o);
+        panel_compute(j, n0, nc, bp, cb, tmp, row, &o, NULL);
     }
 #ifdef GB_X86
     if (j->path == GEMM_BF16_AMX) amx_end();
@@ -604,30 +615,67 @@ void gemm_bf16_linear_bias(float *y, const float *x, const StTensor *w, const fl
     }
 }
 
-void gemm_bf16_tile(float *c, int ldc, const float *a, int lda, const float *b, int ldb,
-                    gboolean b_kn, int M, int K, int N, float alpha, gboolean accumulate)
+size_t gemm_bf16_pack_a_bytes(int M, int K)
+{
+    return (size_t)((MAX(M, 1) + MB - 1) / MB * MB) * (size_t)((MAX(K, 1) + 31) / 32 * 32) * 2;
+}
+
+void gemm_bf16_pack_a(guint16 *dst, const float *a, int lda, int M, int K)
+{
+    const int kp = (MAX(K, 1) + 31) / 32 * 32, mp = (MAX(M, 1) + MB - 1) / MB * MB;
+    RoundJob r = {a, dst, lda, M, mp, K, kp};
+    round_rows(&r, 0, (size_t)mp);
+}
+
+size_t gemm_bf16_pack_b_bytes(int N, int K)
+{
+    return (size_t)((MAX(N, 1) + NP - 1) / NP * NP) * (size_t)((MAX(K, 1) + 31) / 32 * 32) * 2;
+}
+
+/* Panel p (NC columns from n0 = p·NC) at dst + n0·kp; its k block k0 at + k0·cols (cols: the
+ * panel's columns rounded up to NP), the layout panel_compute reads. */
+void gemm_bf16_pack_b(guint16 *dst, const float *b, int ldb, gboolean b_kn, int N, int K)
+{
+    const int kp = (MAX(K, 1) + 31) / 32 * 32;
+    Bf16Job j = {.b = {NULL, b, ldb, b_kn}, .K = K, .kp = kp, .N = N, .path = gemm_bf16_path()};
+    float *row = thread_scratch(SCRATCH_ROW, ROW_SCRATCH_BYTES);
+    guint16 *tmp = (guint16 *)(row + KC);
+    for (int n0 = 0; n0 < N; n0 += NC) {
+        const int nc = MIN(NC, N - n0), cols = (nc + NP - 1) / NP * NP;
+        for (int k0 = 0; k0 < kp; k0 += KC)
+            pack_block(dst + (size_t)n0 * kp + (size_t)k0 * cols, &j, n0, nc, k0, MIN(KC, kp - k0),
+                       tmp, row);
+    }
+}
+
+void gemm_bf16_tile_packed(float *c, int ldc, const guint16 *a, const guint16 *b, int M, int K,
+                           int N, float alpha, gboolean accumulate)
 {
     if (M <= 0 || N <= 0) return;
     const int kp = (MAX(K, 1) + 31) / 32 * 32, mp = (M + MB - 1) / MB * MB;
-    guint16 *xb = thread_scratch(SCRATCH_TILE_X, (size_t)mp * kp * 2);
-    RoundJob r = {a, xb, lda, M, mp, K, kp};
-    round_rows(&r, 0, (size_t)mp);
-    Bf16Job j = {NULL, NULL, xb, {NULL, b, ldb, b_kn}, 0, M, mp, K, kp, N, gemm_bf16_path()};
-    guint16 *bp = thread_scratch(SCRATCH_PACK, (size_t)NC * KC * 2);
+    Bf16Job j = {.xb = a, .mc = M, .mp = mp, .K = K, .kp = kp, .N = N, .path = gemm_bf16_path()};
     float *cb = thread_scratch(SCRATCH_CBUF, (size_t)mp * NC * sizeof(float));
-    float *row = thread_scratch(SCRATCH_ROW, ROW_SCRATCH_BYTES);
-    guint16 *tmp = (guint16 *)(row + KC);
 #ifdef GB_X86
     if (j.path == GEMM_BF16_AMX) amx_begin();
 #endif
     for (int n0 = 0; n0 < N; n0 += NC) {
-        const int nc = MIN(NC, N - n0);
         const Out o = {c + n0, ldc, NULL, alpha, TRUE, accumulate};
-        panel_compute(&j, n0, nc, bp, cb, tmp, row, &o);
+        panel_compute(&j, n0, MIN(NC, N - n0), NULL, cb, NULL, NULL, &o, b + (size_t)n0 * kp);
     }
 #ifdef GB_X86
     if (j.path == GEMM_BF16_AMX) amx_end();
 #endif
+}
+
+void gemm_bf16_tile(float *c, int ldc, const float *a, int lda, const float *b, int ldb,
+                    gboolean b_kn, int M, int K, int N, float alpha, gboolean accumulate)
+{
+    if (M <= 0 || N <= 0) return;
+    guint16 *ap = thread_scratch(SCRATCH_TILE_X, gemm_bf16_pack_a_bytes(M, K));
+    guint16 *bp = thread_scratch(SCRATCH_TILE_B, gemm_bf16_pack_b_bytes(N, K));
+    gemm_bf16_pack_a(ap, a, lda, M, K);
+    gemm_bf16_pack_b(bp, b, ldb, b_kn, N, K);
+    gemm_bf16_tile_packed(c, ldc, ap, bp, M, K, N, alpha, accumulate);
 }
 
 /* ------------------------------------------------------------------------------------- */

@@ -54,6 +54,20 @@ void gemm_bf16_linear_bias(float *y, const float *x, const StTensor *w, const fl
 void gemm_bf16_tile(float *c, int ldc, const float *a, int lda, const float *b, int ldb,
                     gboolean b_kn, int M, int K, int N, float alpha, gboolean accumulate);
 
+/* gemm_bf16_tile in parts, for operands used in several products (attention: a head's K and V
+ * against each of its query tiles, a query tile against each key tile): each operand rounded
+ * and packed once into memory the caller owns (of the _bytes sizes), then multiplied. The
+ * same bits as gemm_bf16_tile (which is these three calls). a: [M, K] rows lda apart; b as
+ * in gemm_bf16_tile; the packed layouts depend on the path (gemm_bf16_set_path in between is
+ * not allowed). */
+size_t gemm_bf16_pack_a_bytes(int M, int K);
+void gemm_bf16_pack_a(guint16 *dst, const float *a, int lda, int M, int K);
+size_t gemm_bf16_pack_b_bytes(int N, int K);
+void gemm_bf16_pack_b(guint16 *dst, const float *b, int ldb, gboolean b_kn, int N, int K);
+/* c[M,N] = alpha · A · Bᵀ (+ c when accumulate) from operands packed with the same M, K, N. */
+void gemm_bf16_tile_packed(float *c, int ldc, const guint16 *a, const guint16 *b, int M, int K,
+                           int N, float alpha, gboolean accumulate);
+
 /* Scratch gemm_bf16_linear keeps (the x chunk on the calling thread, the packed panel and
  * the output block on each pool thread) for a K-column problem: for memory estimates. */
 size_t gemm_bf16_scratch_bytes(int K);

@@ -67,7 +67,13 @@ static void par_maybe(size_t n, size_t work, void (*fn)(void *, size_t, size_t),
  * weight tiles, GEMV rows and attention tiles of every step reuse them (no allocation in the
  * step loop, no page faults on fresh blocks). Each grows to its largest request and is freed
  * when its thread exits. */
-typedef enum { SCRATCH_LINEAR, SCRATCH_GEMV, SCRATCH_ATTENTION, N_SCRATCH } ScratchSlot;
+typedef enum {
+    SCRATCH_LINEAR,
+    SCRATCH_GEMV,
+    SCRATCH_ATTENTION,
+    SCRATCH_ATTN_BF16,
+    N_SCRATCH
+} ScratchSlot;
 
 static void scratch_free(gpointer p)
 {
@@ -77,7 +83,7 @@ static void scratch_free(gpointer p)
 static float *thread_scratch(ScratchSlot slot, size_t n)
 {
     static GPrivate keys[N_SCRATCH] = {G_PRIVATE_INIT(scratch_free), G_PRIVATE_INIT(scratch_free),
-                                       G_PRIVATE_INIT(scratch_free)};
+                                       G_PRIVATE_INIT(scratch_free), G_PRIVATE_INIT(scratch_free)};
     static _Thread_local size_t cap[N_SCRATCH];
     float *buf = g_private_get(&keys[slot]);
     if (n > cap[slot]) {
@@ -512,9 +518,52 @@ OPS_SIMD static void scale_row(float *x, int n, float a)
     for (int i = 0; i < n; i++) x[i] *= a;
 }
 
+/* fast: the operands rounded to bf16 and packed once (gemm_bf16_pack_a/_b) instead of once
+ * per tile pair: a head's K and V for all its query tiles on this thread (at T = 1536 each
+ * key tile's K and V were rounded again for each of the 3 query tiles of 512), a query
+ * tile's Q for all its key tiles. Per thread: K as [nk, HD] and V as [nk, HD] read
+ * transposed, per key tile of ATT_BK; Q [bq, HD] and P [bq, ATT_BK]. */
+typedef struct {
+    guint16 *k, *v, *q, *p;
+    size_t kt, vt; /* guint16 per packed key tile of K, of V */
+    int head;      /* whose K and V are packed (-1: none yet) */
+} AttnBf16;
+
+static void attn_bf16_init(AttnBf16 *c, const AttnJob *J)
+{
+    const OpsAttnShape *s = J->s;
+    const size_t tiles = (size_t)(s->Tk + ATT_BK - 1) / ATT_BK;
+    const size_t kt = gemm_bf16_pack_b_bytes(ATT_BK, s->HD) / 2,
+                 vt = gemm_bf16_pack_b_bytes(s->HD, ATT_BK) / 2,
+                 qt = gemm_bf16_pack_a_bytes(J->bq, s->HD) / 2,
+                 pt = gemm_bf16_pack_a_bytes(J->bq, ATT_BK) / 2;
+    const size_t n = tiles * (kt + vt) + qt + pt; /* guint16, all multiples of 32 */
+    c->k = (guint16 *)thread_scratch(SCRATCH_ATTN_BF16, (n + 1) / 2);
+    c->v = c->k + tiles * kt, c->q = c->v + tiles * vt, c->p = c->q + qt;
+    c->kt = kt, c->vt = vt, c->head = -1;
+}
+
+/* Packs head h's K and V, every key tile, unless they are already there. */
+static void attn_bf16_head(AttnBf16 *c, const AttnJob *J, int h)
+{
+    const OpsAttnShape *s = J->s;
+    if (c->head == h) return;
+    for (int j0 = 0; j0 < s->Tk; j0 += ATT_BK) {
+        const int nk = MIN(ATT_BK, s->Tk - j0);
+        const size_t t = (size_t)(j0 / ATT_BK);
+        gemm_bf16_pack_b(c->k + t * c->kt, J->k + (size_t)j0 * s->ldk + (size_t)h * s->HD, s->ldk,
+                         FALSE, nk, s->HD);
+        gemm_bf16_pack_b(c->v + t * c->vt, J->v + (size_t)j0 * s->ldv + (size_t)h * s->HD, s->ldv,
+                         TRUE, s->HD, nk);
+    }
+    c->head = h;
+}
+
 /* One (head, query tile): S = scale·Q Kᵀ (+bias) per key tile, running max m and sum l,
- * O = O·e^(m_old-m_new) + P V; finally O / l. Scratch: S [BQ, BK], O [BQ, HD]. */
-static void attn_tile(const AttnJob *J, int h, int i0, float *S, float *O, float *mrow, float *lrow)
+ * O = O·e^(m_old-m_new) + P V; finally O / l. Scratch: S [BQ, BK], O [BQ, HD]; c: fast's
+ * packed operands (NULL under float32). */
+static void attn_tile(const AttnJob *J, AttnBf16 *c, int h, int i0, float *S, float *O, float *mrow,
+                      float *lrow)
 {
     const OpsAttnShape *s = J->s;
     int HD = s->HD, nq = s->Tq - i0 < J->bq ? s->Tq - i0 : J->bq;
@@ -524,12 +573,21 @@ static void attn_tile(const AttnJob *J, int h, int i0, float *S, float *O, float
         lrow[i] = 0.0f;
     }
     memset(O, 0, sizeof(float) * (size_t)nq * HD);
+    if (c) {
+        attn_bf16_head(c, J, h);
+        gemm_bf16_pack_a(c->q, q, s->ldq, nq, HD);
+    }
     int kend = s->causal ? (i0 + nq < s->Tk ? i0 + nq : s->Tk) : s->Tk;
     for (int j0 = 0; j0 < kend; j0 += ATT_BK) {
         int nk = kend - j0 < ATT_BK ? kend - j0 : ATT_BK;
         const float *k = J->k + (size_t)j0 * s->ldk + (size_t)h * HD;
         const float *v = J->v + (size_t)j0 * s->ldv + (size_t)h * HD;
-        if (J->bf16) /* fast: bf16 products (Q and K rounded), float32 sums */
+        /* (a causal cut tile is shorter than the packed one: packed anew) */
+        const gboolean packed = c && nk == MIN(ATT_BK, s->Tk - j0);
+        const size_t t = (size_t)(j0 / ATT_BK);
+        if (packed) /* fast: bf16 products (Q and K rounded), float32 sums */
+            gemm_bf16_tile_packed(S, ATT_BK, c->q, c->k + t * c->kt, nq, HD, nk, s->scale, FALSE);
+        else if (c)
             gemm_bf16_tile(S, ATT_BK, q, s->ldq, k, s->ldk, FALSE, nq, HD, nk, s->scale, FALSE);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, HD, s->scale, q, s->ldq, k,
@@ -543,7 +601,10 @@ static void attn_tile(const AttnJob *J, int h, int i0, float *S, float *O, float
             float alpha = softmax_row(S + (size_t)i * ATT_BK, nk, rb, n_valid, &mrow[i], &lrow[i]);
             if (alpha != 1.0f) scale_row(O + (size_t)i * HD, HD, alpha);
         }
-        if (J->bf16) /* P (in [0, 1]) and V rounded to bf16 */
+        if (packed) { /* P (in [0, 1]) and V rounded to bf16 */
+            gemm_bf16_pack_a(c->p, S, ATT_BK, nq, nk);
+            gemm_bf16_tile_packed(O, HD, c->p, c->v + t * c->vt, nq, nk, HD, 1.0f, TRUE);
+        } else if (c)
             gemm_bf16_tile(O, HD, S, ATT_BK, v, s->ldv, TRUE, nq, nk, HD, 1.0f, TRUE);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, HD, nk, 1.0f, S, ATT_BK, v,
@@ -563,8 +624,11 @@ static void attn_worker(void *ctx, size_t begin, size_t end)
     float *S = thread_scratch(SCRATCH_ATTENTION, (size_t)J->bq * (ATT_BK + HD));
     float *O = S + (size_t)J->bq * ATT_BK;
     float m[ATT_BQ_MAX], l[ATT_BQ_MAX];
+    AttnBf16 c; /* (consecutive jobs share a head: its K and V are packed once) */
+    if (J->bf16) attn_bf16_init(&c, J);
     for (size_t t = begin; t < end; t++)
-        attn_tile(J, (int)(t / J->n_qtiles), (int)(t % J->n_qtiles) * J->bq, S, O, m, l);
+        attn_tile(J, J->bf16 ? &c : NULL, (int)(t / J->n_qtiles), (int)(t % J->n_qtiles) * J->bq, S,
+                  O, m, l);
 }
 
 /* The (head, query tile) jobs run on the pool threads (parallel_blas_jobs), each calling
