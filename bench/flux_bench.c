@@ -393,7 +393,7 @@ static void print_cpu(gboolean peaks)
         if (k == (int)used && g > 0) native_peak = g, native_peak_name = peak_name(used);
         if (g > 0)
             printf("peak %-24s %9.1f G%s/s (all op threads)\n", peak_name((PeakKind)k), g,
-                   k == PEAK_VNNI_ZMM || k == PEAK_AMX_INT8 ? "OP" : "FLOP");
+                   peak_is_int((PeakKind)k) ? "OP" : "FLOP");
         if (k == (int)used && g > 0) {
             native_peak_cpu = peak_per_cpu_second(used);
             printf("peak %-24s %9.1f GFLOP per CPU-second\n", peak_name(used), native_peak_cpu);
@@ -858,6 +858,20 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--peak")) {
         print_cpu(TRUE);
+        /* every instruction and the memory per CPU-second too: the yardsticks of a shared
+         * machine (docs/PERFORMANCE.md, "What limits the step") */
+        for (int k = 0; k < PEAK_N; k++) {
+            double c = peak_per_cpu_second((PeakKind)k);
+            if (c > 0)
+                printf("peak %-24s %9.1f G%s per CPU-second\n", peak_name((PeakKind)k), c,
+                       peak_is_int((PeakKind)k) ? "OP" : "FLOP");
+        }
+        double cp, tr, cpc, trc;
+        peak_bandwidth(FALSE, &cp, &tr);
+        peak_bandwidth(TRUE, &cpc, &trc);
+        printf("memory bandwidth (STREAM, 64 MiB arrays, all op threads): copy %.1f GB/s, triad "
+               "%.1f GB/s; per CPU-second: copy %.1f GB, triad %.1f GB\n",
+               cp, tr, cpc, trc);
         return 0;
     }
     if (!strcmp(argv[1], "--preview-table") && argc > 2) {

@@ -91,8 +91,7 @@ static void print_peaks(void)
         const double g = peak_gflops((PeakKind)k), c = peak_per_cpu_second((PeakKind)k);
         if (g > 0)
             printf("peak %-24s %9.1f G%s/s (all op threads, wall), %9.1f per CPU-second\n",
-                   peak_name((PeakKind)k), g,
-                   k == PEAK_VNNI_ZMM || k == PEAK_AMX_INT8 ? "OP" : "FLOP", c);
+                   peak_name((PeakKind)k), g, peak_is_int((PeakKind)k) ? "OP" : "FLOP", c);
     }
     fflush(stdout);
 }
