@@ -127,6 +127,7 @@ typedef struct {
     /* the rest of the transformer's config, which sizes its working memory: head dim, latent
      * channels in (64; 384 for a Fill model) and out, the widths of the T5 and CLIP inputs */
     int head_dim, in_channels, out_channels, joint_attention_dim, pooled_projection_dim;
+    int vae_mid_channels; /* the VAE mid-block's width, its single attention head's size */
 } FluxModelInfo;
 
 gboolean flux_model_probe(const char *dir, FluxModelInfo *info, GError **error);

@@ -2,6 +2,7 @@
  * with sizes that exercise the tiles' edges, and against closed-form values. */
 #include "gemm_bf16.h"
 #include "ops.h"
+#include "pool.h"
 #include "precision.h"
 #include "testutil.h"
 
@@ -273,6 +274,51 @@ static void test_attention_fast(void)
     check_attention_fast(200, 600, 2, 128, 0, 0); /* FLUX's head size */
 }
 
+/* The memory estimate's attention term is what attention really keeps: one thread's scratch
+ * after an attention of query tiles of the full 512 rows (4 heads × 2 tiles keep bq at its
+ * largest on up to 4 threads) over 3 key tiles equals the per-thread share of
+ * ops_attention_scratch_bytes under fast (with the packed bf16 K and V where a native path
+ * runs), and float32 keeps no more. Run inside a pool chunk, so that the jobs run on this one
+ * thread. */
+typedef struct {
+    size_t held[2];
+} ScratchProbe;
+
+static void attention_on_one_thread(void *ctx, size_t begin, size_t end)
+{
+    (void)begin, (void)end;
+    ScratchProbe *p = ctx;
+    const int Tq = 1024, Tk = 1536, NH = 4, HD = 128, ld = NH * HD;
+    float *q = g_new(float, (size_t)Tk *ld), *o = g_new(float, (size_t)Tq *ld);
+    tu_fill_random(q, (size_t)Tk * ld, 31);
+    OpsAttnShape s = {Tq, Tk, NH, HD, ld, ld, ld, ld, 0.1f, NULL, 0};
+    const OpsPrecision saved = ops_precision();
+    for (int f = 0; f < 2; f++) {
+        ops_precision_set(f ? OPS_PRECISION_FAST : OPS_PRECISION_FLOAT32);
+        ops_attention(o, q, q, q, &s);
+        p->held[f] = ops_attention_thread_bytes();
+    }
+    ops_precision_set(saved);
+    g_free(q), g_free(o);
+}
+
+static void test_attention_scratch(void)
+{
+    if (pool_n_threads() > 4) {
+        g_test_skip("more than 4 threads: the jobs would use query tiles of fewer rows");
+        return;
+    }
+    ScratchProbe p = {{0, 0}};
+    pool_parallel_for(1, attention_on_one_thread, &p);
+    const size_t per_thread = ops_attention_scratch_bytes(1536, 128) / (size_t)pool_n_threads();
+    g_test_message("attention scratch of one thread: float32 %zu, fast %zu; estimate %zu",
+                   p.held[0], p.held[1], per_thread);
+    /* (each buffer keeps its largest size: the tests before this one used smaller shapes) */
+    g_assert_cmpuint(p.held[0], >=, (size_t)512 * (512 + 128) * sizeof(float));
+    g_assert_cmpuint(p.held[0], <=, per_thread);
+    g_assert_cmpuint(p.held[1], ==, per_thread);
+}
+
 /* The elementwise steps of a transformer block (ops_block.c) against their naive twins, at a
  * size above the threshold where they split over the threads (64 K values) and one below. */
 static void check_block_kernels(int M, int N)
@@ -344,6 +390,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/ops/linear", test_linear);
     g_test_add_func("/ops/attention-fast", test_attention_fast);
+    g_test_add_func("/ops/attention-scratch", test_attention_scratch);
     g_test_add_func("/ops/linear-unaligned", test_linear_unaligned);
     g_test_add_func("/ops/norms", test_norms);
     g_test_add_func("/ops/activations", test_activations);

@@ -80,11 +80,12 @@ static void scratch_free(gpointer p)
     g_free(p);
 }
 
+static _Thread_local size_t cap[N_SCRATCH]; /* floats held per slot by this thread */
+
 static float *thread_scratch(ScratchSlot slot, size_t n)
 {
     static GPrivate keys[N_SCRATCH] = {G_PRIVATE_INIT(scratch_free), G_PRIVATE_INIT(scratch_free),
                                        G_PRIVATE_INIT(scratch_free), G_PRIVATE_INIT(scratch_free)};
-    static _Thread_local size_t cap[N_SCRATCH];
     float *buf = g_private_get(&keys[slot]);
     if (n > cap[slot]) {
         buf = g_renew(float, buf, n); /* (g_private_replace would free the old block) */
@@ -529,18 +530,33 @@ typedef struct {
     int head;      /* whose K and V are packed (-1: none yet) */
 } AttnBf16;
 
+/* The packed operands' sizes for Tk keys, head_dim HD and bq queries per tile, in guint16
+ * (all multiples of 32): per key tile kt (K) and vt (V); q (Q) and p (P) once. */
+typedef struct {
+    size_t tiles, kt, vt, qt, pt;
+} AttnBf16Size;
+
+static AttnBf16Size attn_bf16_size(int Tk, int HD, int bq)
+{
+    return (AttnBf16Size){.tiles = (size_t)(Tk + ATT_BK - 1) / ATT_BK,
+                          .kt = gemm_bf16_pack_b_bytes(ATT_BK, HD) / 2,
+                          .vt = gemm_bf16_pack_b_bytes(HD, ATT_BK) / 2,
+                          .qt = gemm_bf16_pack_a_bytes(bq, HD) / 2,
+                          .pt = gemm_bf16_pack_a_bytes(bq, ATT_BK) / 2};
+}
+
+/* floats of SCRATCH_ATTN_BF16 for that size */
+static size_t attn_bf16_floats(AttnBf16Size z)
+{
+    return (z.tiles * (z.kt + z.vt) + z.qt + z.pt + 1) / 2;
+}
+
 static void attn_bf16_init(AttnBf16 *c, const AttnJob *J)
 {
-    const OpsAttnShape *s = J->s;
-    const size_t tiles = (size_t)(s->Tk + ATT_BK - 1) / ATT_BK;
-    const size_t kt = gemm_bf16_pack_b_bytes(ATT_BK, s->HD) / 2,
-                 vt = gemm_bf16_pack_b_bytes(s->HD, ATT_BK) / 2,
-                 qt = gemm_bf16_pack_a_bytes(J->bq, s->HD) / 2,
-                 pt = gemm_bf16_pack_a_bytes(J->bq, ATT_BK) / 2;
-    const size_t n = tiles * (kt + vt) + qt + pt; /* guint16, all multiples of 32 */
-    c->k = (guint16 *)thread_scratch(SCRATCH_ATTN_BF16, (n + 1) / 2);
-    c->v = c->k + tiles * kt, c->q = c->v + tiles * vt, c->p = c->q + qt;
-    c->kt = kt, c->vt = vt, c->head = -1;
+    const AttnBf16Size z = attn_bf16_size(J->s->Tk, J->s->HD, J->bq);
+    c->k = (guint16 *)thread_scratch(SCRATCH_ATTN_BF16, attn_bf16_floats(z));
+    c->v = c->k + z.tiles * z.kt, c->q = c->v + z.tiles * z.vt, c->p = c->q + z.qt;
+    c->kt = z.kt, c->vt = z.vt, c->head = -1;
 }
 
 /* Packs head h's K and V, every key tile, unless they are already there. */
@@ -617,11 +633,30 @@ static void attn_tile(const AttnJob *J, AttnBf16 *c, int h, int i0, float *S, fl
     }
 }
 
+/* floats of SCRATCH_ATTENTION: S [bq, ATT_BK] and O [bq, HD] */
+static size_t attn_tile_floats(int bq, int HD)
+{
+    return (size_t)bq * (ATT_BK + (size_t)HD);
+}
+
+size_t ops_attention_scratch_bytes(int Tk, int HD)
+{
+    if (Tk <= 0 || HD <= 0) return 0;
+    size_t floats = attn_tile_floats(ATT_BQ_MAX, HD);
+    if (gemm_bf16_native()) floats += attn_bf16_floats(attn_bf16_size(Tk, HD, ATT_BQ_MAX));
+    return (size_t)pool_n_threads() * floats * sizeof(float);
+}
+
+size_t ops_attention_thread_bytes(void)
+{
+    return (cap[SCRATCH_ATTENTION] + cap[SCRATCH_ATTN_BF16]) * sizeof(float);
+}
+
 static void attn_worker(void *ctx, size_t begin, size_t end)
 {
     const AttnJob *J = ctx;
     int HD = J->s->HD;
-    float *S = thread_scratch(SCRATCH_ATTENTION, (size_t)J->bq * (ATT_BK + HD));
+    float *S = thread_scratch(SCRATCH_ATTENTION, attn_tile_floats(J->bq, HD));
     float *O = S + (size_t)J->bq * ATT_BK;
     float m[ATT_BQ_MAX], l[ATT_BQ_MAX];
     AttnBf16 c; /* (consecutive jobs share a head: its K and V are packed once) */

@@ -17,6 +17,12 @@
 /* Scratch ops_linear keeps per thread for converting non-float32 weights of K columns (it
  * lives as long as the thread, for the largest K seen): for memory estimates. */
 size_t ops_linear_scratch_bytes(int K);
+/* Scratch ops_attention keeps per thread (all threads together, at most) for Tk keys of
+ * head_dim HD: the float32 score and output tiles and, where fast can run, one head's K and V
+ * packed in bf16 (its size grows with Tk), Q and P: for memory estimates. */
+size_t ops_attention_scratch_bytes(int Tk, int HD);
+/* Tests only: the attention scratch the calling thread holds now, in bytes. */
+size_t ops_attention_thread_bytes(void);
 /* Tests only: conversion tiles of `rows` weight rows (0: the default), so that small
  * matrices span several tiles per thread. Not thread-safe; set before running ops. */
 void ops_linear_force_tile_rows(int rows);

@@ -110,6 +110,7 @@ static gboolean read_vae(const CfgJson *vae, FluxModelInfo *info, GError **error
     /* the widest full-resolution activation: the last up block (ch[0]) and the upsampler
      * of the one before it, which still has ch[1] channels */
     info->vae_channels = (int)(n > 1 ? MAX(ch[0], ch[1]) : ch[0]);
+    info->vae_mid_channels = (int)ch[n - 1];
     return TRUE;
 }
 
@@ -193,7 +194,12 @@ guint64 flux_estimate_memory(const FluxModelInfo *info, int width, int height, i
      * 32 MiB im2col band and 16 MiB weight tiles */
     guint64 px = (guint64)flux_size_floor(height) * (guint64)flux_size_floor(width);
     guint64 vae = 3 * (guint64)info->vae_channels / 2 * px * f + (48u << 20);
-    guint64 peak = MAX(dit, MAX(t5, vae));
+    /* attention's per-thread scratch lives as long as the threads, sized by its largest use:
+     * the transformer's (S + L tokens, heads of head_dim) or the VAE mid-block's single head
+     * over the latent pixels (px / 64 of vae_mid_channels; 34 MiB a thread at 1024² under fast) */
+    guint64 att = MAX(ops_attention_scratch_bytes((int)(S + L), info->head_dim),
+                      ops_attention_scratch_bytes((int)(px / 64), info->vae_mid_channels));
+    guint64 peak = MAX(dit, MAX(t5, vae)) + att;
     /* latents, noise prediction, text embeddings and the output pixels live throughout */
     return peak + 4 * S * 64 * f + L * (guint64)info->t5_d_model * f + px * 3 * (1 + f);
 }
