@@ -32,14 +32,15 @@ RULES = [
     # the CLI and the front-ends are clients of flux.h
     ('cli', ['cli']),
     ('frontend', ['frontend']),
-    # what both GIMP entries compile in (the preview watch): the front-end core and the window
-    # header both ui folders provide under one name (each entry builds it against its own)
-    ('plugin/common', ['plugin/common', 'frontend', 'ui/gimp2/flux-preview-window.h',
-                       'ui/gimp3/flux-preview-window.h']),
+    # what both GIMP entries compile in (the preview watch): the front-end core and the window's
+    # one header (each entry links the window made with its own GTK)
+    ('plugin/common', ['plugin/common', 'frontend', 'ui/common/flux-preview-window.h']),
     # a GIMP entry: the front-end core, what the entries share, its own dialog (ui/<same version>)
     ('plugin/*', ['plugin/{v}', 'plugin/common', 'ui/{v}', 'frontend']),
-    # a dialog: the front-end core, never the plug-in
-    ('ui/*', ['ui/{v}', 'frontend']),
+    # what both dialogs compile in (the Model files rows), each against its own GTK
+    ('ui/common', ['ui/common', 'frontend']),
+    # a dialog: the front-end core and what the dialogs share, never the plug-in
+    ('ui/*', ['ui/{v}', 'ui/common', 'frontend']),
 ]
 PUBLIC = 'core/flux.h'
 # Headers made by meson at configure time (not in the tree): where they are made.

@@ -1,11 +1,11 @@
 /* flux-watch.h — an interactive run watched in the preview window, for both GIMP entries: the
  * render on a thread (frontend/flux-render-thread.h) while GTK shows the picture forming in
- * the entry's window (ui/gimpN/flux-preview-window.h), the progress going to GIMP and to the
+ * the entry's window (ui/common/flux-preview-window.h), the progress going to GIMP and to the
  * window alike (frontend/flux-progress.h), and the window's Stop ending the run.
  *
  * flux-watch.c is compiled once into each entry, with that entry's ui/ folder on the include
  * path: gimp_progress_* and gtk_main have the same signatures in GIMP 2.10/GTK 2 and GIMP
- * 3/GTK 3, and both ui folders provide flux-preview-window.h with the same functions. */
+ * 3/GTK 3, and ui/common/flux-preview-window.h declares the window both ui folders make. */
 #pragma once
 
 #include "flux-worker.h"

@@ -23,6 +23,7 @@
  */
 #include "flux-dialog.h"
 
+#include "flux-companion-rows.h"
 #include "flux-dialog-text.h"
 #include "flux-help.h"
 #include "flux-intl.h"
@@ -41,15 +42,14 @@ typedef struct {
     const FluxDialogOptions *opt;
     GtkWidget *dialog, *prompt, *model_chooser, *model_file, *model_label;
     GtkWidget *width, *height, *size_label, *steps, *guidance, *seed, *random, *estimate;
-    GtkWidget *loras;             /* flux-lora-list.h */
-    GtkWidget *files, *precision; /* the Model files expander, the precision combo box */
-    GtkWidget *companion[FLUX_N_COMPANIONS], *companion_note[FLUX_N_COMPANIONS];
-    GtkWidget *companion_auto[FLUX_N_COMPANIONS];
-    char *model_dir;     /* the folder or transformer file currently chosen, with the
-                            companions chosen by hand (a model string, flux-model-files.h) */
-    gboolean model_ok;   /* flux_worker_probe_model accepted it */
-    int model_kind;      /* -1 unknown, 0 schnell-type, 1 dev-type */
-    GtkWidget *strength; /* the img2img slider, or NULL */
+    GtkWidget *loras;        /* flux-lora-list.h */
+    GtkWidget *precision;    /* the precision combo box */
+    FluxCompanionRows files; /* the Model files expander and its rows */
+    char *model_dir;         /* the folder or transformer file currently chosen, with the
+                                companions chosen by hand (a model string, flux-model-files.h) */
+    gboolean model_ok;       /* flux_worker_probe_model accepted it */
+    int model_kind;          /* -1 unknown, 0 schnell-type, 1 dev-type */
+    GtkWidget *strength;     /* the img2img slider, or NULL */
     FluxModelInfo info;
 } Dialog;
 
@@ -71,24 +71,6 @@ static void update_size_and_estimate(Dialog *d)
     gtk_label_set_text(GTK_LABEL(d->estimate), text);
 }
 
-/* The Model files rows: the file each companion uses and where it comes from. */
-static void update_companions(Dialog *d)
-{
-    FluxModelFilesView view;
-    flux_model_files_view(d->model_dir, &view);
-    for (int c = 0; c < FLUX_N_COMPANIONS; c++) {
-        GtkFileChooser *chooser = GTK_FILE_CHOOSER(d->companion[c]);
-        if (view.file[c])
-            gtk_file_chooser_set_filename(chooser, view.file[c]);
-        else
-            gtk_file_chooser_unselect_all(chooser);
-        gtk_label_set_text(GTK_LABEL(d->companion_note[c]), view.note[c]);
-        gtk_widget_set_sensitive(d->companion_auto[c], view.chosen[c]);
-    }
-    if (view.missing) gtk_expander_set_expanded(GTK_EXPANDER(d->files), TRUE);
-    flux_model_files_view_clear(&view);
-}
-
 /* Checks the folder or file and updates the model line, guidance, default steps and OK. */
 static void set_model(Dialog *d, const char *dir, gboolean initial)
 {
@@ -104,7 +86,7 @@ static void set_model(Dialog *d, const char *dir, gboolean initial)
     gtk_label_set_markup(GTK_LABEL(d->model_label), markup);
     gtk_widget_set_sensitive(d->guidance, !d->model_ok || d->info.uses_guidance);
     gtk_dialog_set_response_sensitive(GTK_DIALOG(d->dialog), GTK_RESPONSE_OK, d->model_ok);
-    update_companions(d);
+    flux_companion_rows_show(&d->files, d->model_dir);
     update_size_and_estimate(d);
 }
 
@@ -122,22 +104,11 @@ static void on_model_changed(GtkFileChooser *chooser, Dialog *d)
 }
 
 /* A companion chosen by hand (from its chooser) or set back to Automatic (file NULL). */
-static void set_companion(Dialog *d, FluxCompanion c, const char *file)
+static void set_companion(gpointer data, FluxCompanion c, const char *file)
 {
+    Dialog *d = data;
     g_autofree char *model = flux_model_with_companion(d->model_dir, c, file);
     if (g_strcmp0(model, d->model_dir) != 0) set_model(d, model, FALSE);
-}
-
-static void on_companion_set(GtkFileChooser *chooser, Dialog *d)
-{
-    g_autofree char *file = gtk_file_chooser_get_filename(chooser);
-    int c = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(chooser), "flux-companion"));
-    if (file) set_companion(d, c, file);
-}
-
-static void on_companion_auto(GtkWidget *button, Dialog *d)
-{
-    set_companion(d, GPOINTER_TO_INT(g_object_get_data(G_OBJECT(button), "flux-companion")), NULL);
 }
 
 /* The prompt as typed, whitespace only counting as empty. */
@@ -251,49 +222,24 @@ static GtkWidget *build_prompt(Dialog *d, const FluxRenderParams *p)
     return box;
 }
 
-static GtkFileFilter *weights_filter(const char *name)
-{
-    GtkFileFilter *filter = gtk_file_filter_new();
-    gtk_file_filter_set_name(filter, name);
-    gtk_file_filter_add_pattern(filter, "*.safetensors");
-    gtk_file_filter_add_pattern(filter, "*.sft");
-    gtk_file_filter_add_pattern(filter, "*.gguf");
-    return filter;
-}
-
 /* ▸ Model files: per companion a label, a file chooser, Automatic, and a note below. */
 static GtkWidget *build_files(Dialog *d)
 {
-    d->files = gtk_expander_new_with_mnemonic(_("Model f_iles"));
+    FluxCompanionRows *rows = &d->files;
+    flux_companion_rows_init(rows, set_companion, d);
     GtkWidget *table = gtk_table_new(2 * FLUX_N_COMPANIONS, 3, FALSE);
     gtk_table_set_row_spacings(GTK_TABLE(table), 2);
     gtk_table_set_col_spacings(GTK_TABLE(table), 6);
     for (int c = 0; c < FLUX_N_COMPANIONS; c++) {
-        d->companion[c] =
-            gtk_file_chooser_button_new(flux_companion_title(c), GTK_FILE_CHOOSER_ACTION_OPEN);
-        gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(d->companion[c]),
-                                    weights_filter(_("Weight files (.safetensors, .gguf)")));
         gimp_table_attach_aligned(GTK_TABLE(table), 0, 2 * c, flux_companion_label(c), 0.0, 0.5,
-                                  d->companion[c], 1, FALSE);
-        d->companion_auto[c] = gtk_button_new_with_label(_("Automatic"));
-        gtk_widget_set_tooltip_text(d->companion_auto[c],
-                                    _("Use the file found with the model again"));
-        gtk_table_attach(GTK_TABLE(table), d->companion_auto[c], 2, 3, 2 * c, 2 * c + 1, GTK_FILL,
+                                  rows->chooser[c], 1, FALSE);
+        gtk_table_attach(GTK_TABLE(table), rows->automatic[c], 2, 3, 2 * c, 2 * c + 1, GTK_FILL,
                          GTK_FILL, 0, 0);
-        d->companion_note[c] = gtk_label_new(NULL);
-        gtk_misc_set_alignment(GTK_MISC(d->companion_note[c]), 0.0, 0.5);
-        gimp_label_set_attributes(GTK_LABEL(d->companion_note[c]), PANGO_ATTR_STYLE,
-                                  PANGO_STYLE_ITALIC, -1);
-        gtk_table_attach(GTK_TABLE(table), d->companion_note[c], 1, 3, 2 * c + 1, 2 * c + 2,
-                         GTK_FILL, GTK_FILL, 0, 0);
-        GtkWidget *tagged[] = {d->companion[c], d->companion_auto[c]};
-        for (guint i = 0; i < G_N_ELEMENTS(tagged); i++)
-            g_object_set_data(G_OBJECT(tagged[i]), "flux-companion", GINT_TO_POINTER(c));
-        g_signal_connect(d->companion[c], "file-set", G_CALLBACK(on_companion_set), d);
-        g_signal_connect(d->companion_auto[c], "clicked", G_CALLBACK(on_companion_auto), d);
+        gtk_table_attach(GTK_TABLE(table), rows->note[c], 1, 3, 2 * c + 1, 2 * c + 2, GTK_FILL,
+                         GTK_FILL, 0, 0);
     }
-    gtk_container_add(GTK_CONTAINER(d->files), table);
-    return d->files;
+    gtk_container_add(GTK_CONTAINER(rows->expander), table);
+    return rows->expander;
 }
 
 static GtkWidget *build_precision(Dialog *d)
@@ -328,7 +274,7 @@ static GtkWidget *build_table(Dialog *d, const FluxRenderParams *p)
                                                 GTK_FILE_CHOOSER_ACTION_OPEN);
     gtk_file_chooser_add_filter(
         GTK_FILE_CHOOSER(d->model_file),
-        weights_filter(_("FLUX.1 transformer files (.safetensors, .gguf)")));
+        flux_weights_filter(_("FLUX.1 transformer files (.safetensors, .gguf)")));
     if (is_file) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(d->model_file), path);
     gimp_table_attach_aligned(GTK_TABLE(table), 0, row++, _("or model _file:"), 0.0, 0.5,
                               d->model_file, 1, FALSE);

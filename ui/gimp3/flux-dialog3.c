@@ -29,6 +29,7 @@
  */
 #include "flux-dialog3.h"
 
+#include "flux-companion-rows.h"
 #include "flux-dialog-text.h"
 #include "flux-edit.h"
 #include "flux-help.h"
@@ -48,12 +49,11 @@ typedef struct {
     GimpProcedureConfig *config;
     GtkWidget *dialog, *prompt, *model_label, *size_label, *steps, *guidance;
     GtkWidget *seed, *random, *estimate, *loras;
-    GtkWidget *files, *precision; /* the Model files expander, the precision combo box */
-    GtkWidget *companion[FLUX_N_COMPANIONS], *companion_note[FLUX_N_COMPANIONS];
-    GtkWidget *companion_auto[FLUX_N_COMPANIONS];
-    GtkSizeGroup *labels; /* one column for every field's label */
-    gboolean model_ok;    /* flux_model_probe accepted the folder */
-    int model_kind;       /* -1 unknown, 0 schnell-type, 1 dev-type */
+    GtkWidget *precision;    /* the precision combo box */
+    FluxCompanionRows files; /* the Model files expander and its rows */
+    GtkSizeGroup *labels;    /* one column for every field's label */
+    gboolean model_ok;       /* flux_model_probe accepted the folder */
+    int model_kind;          /* -1 unknown, 0 schnell-type, 1 dev-type */
     FluxModelInfo info;
 } Dialog;
 
@@ -93,24 +93,6 @@ static void update_texts(Dialog *d)
     gtk_label_set_text(GTK_LABEL(d->estimate), est);
 }
 
-/* The Model files rows: the file each companion of `model` uses and where it comes from. */
-static void update_companions(Dialog *d, const char *model)
-{
-    FluxModelFilesView view;
-    flux_model_files_view(model, &view);
-    for (int c = 0; c < FLUX_N_COMPANIONS; c++) {
-        GtkFileChooser *chooser = GTK_FILE_CHOOSER(d->companion[c]);
-        if (view.file[c])
-            gtk_file_chooser_set_filename(chooser, view.file[c]);
-        else
-            gtk_file_chooser_unselect_all(chooser);
-        gtk_label_set_text(GTK_LABEL(d->companion_note[c]), view.note[c]);
-        gtk_widget_set_sensitive(d->companion_auto[c], view.chosen[c]);
-    }
-    if (view.missing) gtk_expander_set_expanded(GTK_EXPANDER(d->files), TRUE);
-    flux_model_files_view_clear(&view);
-}
-
 /* Probes the folder: model line, guidance, default steps, OK. */
 static void set_model(Dialog *d, const char *dir, gboolean initial)
 {
@@ -124,7 +106,7 @@ static void set_model(Dialog *d, const char *dir, gboolean initial)
     gtk_label_set_markup(GTK_LABEL(d->model_label), markup);
     gtk_widget_set_sensitive(d->guidance, !d->model_ok || d->info.uses_guidance);
     gtk_dialog_set_response_sensitive(GTK_DIALOG(d->dialog), GTK_RESPONSE_OK, d->model_ok);
-    update_companions(d, dir);
+    flux_companion_rows_show(&d->files, dir);
     update_texts(d);
 }
 
@@ -151,24 +133,13 @@ static void on_model_changed(GtkFileChooser *chooser, Dialog *d)
 }
 
 /* A companion chosen by hand (from its chooser) or set back to Automatic (file NULL). */
-static void set_companion(Dialog *d, FluxCompanion c, const char *file)
+static void set_companion(gpointer data, FluxCompanion c, const char *file)
 {
+    Dialog *d = data;
     g_autofree char *old = NULL;
     g_object_get(d->config, "model", &old, NULL);
     g_autofree char *model = flux_model_with_companion(old, c, file);
     change_model(d, model);
-}
-
-static void on_companion_set(GtkFileChooser *chooser, Dialog *d)
-{
-    g_autofree char *file = gtk_file_chooser_get_filename(chooser);
-    int c = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(chooser), "flux-companion"));
-    if (file) set_companion(d, c, file);
-}
-
-static void on_companion_auto(GtkWidget *button, Dialog *d)
-{
-    set_companion(d, GPOINTER_TO_INT(g_object_get_data(G_OBJECT(button), "flux-companion")), NULL);
 }
 
 /* The prompt as typed, whitespace only counting as empty. */
@@ -282,49 +253,25 @@ static void build_prompt(Dialog *d, GtkBox *box)
     gtk_box_pack_start(box, hint, FALSE, FALSE, 0);
 }
 
-static GtkFileFilter *weights_filter(const char *name)
-{
-    GtkFileFilter *filter = gtk_file_filter_new();
-    gtk_file_filter_set_name(filter, name);
-    gtk_file_filter_add_pattern(filter, "*.safetensors");
-    gtk_file_filter_add_pattern(filter, "*.sft");
-    gtk_file_filter_add_pattern(filter, "*.gguf");
-    return filter;
-}
-
 /* ▸ Model files: per companion a label, a file chooser, Automatic, and a note below. */
 static void build_files(Dialog *d, GtkBox *box)
 {
-    d->files = gtk_expander_new_with_mnemonic(_("Model f_iles"));
+    FluxCompanionRows *rows = &d->files;
+    flux_companion_rows_init(rows, set_companion, d);
     GtkWidget *grid = gtk_grid_new();
     gtk_grid_set_row_spacing(GTK_GRID(grid), 2);
     gtk_grid_set_column_spacing(GTK_GRID(grid), 6);
     for (int c = 0; c < FLUX_N_COMPANIONS; c++) {
         GtkWidget *label = left_label(flux_companion_label(c));
-        d->companion[c] =
-            gtk_file_chooser_button_new(flux_companion_title(c), GTK_FILE_CHOOSER_ACTION_OPEN);
-        gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(d->companion[c]),
-                                    weights_filter(_("Weight files (.safetensors, .gguf)")));
-        gtk_widget_set_hexpand(d->companion[c], TRUE);
-        gtk_label_set_mnemonic_widget(GTK_LABEL(label), d->companion[c]);
-        d->companion_auto[c] = gtk_button_new_with_label(_("Automatic"));
-        gtk_widget_set_tooltip_text(d->companion_auto[c],
-                                    _("Use the file found with the model again"));
-        d->companion_note[c] = left_label("");
-        gimp_label_set_attributes(GTK_LABEL(d->companion_note[c]), PANGO_ATTR_STYLE,
-                                  PANGO_STYLE_ITALIC, -1);
+        gtk_widget_set_hexpand(rows->chooser[c], TRUE);
+        gtk_label_set_mnemonic_widget(GTK_LABEL(label), rows->chooser[c]);
         gtk_grid_attach(GTK_GRID(grid), label, 0, 2 * c, 1, 1);
-        gtk_grid_attach(GTK_GRID(grid), d->companion[c], 1, 2 * c, 1, 1);
-        gtk_grid_attach(GTK_GRID(grid), d->companion_auto[c], 2, 2 * c, 1, 1);
-        gtk_grid_attach(GTK_GRID(grid), d->companion_note[c], 1, 2 * c + 1, 2, 1);
-        GtkWidget *tagged[] = {d->companion[c], d->companion_auto[c]};
-        for (guint i = 0; i < G_N_ELEMENTS(tagged); i++)
-            g_object_set_data(G_OBJECT(tagged[i]), "flux-companion", GINT_TO_POINTER(c));
-        g_signal_connect(d->companion[c], "file-set", G_CALLBACK(on_companion_set), d);
-        g_signal_connect(d->companion_auto[c], "clicked", G_CALLBACK(on_companion_auto), d);
+        gtk_grid_attach(GTK_GRID(grid), rows->chooser[c], 1, 2 * c, 1, 1);
+        gtk_grid_attach(GTK_GRID(grid), rows->automatic[c], 2, 2 * c, 1, 1);
+        gtk_grid_attach(GTK_GRID(grid), rows->note[c], 1, 2 * c + 1, 2, 1);
     }
-    gtk_container_add(GTK_CONTAINER(d->files), grid);
-    gtk_box_pack_start(box, d->files, FALSE, FALSE, 0);
+    gtk_container_add(GTK_CONTAINER(rows->expander), grid);
+    gtk_box_pack_start(box, rows->expander, FALSE, FALSE, 0);
 }
 
 static void build_precision(Dialog *d, GtkBox *box)
@@ -366,7 +313,7 @@ static void build_model(Dialog *d, GtkBox *box, const char *model)
                                                   GTK_FILE_CHOOSER_ACTION_OPEN);
     gtk_file_chooser_add_filter(
         GTK_FILE_CHOOSER(file),
-        weights_filter(_("FLUX.1 transformer files (.safetensors, .gguf)")));
+        flux_weights_filter(_("FLUX.1 transformer files (.safetensors, .gguf)")));
     if (is_file) gtk_file_chooser_set_filename(GTK_FILE_CHOOSER(file), path);
     gtk_label_set_mnemonic_widget(GTK_LABEL(flabel), file);
     gtk_size_group_add_widget(d->labels, flabel);

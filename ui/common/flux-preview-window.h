@@ -1,5 +1,6 @@
-/* flux-preview-window.h — the window that watches a run (GTK 2; the GTK 3 twin in ui/gimp3/ has
- * the same name and functions, for plugin/common/flux-watch.c): the picture forming after
+/* flux-preview-window.h — the window that watches a run, declared once for both entries and
+ * made twice: ui/gimp2/flux-preview-window.c in GTK 2, ui/gimp3/flux-preview-window3.c in GTK 3
+ * (plugin/common/flux-watch.c drives either). The picture forming after
  * every step, "Step 3/28 — 41 s left" with a progress bar, a line on how often the real
  * decoder shows it, and Stop. It only displays; the plug-in drives it from the render
  * thread's callbacks (frontend/flux-render-thread.h). The setters are NULL-safe on `w`. */
