@@ -541,16 +541,7 @@ def gui_checks(e, out):
     if not check("the image window is there", win is not None):
         return
     time.sleep(2)
-    xdo("windowfocus", "--sync", win)
-    xdo("mousemove", "1279", "1023")
-    time.sleep(0.5)
-    keys("alt+r")
-    time.sleep(0.7)
-    keys("r")
-    time.sleep(0.7)
-    shot(out, "menu-filters-render.png")
-    keys("t")
-    dlg = find_window("^flux$", 30)
+    dlg = open_flux(win, "t", (out, "menu-filters-render.png"))
     if not check("the dialog opens from Filters > Render > FLUX Text to Image...", dlg is not None):
         shot(out, "no-dialog.png")
         return
@@ -577,20 +568,14 @@ def gui_checks(e, out):
     time.sleep(0.5)
     shot(out, "dialog-filled.png")
     keys("Return")
-    deadline = time.time() + 90
-    while time.time() < deadline and ", 2 layers)" not in xdo("getwindowname", win):
-        time.sleep(0.5)
+    two = wait_layers(win, 2)
     time.sleep(0.5)
     shot(out, "after.png")
-    if not check("Enter in the prompt: the image has a second layer", ", 2 layers)" in xdo("getwindowname", win),
-                 xdo("getwindowname", win)):
+    if not check("Enter in the prompt: the image has a second layer", two, xdo("getwindowname", win)):
         return
     xdo("windowfocus", "--sync", win)
     keys("ctrl+z")
-    deadline = time.time() + 10
-    while time.time() < deadline and ", 1 layer)" not in xdo("getwindowname", win):
-        time.sleep(0.3)
-    check("one Ctrl+Z removes the new layer (one undo step)", ", 1 layer)" in xdo("getwindowname", win),
+    check("one Ctrl+Z removes the new layer (one undo step)", wait_layers(win, 1, timeout=10),
           xdo("getwindowname", win))
     ini = os.path.join(e.profile, "flux-plugin.ini")
     text = open(ini).read() if os.path.isfile(ini) else ""
@@ -598,8 +583,10 @@ def gui_checks(e, out):
     preview_checks(win, out)
 
 
-def open_repaint(win):
-    """Filters ▸ Render ▸ FLUX Repaint... from the image window's menu (keyboard)."""
+def open_flux(win, item, menu_shot=None):
+    """Filters ▸ Render ▸ FLUX <item> from the image window's menu (keyboard): "t" Text to
+    Image, "r" Repaint. The dialog's window, or None. menu_shot: (out, name) of a screenshot
+    of the open Render menu."""
     xdo("windowfocus", "--sync", win)
     xdo("mousemove", "1279", "1023")
     time.sleep(0.5)
@@ -607,7 +594,9 @@ def open_repaint(win):
     time.sleep(0.7)
     keys("r")
     time.sleep(0.7)
-    keys("r")
+    if menu_shot:
+        shot(*menu_shot)
+    keys(item)
     return find_window("^flux$", 30)
 
 
@@ -641,7 +630,7 @@ def repaint_gui(e, out):
         shot(out, "repaint-no-window.png")
         return
     time.sleep(2)
-    dlg = open_repaint(win)
+    dlg = open_flux(win, "r")
     if not check("[repaint gui] the dialog opens from Filters > Render > FLUX Repaint...", dlg is not None):
         shot(out, "repaint-no-dialog.png")
         return
@@ -670,7 +659,7 @@ def repaint_gui(e, out):
     xdo("windowfocus", "--sync", win)
     keys("ctrl+shift+a")  # Select ▸ None
     time.sleep(0.5)
-    dlg = open_repaint(win)
+    dlg = open_flux(win, "r")
     if not check("[repaint gui] no selection: the dialog opens again", dlg is not None):
         return
     time.sleep(1.5)
@@ -708,14 +697,7 @@ def preview_checks(win, out):
     """A longer run (1024², 30 steps): the preview window shows the picture forming, and its
     Stop leaves the image as it was (the same number of layers)."""
     layers_before = re.findall(r", \d+ layers?\)", xdo("getwindowname", win))
-    xdo("windowfocus", "--sync", win)
-    time.sleep(0.5)
-    keys("alt+r")
-    time.sleep(0.7)
-    keys("r")
-    time.sleep(0.7)
-    keys("t")
-    dlg = find_window("^flux$", 30)
+    dlg = open_flux(win, "t")
     if not check("preview run: the dialog opens again", dlg is not None):
         return
     time.sleep(1.5)
