@@ -2,6 +2,7 @@
  * (flux_worker_prepare) find it, and the run (flux_worker_run with FluxWorkerCallbacks.found)
  * loads what was found. Counted by core/pipeline/probe.h's test hook (every flux_model_probe
  * of a folder and flux_model_locate of a file's companions), on the tiny reference model. */
+#include "testutil.h"
 #include "flux-params.h"
 #include "flux-worker.h"
 #include "flux.h"
@@ -10,13 +11,6 @@
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
-
-static char *model_dir(void)
-{
-    const char *ref = g_getenv("FLUX_REFERENCE_DIR");
-    g_assert_nonnull(ref);
-    return g_build_filename(ref, "tiny-flux-dev", NULL);
-}
 
 /* A small render (32×32, 2 steps) of `model`, steps 0 so the model's default is asked for. */
 static FluxRenderParams small_params(const char *model)
@@ -33,7 +27,7 @@ static FluxRenderParams small_params(const char *model)
 
 static void test_folder_render(void)
 {
-    g_autofree char *dir = model_dir();
+    g_autofree char *dir = tu_model_path(NULL);
     FluxRenderParams p = small_params(dir);
     FluxModelFound found;
     GError *err = NULL;

@@ -4,6 +4,7 @@
  * whole in German and Chinese), the help texts (flux-help.c) and renders through the worker
  * (frontend/flux-worker.c) on the reference tiny model, compared with the golden picture.
  * Needs FLUX_REFERENCE_DIR; FLUX_LOCALE_DIR (the built translations) for the translated ones. */
+#include "testutil.h"
 #include "flux-estimate.h"
 #include "flux-help.h"
 #include "flux-intl.h"
@@ -18,17 +19,9 @@
 #include <glib/gstdio.h>
 #include <locale.h>
 #include <math.h>
-#include <png.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static char *model_dir(void)
-{
-    const char *ref = g_getenv("FLUX_REFERENCE_DIR");
-    g_assert_nonnull(ref);
-    return g_build_filename(ref, "tiny-flux-dev", NULL);
-}
 
 static FluxRenderParams valid_params(void)
 {
@@ -174,7 +167,7 @@ static void test_settings(void)
 
 static void test_check_model(void)
 {
-    g_autofree char *dir = model_dir();
+    g_autofree char *dir = tu_model_path(NULL);
     gboolean guidance = FALSE;
     int steps = 0;
     g_assert_true(flux_worker_check_model(dir, &guidance, &steps, NULL));
@@ -240,14 +233,11 @@ static FluxRenderParams cat_params(const char *model)
 /* Largest |difference| between 64×64 RGB pixels and the golden PNG. */
 static int golden_max_diff(const guint8 *rgb)
 {
-    g_autofree char *dir = model_dir();
-    g_autofree char *golden = g_build_filename(dir, "golden", "pipeline_p64x64_s4.png", NULL);
-    png_image img = {.version = PNG_IMAGE_VERSION};
-    g_assert_true(png_image_begin_read_from_file(&img, golden));
-    img.format = PNG_FORMAT_RGB;
-    guint8 *want = g_malloc(PNG_IMAGE_SIZE(img));
-    g_assert_true(png_image_finish_read(&img, NULL, want, 0, NULL));
-    g_assert_cmpint(img.width, ==, 64);
+    g_autofree char *golden = tu_model_path("golden/pipeline_p64x64_s4.png");
+    int w, h;
+    guint8 *want = tu_read_png(golden, &w, &h);
+    g_assert_cmpint(w, ==, 64);
+    g_assert_cmpint(h, ==, 64);
     int worst = 0;
     for (int i = 0; i < 64 * 64 * 3; i++) worst = MAX(worst, abs(rgb[i] - want[i]));
     g_free(want);
@@ -256,7 +246,7 @@ static int golden_max_diff(const guint8 *rgb)
 
 static void test_render_golden(void)
 {
-    g_autofree char *dir = model_dir();
+    g_autofree char *dir = tu_model_path(NULL);
     FluxRenderParams p = cat_params(dir);
     Spy spy = {g_string_new(NULL), 0, 0, 0.0};
     FluxWorkerCallbacks cb = {
@@ -326,7 +316,7 @@ static void remove_tree(const char *path)
  * worker; without its VAE, one message names what is missing and where it was looked for. */
 static void test_file_model(void)
 {
-    g_autofree char *dir = model_dir();
+    g_autofree char *dir = tu_model_path(NULL);
     g_autofree char *root = comfy_tree(dir, TRUE);
     g_autofree char *file = g_build_filename(root, "unet", "flux1-dev.safetensors", NULL);
     GError *err = NULL;
@@ -376,7 +366,7 @@ static char *tiny_spec(const char *dir)
  * folder's; a wrong choice named in the artist's words; what the Model files rows show. */
 static void test_chosen_companions(void)
 {
-    g_autofree char *dir = model_dir();
+    g_autofree char *dir = tu_model_path(NULL);
     g_autofree char *spec = tiny_spec(dir);
     g_autofree char *vae =
         g_build_filename(dir, "vae", "diffusion_pytorch_model.safetensors", NULL);
@@ -440,7 +430,7 @@ static void test_chosen_companions(void)
 /* A transformer file whose VAE is nowhere: the row says so and opens; choosing it mends it. */
 static void test_companion_missing(void)
 {
-    g_autofree char *dir = model_dir();
+    g_autofree char *dir = tu_model_path(NULL);
     g_autofree char *bare = comfy_tree(dir, FALSE);
     g_autofree char *file = g_build_filename(bare, "unet", "flux1-dev.safetensors", NULL);
     flux_worker_set_tokenizers(dir);
@@ -479,7 +469,7 @@ static void test_companion_missing(void)
  * stops the run naming it. */
 static void test_precision_setting(void)
 {
-    g_autofree char *dir = model_dir();
+    g_autofree char *dir = tu_model_path(NULL);
     FluxRenderParams p = cat_params(dir);
     FluxWorkerResult res;
     GError *err = NULL;
@@ -499,7 +489,7 @@ static void test_precision_setting(void)
 /* A partial and an interrupted download of a diffusers folder, said in plain words. */
 static void test_broken_folder(void)
 {
-    g_autofree char *dir = model_dir();
+    g_autofree char *dir = tu_model_path(NULL);
     g_autofree char *copy = g_dir_make_tmp("flux-partial-XXXXXX", NULL);
     const char *subs[] = {"model_index.json", "scheduler",   "text_encoder", "text_encoder_2",
                           "tokenizer",        "tokenizer_2", "vae"};
@@ -549,7 +539,7 @@ static void test_bundled_tokenizers(void)
     const char *data = g_getenv("FLUX_DATA_DIR");
     g_assert_nonnull(data);
     g_autofree char *tok = g_build_filename(data, "tokenizers", NULL);
-    g_autofree char *dir = model_dir();
+    g_autofree char *dir = tu_model_path(NULL);
     g_autofree char *copy = g_dir_make_tmp("flux-notok-XXXXXX", NULL);
     const char *subs[] = {"model_index.json", "scheduler",   "text_encoder",
                           "text_encoder_2",   "transformer", "vae"};
@@ -603,7 +593,7 @@ static void check_translated(const char *lang, const char *exists, const char *n
     g_assert_null(strstr(err->message, "Choose"));
     g_clear_error(&err);
     /* a companion chosen wrongly, and the new dialog words */
-    g_autofree char *dir = model_dir();
+    g_autofree char *dir = tu_model_path(NULL);
     g_autofree char *clip = g_build_filename(dir, "text_encoder", "model.safetensors", NULL);
     g_autofree char *wrong = flux_model_with_companion(dir, FLUX_COMPANION_VAE, clip);
     g_assert_false(flux_worker_check_model(wrong, NULL, NULL, &err));
@@ -669,7 +659,7 @@ static void test_help(void)
 /* The estimate: from a quick test first, then from runs long enough to mean something. */
 static void test_estimate(void)
 {
-    g_autofree char *dir = model_dir();
+    g_autofree char *dir = tu_model_path(NULL);
     FluxModelInfo info;
     g_assert_true(flux_model_probe(dir, &info, NULL));
     FluxSettings s = {0};
@@ -743,7 +733,7 @@ static void test_lora_list(void)
     g_free(long_list);
 
     /* the worker hands the list to the pipeline: a missing file fails naming it */
-    g_autofree char *dir = model_dir();
+    g_autofree char *dir = tu_model_path(NULL);
     flux_render_params_set_model(&p, dir);
     flux_render_params_set_loras(&p, "/nonexistent/style.safetensors:0.8");
     p.width = p.height = 32;

@@ -2,18 +2,11 @@
  * hands phases, steps and live previews to the caller's main loop in order, the picture is
  * the golden one, and Stop ends the run after the current step with nothing delivered; a run
  * from a picture (flux_render_thread_start_edit) gives flux_worker_run_edit's pixels. */
+#include "testutil.h"
 #include "flux-render-thread.h"
 
-#include <png.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *model_dir(void)
-{
-    const char *ref = g_getenv("FLUX_REFERENCE_DIR");
-    g_assert_nonnull(ref);
-    return g_build_filename(ref, "tiny-flux-dev", NULL);
-}
 
 typedef struct {
     GMainLoop *loop;
@@ -80,7 +73,7 @@ static void cat_params(FluxRenderParams *p, const char *dir, int width, int heig
 static gboolean run_watched_from(Watch *w, int width, int height, int steps,
                                  const FluxEditInput *in, FluxWorkerResult *res, GError **error)
 {
-    g_autofree char *dir = model_dir();
+    g_autofree char *dir = tu_model_path(NULL);
     FluxRenderParams p;
     cat_params(&p, dir, width, height, steps);
     w->loop = g_main_loop_new(NULL, FALSE);
@@ -110,14 +103,14 @@ static gboolean run_watched(Watch *w, int width, int height, int steps, FluxWork
     return run_watched_from(w, width, height, steps, NULL, res, error);
 }
 
-static guint8 *read_golden(const char *dir)
+/* The golden 64×64 picture of the tiny model (RGB). */
+static guint8 *read_golden(void)
 {
-    g_autofree char *golden = g_build_filename(dir, "golden", "pipeline_p64x64_s4.png", NULL);
-    png_image img = {.version = PNG_IMAGE_VERSION};
-    g_assert_true(png_image_begin_read_from_file(&img, golden));
-    img.format = PNG_FORMAT_RGB;
-    guint8 *want = g_malloc(PNG_IMAGE_SIZE(img));
-    g_assert_true(png_image_finish_read(&img, NULL, want, 0, NULL));
+    g_autofree char *golden = tu_model_path("golden/pipeline_p64x64_s4.png");
+    int w, h;
+    guint8 *want = tu_read_png(golden, &w, &h);
+    g_assert_cmpint(w, ==, 64);
+    g_assert_cmpint(h, ==, 64);
     return want;
 }
 
@@ -135,8 +128,8 @@ static void test_previews_in_order(void)
     g_assert_true(memcmp(w.first, w.last, 48 * 48 * 3) != 0); /* the picture forms */
     g_assert_cmpint(w.ticks, >, 0);
 
-    g_autofree char *dir = model_dir();
-    g_autofree guint8 *want = read_golden(dir);
+    g_autofree char *dir = tu_model_path(NULL);
+    g_autofree guint8 *want = read_golden();
     int worst = 0;
     for (int i = 0; i < 64 * 64 * 3; i++) worst = MAX(worst, abs(res.rgb[i] - want[i]));
     g_assert_cmpint(worst, <=, 1); /* the previews change nothing in the picture */
@@ -191,8 +184,8 @@ static void test_stop(void)
  * copies (the caller's are overwritten as soon as the run has started). */
 static void test_edit_on_thread(void)
 {
-    g_autofree char *dir = model_dir();
-    g_autofree guint8 *rgb = read_golden(dir);
+    g_autofree char *dir = tu_model_path(NULL);
+    g_autofree guint8 *rgb = read_golden();
     guint8 mask[64 * 64];
     for (int i = 0; i < 64 * 64; i++) mask[i] = i % 64 < 32 ? 255 : 0;
     FluxEditInput in = {rgb, mask, 64, 64, 0.75};
