@@ -128,7 +128,6 @@ static void test_previews_in_order(void)
     g_assert_true(memcmp(w.first, w.last, 48 * 48 * 3) != 0); /* the picture forms */
     g_assert_cmpint(w.ticks, >, 0);
 
-    g_autofree char *dir = tu_model_path(NULL);
     g_autofree guint8 *want = read_golden();
     int worst = 0;
     for (int i = 0; i < 64 * 64 * 3; i++) worst = MAX(worst, abs(res.rgb[i] - want[i]));
